@@ -1,0 +1,37 @@
+#!/usr/bin/env node
+import { Command } from 'commander';
+import { TOOL_VERSION } from '../core/version.js';
+import { registerVet } from './commands/vet.js';
+import { registerDoctor } from './commands/doctor.js';
+import { registerSandbox } from './commands/sandbox.js';
+import { registerRules } from './commands/rules.js';
+import { registerManifest } from './commands/manifest.js';
+import { registerKey } from './commands/key.js';
+import { registerDemo } from './commands/demo.js';
+import { registerPending } from './commands/pending.js';
+
+const program = new Command('ltrack')
+  .description(
+    'Vet machine-learning models and their dependency sets before promotion: static analysis, ' +
+      'an eBPF-traced sandboxed load, rules with CVSS v4 scoring, SARIF/JSON/HTML reports and a signed allowlist.',
+  )
+  .version(TOOL_VERSION, '-V, --version')
+  .showHelpAfterError()
+  .addHelpText(
+    'after',
+    '\nExit codes: 0 pass, 1 blocked, 2 bad usage or bad input, 3 incomplete (the run could not be trusted).',
+  );
+
+// Commander reports usage errors itself; make them exit 2 like every other bad usage.
+program.exitOverride((err) => {
+  if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.code === 'commander.help') {
+    process.exit(0);
+  }
+  process.exit(2);
+});
+
+for (const register of [registerVet, registerDoctor, registerSandbox, registerRules, registerManifest, registerKey, registerDemo, registerPending]) {
+  register(program);
+}
+
+await program.parseAsync(process.argv);

@@ -1,0 +1,52 @@
+import { LtrackError, assertNever } from '../core/errors.js';
+import { ExitCode } from '../core/exit.js';
+
+/** Maps an error to its exit code: the only place that does. */
+export function exitCodeOf(err: LtrackError): ExitCode {
+  switch (err.code) {
+    case 'usage':
+    case 'bad_input':
+    case 'not_built':
+    case 'rules_invalid':
+      return ExitCode.BadInput;
+    case 'manifest_invalid':
+      return ExitCode.Blocked;
+    case 'tracer_unavailable':
+    case 'sandbox_failed':
+      return ExitCode.Incomplete;
+    case 'internal':
+      return ExitCode.Incomplete;
+    default:
+      return assertNever(err.code, 'error code');
+  }
+}
+
+/**
+ * Runs a command body: its return value is the exit code; an LtrackError becomes one line on
+ * stderr and its exit code. Anything else is a bug: one line too (stack only with LTRACK_DEBUG),
+ * and exit 3 because a vet that crashed saw nothing it can vouch for.
+ */
+export function action<A extends unknown[]>(body: (...args: A) => Promise<ExitCode> | ExitCode) {
+  return async (...args: A): Promise<void> => {
+    try {
+      process.exitCode = await body(...args);
+    } catch (err) {
+      if (err instanceof LtrackError) {
+        process.stderr.write(`ltrack: ${err.file ? `${err.file}: ` : ''}${oneLine(err.message)}\n`);
+        process.exitCode = exitCodeOf(err);
+      } else {
+        process.stderr.write(`ltrack: internal error: ${oneLine(err instanceof Error ? err.message : String(err))}\n`);
+        if (process.env.LTRACK_DEBUG && err instanceof Error) process.stderr.write(`${err.stack}\n`);
+        process.exitCode = ExitCode.Incomplete;
+      }
+    }
+  };
+}
+
+function oneLine(s: string): string {
+  return s.replace(/\s*\n\s*/g, ' ').slice(0, 2000);
+}
+
+export function notBuilt(what: string, issue: string): never {
+  throw new LtrackError('not_built', `${what} is not built yet (${issue}); nothing was done`);
+}

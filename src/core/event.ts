@@ -1,0 +1,76 @@
+import type { Phase } from './phase.js';
+
+/**
+ * The event contract between the tracer and everything above it (DESIGN.md "Event").
+ * The wire format lives in bpf/ltrack.h and is decoded in src/trace/decode.ts; this is the
+ * plain-object shape the rules, reports and events.jsonl see. Paths are as seen inside the
+ * sandbox. Kind-specific fields are optional and present only for their kinds.
+ */
+export const EVENT_KINDS = [
+  'fork',
+  'exec',
+  'exit',
+  'file_open',
+  'mmap_exec', // mmap(PROT_EXEC) or mprotect adding exec on a file: dlopen, ctypes, .so imports
+  'connect',
+  'bind',
+  'sendmsg',
+  'sendfile', // sendfile / splice / copy_file_range from a file to a socket
+  'ptrace',
+  'setid', // setuid / setgid / setresuid / capset and friends
+  'mount',
+  'bpf',
+  'module_load', // init_module / finit_module
+  'memfd_create',
+  'io_uring',
+] as const;
+export type EventKind = (typeof EVENT_KINDS)[number];
+
+export interface TraceEvent {
+  /** Nanoseconds, CLOCK_MONOTONIC (bpf_ktime_get_ns). */
+  ts: number;
+  kind: EventKind;
+  pid: number;
+  tgid: number;
+  ppid: number;
+  uid: number;
+  /** cgroup v2 id (inode of the cgroup folder). */
+  cgroup: number;
+  /** mount namespace inode. */
+  mntns: number;
+  comm: string;
+  /** Set by the vet from the harness phase channel; absent outside a vet. */
+  phase?: Phase;
+  /** How many identical events the kernel folded into this one (>= 1). */
+  count: number;
+
+  /** file_open, exec (filename), mmap_exec, sendfile (source file), memfd_create (name). */
+  path?: string;
+  /** True when the path is the user's unresolved string (a failed open). */
+  pathUnresolved?: boolean;
+  /** True when a bounded copy cut the path or argv. */
+  truncated?: boolean;
+  /** open flags; mmap/mprotect prot. */
+  flags?: number;
+  /** Negative errno when the operation failed, 0 on success. */
+  ret?: number;
+  /** exec */
+  argv?: string[];
+  /** fork: the child tgid; exit: the exit code. */
+  childTgid?: number;
+  exitCode?: number;
+  /** connect / bind / sendmsg */
+  family?: 'inet' | 'inet6' | 'unix' | 'other';
+  addr?: string;
+  port?: number;
+  /** sendfile: bytes requested; target is a socket. */
+  bytes?: number;
+  /** mmap_exec: inode and device of the mapped file. */
+  inode?: number;
+  dev?: number;
+  /** setid / ptrace / mount / bpf: the syscall's name and its main argument. */
+  op?: string;
+  arg?: number;
+  /** Set when an enforcement hook acted on this event (denied / killed). */
+  enforced?: 'denied' | 'killed';
+}

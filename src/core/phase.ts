@@ -1,0 +1,6 @@
+/**
+ * Where in a vet something happened. `static` is the static analysis; the others are the
+ * sandbox harness phases in order (`startup` is before the harness announced its first phase).
+ */
+export const PHASES = ['static', 'startup', 'install', 'import', 'load', 'probe'] as const;
+export type Phase = (typeof PHASES)[number];
