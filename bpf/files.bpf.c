@@ -1,0 +1,226 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* File activity: opens (resolved at sys_exit from the new fd, or the user's string when the open
+ * failed), executable mappings (mmap PROT_EXEC; mprotect adding exec), sendfile of a file into a
+ * socket, memfd_create. Specific syscall tracepoints only: a raw sys_enter on every syscall would
+ * tax untraced processes too. */
+
+#define O_WRONLY 01
+#define O_CREAT 0100
+#define O_TRUNC 01000
+#define MAP_ANONYMOUS 0x20
+
+static __always_inline int open_enter(const char *filename, __u64 flags)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	if (!kind_on(LT_FILE_OPEN) || !is_traced(id >> 32))
+		return 0;
+	struct lt_args a = { .a0 = (__u64)filename, .a1 = flags, .kind = LT_FILE_OPEN };
+	bpf_map_update_elem(&lt_pending, &id, &a, BPF_ANY);
+	return 0;
+}
+
+static __always_inline int open_exit(long ret)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	struct lt_args *ap = bpf_map_lookup_elem(&lt_pending, &id);
+	if (!ap)
+		return 0;
+	struct lt_args a = *ap;
+	bpf_map_delete_elem(&lt_pending, &id);
+	if (a.kind != LT_FILE_OPEN)
+		return 0;
+	struct lt_scratch *s = scratch();
+	if (!s)
+		return 0;
+	struct lt_hdr *h = (void *)s->rec;
+	struct lt_open *b = (void *)(h + 1);
+	char *tail = (char *)(b + 1);
+	fill_hdr(h, LT_FILE_OPEN);
+	b->flags = a.a1;
+	b->ret = ret;
+	b->pad[0] = b->pad[1] = b->pad[2] = 0;
+	struct file *f = ret >= 0 ? fd_file(ret) : NULL;
+	__u16 len;
+	if (f) {
+		len = file_path(s, f, tail, h);
+	} else {
+		/* racy by nature: another thread may have changed the string since the call */
+		h->flags |= LT_F_UNRESOLVED;
+		len = user_str((const char *)a.a0, tail, h);
+	}
+	b->path_len = len;
+	emit(s->rec, sizeof(*h) + sizeof(*b) + (len & LT_PATH_MASK), LT_FILE_OPEN);
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_enter_openat")
+int lt_enter_openat(struct trace_event_raw_sys_enter *ctx)
+{
+	return open_enter((const char *)ctx->args[1], ctx->args[2]);
+}
+
+SEC("tracepoint/syscalls/sys_enter_open")
+int lt_enter_open(struct trace_event_raw_sys_enter *ctx)
+{
+	return open_enter((const char *)ctx->args[0], ctx->args[1]);
+}
+
+SEC("tracepoint/syscalls/sys_enter_creat")
+int lt_enter_creat(struct trace_event_raw_sys_enter *ctx)
+{
+	return open_enter((const char *)ctx->args[0], O_CREAT | O_WRONLY | O_TRUNC);
+}
+
+SEC("tracepoint/syscalls/sys_enter_openat2")
+int lt_enter_openat2(struct trace_event_raw_sys_enter *ctx)
+{
+	__u64 flags = 0;
+	/* struct open_how starts with its u64 flags */
+	bpf_probe_read_user(&flags, sizeof(flags), (void *)ctx->args[2]);
+	return open_enter((const char *)ctx->args[1], flags);
+}
+
+SEC("tracepoint/syscalls/sys_exit_openat")
+int lt_exit_openat(struct trace_event_raw_sys_exit *ctx)
+{
+	return open_exit(ctx->ret);
+}
+
+SEC("tracepoint/syscalls/sys_exit_open")
+int lt_exit_open(struct trace_event_raw_sys_exit *ctx)
+{
+	return open_exit(ctx->ret);
+}
+
+SEC("tracepoint/syscalls/sys_exit_creat")
+int lt_exit_creat(struct trace_event_raw_sys_exit *ctx)
+{
+	return open_exit(ctx->ret);
+}
+
+SEC("tracepoint/syscalls/sys_exit_openat2")
+int lt_exit_openat2(struct trace_event_raw_sys_exit *ctx)
+{
+	return open_exit(ctx->ret);
+}
+
+/* An executable mapping of a file: report it, and in kill mode stop it unless the library is
+ * allowed by inode or path. SIGKILL from sys_enter lands before the mapping's code (a library
+ * constructor) can run. */
+static __always_inline int exec_mapping(struct file *f, __u32 prot, __u16 extra_flags)
+{
+	struct lt_scratch *s = scratch();
+	if (!s || !f)
+		return 0;
+	struct lt_hdr *h = (void *)s->rec;
+	struct lt_mmap *b = (void *)(h + 1);
+	char *tail = (char *)(b + 1);
+	fill_hdr(h, LT_MMAP_EXEC);
+	h->flags |= extra_flags;
+	struct inode *ino = BPF_CORE_READ(f, f_inode);
+	b->inode = BPF_CORE_READ(ino, i_ino);
+	b->dev = BPF_CORE_READ(ino, i_sb, s_dev);
+	b->prot = prot;
+	b->pad[0] = b->pad[1] = b->pad[2] = 0;
+	__u32 trunc = 0;
+	struct path p;
+	bpf_core_read(&p, sizeof(p), &f->f_path);
+	__u32 start = resolve_path(s, &p, &trunc);
+	if (trunc)
+		h->flags |= LT_F_TRUNCATED;
+	__u16 len = copy_walk(s, start, tail);
+	b->path_len = len;
+	if (mode_bits() & LT_MODE_KILL_MMAP) {
+		struct lt_inode_key ik = { .inode = b->inode, .dev = b->dev, .pad = 0 };
+		if (!bpf_map_lookup_elem(&lt_allow_lib_inode, &ik) &&
+		    (!path_key(s, start) || !bpf_map_lookup_elem(&lt_allow_lib_path, &s->key))) {
+			bpf_send_signal(SIGKILL);
+			h->flags |= LT_F_KILLED;
+		}
+	}
+	emit(s->rec, sizeof(*h) + sizeof(*b) + (len & LT_PATH_MASK), LT_MMAP_EXEC);
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_enter_mmap")
+int lt_enter_mmap(struct trace_event_raw_sys_enter *ctx)
+{
+	__u32 prot = ctx->args[2];
+	__u32 flags = ctx->args[3];
+	int fd = ctx->args[4];
+	if (!(prot & PROT_EXEC) || (flags & MAP_ANONYMOUS) || fd < 0)
+		return 0;
+	if (!kind_on(LT_MMAP_EXEC) || !is_traced(bpf_get_current_pid_tgid() >> 32))
+		return 0;
+	return exec_mapping(fd_file(fd), prot, 0);
+}
+
+struct vma_ctx {
+	struct file *file;
+};
+
+static long vma_file(struct task_struct *t, struct vm_area_struct *vma, void *arg)
+{
+	struct vma_ctx *c = arg;
+	c->file = vma->vm_file;
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_enter_mprotect")
+int lt_enter_mprotect(struct trace_event_raw_sys_enter *ctx)
+{
+	__u32 prot = ctx->args[2];
+	if (!(prot & PROT_EXEC))
+		return 0;
+	if (!kind_on(LT_MMAP_EXEC) || !is_traced(bpf_get_current_pid_tgid() >> 32))
+		return 0;
+	struct vma_ctx c = {};
+	bpf_find_vma(bpf_get_current_task_btf(), ctx->args[0], vma_file, &c, 0);
+	/* anonymous memory turned executable (a JIT) has no file to report */
+	if (!c.file)
+		return 0;
+	return exec_mapping(c.file, prot, LT_F_MPROTECT);
+}
+
+SEC("tracepoint/syscalls/sys_enter_sendfile64")
+int lt_enter_sendfile(struct trace_event_raw_sys_enter *ctx)
+{
+	if (!kind_on(LT_SENDFILE) || !is_traced(bpf_get_current_pid_tgid() >> 32))
+		return 0;
+	struct file *out = fd_file(ctx->args[0]);
+	struct file *in = fd_file(ctx->args[1]);
+	if (!out || !in || (file_mode(out) & S_IFMT) != S_IFSOCK || (file_mode(in) & S_IFMT) != S_IFREG)
+		return 0;
+	struct lt_scratch *s = scratch();
+	if (!s)
+		return 0;
+	struct lt_hdr *h = (void *)s->rec;
+	struct lt_sendfile *b = (void *)(h + 1);
+	fill_hdr(h, LT_SENDFILE);
+	b->bytes = ctx->args[3];
+	b->pad[0] = b->pad[1] = b->pad[2] = 0;
+	__u16 len = file_path(s, in, (char *)(b + 1), h);
+	b->path_len = len;
+	emit(s->rec, sizeof(*h) + sizeof(*b) + (len & LT_PATH_MASK), LT_SENDFILE);
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_enter_memfd_create")
+int lt_enter_memfd_create(struct trace_event_raw_sys_enter *ctx)
+{
+	if (!kind_on(LT_MEMFD_CREATE) || !is_traced(bpf_get_current_pid_tgid() >> 32))
+		return 0;
+	struct lt_scratch *s = scratch();
+	if (!s)
+		return 0;
+	struct lt_hdr *h = (void *)s->rec;
+	struct lt_op_ev *b = (void *)(h + 1);
+	fill_hdr(h, LT_MEMFD_CREATE);
+	b->arg = ctx->args[1];
+	b->op = 0;
+	b->pad = 0;
+	__u16 len = user_str((const char *)ctx->args[0], (char *)(b + 1), h);
+	b->path_len = len;
+	emit(s->rec, sizeof(*h) + sizeof(*b) + (len & LT_PATH_MASK), LT_MEMFD_CREATE);
+	return 0;
+}

@@ -1,0 +1,202 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The one definition of everything that crosses the kernel/user boundary: ring-buffer records,
+ * map keys and values, enums. Fixed-width types and explicit padding only, so the TypeScript
+ * decoder (src/trace/decode.ts) can read it byte for byte; test/trace/btf-layout.test.ts checks
+ * the decoder against the BTF of the built object.
+ *
+ * A record is `struct lt_hdr` + the kind's body + a tail of strings whose lengths the body
+ * gives (paths without NUL; argv as NUL-separated strings). hdr.size is the whole record.
+ */
+#ifndef LTRACK_H
+#define LTRACK_H
+
+#ifndef __VMLINUX_H__
+#include <linux/types.h>
+#endif
+
+#define LT_COMM_LEN 16
+/* Paths longer than this are cut (flag LT_F_TRUNCATED); the walk buffer is twice as large. */
+#define LT_PATH_MAX 4096
+#define LT_PATH_MASK (LT_PATH_MAX - 1)
+#define LT_ARGV_MAX 1024
+#define LT_ARGV_MASK (LT_ARGV_MAX - 1)
+/* Deepest dentry/mount walk (components + mount crossings) before a path is cut. */
+#define LT_WALK_STEPS 128
+/* Exact-path rule keys (exec allow list, open rules) hold this many bytes, zero-padded. */
+#define LT_RULE_PATH 256
+#define LT_UNIX_PATH 108
+
+/* Kinds in the order of src/core/event.ts EVENT_KINDS; the value is the wire value. */
+enum lt_kind {
+	LT_FORK = 0,
+	LT_EXEC = 1,
+	LT_EXIT = 2,
+	LT_FILE_OPEN = 3,
+	LT_MMAP_EXEC = 4,
+	LT_CONNECT = 5,
+	LT_BIND = 6,
+	LT_SENDMSG = 7,
+	LT_SENDFILE = 8,
+	LT_PTRACE = 9,
+	LT_SETID = 10,
+	LT_MOUNT = 11,
+	LT_BPF = 12,
+	LT_MODULE_LOAD = 13,
+	LT_MEMFD_CREATE = 14,
+	LT_IO_URING = 15,
+	LT_KIND_COUNT = 16,
+};
+
+enum lt_flag {
+	LT_F_TRUNCATED = 1,  /* a path or argv was cut by a bound */
+	LT_F_UNRESOLVED = 2, /* path is the user's string (failed open), not a dentry walk */
+	LT_F_KILLED = 4,     /* enforcement sent SIGKILL */
+	LT_F_DENIED = 8,     /* enforcement denied the operation (EPERM) */
+	LT_F_MPROTECT = 16,  /* mmap_exec came from mprotect adding PROT_EXEC */
+};
+
+/* Which syscall a privileged-op event (struct lt_op) reports. */
+enum lt_op {
+	LT_OP_PTRACE = 0,
+	LT_OP_SETUID = 1,
+	LT_OP_SETGID = 2,
+	LT_OP_SETREUID = 3,
+	LT_OP_SETREGID = 4,
+	LT_OP_SETRESUID = 5,
+	LT_OP_SETRESGID = 6,
+	LT_OP_CAPSET = 7,
+	LT_OP_MOUNT = 8,
+	LT_OP_BPF = 9,
+	LT_OP_INIT_MODULE = 10,
+	LT_OP_FINIT_MODULE = 11,
+	LT_OP_IO_URING_SETUP = 12,
+	LT_OP_MOUNT_SETATTR = 13,
+	LT_OP_FSMOUNT = 14,
+};
+
+enum lt_family {
+	LT_FAM_OTHER = 0,
+	LT_FAM_INET = 1,
+	LT_FAM_INET6 = 2,
+	LT_FAM_UNIX = 3,
+};
+
+/* mode map value (index 0 of `lt_mode`) */
+enum lt_mode_bits {
+	LT_MODE_KILL_EXEC = 1, /* kill an exec whose path is not in lt_allow_exec */
+	LT_MODE_KILL_MMAP = 2, /* kill an executable mapping not in lt_allow_lib_* */
+	LT_MODE_DENY_NET = 4,  /* deny connect/sendmsg not in lt_allow_net */
+};
+
+struct lt_hdr {
+	__u64 ts;
+	__u64 cgroup;
+	__u32 size;  /* whole record, header included */
+	__u16 kind;  /* enum lt_kind */
+	__u16 flags; /* enum lt_flag bits */
+	__u32 pid;
+	__u32 tgid;
+	__u32 ppid;
+	__u32 uid;
+	__u32 mntns;
+	__u32 count; /* identical events folded into this one, >= 1 */
+	char comm[LT_COMM_LEN];
+};
+
+struct lt_fork {
+	__u32 child_tgid;
+	__u32 pad;
+};
+
+struct lt_exit {
+	__s32 exit_code; /* the wait status: code << 8 | signal */
+	__u32 pad;
+};
+
+/* tail: path (path_len bytes), then argv (argv_len bytes, argc NUL-terminated strings) */
+struct lt_exec {
+	__u16 path_len;
+	__u16 argv_len;
+	__u16 argc;
+	__u16 pad;
+};
+
+/* tail: path */
+struct lt_open {
+	__u32 flags;
+	__s32 ret;
+	__u16 path_len;
+	__u16 pad[3];
+};
+
+/* tail: path */
+struct lt_mmap {
+	__u64 inode;
+	__u32 dev;
+	__u32 prot;
+	__u16 path_len;
+	__u16 pad[3];
+};
+
+/* connect / bind / sendmsg; tail: unix socket path (path_len bytes, abstract ones start with '@') */
+struct lt_net {
+	__u8 addr[16]; /* IPv4 in the first 4 bytes, network order */
+	__s32 ret;
+	__u16 family; /* enum lt_family */
+	__u16 port;   /* host order */
+	__u16 path_len;
+	__u16 pad[3];
+};
+
+/* sendfile / splice / copy_file_range into a socket; tail: source path */
+struct lt_sendfile {
+	__u64 bytes;
+	__u16 path_len;
+	__u16 pad[3];
+};
+
+/* privileged operations; memfd_create uses it too with the name as tail */
+struct lt_op_ev {
+	__u64 arg;
+	__u32 op; /* enum lt_op */
+	__u16 path_len;
+	__u16 pad;
+};
+
+/* Key of the allow list of libraries by inode. */
+struct lt_inode_key {
+	__u64 inode;
+	__u32 dev;
+	__u32 pad;
+};
+
+/* Key of the network allow list: an address (IPv4 in the first 4 bytes) and a port. */
+struct lt_net_key {
+	__u8 addr[16];
+	__u16 family;
+	__u16 port;
+	__u32 pad;
+};
+
+/* Exact-path keys (exec allow list, open rules): zero-padded path bytes. */
+struct lt_path_key {
+	char path[LT_RULE_PATH];
+};
+
+/* The largest record: header + the largest body + a full path + full argv. */
+#define LT_REC_MAX (sizeof(struct lt_hdr) + 32 + LT_PATH_MAX + LT_ARGV_MAX)
+
+_Static_assert(sizeof(struct lt_hdr) == 64, "lt_hdr");
+_Static_assert(sizeof(struct lt_fork) == 8, "lt_fork");
+_Static_assert(sizeof(struct lt_exit) == 8, "lt_exit");
+_Static_assert(sizeof(struct lt_exec) == 8, "lt_exec");
+_Static_assert(sizeof(struct lt_open) == 16, "lt_open");
+_Static_assert(sizeof(struct lt_mmap) == 24, "lt_mmap");
+_Static_assert(sizeof(struct lt_net) == 32, "lt_net");
+_Static_assert(sizeof(struct lt_sendfile) == 16, "lt_sendfile");
+_Static_assert(sizeof(struct lt_op_ev) == 16, "lt_op_ev");
+_Static_assert(sizeof(struct lt_inode_key) == 16, "lt_inode_key");
+_Static_assert(sizeof(struct lt_net_key) == 24, "lt_net_key");
+
+#endif

@@ -1,0 +1,197 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Network: connect/bind/sendto/sendmsg observed at sys_exit (so the event carries the result,
+ * e.g. -EPERM from a deny), and cgroup/connect|sendmsg hooks that deny in enforce mode. */
+
+#define AF_UNIX 1
+#define AF_INET 2
+#define AF_INET6 10
+
+static __always_inline int net_enter(__u32 kind, const void *uaddr, __u64 alen)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	if (!uaddr || !kind_on(kind) || !is_traced(id >> 32))
+		return 0;
+	struct lt_args a = { .a0 = (__u64)uaddr, .a1 = alen, .kind = kind };
+	bpf_map_update_elem(&lt_pending, &id, &a, BPF_ANY);
+	return 0;
+}
+
+/* sockaddr_storage-sized prefix of what the user passed; read once into the scratch tail */
+struct lt_sa {
+	__u16 family;
+	__u16 port; /* network order */
+	union {
+		__u8 v4[4];
+		struct {
+			__u32 flowinfo;
+			__u8 v6[16];
+		};
+		char sun_path[LT_UNIX_PATH];
+	};
+};
+
+static __always_inline int net_exit(long ret)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	struct lt_args *ap = bpf_map_lookup_elem(&lt_pending, &id);
+	if (!ap)
+		return 0;
+	struct lt_args a = *ap;
+	bpf_map_delete_elem(&lt_pending, &id);
+	if (a.kind != LT_CONNECT && a.kind != LT_BIND && a.kind != LT_SENDMSG)
+		return 0;
+	struct lt_scratch *s = scratch();
+	if (!s)
+		return 0;
+	struct lt_hdr *h = (void *)s->rec;
+	struct lt_net *b = (void *)(h + 1);
+	char *tail = (char *)(b + 1);
+	fill_hdr(h, a.kind);
+	__builtin_memset(b, 0, sizeof(*b));
+	b->ret = ret;
+	if (a.denied)
+		h->flags |= LT_F_DENIED;
+	struct lt_sa sa = {};
+	__u32 n = a.a1 < sizeof(sa) ? a.a1 : sizeof(sa);
+	bpf_probe_read_user(&sa, n & 0x7f, (void *)a.a0);
+	__u16 plen = 0;
+	switch (sa.family) {
+	case AF_INET:
+		b->family = LT_FAM_INET;
+		b->port = bpf_ntohs(sa.port);
+		__builtin_memcpy(b->addr, sa.v4, 4);
+		break;
+	case AF_INET6:
+		b->family = LT_FAM_INET6;
+		b->port = bpf_ntohs(sa.port);
+		__builtin_memcpy(b->addr, sa.v6, 16);
+		break;
+	case AF_UNIX: {
+		b->family = LT_FAM_UNIX;
+		/* sun_path starts right after the family; an abstract name starts with NUL, shown as '@' */
+		__u32 max = n > 2 ? n - 2 : 0;
+		char *src = (char *)&sa + 2;
+		if (max > LT_UNIX_PATH)
+			max = LT_UNIX_PATH;
+		bpf_probe_read_kernel(tail, max & 0x7f, src);
+		if (max && tail[0] == 0) {
+			tail[0] = '@';
+			plen = max;
+		} else {
+			long l = bpf_probe_read_kernel_str(tail, (max & 0x7f) + 1, src);
+			plen = l > 0 ? l - 1 : 0;
+		}
+		break;
+	}
+	default:
+		b->family = LT_FAM_OTHER;
+	}
+	b->path_len = plen & 0x7f;
+	emit(s->rec, sizeof(*h) + sizeof(*b) + (plen & 0x7f), a.kind);
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_enter_connect")
+int lt_enter_connect(struct trace_event_raw_sys_enter *ctx)
+{
+	return net_enter(LT_CONNECT, (void *)ctx->args[1], ctx->args[2]);
+}
+
+SEC("tracepoint/syscalls/sys_exit_connect")
+int lt_exit_connect(struct trace_event_raw_sys_exit *ctx)
+{
+	return net_exit(ctx->ret);
+}
+
+SEC("tracepoint/syscalls/sys_enter_bind")
+int lt_enter_bind(struct trace_event_raw_sys_enter *ctx)
+{
+	return net_enter(LT_BIND, (void *)ctx->args[1], ctx->args[2]);
+}
+
+SEC("tracepoint/syscalls/sys_exit_bind")
+int lt_exit_bind(struct trace_event_raw_sys_exit *ctx)
+{
+	return net_exit(ctx->ret);
+}
+
+SEC("tracepoint/syscalls/sys_enter_sendto")
+int lt_enter_sendto(struct trace_event_raw_sys_enter *ctx)
+{
+	return net_enter(LT_SENDMSG, (void *)ctx->args[4], ctx->args[5]);
+}
+
+SEC("tracepoint/syscalls/sys_exit_sendto")
+int lt_exit_sendto(struct trace_event_raw_sys_exit *ctx)
+{
+	return net_exit(ctx->ret);
+}
+
+SEC("tracepoint/syscalls/sys_enter_sendmsg")
+int lt_enter_sendmsg(struct trace_event_raw_sys_enter *ctx)
+{
+	struct user_msghdr m = {};
+	if (bpf_probe_read_user(&m, sizeof(m), (void *)ctx->args[1]))
+		return 0;
+	return net_enter(LT_SENDMSG, m.msg_name, m.msg_namelen);
+}
+
+SEC("tracepoint/syscalls/sys_exit_sendmsg")
+int lt_exit_sendmsg(struct trace_event_raw_sys_exit *ctx)
+{
+	return net_exit(ctx->ret);
+}
+
+/* Enforce mode: a traced process may reach only the allowed peers. Returning 0 makes the
+ * syscall fail with EPERM; the sys_exit event above then carries LT_F_DENIED. */
+static __always_inline int net_allow(struct bpf_sock_addr *ctx, bool v6)
+{
+	if (!(mode_bits() & LT_MODE_DENY_NET))
+		return 1;
+	__u64 id = bpf_get_current_pid_tgid();
+	if (!is_traced(id >> 32))
+		return 1;
+	struct lt_net_key k = {};
+	k.family = v6 ? LT_FAM_INET6 : LT_FAM_INET;
+	k.port = bpf_ntohs(ctx->user_port);
+	if (v6) {
+		__u32 w0 = ctx->user_ip6[0], w1 = ctx->user_ip6[1], w2 = ctx->user_ip6[2], w3 = ctx->user_ip6[3];
+		__builtin_memcpy(&k.addr[0], &w0, 4);
+		__builtin_memcpy(&k.addr[4], &w1, 4);
+		__builtin_memcpy(&k.addr[8], &w2, 4);
+		__builtin_memcpy(&k.addr[12], &w3, 4);
+	} else {
+		__u32 w = ctx->user_ip4;
+		__builtin_memcpy(k.addr, &w, 4);
+	}
+	if (bpf_map_lookup_elem(&lt_allow_net, &k))
+		return 1;
+	struct lt_args *a = bpf_map_lookup_elem(&lt_pending, &id);
+	if (a)
+		a->denied = 1;
+	return 0;
+}
+
+SEC("cgroup/connect4")
+int lt_connect4(struct bpf_sock_addr *ctx)
+{
+	return net_allow(ctx, false);
+}
+
+SEC("cgroup/connect6")
+int lt_connect6(struct bpf_sock_addr *ctx)
+{
+	return net_allow(ctx, true);
+}
+
+SEC("cgroup/sendmsg4")
+int lt_sendmsg4(struct bpf_sock_addr *ctx)
+{
+	return net_allow(ctx, false);
+}
+
+SEC("cgroup/sendmsg6")
+int lt_sendmsg6(struct bpf_sock_addr *ctx)
+{
+	return net_allow(ctx, true);
+}
