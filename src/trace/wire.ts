@@ -1,0 +1,81 @@
+import { EVENT_KINDS, type EventKind } from '../core/event.js';
+
+/**
+ * The wire layout of bpf/ltrack.h, mirrored once for the decoder and the map-key encoders.
+ * test/trace/btf-layout.test.ts reads the BTF of the built object and fails on any drift, so
+ * these numbers are checked, not trusted.
+ */
+
+/** struct lt_hdr field offsets. */
+export const HDR = {
+  size: 64,
+  ts: 0,
+  cgroup: 8,
+  recSize: 16,
+  kind: 20,
+  flags: 22,
+  pid: 24,
+  tgid: 28,
+  ppid: 32,
+  uid: 36,
+  mntns: 40,
+  count: 44,
+  comm: 48,
+  commLen: 16,
+} as const;
+
+/** Body layouts (offsets from the end of the header); `size` is where the string tail starts. */
+export const BODY = {
+  lt_fork: { size: 8, child_tgid: 0 },
+  lt_exit: { size: 8, exit_code: 0 },
+  lt_exec: { size: 8, path_len: 0, argv_len: 2, argc: 4 },
+  lt_open: { size: 16, flags: 0, ret: 4, path_len: 8 },
+  lt_mmap: { size: 24, inode: 0, dev: 8, prot: 12, path_len: 16 },
+  lt_net: { size: 32, addr: 0, ret: 16, family: 20, port: 22, path_len: 24 },
+  lt_sendfile: { size: 16, bytes: 0, path_len: 8 },
+  lt_op_ev: { size: 16, arg: 0, op: 8, path_len: 12 },
+} as const;
+
+/** Map key layouts. */
+export const KEYS = {
+  lt_inode_key: { size: 16, inode: 0, dev: 8 },
+  lt_net_key: { size: 24, addr: 0, family: 16, port: 18 },
+  lt_path_key: { size: 256 },
+} as const;
+
+/** enum lt_kind: the wire value of a kind is its index in EVENT_KINDS. */
+export const KIND_VALUE: Readonly<Record<EventKind, number>> = Object.fromEntries(
+  EVENT_KINDS.map((k, i) => [k, i]),
+) as Record<EventKind, number>;
+export const KIND_COUNT = EVENT_KINDS.length;
+
+/** enum lt_flag */
+export const FLAG = { truncated: 1, unresolved: 2, killed: 4, denied: 8, mprotect: 16 } as const;
+
+/** enum lt_op, by wire value: the syscall a privileged-operation event reports. */
+export const OPS = [
+  'ptrace',
+  'setuid',
+  'setgid',
+  'setreuid',
+  'setregid',
+  'setresuid',
+  'setresgid',
+  'capset',
+  'mount',
+  'bpf',
+  'init_module',
+  'finit_module',
+  'io_uring_setup',
+  'mount_setattr',
+  'fsmount',
+] as const;
+
+/** enum lt_family, by wire value. */
+export const FAMILIES = ['other', 'inet', 'inet6', 'unix'] as const;
+
+/** enum lt_mode_bits */
+export const MODE = { killExec: 1, killMmap: 2, denyNet: 4 } as const;
+
+/** Bounds of ltrack.h, for callers that size things. */
+export const LIMITS = { pathMax: 4096, argvMax: 1024, rulePath: 256 } as const;
