@@ -229,11 +229,11 @@ static long walk_step(__u32 i, void *arg)
 	}
 	struct dentry *mnt_root = BPF_CORE_READ(vm, mnt_root);
 	struct dentry *parent = BPF_CORE_READ(d, d_parent);
-	if (d == mnt_root || d == parent) {
+	if (d == mnt_root) {
 		struct mount *m = c->mnt;
 		struct mount *mp = BPF_CORE_READ(m, mnt_parent);
-		if (m == mp || d != mnt_root) {
-			/* the top of a mount tree we are outside of (memfd, pipe, a detached mount) */
+		if (m == mp) {
+			/* the top of a mount tree we are outside of (a detached or internal mount) */
 			c->done = 1;
 			return 1;
 		}
@@ -256,6 +256,11 @@ static long walk_step(__u32 i, void *arg)
 	bpf_probe_read_kernel(&s->walk[(pos + 1) & LT_PATH_MASK], len & LT_PATH_MASK, q.name);
 	c->pos = pos;
 	c->dentry = parent;
+	/* a pseudo file's dentry is its own parent (memfd:NAME): its name is the whole path */
+	if (d == parent) {
+		c->done = 1;
+		return 1;
+	}
 	return 0;
 }
 

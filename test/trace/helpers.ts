@@ -1,0 +1,58 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import type { TraceEvent } from '../../src/core/event.js';
+import type { TraceSession, TraceStats } from '../../src/trace/index.js';
+
+/** /usr/bin/python3 has the loaders; the python3 first on PATH does not. */
+export const PYTHON = '/usr/bin/python3';
+
+/** A child that waits for a line on stdin before doing anything: trace it, then release it. */
+export interface Gated {
+  child: ChildProcess;
+  pid: number;
+  release(): void;
+  exited: Promise<number | null>;
+  stdout: () => string;
+  stderr: () => string;
+}
+
+export function spawnGated(cmd: string, args: string[], opts: { env?: NodeJS.ProcessEnv } = {}): Gated {
+  const child = spawn(cmd, args, { stdio: ['pipe', 'pipe', 'pipe'], env: opts.env ?? process.env });
+  let out = '';
+  let err = '';
+  child.stdout?.on('data', (d: Buffer) => (out += d.toString()));
+  child.stderr?.on('data', (d: Buffer) => (err += d.toString()));
+  const exited = new Promise<number | null>((resolve) => child.on('close', (code, signal) => resolve(signal ? -1 : code)));
+  if (child.pid === undefined) throw new Error(`spawn ${cmd} failed`);
+  return {
+    child,
+    pid: child.pid,
+    release: () => child.stdin?.end('go\n'),
+    exited,
+    stdout: () => out,
+    stderr: () => err,
+  };
+}
+
+/** The prologue of every traced Python script: wait for the release line. */
+export const GATE = 'import sys\nsys.stdin.readline()\n';
+
+/** Consumes a session until `until` settles, then stops it; returns plain events and the stats. */
+export async function collect(session: TraceSession, until: Promise<unknown>): Promise<{ events: TraceEvent[]; stats: TraceStats }> {
+  const events: TraceEvent[] = [];
+  const reading = (async () => {
+    for await (const batch of session) for (const e of batch) events.push(JSON.parse(JSON.stringify(e)) as TraceEvent);
+  })();
+  await until;
+  const stats = await session.stop();
+  await reading;
+  return { events, stats };
+}
+
+/** Programs attached to the kernel right now, by id (bpftool prog). */
+export async function bpfProgIds(): Promise<Set<number>> {
+  const { execFile } = await import('node:child_process');
+  const out = await new Promise<string>((resolve, reject) =>
+    execFile('bpftool', ['-j', 'prog', 'show'], { maxBuffer: 64 << 20 }, (e, so) => (e ? reject(e) : resolve(so))),
+  );
+  return new Set((JSON.parse(out) as { id: number; name?: string }[]).filter((p) => p.name?.startsWith('lt_')).map((p) => p.id));
+}
