@@ -1,0 +1,70 @@
+import { spawn } from 'node:child_process';
+import { describe, expect, it } from 'vitest';
+import { startTrace } from '../../src/trace/index.js';
+import { ADDON_PATH } from '../../src/trace/addon.js';
+import { LtrackError } from '../../src/core/errors.js';
+import { bpfProgIds, collect, spawnGated, PYTHON, GATE } from './helpers.js';
+
+/** Waits (bounded) until no program of ours is attached beyond `before`: the kernel frees them
+ * after the last descriptor closes, asynchronously. */
+async function settled(before: Set<number>): Promise<number[]> {
+  let extra: number[] = [];
+  for (let i = 0; i < 100; i++) {
+    extra = [...(await bpfProgIds())].filter((id) => !before.has(id));
+    if (extra.length === 0) break;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  return extra;
+}
+
+describe('tracer lifecycle', () => {
+  it('stop() detaches and frees every program', async () => {
+    const before = await bpfProgIds();
+    const session = await startTrace({ pid: process.pid }, { kinds: ['exec'] });
+    const during = [...(await bpfProgIds())].filter((id) => !before.has(id));
+    expect(during.length).toBeGreaterThanOrEqual(3);
+    await session.stop();
+    expect(await settled(before)).toEqual([]);
+  });
+
+  it('a crashed (SIGKILLed) host process leaks no program', async () => {
+    const before = await bpfProgIds();
+    const child = spawn(process.execPath, [
+      '-e',
+      `const a = require(${JSON.stringify(ADDON_PATH)}); a.open({ ringBytes: 1 << 20, kindMask: 0xffff, wakeupBytes: 1 << 16, cgroupHooks: 1 }); console.log('ready'); setInterval(() => {}, 1000);`,
+    ]);
+    await new Promise<void>((resolve, reject) => {
+      child.stdout.on('data', (d: Buffer) => d.toString().includes('ready') && resolve());
+      child.on('exit', (code) => reject(new Error(`child exited ${code}`)));
+    });
+    expect([...(await bpfProgIds())].filter((id) => !before.has(id)).length).toBeGreaterThan(10);
+    child.kill('SIGKILL');
+    await new Promise((r) => child.on('exit', r));
+    expect(await settled(before)).toEqual([]);
+  });
+
+  it('a tiny ring buffer produces drops that are counted by kind and CPU, never hidden', async () => {
+    const n = 20000;
+    const g = spawnGated(PYTHON, ['-c', `${GATE}import os\nfor i in range(${n}): os.close(os.open('/etc/hostname', os.O_RDONLY))\n`]);
+    const session = await startTrace({ pid: g.pid }, { kinds: ['file_open'], ringBytes: 4096 });
+    g.release();
+    const { events, stats } = await collect(session, g.exited);
+    expect(await g.exited).toBe(0);
+    const opens = events.filter((e) => e.kind === 'file_open');
+    expect(opens.every((e) => e.path === '/etc/hostname')).toBe(true);
+    expect(stats.drops).toBeGreaterThan(0);
+    expect(stats.dropsByKind.file_open).toBe(stats.drops);
+    expect(stats.dropsByCpu.reduce((a, b) => a + b, 0)).toBe(stats.drops);
+    // every open is accounted for: delivered or counted as dropped
+    expect(opens.length + stats.drops).toBe(n);
+  });
+
+  it('rejects a ring size that is not a power of two with a usage error', async () => {
+    await expect(startTrace({ pid: process.pid }, { ringBytes: 5000 })).rejects.toMatchObject({ code: 'usage' });
+    await expect(startTrace({ pid: process.pid }, { ringBytes: 5000 })).rejects.toBeInstanceOf(LtrackError);
+  });
+
+  it('refuses enforce mode without an allow list', async () => {
+    await expect(startTrace({ pid: process.pid }, { mode: 'enforce' })).rejects.toMatchObject({ code: 'usage' });
+  });
+});
