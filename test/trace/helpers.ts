@@ -48,11 +48,24 @@ export async function collect(session: TraceSession, until: Promise<unknown>): P
   return { events, stats };
 }
 
-/** Programs attached to the kernel right now, by id (bpftool prog). */
-export async function bpfProgIds(): Promise<Set<number>> {
+/** Ids of the BPF programs a process holds open (from /proc/PID/fdinfo): precise even while
+ * other tests load their own tracers in parallel. */
+export async function ownedProgIds(pid: number | 'self'): Promise<Set<number>> {
+  const { readdir, readFile } = await import('node:fs/promises');
+  const ids = new Set<number>();
+  for (const fd of await readdir(`/proc/${pid}/fd`)) {
+    const info = await readFile(`/proc/${pid}/fdinfo/${fd}`, 'utf8').catch(() => '');
+    const m = /^prog_id:\s+(\d+)/m.exec(info);
+    if (m) ids.add(Number(m[1]));
+  }
+  return ids;
+}
+
+/** Ids of every BPF program loaded in the kernel right now (bpftool prog). */
+export async function loadedProgIds(): Promise<Set<number>> {
   const { execFile } = await import('node:child_process');
   const out = await new Promise<string>((resolve, reject) =>
     execFile('bpftool', ['-j', 'prog', 'show'], { maxBuffer: 64 << 20 }, (e, so) => (e ? reject(e) : resolve(so))),
   );
-  return new Set((JSON.parse(out) as { id: number; name?: string }[]).filter((p) => p.name?.startsWith('lt_')).map((p) => p.id));
+  return new Set((JSON.parse(out) as { id: number }[]).map((p) => p.id));
 }

@@ -3,32 +3,32 @@ import { describe, expect, it } from 'vitest';
 import { startTrace } from '../../src/trace/index.js';
 import { ADDON_PATH } from '../../src/trace/addon.js';
 import { LtrackError } from '../../src/core/errors.js';
-import { bpfProgIds, collect, spawnGated, PYTHON, GATE } from './helpers.js';
+import { collect, GATE, loadedProgIds, ownedProgIds, PYTHON, spawnGated } from './helpers.js';
 
-/** Waits (bounded) until no program of ours is attached beyond `before`: the kernel frees them
- * after the last descriptor closes, asynchronously. */
-async function settled(before: Set<number>): Promise<number[]> {
-  let extra: number[] = [];
+/** Waits (bounded) until none of `ids` is still loaded: the kernel frees a program after its
+ * last reference goes, asynchronously. Returns those still loaded. */
+async function stillLoaded(ids: Set<number>): Promise<number[]> {
+  let left: number[] = [];
   for (let i = 0; i < 100; i++) {
-    extra = [...(await bpfProgIds())].filter((id) => !before.has(id));
-    if (extra.length === 0) break;
+    const loaded = await loadedProgIds();
+    left = [...ids].filter((id) => loaded.has(id));
+    if (left.length === 0) break;
     await new Promise((r) => setTimeout(r, 100));
   }
-  return extra;
+  return left;
 }
 
 describe('tracer lifecycle', () => {
   it('stop() detaches and frees every program', async () => {
-    const before = await bpfProgIds();
+    const before = await ownedProgIds('self');
     const session = await startTrace({ pid: process.pid }, { kinds: ['exec'] });
-    const during = [...(await bpfProgIds())].filter((id) => !before.has(id));
-    expect(during.length).toBeGreaterThanOrEqual(3);
+    const ours = new Set([...(await ownedProgIds('self'))].filter((id) => !before.has(id)));
+    expect(ours.size).toBeGreaterThanOrEqual(3);
     await session.stop();
-    expect(await settled(before)).toEqual([]);
+    expect(await stillLoaded(ours)).toEqual([]);
   });
 
   it('a crashed (SIGKILLed) host process leaks no program', async () => {
-    const before = await bpfProgIds();
     const child = spawn(process.execPath, [
       '-e',
       `const a = require(${JSON.stringify(ADDON_PATH)}); a.open({ ringBytes: 1 << 20, kindMask: 0xffff, wakeupBytes: 1 << 16, cgroupHooks: 1 }); console.log('ready'); setInterval(() => {}, 1000);`,
@@ -37,10 +37,11 @@ describe('tracer lifecycle', () => {
       child.stdout.on('data', (d: Buffer) => d.toString().includes('ready') && resolve());
       child.on('exit', (code) => reject(new Error(`child exited ${code}`)));
     });
-    expect([...(await bpfProgIds())].filter((id) => !before.has(id)).length).toBeGreaterThan(10);
+    const ours = await ownedProgIds(child.pid!);
+    expect(ours.size).toBeGreaterThan(10);
     child.kill('SIGKILL');
     await new Promise((r) => child.on('exit', r));
-    expect(await settled(before)).toEqual([]);
+    expect(await stillLoaded(ours)).toEqual([]);
   });
 
   it('a tiny ring buffer produces drops that are counted by kind and CPU, never hidden', async () => {
