@@ -28,7 +28,7 @@ export function pathKey(path: string): Buffer {
     throw new LtrackError('usage', `allow-list path must be absolute, without NUL and under ${LIMITS.rulePath} bytes: ${JSON.stringify(path)}`);
   }
   const key = Buffer.alloc(KEYS.lt_path_key.size);
-  bytes.copy(key);
+  bytes.copy(key, KEYS.lt_path_key.path);
   return key;
 }
 

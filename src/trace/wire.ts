@@ -40,7 +40,7 @@ export const BODY = {
 export const KEYS = {
   lt_inode_key: { size: 16, inode: 0, dev: 8 },
   lt_net_key: { size: 24, addr: 0, family: 16, port: 18 },
-  lt_path_key: { size: 256 },
+  lt_path_key: { size: 256, path: 0 },
 } as const;
 
 /** enum lt_kind: the wire value of a kind is its index in EVENT_KINDS. */
