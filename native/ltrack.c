@@ -158,8 +158,7 @@ static void select_programs(struct tracer *t, uint32_t mask)
 		const char *prefix;
 		int kind;
 	} by_kind[] = {
-		{ "lt_enter_open", LT_FILE_OPEN },	 { "lt_exit_open", LT_FILE_OPEN },
-		{ "lt_enter_creat", LT_FILE_OPEN },	 { "lt_exit_creat", LT_FILE_OPEN },
+		{ "lt_exit_open", LT_FILE_OPEN },	 { "lt_exit_creat", LT_FILE_OPEN },
 		{ "lt_enter_mmap", LT_MMAP_EXEC },	 { "lt_enter_mprotect", LT_MMAP_EXEC },
 		{ "lt_enter_connect", LT_CONNECT },	 { "lt_exit_connect", LT_CONNECT },
 		{ "lt_enter_bind", LT_BIND },		 { "lt_exit_bind", LT_BIND },

@@ -8,6 +8,8 @@ import { collect, GATE, PYTHON, spawnGated } from './helpers.js';
 const SCRIPT = `${GATE}
 import ctypes, os, socket, subprocess
 f = open('/etc/hostname', 'rb')
+try: open('/nonexistent/lt-missing')
+except FileNotFoundError: pass
 ctypes.CDLL('libbz2.so.1.0')
 s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
 print('connect', s.connect_ex(('127.0.0.1', 9)))
@@ -44,6 +46,10 @@ describe('tracer on the real kernel: a traced Python process tree', () => {
     expect(hostname).toHaveLength(1);
     expect(hostname[0]).toMatchObject({ ret: expect.any(Number), flags: expect.any(Number), ppid: process.pid, comm: 'python3' });
     expect(hostname[0]!.ret).toBeGreaterThanOrEqual(0);
+
+    const missing = only(events, (e) => mine(e) && e.kind === 'file_open' && e.path === '/nonexistent/lt-missing');
+    expect(missing).toHaveLength(1);
+    expect(missing[0]).toMatchObject({ ret: -2, pathUnresolved: true });
 
     const bz2 = only(events, (e) => mine(e) && e.kind === 'mmap_exec' && /libbz2\.so/.test(e.path ?? ''));
     expect(bz2).toHaveLength(1);
