@@ -33,6 +33,7 @@ struct tracer {
 	int polling; /* an async poll is in flight: close waits for it in JS */
 	char skipped[512]; /* syscall tracepoints this kernel lacks (e.g. init_module without modules) */
 	int closed;
+	int last_errno;
 	/* the batch being filled by the ring callback */
 	char *batch;
 	size_t used;
@@ -123,6 +124,7 @@ static int get_u32_prop(napi_env env, napi_value obj, const char *name, uint32_t
 
 static int fail(struct tracer *t, const char *step, int err)
 {
+	t->last_errno = err < 0 ? -err : err;
 	snprintf(t->err, sizeof(t->err), "%s: %s", step, strerror(err < 0 ? -err : err));
 	return -1;
 }
@@ -242,7 +244,16 @@ static napi_value js_open(napi_env env, napi_callback_info info)
 	if (!t)
 		return throw_code(env, "internal", "ltrack addon: out of memory");
 	t->cgroup_fd = -1;
-	if (tracer_load(t, ring, mask, wake, cg)) {
+	int rc;
+	/* A load can fail with EAGAIN while the kernel still frees a previous tracer's memory (seen
+	 * with large rings): retry a few times from a fresh object. */
+	for (int attempt = 0; (rc = tracer_load(t, ring, mask, wake, cg)) && t->last_errno == EAGAIN && attempt < 4; attempt++) {
+		tracer_free(t);
+		memset(t, 0, sizeof(*t));
+		t->cgroup_fd = -1;
+		usleep(100000);
+	}
+	if (rc) {
 		char msg[300];
 		snprintf(msg, sizeof(msg), "%s", t->err);
 		tracer_free(t);

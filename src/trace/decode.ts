@@ -23,94 +23,68 @@ export class WireEvent implements TraceEvent {
   readonly mntns: number;
   readonly count: number;
   phase?: Phase;
-  flags?: number;
-  ret?: number;
-  childTgid?: number;
-  exitCode?: number;
-  port?: number;
-  bytes?: number;
-  inode?: number;
-  dev?: number;
-  arg?: number;
-  truncated?: boolean;
-  pathUnresolved?: boolean;
-  enforced?: 'denied' | 'killed';
-  family?: 'inet' | 'inet6' | 'unix' | 'other';
-  op?: string;
 
+  // Few own fields keep construction cheap (the consumer target is millions of events per
+  // second); everything kind-specific is read from the batch when asked for.
   readonly #buf: Buffer;
-  /** where the string tail starts, and the lengths of its path and argv parts */
+  /** the same bytes as #buf: DataView reads are many times faster than Buffer's readUInt32LE */
+  readonly #dv: DataView;
+  readonly #off: number;
+  readonly #hflags: number;
+  /** start of the string tail; lengths of its path and argv parts */
   readonly #tail: number;
   readonly #pathLen: number;
   readonly #argvLen: number;
-  readonly #off: number;
   #comm?: string;
   #path?: string;
-  #argv?: string[];
 
-  constructor(buf: Buffer, off: number, kind: EventKind) {
+  constructor(buf: Buffer, dv: DataView, off: number, kind: EventKind) {
     this.#buf = buf;
+    this.#dv = dv;
     this.#off = off;
     this.kind = kind;
-    // ts and cgroup are u64; both stay far below 2^53 (ns since boot, cgroup inode numbers)
-    this.ts = Number(buf.readBigUInt64LE(off + HDR.ts));
-    this.cgroup = Number(buf.readBigUInt64LE(off + HDR.cgroup));
-    this.pid = buf.readUInt32LE(off + HDR.pid);
-    this.tgid = buf.readUInt32LE(off + HDR.tgid);
-    this.ppid = buf.readUInt32LE(off + HDR.ppid);
-    this.uid = buf.readUInt32LE(off + HDR.uid);
-    this.mntns = buf.readUInt32LE(off + HDR.mntns);
-    this.count = buf.readUInt32LE(off + HDR.count);
-    const flags = buf.readUInt16LE(off + HDR.flags);
-    if (flags & FLAG.truncated) this.truncated = true;
-    if (flags & FLAG.unresolved) this.pathUnresolved = true;
-    if (flags & FLAG.killed) this.enforced = 'killed';
-    else if (flags & FLAG.denied) this.enforced = 'denied';
+    this.ts = u64(dv, off + HDR.ts);
+    this.cgroup = u64(dv, off + HDR.cgroup);
+    this.pid = dv.getUint32(off + HDR.pid, true);
+    this.tgid = dv.getUint32(off + HDR.tgid, true);
+    this.ppid = dv.getUint32(off + HDR.ppid, true);
+    this.uid = dv.getUint32(off + HDR.uid, true);
+    this.mntns = dv.getUint32(off + HDR.mntns, true);
+    this.count = dv.getUint32(off + HDR.count, true);
+    this.#hflags = dv.getUint16(off + HDR.flags, true);
     const b = off + HDR.size;
-    let tail = b;
+    let bodySize: number;
     let pathLen = 0;
     let argvLen = 0;
     switch (kind) {
       case 'fork':
-        this.childTgid = buf.readUInt32LE(b + BODY.lt_fork.child_tgid);
-        tail += BODY.lt_fork.size;
+        bodySize = BODY.lt_fork.size;
         break;
       case 'exit':
-        this.exitCode = buf.readInt32LE(b + BODY.lt_exit.exit_code);
-        tail += BODY.lt_exit.size;
+        bodySize = BODY.lt_exit.size;
         break;
       case 'exec':
-        pathLen = buf.readUInt16LE(b + BODY.lt_exec.path_len);
-        argvLen = buf.readUInt16LE(b + BODY.lt_exec.argv_len);
-        tail += BODY.lt_exec.size;
+        bodySize = BODY.lt_exec.size;
+        pathLen = dv.getUint16(b + BODY.lt_exec.path_len, true);
+        argvLen = dv.getUint16(b + BODY.lt_exec.argv_len, true);
         break;
       case 'file_open':
-        this.flags = buf.readUInt32LE(b + BODY.lt_open.flags);
-        this.ret = buf.readInt32LE(b + BODY.lt_open.ret);
-        pathLen = buf.readUInt16LE(b + BODY.lt_open.path_len);
-        tail += BODY.lt_open.size;
+        bodySize = BODY.lt_open.size;
+        pathLen = dv.getUint16(b + BODY.lt_open.path_len, true);
         break;
       case 'mmap_exec':
-        this.inode = Number(buf.readBigUInt64LE(b + BODY.lt_mmap.inode));
-        this.dev = buf.readUInt32LE(b + BODY.lt_mmap.dev);
-        this.flags = buf.readUInt32LE(b + BODY.lt_mmap.prot);
-        if (flags & FLAG.mprotect) this.op = 'mprotect';
-        pathLen = buf.readUInt16LE(b + BODY.lt_mmap.path_len);
-        tail += BODY.lt_mmap.size;
+        bodySize = BODY.lt_mmap.size;
+        pathLen = dv.getUint16(b + BODY.lt_mmap.path_len, true);
         break;
       case 'connect':
       case 'bind':
       case 'sendmsg':
-        this.ret = buf.readInt32LE(b + BODY.lt_net.ret);
-        this.family = FAMILIES[buf.readUInt16LE(b + BODY.lt_net.family)] ?? 'other';
-        this.port = buf.readUInt16LE(b + BODY.lt_net.port);
-        pathLen = buf.readUInt16LE(b + BODY.lt_net.path_len);
-        tail += BODY.lt_net.size;
+        bodySize = BODY.lt_net.size;
+        pathLen = dv.getUint16(b + BODY.lt_net.path_len, true);
         break;
       case 'sendfile':
-        this.bytes = Number(buf.readBigUInt64LE(b + BODY.lt_sendfile.bytes));
-        pathLen = buf.readUInt16LE(b + BODY.lt_sendfile.path_len);
-        tail += BODY.lt_sendfile.size;
+        bodySize = BODY.lt_sendfile.size;
+        pathLen = dv.getUint16(b + BODY.lt_sendfile.path_len, true);
         break;
       case 'ptrace':
       case 'setid':
@@ -118,21 +92,22 @@ export class WireEvent implements TraceEvent {
       case 'bpf':
       case 'module_load':
       case 'memfd_create':
-      case 'io_uring': {
-        this.arg = Number(buf.readBigUInt64LE(b + BODY.lt_op_ev.arg));
-        if (kind !== 'memfd_create') this.op = OPS[buf.readUInt32LE(b + BODY.lt_op_ev.op)] ?? 'unknown';
-        pathLen = buf.readUInt16LE(b + BODY.lt_op_ev.path_len);
-        tail += BODY.lt_op_ev.size;
+      case 'io_uring':
+        bodySize = BODY.lt_op_ev.size;
+        pathLen = dv.getUint16(b + BODY.lt_op_ev.path_len, true);
         break;
-      }
     }
-    const end = off + buf.readUInt32LE(off + HDR.recSize);
-    if (tail + pathLen + argvLen > end) {
+    this.#tail = b + bodySize;
+    if (this.#tail + pathLen + argvLen > off + dv.getUint32(off + HDR.recSize, true)) {
       throw new LtrackError('internal', `tracer record of kind ${kind} overruns its size (${pathLen}+${argvLen} bytes of strings)`);
     }
-    this.#tail = tail;
     this.#pathLen = pathLen;
     this.#argvLen = argvLen;
+  }
+
+  /** offset of the kind's body */
+  get #b(): number {
+    return this.#off + HDR.size;
   }
 
   get comm(): string {
@@ -145,9 +120,79 @@ export class WireEvent implements TraceEvent {
     return this.#comm;
   }
 
-  /** Paths as seen inside the sandbox; a file_open, mmap_exec or sendfile always has one. */
+  get truncated(): boolean | undefined {
+    return this.#hflags & FLAG.truncated ? true : undefined;
+  }
+  get pathUnresolved(): boolean | undefined {
+    return this.#hflags & FLAG.unresolved ? true : undefined;
+  }
+  get enforced(): 'denied' | 'killed' | undefined {
+    if (this.#hflags & FLAG.killed) return 'killed';
+    return this.#hflags & FLAG.denied ? 'denied' : undefined;
+  }
+
+  /** open flags (file_open), prot (mmap_exec) */
+  get flags(): number | undefined {
+    if (this.kind === 'file_open') return this.#dv.getUint32(this.#b + BODY.lt_open.flags, true);
+    if (this.kind === 'mmap_exec') return this.#dv.getUint32(this.#b + BODY.lt_mmap.prot, true);
+    return undefined;
+  }
+  get ret(): number | undefined {
+    if (this.kind === 'file_open') return this.#dv.getInt32(this.#b + BODY.lt_open.ret, true);
+    if (this.family !== undefined) return this.#dv.getInt32(this.#b + BODY.lt_net.ret, true);
+    return undefined;
+  }
+  get childTgid(): number | undefined {
+    return this.kind === 'fork' ? this.#dv.getUint32(this.#b + BODY.lt_fork.child_tgid, true) : undefined;
+  }
+  get exitCode(): number | undefined {
+    return this.kind === 'exit' ? this.#dv.getInt32(this.#b + BODY.lt_exit.exit_code, true) : undefined;
+  }
+  get family(): 'inet' | 'inet6' | 'unix' | 'other' | undefined {
+    if (this.kind !== 'connect' && this.kind !== 'bind' && this.kind !== 'sendmsg') return undefined;
+    return FAMILIES[this.#dv.getUint16(this.#b + BODY.lt_net.family, true)] ?? 'other';
+  }
+  get port(): number | undefined {
+    const f = this.family;
+    return f === 'inet' || f === 'inet6' ? this.#dv.getUint16(this.#b + BODY.lt_net.port, true) : undefined;
+  }
+  get bytes(): number | undefined {
+    return this.kind === 'sendfile' ? u64(this.#dv, this.#b + BODY.lt_sendfile.bytes) : undefined;
+  }
+  get inode(): number | undefined {
+    return this.kind === 'mmap_exec' ? u64(this.#dv, this.#b + BODY.lt_mmap.inode) : undefined;
+  }
+  get dev(): number | undefined {
+    return this.kind === 'mmap_exec' ? this.#dv.getUint32(this.#b + BODY.lt_mmap.dev, true) : undefined;
+  }
+  /** privileged operations: the syscall; mmap_exec: 'mprotect' when mprotect added exec */
+  get op(): string | undefined {
+    if (this.kind === 'mmap_exec') return this.#hflags & FLAG.mprotect ? 'mprotect' : undefined;
+    if (!this.#isOp() || this.kind === 'memfd_create') return undefined;
+    return OPS[this.#dv.getUint32(this.#b + BODY.lt_op_ev.op, true)] ?? 'unknown';
+  }
+  get arg(): number | undefined {
+    return this.#isOp() ? u64(this.#dv, this.#b + BODY.lt_op_ev.arg) : undefined;
+  }
+
+  #isOp(): boolean {
+    switch (this.kind) {
+      case 'ptrace':
+      case 'setid':
+      case 'mount':
+      case 'bpf':
+      case 'module_load':
+      case 'memfd_create':
+      case 'io_uring':
+        return true;
+      default:
+        return false;
+    }
+  }
+
+  /** Paths as seen inside the sandbox; a file_open, mmap_exec, exec or sendfile always has one. */
   get path(): string | undefined {
-    if (this.#path === undefined && this.hasPath()) {
+    if (this.#path === undefined && this.#hasPath()) {
       this.#path = this.#buf.toString('utf8', this.#tail, this.#tail + this.#pathLen);
     }
     return this.#path;
@@ -155,32 +200,29 @@ export class WireEvent implements TraceEvent {
 
   get argv(): string[] | undefined {
     if (this.kind !== 'exec') return undefined;
-    if (this.#argv === undefined) {
-      const start = this.#tail + this.#pathLen;
-      let text = this.#buf.toString('utf8', start, start + this.#argvLen);
-      if (text.endsWith('\0')) text = text.slice(0, -1);
-      this.#argv = text === '' ? [] : text.split('\0');
-    }
-    return this.#argv;
+    const start = this.#tail + this.#pathLen;
+    let text = this.#buf.toString('utf8', start, start + this.#argvLen);
+    if (text.endsWith('\0')) text = text.slice(0, -1);
+    return text === '' ? [] : text.split('\0');
   }
 
-  /** connect/bind/sendmsg peer: dotted IPv4, RFC 5952-ish IPv6, or the unix socket path. */
+  /** connect/bind/sendmsg peer: dotted IPv4, RFC 5952-style IPv6, or the unix socket path. */
   get addr(): string | undefined {
-    if (this.family === undefined) return undefined;
-    const a = this.#off + HDR.size + BODY.lt_net.addr;
+    const a = this.#b + BODY.lt_net.addr;
     switch (this.family) {
+      case undefined:
+      case 'other':
+        return undefined;
       case 'inet':
         return `${this.#buf[a]}.${this.#buf[a + 1]}.${this.#buf[a + 2]}.${this.#buf[a + 3]}`;
       case 'inet6':
         return formatIpv6(this.#buf.subarray(a, a + 16));
       case 'unix':
         return this.#buf.toString('utf8', this.#tail, this.#tail + this.#pathLen);
-      case 'other':
-        return undefined;
     }
   }
 
-  private hasPath(): boolean {
+  #hasPath(): boolean {
     switch (this.kind) {
       case 'exec':
       case 'file_open':
@@ -237,6 +279,13 @@ export class WireEvent implements TraceEvent {
   }
 }
 
+/** A u64 as a number without a BigInt allocation (hot path). The values stay far below 2^53
+ * (ns since boot, inode and cgroup numbers, byte counts) except ptrace's request<<32|pid arg,
+ * which is exact up to request 2^21. */
+function u64(dv: DataView, at: number): number {
+  return dv.getUint32(at, true) + dv.getUint32(at + 4, true) * 0x1_0000_0000;
+}
+
 function formatIpv6(b: Buffer): string {
   const groups: string[] = [];
   for (let i = 0; i < 16; i += 2) groups.push(b.readUInt16BE(i).toString(16));
@@ -262,15 +311,16 @@ function formatIpv6(b: Buffer): string {
  */
 export function decodeBatch(buf: Buffer): WireEvent[] {
   const out: WireEvent[] = [];
+  const dv = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
   let off = 0;
   while (off < buf.length) {
     if (buf.length - off < HDR.size) throw new LtrackError('internal', `tracer batch ends inside a record header at byte ${off}`);
-    const size = buf.readUInt32LE(off + HDR.recSize);
-    const kindValue = buf.readUInt16LE(off + HDR.kind);
+    const size = dv.getUint32(off + HDR.recSize, true);
+    const kindValue = dv.getUint16(off + HDR.kind, true);
     const kind = EVENT_KINDS[kindValue];
     if (size < HDR.size || off + size > buf.length) throw new LtrackError('internal', `tracer record at byte ${off} has size ${size}`);
     if (kind === undefined) throw new LtrackError('internal', `tracer record at byte ${off} has unknown kind ${kindValue}`);
-    out.push(new WireEvent(buf, off, kind));
+    out.push(new WireEvent(buf, dv, off, kind));
     off += size;
   }
   return out;
