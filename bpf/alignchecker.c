@@ -21,3 +21,5 @@ enum lt_flag lt_align_flag;
 enum lt_op lt_align_opcode;
 enum lt_family lt_align_family;
 enum lt_mode_bits lt_align_mode;
+struct lt_agg_key lt_align_agg_key;
+struct lt_agg_val lt_align_agg_val;

@@ -24,6 +24,8 @@ char LICENSE[] SEC("license") = "GPL";
 
 /* Set before load (the verifier sees constants). */
 const volatile __u32 kind_mask = 0xffffffff;
+/* Window of open aggregation; 0 turns it off. */
+const volatile __u64 agg_window_ns = 0;
 /* Force a wakeup once this much data waits in the ring; below it the consumer's poll timeout flushes. */
 const volatile __u64 wakeup_bytes = 256 * 1024;
 
@@ -112,11 +114,19 @@ struct {
 	__type(value, struct lt_args);
 } lt_pending SEC(".maps");
 
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 8192);
+	__type(key, struct lt_agg_key);
+	__type(value, struct lt_agg_val);
+} lt_agg SEC(".maps");
+
 /* Per-CPU scratch: the record being built and the path walk buffer (too large for the stack). */
 struct lt_scratch {
 	char rec[LT_REC_MAX + 64];
 	char walk[2 * LT_PATH_MAX];
 	struct lt_path_key key;
+	struct lt_agg_val agg;
 };
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);

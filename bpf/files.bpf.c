@@ -17,10 +17,57 @@ static __always_inline struct pt_regs *syscall_regs(void)
 	return (struct pt_regs *)bpf_task_pt_regs(bpf_get_current_task_btf());
 }
 
+/* Returns true when this open only counts as a repeat (nothing to send now); sets *count to what
+ * the event to send carries, and *store when a new aggregation entry must be recorded. */
+static __always_inline bool open_fold(struct lt_agg_key *k, __u32 *count, bool *store)
+{
+	struct lt_agg_val *v = bpf_map_lookup_elem(&lt_agg, k);
+	__u64 now = bpf_ktime_get_ns();
+	if (!v) {
+		*store = true;
+		return false;
+	}
+	v->last_ts = now;
+	if (now - v->window_start < agg_window_ns) {
+		__sync_fetch_and_add(&v->pending, 1);
+		return true;
+	}
+	*count = 1 + __sync_lock_test_and_set(&v->pending, 0);
+	v->window_start = now;
+	return false;
+}
+
+static __always_inline void open_store(struct lt_scratch *s, struct lt_agg_key *k, __u16 len)
+{
+	if (len >= LT_AGG_PATH)
+		return;
+	struct lt_agg_val *v = &s->agg;
+	__builtin_memcpy(&v->hdr, s->rec, sizeof(v->hdr) + sizeof(v->body));
+	v->window_start = v->hdr.ts;
+	v->last_ts = v->hdr.ts;
+	v->pending = 0;
+	bpf_probe_read_kernel(v->path, len & (LT_AGG_PATH - 1), s->rec + sizeof(struct lt_hdr) + sizeof(struct lt_open));
+	/* a full map only means this open is not aggregated: every one is then sent */
+	bpf_map_update_elem(&lt_agg, k, v, BPF_NOEXIST);
+}
+
 static __always_inline int open_exit(long ret, const char *filename, __u64 flags)
 {
-	if (!kind_on(LT_FILE_OPEN) || !is_traced(bpf_get_current_pid_tgid() >> 32))
+	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
+	if (!kind_on(LT_FILE_OPEN) || !is_traced(tgid))
 		return 0;
+	struct file *f = ret >= 0 ? fd_file(ret) : NULL;
+	struct lt_agg_key k = {};
+	__u32 count = 1;
+	bool store = false;
+	if (f && agg_window_ns) {
+		k.dentry = (__u64)BPF_CORE_READ(f, f_path.dentry);
+		k.mnt = (__u64)BPF_CORE_READ(f, f_path.mnt);
+		k.tgid = tgid;
+		k.flags = flags;
+		if (open_fold(&k, &count, &store))
+			return 0;
+	}
 	struct lt_scratch *s = scratch();
 	if (!s)
 		return 0;
@@ -28,10 +75,10 @@ static __always_inline int open_exit(long ret, const char *filename, __u64 flags
 	struct lt_open *b = (void *)(h + 1);
 	char *tail = (char *)(b + 1);
 	fill_hdr(h, LT_FILE_OPEN);
+	h->count = count;
 	b->flags = flags;
 	b->ret = ret;
 	b->pad[0] = b->pad[1] = b->pad[2] = 0;
-	struct file *f = ret >= 0 ? fd_file(ret) : NULL;
 	__u16 len;
 	if (f) {
 		len = file_path(s, f, tail, h);
@@ -41,6 +88,8 @@ static __always_inline int open_exit(long ret, const char *filename, __u64 flags
 		len = user_str(filename, tail, h);
 	}
 	b->path_len = len;
+	if (store)
+		open_store(s, &k, len);
 	emit(s->rec, sizeof(*h) + sizeof(*b) + (len & LT_PATH_MASK), LT_FILE_OPEN);
 	return 0;
 }

@@ -184,6 +184,27 @@ struct lt_path_key {
 	char path[LT_RULE_PATH];
 };
 
+/* Aggregation of repeated identical opens (same tgid, flags and file: dentry + mount) within a
+ * window: the first is sent at once; repeats only count, and the count is sent with the next
+ * occurrence after the window, at the process's exit, or when the tracer stops (user space reads
+ * lt_agg) - never lost. Paths longer than LT_AGG_PATH are not aggregated. */
+#define LT_AGG_PATH 512
+struct lt_agg_key {
+	__u64 dentry;
+	__u64 mnt;
+	__u32 tgid;
+	__u32 flags;
+};
+
+struct lt_agg_val {
+	struct lt_hdr hdr;   /* of the first event; count/ts are rewritten when flushed */
+	struct lt_open body;
+	__u64 window_start;
+	__u64 last_ts;
+	__u64 pending; /* repeats not yet reported (u64: BPF's atomic exchange is 64-bit) */
+	char path[LT_AGG_PATH];
+};
+
 /* The largest record: header + the largest body + a full path + full argv. */
 #define LT_REC_MAX (sizeof(struct lt_hdr) + 32 + LT_PATH_MAX + LT_ARGV_MAX)
 
@@ -198,5 +219,7 @@ _Static_assert(sizeof(struct lt_sendfile) == 16, "lt_sendfile");
 _Static_assert(sizeof(struct lt_op_ev) == 16, "lt_op_ev");
 _Static_assert(sizeof(struct lt_inode_key) == 16, "lt_inode_key");
 _Static_assert(sizeof(struct lt_net_key) == 24, "lt_net_key");
+_Static_assert(sizeof(struct lt_agg_key) == 24, "lt_agg_key");
+_Static_assert(sizeof(struct lt_agg_val) == 64 + 16 + 24 + LT_AGG_PATH, "lt_agg_val");
 
 #endif

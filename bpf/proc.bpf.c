@@ -81,6 +81,32 @@ int BPF_PROG(lt_exec, struct task_struct *p, pid_t old_pid, struct linux_binprm 
 	return 0;
 }
 
+/* At a traced process's exit its aggregated opens are sent with their pending counts. */
+struct flush_ctx {
+	__u32 tgid;
+};
+
+static long flush_one(struct bpf_map *map, struct lt_agg_key *k, struct lt_agg_val *v, struct flush_ctx *c)
+{
+	if (k->tgid != c->tgid)
+		return 0;
+	__u64 pending = __sync_lock_test_and_set(&v->pending, 0);
+	if (pending) {
+		struct lt_scratch *s = scratch();
+		if (s) {
+			struct lt_hdr *h = (void *)s->rec;
+			__builtin_memcpy(h, &v->hdr, sizeof(v->hdr) + sizeof(v->body));
+			h->ts = v->last_ts;
+			h->count = pending;
+			__u32 len = v->body.path_len & (LT_AGG_PATH - 1);
+			bpf_probe_read_kernel(s->rec + sizeof(v->hdr) + sizeof(v->body), len, v->path);
+			emit(s->rec, sizeof(v->hdr) + sizeof(v->body) + len, LT_FILE_OPEN);
+		}
+	}
+	bpf_map_delete_elem(map, k);
+	return 0;
+}
+
 SEC("tp_btf/sched_process_exit")
 int BPF_PROG(lt_exit, struct task_struct *p, bool group_dead)
 {
@@ -89,6 +115,10 @@ int BPF_PROG(lt_exit, struct task_struct *p, bool group_dead)
 	if (!group_dead || !bpf_map_lookup_elem(&lt_traced, &tgid))
 		return 0;
 	bpf_map_delete_elem(&lt_traced, &tgid);
+	if (agg_window_ns) {
+		struct flush_ctx fc = { .tgid = tgid };
+		bpf_for_each_map_elem(&lt_agg, flush_one, &fc, 0);
+	}
 	if (!kind_on(LT_EXIT))
 		return 0;
 	struct lt_scratch *s = scratch();

@@ -197,7 +197,7 @@ static void select_programs(struct tracer *t, uint32_t mask)
 }
 
 static int tracer_load(struct tracer *t, uint32_t ring_bytes, uint32_t kind_mask, uint32_t wakeup_bytes,
-		       uint32_t with_cgroup_hooks)
+		       uint32_t with_cgroup_hooks, uint32_t agg_ms)
 {
 	t->skel = ltrack_bpf__open();
 	if (!t->skel)
@@ -206,6 +206,7 @@ static int tracer_load(struct tracer *t, uint32_t ring_bytes, uint32_t kind_mask
 		return fail(t, "size ring buffer (a power of two of pages)", EINVAL);
 	t->skel->rodata->kind_mask = kind_mask;
 	t->skel->rodata->wakeup_bytes = wakeup_bytes;
+	t->skel->rodata->agg_window_ns = (__u64)agg_ms * 1000000ull;
 	select_programs(t, kind_mask);
 	if (!with_cgroup_hooks) {
 		bpf_program__set_autoload(t->skel->progs.lt_connect4, false);
@@ -234,12 +235,13 @@ static napi_value js_open(napi_env env, napi_callback_info info)
 	size_t argc = 1;
 	napi_value argv[1];
 	napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
-	uint32_t ring = 16u << 20, mask = 0xffffffff, wake = 256u << 10, cg = 1;
+	uint32_t ring = 16u << 20, mask = 0xffffffff, wake = 256u << 10, cg = 1, agg = 0;
 	if (argc < 1 || get_u32_prop(env, argv[0], "ringBytes", &ring) < 0 ||
 	    get_u32_prop(env, argv[0], "kindMask", &mask) < 0 ||
 	    get_u32_prop(env, argv[0], "wakeupBytes", &wake) < 0 ||
-	    get_u32_prop(env, argv[0], "cgroupHooks", &cg) < 0)
-		return throw_code(env, "internal", "ltrack addon: open() wants { ringBytes, kindMask, wakeupBytes, cgroupHooks }");
+	    get_u32_prop(env, argv[0], "cgroupHooks", &cg) < 0 || get_u32_prop(env, argv[0], "aggregateMs", &agg) < 0)
+		return throw_code(env, "internal",
+				  "ltrack addon: open() wants { ringBytes, kindMask, wakeupBytes, cgroupHooks, aggregateMs }");
 	struct tracer *t = calloc(1, sizeof(*t));
 	if (!t)
 		return throw_code(env, "internal", "ltrack addon: out of memory");
@@ -247,7 +249,7 @@ static napi_value js_open(napi_env env, napi_callback_info info)
 	int rc;
 	/* A load can fail with EAGAIN while the kernel still frees a previous tracer's memory (seen
 	 * with large rings): retry a few times from a fresh object. */
-	for (int attempt = 0; (rc = tracer_load(t, ring, mask, wake, cg)) && t->last_errno == EAGAIN && attempt < 4; attempt++) {
+	for (int attempt = 0; (rc = tracer_load(t, ring, mask, wake, cg, agg)) && t->last_errno == EAGAIN && attempt < 4; attempt++) {
 		tracer_free(t);
 		memset(t, 0, sizeof(*t));
 		t->cgroup_fd = -1;
@@ -475,6 +477,52 @@ static napi_value js_drops(napi_env env, napi_callback_info info)
 	return arr;
 }
 
+/* flushAgg(handle) -> Buffer of file_open records carrying the repeats still pending in lt_agg
+ * (processes alive when the trace stops); the entries are removed. */
+static napi_value js_flush_agg(napi_env env, napi_callback_info info)
+{
+	size_t argc = 1;
+	napi_value argv[1], out;
+	napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+	struct tracer *t = arg_tracer(env, argv[0]);
+	if (!t)
+		return NULL;
+	int fd = bpf_map__fd(t->skel->maps.lt_agg);
+	size_t cap = 1 << 16, used = 0;
+	char *buf = malloc(cap);
+	struct lt_agg_key key, next;
+	struct lt_agg_val v;
+	int more = bpf_map_get_next_key(fd, NULL, &next) == 0;
+	while (buf && more) {
+		key = next;
+		more = bpf_map_get_next_key(fd, &key, &next) == 0;
+		if (bpf_map_lookup_elem(fd, &key, &v) || v.pending == 0)
+			continue;
+		size_t len = v.body.path_len < LT_AGG_PATH ? v.body.path_len : 0;
+		size_t rec = sizeof(v.hdr) + sizeof(v.body) + len;
+		if (used + rec > cap) {
+			char *nb = realloc(buf, cap * 2);
+			if (!nb)
+				break;
+			buf = nb;
+			cap *= 2;
+		}
+		v.hdr.ts = v.last_ts;
+		v.hdr.count = (__u32)v.pending;
+		v.hdr.size = rec;
+		memcpy(buf + used, &v.hdr, sizeof(v.hdr));
+		memcpy(buf + used + sizeof(v.hdr), &v.body, sizeof(v.body));
+		memcpy(buf + used + sizeof(v.hdr) + sizeof(v.body), v.path, len);
+		used += rec;
+		bpf_map_delete_elem(fd, &key);
+	}
+	if (!buf)
+		return throw_code(env, "internal", "ltrack addon: out of memory flushing aggregates");
+	napi_create_buffer_copy(env, used, buf, NULL, &out);
+	free(buf);
+	return out;
+}
+
 /* skipped(handle) -> comma-separated tracepoints this kernel does not have */
 static napi_value js_skipped(napi_env env, napi_callback_info info)
 {
@@ -514,6 +562,7 @@ static napi_value init(napi_env env, napi_value exports)
 		{ "setMode", NULL, js_set_mode, NULL, NULL, NULL, napi_default, NULL },
 		{ "allow", NULL, js_allow, NULL, NULL, NULL, napi_default, NULL },
 		{ "drops", NULL, js_drops, NULL, NULL, NULL, napi_default, NULL },
+		{ "flushAgg", NULL, js_flush_agg, NULL, NULL, NULL, napi_default, NULL },
 		{ "skipped", NULL, js_skipped, NULL, NULL, NULL, napi_default, NULL },
 		{ "close", NULL, js_close, NULL, NULL, NULL, napi_default, NULL },
 	};

@@ -13,6 +13,8 @@ export interface OpenOptions {
   wakeupBytes: number;
   /** 1: attach the cgroup connect/sendmsg hooks (needed for deny); 0: tracepoints only. */
   cgroupHooks: number;
+  /** window of open aggregation in ms; 0 sends every open */
+  aggregateMs: number;
 }
 export interface Addon {
   open(o: OpenOptions): TracerHandle;
@@ -25,6 +27,8 @@ export interface Addon {
   /** Drop counters, [cpu * KIND_COUNT + kind]. */
   drops(h: TracerHandle): BigUint64Array;
   skipped(h: TracerHandle): string;
+  /** Records of aggregated opens whose repeats are still pending; removes them. */
+  flushAgg(h: TracerHandle): Buffer;
   close(h: TracerHandle): void;
 }
 

@@ -20,6 +20,9 @@ export interface TraceOptions {
   kernelRules?: KernelRuleSet;
   mode?: EnforcementMode;
   allowlist?: KernelAllowlist;
+  /** Window (ms) within which repeated identical opens (same process, flags and file) are folded
+   * into one event with a count; 0 sends every open. Default 1000. */
+  aggregateMs?: number;
 }
 export interface TraceStats {
   events: number;
@@ -48,6 +51,11 @@ function checkRing(bytes: number): number {
     throw new LtrackError('usage', `ringBytes must be a power of two between 4096 and 2^31, got ${bytes}`);
   }
   return bytes;
+}
+
+function checkAggregate(ms: number): number {
+  if (!Number.isInteger(ms) || ms < 0 || ms > 3_600_000) throw new LtrackError('usage', `aggregateMs must be an integer from 0 to 3600000, got ${ms}`);
+  return ms;
 }
 
 function kindMask(kinds: EventKind[] | undefined): number {
@@ -91,6 +99,8 @@ class Session implements TraceSession {
         if (buf.length === 0) break;
         this.#push(buf);
       }
+      // repeats of processes still alive, folded in the kernel and not yet reported
+      this.#push(this.#addon.flushAgg(this.#h));
     } catch (err) {
       this.#error = addonError(err, 'tracer');
     } finally {
@@ -169,6 +179,7 @@ class Session implements TraceSession {
  */
 export async function startTrace(target: TraceTarget, options: TraceOptions = {}): Promise<TraceSession> {
   const ringBytes = checkRing(options.ringBytes ?? DEFAULT_RING);
+  const aggregateMs = checkAggregate(options.aggregateMs ?? 1000);
   const enforce = (options.mode ?? 'observe') === 'enforce';
   if (enforce && options.allowlist === undefined) {
     throw new LtrackError('usage', 'enforce mode needs an allow list (an empty one denies everything)');
@@ -181,7 +192,7 @@ export async function startTrace(target: TraceTarget, options: TraceOptions = {}
   const addon = loadAddon();
   let h: TracerHandle;
   try {
-    h = addon.open({ ringBytes, kindMask: kindMask(options.kinds), wakeupBytes: Math.min(256 << 10, ringBytes / 4), cgroupHooks: 1 });
+    h = addon.open({ ringBytes, kindMask: kindMask(options.kinds), wakeupBytes: Math.min(256 << 10, ringBytes / 4), cgroupHooks: 1, aggregateMs });
   } catch (err) {
     throw addonError(err, 'cannot start the tracer');
   }

@@ -29,7 +29,7 @@ export async function probeTiers(): Promise<Tier[]> {
   let load: Tier;
   try {
     const addon = loadAddon();
-    const h = addon.open({ ringBytes: 1 << 16, kindMask: 0xffff, wakeupBytes: 1 << 14, cgroupHooks: 1 });
+    const h = addon.open({ ringBytes: 1 << 16, kindMask: 0xffff, wakeupBytes: 1 << 14, cgroupHooks: 1, aggregateMs: 0 });
     const skipped = addon.skipped(h);
     addon.close(h);
     load = { tier: 'observe:tracepoints+cgroup-sock', available: true, detail: `loaded and attached${skipped ? `; absent in this kernel: ${skipped}` : ''}` };

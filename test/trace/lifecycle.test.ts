@@ -47,7 +47,7 @@ describe('tracer lifecycle', () => {
   it('a tiny ring buffer produces drops that are counted by kind and CPU, never hidden', async () => {
     const n = 20000;
     const g = spawnGated(PYTHON, ['-c', `${GATE}import os\nfor i in range(${n}): os.close(os.open('/etc/hostname', os.O_RDONLY))\n`]);
-    const session = await startTrace({ pid: g.pid }, { kinds: ['file_open'], ringBytes: 4096 });
+    const session = await startTrace({ pid: g.pid }, { kinds: ['file_open'], ringBytes: 4096, aggregateMs: 0 });
     g.release();
     const { events, stats } = await collect(session, g.exited);
     expect(await g.exited).toBe(0);
@@ -57,7 +57,40 @@ describe('tracer lifecycle', () => {
     expect(stats.dropsByKind.file_open).toBe(stats.drops);
     expect(stats.dropsByCpu.reduce((a, b) => a + b, 0)).toBe(stats.drops);
     // every open is accounted for: delivered or counted as dropped
+    expect(opens.every((e) => e.count === 1)).toBe(true);
     expect(opens.length + stats.drops).toBe(n);
+  });
+
+  it('folds repeated identical opens into counted events, losing none (exit and stop both flush)', async () => {
+    const script = `${GATE}import os, sys
+for i in range(1000): os.close(os.open('/etc/hostname', os.O_RDONLY))
+for i in range(300): os.close(os.open('/etc/hosts', os.O_RDONLY))
+sys.stdout.write('looped\\n'); sys.stdout.flush()
+sys.stdin.readline()
+`;
+    const g = spawnGated(PYTHON, ['-c', script]);
+    // stdin stays open after the release line so the process is still alive at stop()
+    const session = await startTrace({ pid: g.pid }, { kinds: ['file_open'] });
+    g.child.stdin?.write('go\n');
+    const looped = new Promise<void>((resolve) => g.child.stdout?.on('data', (d: Buffer) => d.toString().includes('looped') && resolve()));
+    const { events, stats } = await collect(session, looped);
+    g.release();
+    expect(await g.exited).toBe(0);
+    const sum = (p: string) => events.filter((e) => e.path === p).reduce((a, e) => a + e.count, 0);
+    expect(sum('/etc/hostname')).toBe(1000);
+    expect(sum('/etc/hosts')).toBe(300);
+    expect(events.filter((e) => e.path === '/etc/hostname').length).toBeLessThan(20);
+    expect(stats.drops).toBe(0);
+
+    // and when the process exits while traced, its pending repeats come with the exit
+    const g2 = spawnGated(PYTHON, ['-c', `${GATE}import os\nfor i in range(700): os.close(os.open('/etc/hostname', os.O_RDONLY))\n`]);
+    const s2 = await startTrace({ pid: g2.pid }, { kinds: ['file_open', 'exit'] });
+    g2.release();
+    const r2 = await collect(s2, g2.exited);
+    const opens2 = r2.events.filter((e) => e.path === '/etc/hostname');
+    expect(opens2.reduce((a, e) => a + e.count, 0)).toBe(700);
+    const exitAt = r2.events.findIndex((e) => e.kind === 'exit');
+    expect(r2.events.findIndex((e) => e.path === '/etc/hostname' && e.count > 1)).toBeLessThan(exitAt);
   });
 
   it('rejects a ring size that is not a power of two with a usage error', async () => {
