@@ -26,7 +26,8 @@ char LICENSE[] SEC("license") = "GPL";
 const volatile __u32 kind_mask = 0xffffffff;
 /* Window of open aggregation; 0 turns it off. */
 const volatile __u64 agg_window_ns = 0;
-/* Force a wakeup once this much data waits in the ring; below it the consumer's poll timeout flushes. */
+/* Force a wakeup once this much data waits in the ring; below it the consumer's poll timeout
+ * flushes. Too low a threshold costs the consumer: once it is passed, every record wakes it. */
 const volatile __u64 wakeup_bytes = 256 * 1024;
 
 /* Written by user space through the mmaped .bss: how many cgroup targets exist. Zero keeps the

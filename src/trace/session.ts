@@ -192,7 +192,7 @@ export async function startTrace(target: TraceTarget, options: TraceOptions = {}
   const addon = loadAddon();
   let h: TracerHandle;
   try {
-    h = addon.open({ ringBytes, kindMask: kindMask(options.kinds), wakeupBytes: Math.min(256 << 10, ringBytes / 4), cgroupHooks: 1, aggregateMs });
+    h = addon.open({ ringBytes, kindMask: kindMask(options.kinds), wakeupBytes: Math.min(2 << 20, ringBytes / 8), cgroupHooks: 1, aggregateMs });
   } catch (err) {
     throw addonError(err, 'cannot start the tracer');
   }
