@@ -12,6 +12,7 @@ export function exitCodeOf(err: LtrackError): ExitCode {
     case 'manifest_invalid':
       return ExitCode.Blocked;
     case 'tracer_unavailable':
+    case 'signing_failed':
     case 'sandbox_failed':
       return ExitCode.Incomplete;
     case 'internal':

@@ -10,6 +10,7 @@ export type ErrorCode =
   | 'sandbox_failed' // the sandbox could not be created or run
   | 'rules_invalid' // a rule file fails its schema or its inline tests
   | 'manifest_invalid' // a manifest fails verification
+  | 'signing_failed' // a manifest could not be signed (key unusable, Sigstore unreachable)
   | 'internal'; // a bug in ltrack
 
 export class LtrackError extends Error {

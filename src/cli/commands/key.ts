@@ -1,7 +1,19 @@
 import type { Command } from 'commander';
-import { action, notBuilt } from '../run.js';
+import { action } from '../run.js';
+import { ExitCode } from '../../core/exit.js';
+import { generateKeyPair } from '../../manifest/index.js';
 
 export function registerKey(program: Command): void {
   const key = program.command('key').description('signing keys');
-  key.command('generate').argument('<prefix>', 'writes PREFIX.key (0600) and PREFIX.pub').description('generate an Ed25519 key pair').action(action(() => notBuilt('ltrack key generate', 'issue 7')));
+  key
+    .command('generate')
+    .argument('<prefix>', 'writes PREFIX.key (0600, PKCS#8 PEM) and PREFIX.pub (SPKI PEM); never overwrites')
+    .description('generate an Ed25519 key pair for signing allowlist manifests')
+    .action(
+      action(async (prefix: string) => {
+        const { privatePath, publicPath } = await generateKeyPair(prefix);
+        process.stdout.write(`wrote ${privatePath} (private, mode 0600) and ${publicPath}\n`);
+        return ExitCode.Pass;
+      }),
+    );
 }
