@@ -71,7 +71,11 @@ static void tracer_free(struct tracer *t)
 
 static void env_cleanup(void *arg)
 {
-	tracer_free(arg);
+	struct tracer *t = arg;
+	/* A poll still running on a worker thread uses the ring: leave it; the process is going
+	 * away and the kernel releases programs, links and maps with its descriptors. */
+	if (!t->polling)
+		tracer_free(t);
 }
 
 static void tracer_finalize(napi_env env, void *data, void *hint)

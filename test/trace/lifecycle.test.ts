@@ -1,7 +1,7 @@
 import { spawn } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
 import { startTrace } from '../../src/trace/index.js';
-import { ADDON_PATH } from '../../src/trace/addon.js';
+import { ADDON_PATH, addonError } from '../../src/trace/addon.js';
 import { LtrackError } from '../../src/core/errors.js';
 import { collect, GATE, loadedProgIds, ownedProgIds, PYTHON, spawnGated } from './helpers.js';
 
@@ -91,6 +91,24 @@ sys.stdin.readline()
     expect(opens2.reduce((a, e) => a + e.count, 0)).toBe(700);
     const exitAt = r2.events.findIndex((e) => e.kind === 'exit');
     expect(r2.events.findIndex((e) => e.path === '/etc/hostname' && e.count > 1)).toBeLessThan(exitAt);
+  });
+
+  it('without privileges the addon refuses with tracer_unavailable, naming the failed step', async () => {
+    const child = spawn(
+      process.execPath,
+      [
+        '-e',
+        `try { require(${JSON.stringify(ADDON_PATH)}).open({ ringBytes: 1 << 16, kindMask: 0xffff, wakeupBytes: 1 << 14, cgroupHooks: 0 }); console.log('loaded'); } catch (e) { console.log(JSON.stringify({ code: e.ltrackCode, message: e.message })); }`,
+      ],
+      { uid: 65534, gid: 65534 },
+    );
+    let out = '';
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    await new Promise((r) => child.on('close', r));
+    const r = JSON.parse(out) as { code: string; message: string };
+    expect(r.code).toBe('tracer_unavailable');
+    expect(r.message).toMatch(/^load BPF programs .*root.*: Operation not permitted$/);
+    expect(addonError(Object.assign(new Error(r.message), { ltrackCode: r.code }), 'start')).toMatchObject({ code: 'tracer_unavailable' });
   });
 
   it('rejects a ring size that is not a power of two with a usage error', async () => {
