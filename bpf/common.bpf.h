@@ -63,10 +63,11 @@ struct {
 	__type(value, __u64);
 } lt_drops SEC(".maps");
 
-/* Index 0: enum lt_mode_bits. Zero (observe) unless the addon sets enforcement. */
+/* Index 0: enum lt_mode_bits. Zero (observe) unless the addon sets enforcement.
+ * Index LT_MODE_RULE_KINDS: kinds filtered by kernel rules. */
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, 1);
+	__uint(max_entries, 2);
 	__type(key, __u32);
 	__type(value, __u32);
 } lt_mode SEC(".maps");
@@ -99,6 +100,36 @@ struct {
 	__type(value, __u8);
 } lt_allow_net SEC(".maps");
 
+/* Kernel rules (src/trace/rules.ts compiles src/core KernelRuleSet into these): value = rule index. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 4096);
+	__type(key, struct lt_path_key);
+	__type(value, __u32);
+} lt_rule_open_exact SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__uint(max_entries, 4096);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, struct lt_prefix_key);
+	__type(value, __u32);
+} lt_rule_open_prefix SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 4096);
+	__type(key, struct lt_path_key);
+	__type(value, __u32);
+} lt_rule_exec SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 4096);
+	__type(key, __u32);
+	__type(value, __u32);
+} lt_rule_port SEC(".maps");
+
 /* Syscall arguments kept from sys_enter to sys_exit, per thread. LRU: a thread killed inside a
  * syscall never reaches sys_exit and must not pin an entry forever. */
 struct lt_args {
@@ -127,6 +158,7 @@ struct lt_scratch {
 	char rec[LT_REC_MAX + 64];
 	char walk[2 * LT_PATH_MAX];
 	struct lt_path_key key;
+	struct lt_prefix_key prefix;
 	struct lt_agg_val agg;
 };
 struct {
@@ -364,6 +396,29 @@ static __always_inline bool path_key(struct lt_scratch *s, __u32 start)
 	len &= LT_RULE_PATH - 1;
 	bpf_probe_read_kernel(s->key.path, len, &s->walk[start & LT_PATH_MASK]);
 	return true;
+}
+
+static __always_inline __u32 rule_kinds(void)
+{
+	__u32 idx = LT_MODE_RULE_KINDS;
+	__u32 *m = bpf_map_lookup_elem(&lt_mode, &idx);
+	return m ? *m : 0;
+}
+
+/* 1 + index of the open rule matching walk[start..] (exact first, then the longest prefix), 0 if
+ * none. Must follow path_key(s, start), which filled s->key. */
+static __always_inline __u16 rule_open(struct lt_scratch *s, __u32 start)
+{
+	__u32 *r = bpf_map_lookup_elem(&lt_rule_open_exact, &s->key);
+	if (r)
+		return *r + 1;
+	__u32 len = LT_PATH_MAX - start;
+	if (len >= LT_RULE_PATH)
+		return 0;
+	s->prefix.prefixlen = len * 8;
+	__builtin_memcpy(s->prefix.path, s->key.path, LT_RULE_PATH);
+	r = bpf_map_lookup_elem(&lt_rule_open_prefix, &s->prefix);
+	return r ? *r + 1 : 0;
 }
 
 #endif

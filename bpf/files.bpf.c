@@ -78,12 +78,27 @@ static __always_inline int open_exit(long ret, const char *filename, __u64 flags
 	h->count = count;
 	b->flags = flags;
 	b->ret = ret;
-	b->pad[0] = b->pad[1] = b->pad[2] = 0;
+	b->pad[0] = b->pad[1] = 0;
+	b->rule = 0;
 	__u16 len;
 	if (f) {
-		len = file_path(s, f, tail, h);
+		__u32 trunc = 0;
+		struct path p;
+		bpf_core_read(&p, sizeof(p), &f->f_path);
+		__u32 start = resolve_path(s, &p, &trunc);
+		if (trunc)
+			h->flags |= LT_F_TRUNCATED;
+		len = copy_walk(s, start, tail);
+		if (rule_kinds() & (1u << LT_FILE_OPEN)) {
+			/* kernel rules filter opens: send only those matching one (a path too long to be
+			 * a key matches none) */
+			b->rule = path_key(s, start) ? rule_open(s, start) : 0;
+			if (!b->rule)
+				return 0;
+		}
 	} else {
-		/* racy by nature: another thread may have changed the string since the call */
+		/* racy by nature: another thread may have changed the string since the call; never
+		 * filtered by rules, which match resolved paths */
 		h->flags |= LT_F_UNRESOLVED;
 		len = user_str(filename, tail, h);
 	}

@@ -119,7 +119,7 @@ struct lt_exec {
 	__u16 path_len;
 	__u16 argv_len;
 	__u16 argc;
-	__u16 pad;
+	__u16 rule; /* 1 + index of the kernel rule that matched, 0 for none */
 };
 
 /* tail: path */
@@ -127,7 +127,8 @@ struct lt_open {
 	__u32 flags;
 	__s32 ret;
 	__u16 path_len;
-	__u16 pad[3];
+	__u16 rule; /* 1 + index of the kernel rule that matched, 0 for none */
+	__u16 pad[2];
 };
 
 /* tail: path */
@@ -146,7 +147,8 @@ struct lt_net {
 	__u16 family; /* enum lt_family */
 	__u16 port;   /* host order */
 	__u16 path_len;
-	__u16 pad[3];
+	__u16 rule; /* 1 + index of the kernel rule that matched, 0 for none */
+	__u16 pad[2];
 };
 
 /* sendfile / splice / copy_file_range into a socket; tail: source path */
@@ -184,6 +186,17 @@ struct lt_path_key {
 	char path[LT_RULE_PATH];
 };
 
+/* Path-prefix rule key (LPM trie): prefixlen counts bits of path bytes. */
+struct lt_prefix_key {
+	__u32 prefixlen;
+	char path[LT_RULE_PATH];
+};
+
+/* Index 1 of lt_mode: kinds (1 << enum lt_kind) that kernel rules filter: only events matching a
+ * rule of that kind are sent. Kinds: LT_FILE_OPEN (exact/prefix paths), LT_EXEC (exact paths),
+ * LT_CONNECT (ports). */
+#define LT_MODE_RULE_KINDS 1
+
 /* Aggregation of repeated identical opens (same tgid, flags and file: dentry + mount) within a
  * window: the first is sent at once; repeats only count, and the count is sent with the next
  * occurrence after the window, at the process's exit, or when the tracer stops (user space reads
@@ -220,6 +233,7 @@ _Static_assert(sizeof(struct lt_op_ev) == 16, "lt_op_ev");
 _Static_assert(sizeof(struct lt_inode_key) == 16, "lt_inode_key");
 _Static_assert(sizeof(struct lt_net_key) == 24, "lt_net_key");
 _Static_assert(sizeof(struct lt_agg_key) == 24, "lt_agg_key");
+_Static_assert(sizeof(struct lt_prefix_key) == 4 + LT_RULE_PATH, "lt_prefix_key");
 _Static_assert(sizeof(struct lt_agg_val) == 64 + 16 + 24 + LT_AGG_PATH, "lt_agg_val");
 
 #endif

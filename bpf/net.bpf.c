@@ -87,6 +87,15 @@ static __always_inline int net_exit(long ret)
 		b->family = LT_FAM_OTHER;
 	}
 	b->path_len = plen & 0x7f;
+	if (a.kind == LT_CONNECT) {
+		__u32 port = b->port;
+		__u32 *r = b->family == LT_FAM_INET || b->family == LT_FAM_INET6 ? bpf_map_lookup_elem(&lt_rule_port, &port)
+										  : NULL;
+		b->rule = r ? *r + 1 : 0;
+		/* kernel rules filter connects by port; a denied one is always sent */
+		if ((rule_kinds() & (1u << LT_CONNECT)) && !b->rule && !a.denied)
+			return 0;
+	}
 	emit(s->rec, sizeof(*h) + sizeof(*b) + (plen & 0x7f), a.kind);
 	return 0;
 }

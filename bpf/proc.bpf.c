@@ -47,13 +47,22 @@ int BPF_PROG(lt_exec, struct task_struct *p, pid_t old_pid, struct linux_binprm 
 		h->flags |= LT_F_TRUNCATED;
 	__u32 plen = copy_walk(s, start, tail);
 
+	bool keyed = path_key(s, start);
 	/* Enforcement before the new program's first instruction: a SIGKILL sent here is delivered
 	 * on the way back to user space. */
-	if ((mode_bits() & LT_MODE_KILL_EXEC) &&
-	    (!path_key(s, start) || !bpf_map_lookup_elem(&lt_allow_exec, &s->key))) {
+	if ((mode_bits() & LT_MODE_KILL_EXEC) && (!keyed || !bpf_map_lookup_elem(&lt_allow_exec, &s->key))) {
 		bpf_send_signal(SIGKILL);
 		h->flags |= LT_F_KILLED;
 	}
+	b->rule = 0;
+	if (keyed) {
+		__u32 *r = bpf_map_lookup_elem(&lt_rule_exec, &s->key);
+		if (r)
+			b->rule = *r + 1;
+	}
+	/* kernel rules filter execs; a killed one is always sent */
+	if ((rule_kinds() & (1u << LT_EXEC)) && !b->rule && !(h->flags & LT_F_KILLED))
+		return 0;
 
 	struct mm_struct *mm = p->mm;
 	unsigned long as = BPF_CORE_READ(mm, arg_start);
@@ -76,7 +85,6 @@ int BPF_PROG(lt_exec, struct task_struct *p, pid_t old_pid, struct linux_binprm 
 	b->path_len = plen;
 	b->argv_len = alen;
 	b->argc = BPF_CORE_READ(bprm, argc);
-	b->pad = 0;
 	emit(s->rec, sizeof(*h) + sizeof(*b) + plen + alen, LT_EXEC);
 	return 0;
 }

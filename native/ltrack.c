@@ -415,42 +415,52 @@ static napi_value js_add_cgroup(napi_env env, napi_callback_info info)
 	return r;
 }
 
-/* setMode(handle, bits) */
+/* setMode(handle, modeBits, ruleKinds): enforcement bits (index 0 of lt_mode) and the kinds that
+ * kernel rules filter (index LT_MODE_RULE_KINDS). */
 static napi_value js_set_mode(napi_env env, napi_callback_info info)
 {
-	size_t argc = 2;
-	napi_value argv[2];
+	size_t argc = 3;
+	napi_value argv[3];
 	napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
 	struct tracer *t = arg_tracer(env, argv[0]);
-	uint32_t bits = 0, zero = 0;
+	uint32_t bits = 0, kinds = 0, idx0 = 0, idx1 = LT_MODE_RULE_KINDS;
 	if (!t)
 		return NULL;
 	napi_get_value_uint32(env, argv[1], &bits);
-	if (bpf_map__update_elem(t->skel->maps.lt_mode, &zero, sizeof(zero), &bits, sizeof(bits), BPF_ANY))
+	napi_get_value_uint32(env, argv[2], &kinds);
+	if (bpf_map__update_elem(t->skel->maps.lt_mode, &idx0, sizeof(idx0), &bits, sizeof(bits), BPF_ANY) ||
+	    bpf_map__update_elem(t->skel->maps.lt_mode, &idx1, sizeof(idx1), &kinds, sizeof(kinds), BPF_ANY))
 		return throw_code(env, "tracer_unavailable", "ltrack addon: set enforcement mode failed");
 	return NULL;
 }
 
-/* allow(handle, mapName, keyBuffer): the key bytes are built by src/trace/maps.ts */
-static napi_value js_allow(napi_env env, napi_callback_info info)
+/* update(handle, mapName, key, value): key and value bytes are built by src/trace (maps.ts,
+ * rules.ts) and must have the map's sizes. */
+static napi_value js_update(napi_env env, napi_callback_info info)
 {
-	size_t argc = 3;
-	napi_value argv[3];
+	size_t argc = 4;
+	napi_value argv[4];
 	napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
 	struct tracer *t = arg_tracer(env, argv[0]);
 	if (!t)
 		return NULL;
 	char name[64];
 	size_t nlen = 0;
-	void *key;
-	size_t klen;
+	void *key, *val;
+	size_t klen, vlen;
 	napi_get_value_string_utf8(env, argv[1], name, sizeof(name), &nlen);
-	if (napi_get_buffer_info(env, argv[2], &key, &klen) != napi_ok)
-		return throw_code(env, "internal", "ltrack addon: allow() wants a Buffer key");
+	if (argc < 4 || napi_get_buffer_info(env, argv[2], &key, &klen) != napi_ok ||
+	    napi_get_buffer_info(env, argv[3], &val, &vlen) != napi_ok)
+		return throw_code(env, "internal", "ltrack addon: update(handle, map, keyBuffer, valueBuffer)");
 	struct bpf_map *map = bpf_object__find_map_by_name(t->skel->obj, name);
-	if (!map || bpf_map__key_size(map) != klen)
-		return throw_code(env, "internal", "ltrack addon: allow(): unknown map or wrong key size");
-	return update(env, map, key, klen, name);
+	if (!map || bpf_map__key_size(map) != klen || bpf_map__value_size(map) != vlen)
+		return throw_code(env, "internal", "ltrack addon: update(): unknown map or wrong key/value size");
+	if (bpf_map__update_elem(map, key, klen, val, vlen, BPF_ANY)) {
+		char msg[160];
+		snprintf(msg, sizeof(msg), "ltrack addon: update %s: %s", name, strerror(errno));
+		return throw_code(env, "tracer_unavailable", msg);
+	}
+	return NULL;
 }
 
 /* drops(handle) -> BigUint64Array [cpu * LT_KIND_COUNT + kind] */
@@ -564,7 +574,7 @@ static napi_value init(napi_env env, napi_value exports)
 		{ "addPid", NULL, js_add_pid, NULL, NULL, NULL, napi_default, NULL },
 		{ "addCgroup", NULL, js_add_cgroup, NULL, NULL, NULL, napi_default, NULL },
 		{ "setMode", NULL, js_set_mode, NULL, NULL, NULL, napi_default, NULL },
-		{ "allow", NULL, js_allow, NULL, NULL, NULL, napi_default, NULL },
+		{ "update", NULL, js_update, NULL, NULL, NULL, napi_default, NULL },
 		{ "drops", NULL, js_drops, NULL, NULL, NULL, napi_default, NULL },
 		{ "flushAgg", NULL, js_flush_agg, NULL, NULL, NULL, napi_default, NULL },
 		{ "skipped", NULL, js_skipped, NULL, NULL, NULL, napi_default, NULL },

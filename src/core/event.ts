@@ -71,6 +71,9 @@ export interface TraceEvent {
   /** setid / ptrace / mount / bpf: the syscall's name and its main argument. */
   op?: string;
   arg?: number;
+  /** Id of the kernel rule (KernelRuleSet, src/core/kernel-filter.ts) this event matched, when
+   * the tracer ran with kernel rules. */
+  ruleId?: string;
   /** Set when an enforcement hook acted on this event (denied / killed). */
   enforced?: 'denied' | 'killed';
 }

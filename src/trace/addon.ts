@@ -22,8 +22,10 @@ export interface Addon {
   poll(h: TracerHandle, timeoutMs: number, maxBytes: number): Promise<Buffer>;
   addPid(h: TracerHandle, tgid: number): void;
   addCgroup(h: TracerHandle, id: bigint): void;
-  setMode(h: TracerHandle, bits: number): void;
-  allow(h: TracerHandle, map: string, key: Buffer): void;
+  /** enforcement bits (enum lt_mode_bits) and the kinds kernel rules filter (1 << kind) */
+  setMode(h: TracerHandle, bits: number, ruleKinds: number): void;
+  /** key and value must have the map's sizes */
+  update(h: TracerHandle, map: string, key: Buffer, value: Buffer): void;
   /** Drop counters, [cpu * KIND_COUNT + kind]. */
   drops(h: TracerHandle): BigUint64Array;
   skipped(h: TracerHandle): string;

@@ -31,6 +31,7 @@ export class WireEvent implements TraceEvent {
   readonly #dv: DataView;
   readonly #off: number;
   readonly #hflags: number;
+  readonly #ruleIds: readonly string[];
   /** start of the string tail; lengths of its path and argv parts */
   readonly #tail: number;
   readonly #pathLen: number;
@@ -38,9 +39,10 @@ export class WireEvent implements TraceEvent {
   #comm?: string;
   #path?: string;
 
-  constructor(buf: Buffer, dv: DataView, off: number, kind: EventKind) {
+  constructor(buf: Buffer, dv: DataView, off: number, kind: EventKind, ruleIds: readonly string[] = []) {
     this.#buf = buf;
     this.#dv = dv;
+    this.#ruleIds = ruleIds;
     this.#off = off;
     this.kind = kind;
     this.ts = u64(dv, off + HDR.ts);
@@ -171,6 +173,17 @@ export class WireEvent implements TraceEvent {
     if (!this.#isOp() || this.kind === 'memfd_create') return undefined;
     return OPS[this.#dv.getUint32(this.#b + BODY.lt_op_ev.op, true)] ?? 'unknown';
   }
+  /** The kernel rule this event matched (file_open, exec, connect under kernel rules). */
+  get ruleId(): string | undefined {
+    let at: number;
+    if (this.kind === 'file_open') at = BODY.lt_open.rule;
+    else if (this.kind === 'exec') at = BODY.lt_exec.rule;
+    else if (this.kind === 'connect') at = BODY.lt_net.rule;
+    else return undefined;
+    const r = this.#dv.getUint16(this.#b + at, true);
+    return r === 0 ? undefined : (this.#ruleIds[r - 1] ?? `kernel-rule-${r - 1}`);
+  }
+
   get arg(): number | undefined {
     return this.#isOp() ? u64(this.#dv, this.#b + BODY.lt_op_ev.arg) : undefined;
   }
@@ -270,6 +283,7 @@ export class WireEvent implements TraceEvent {
       dev: this.dev,
       op: this.op,
       arg: this.arg,
+      ruleId: this.ruleId,
       enforced: this.enforced,
     };
     for (const [k, v] of Object.entries(optional)) {
@@ -309,7 +323,7 @@ function formatIpv6(b: Buffer): string {
  * Decodes one batch. A record that does not fit its batch or names an unknown kind means the
  * C and TS layouts disagree or memory is corrupt: that is a bug, reported, never skipped.
  */
-export function decodeBatch(buf: Buffer): WireEvent[] {
+export function decodeBatch(buf: Buffer, ruleIds: readonly string[] = []): WireEvent[] {
   const out: WireEvent[] = [];
   const dv = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
   let off = 0;
@@ -320,7 +334,7 @@ export function decodeBatch(buf: Buffer): WireEvent[] {
     const kind = EVENT_KINDS[kindValue];
     if (size < HDR.size || off + size > buf.length) throw new LtrackError('internal', `tracer record at byte ${off} has size ${size}`);
     if (kind === undefined) throw new LtrackError('internal', `tracer record at byte ${off} has unknown kind ${kindValue}`);
-    out.push(new WireEvent(buf, dv, off, kind));
+    out.push(new WireEvent(buf, dv, off, kind, ruleIds));
     off += size;
   }
   return out;

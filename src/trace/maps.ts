@@ -18,9 +18,13 @@ import { KEYS, LIMITS, MODE } from './wire.js';
  * Example: { addr: '127.0.0.1', port: 9 } -> 7f 00 00 01 00*12 | 01 00 | 09 00 | 00 00 00 00.
  */
 export interface MapEntry {
-  map: 'lt_allow_exec' | 'lt_allow_lib_path' | 'lt_allow_lib_inode' | 'lt_allow_net';
+  map: string;
   key: Buffer;
+  value: Buffer;
 }
+
+/** The value of allow-list entries (a u8 presence flag). */
+const PRESENT = Buffer.from([1]);
 
 export function pathKey(path: string): Buffer {
   const bytes = Buffer.from(path, 'utf8');
@@ -69,10 +73,10 @@ function ipv6Bytes(addr: string): Buffer {
 /** Every map entry an allow list needs. */
 export function allowlistEntries(a: KernelAllowlist): MapEntry[] {
   return [
-    ...a.execPaths.map((p) => ({ map: 'lt_allow_exec' as const, key: pathKey(p) })),
-    ...a.libraryPaths.map((p) => ({ map: 'lt_allow_lib_path' as const, key: pathKey(p) })),
-    ...a.libraryInodes.map((i) => ({ map: 'lt_allow_lib_inode' as const, key: inodeKey(i.dev, i.inode) })),
-    ...a.connect.map((c) => ({ map: 'lt_allow_net' as const, key: netKey(c.addr, c.port) })),
+    ...a.execPaths.map((p) => ({ map: 'lt_allow_exec', key: pathKey(p), value: PRESENT })),
+    ...a.libraryPaths.map((p) => ({ map: 'lt_allow_lib_path', key: pathKey(p), value: PRESENT })),
+    ...a.libraryInodes.map((i) => ({ map: 'lt_allow_lib_inode', key: inodeKey(i.dev, i.inode), value: PRESENT })),
+    ...a.connect.map((c) => ({ map: 'lt_allow_net', key: netKey(c.addr, c.port), value: PRESENT })),
   ];
 }
 

@@ -5,6 +5,7 @@ import { addonError, loadAddon, type Addon, type TracerHandle } from './addon.js
 import { decodeBatch } from './decode.js';
 import { allowlistEntries, ENFORCE_BITS } from './maps.js';
 import { KIND_COUNT, KIND_VALUE } from './wire.js';
+import { compileRules } from './rules.js';
 
 export interface TraceTarget {
   /** a tgid: it and its descendants (followed through fork) are traced */
@@ -66,6 +67,7 @@ class Session implements TraceSession {
   readonly #addon: Addon;
   readonly #h: TracerHandle;
   readonly #tiers: string[];
+  readonly #ruleIds: readonly string[];
   readonly #queue: TraceEvent[][] = [];
   #events = 0;
   #stopping = false;
@@ -77,10 +79,11 @@ class Session implements TraceSession {
   #wakeConsumer: (() => void) | undefined;
   #wakePump: (() => void) | undefined;
 
-  constructor(addon: Addon, h: TracerHandle, tiers: string[]) {
+  constructor(addon: Addon, h: TracerHandle, tiers: string[], ruleIds: readonly string[]) {
     this.#addon = addon;
     this.#h = h;
     this.#tiers = tiers;
+    this.#ruleIds = ruleIds;
     this.#pump = this.#run();
   }
 
@@ -113,7 +116,7 @@ class Session implements TraceSession {
 
   #push(buf: Buffer): void {
     if (buf.length === 0) return;
-    const batch = decodeBatch(buf);
+    const batch = decodeBatch(buf, this.#ruleIds);
     this.#events += batch.length;
     this.#queue.push(batch);
     this.#wakeConsumer?.();
@@ -185,10 +188,7 @@ export async function startTrace(target: TraceTarget, options: TraceOptions = {}
     throw new LtrackError('usage', 'enforce mode needs an allow list (an empty one denies everything)');
   }
   const entries = enforce && options.allowlist ? allowlistEntries(options.allowlist) : [];
-  if (options.kernelRules !== undefined) {
-    // Said plainly instead of ignored: every rule is still matched in TypeScript over the events.
-    throw new LtrackError('not_built', 'kernel rule maps are not built yet: pass no kernelRules (rules are matched in TypeScript)');
-  }
+  const rules = options.kernelRules ? compileRules(options.kernelRules) : undefined;
   const addon = loadAddon();
   let h: TracerHandle;
   try {
@@ -197,8 +197,8 @@ export async function startTrace(target: TraceTarget, options: TraceOptions = {}
     throw addonError(err, 'cannot start the tracer');
   }
   try {
-    for (const e of entries) addon.allow(h, e.map, e.key);
-    if (enforce) addon.setMode(h, ENFORCE_BITS);
+    for (const e of [...entries, ...(rules?.entries ?? [])]) addon.update(h, e.map, e.key, e.value);
+    addon.setMode(h, enforce ? ENFORCE_BITS : 0, rules?.kinds ?? 0);
   } catch (err) {
     addon.close(h);
     throw addonError(err, 'cannot configure the tracer');
@@ -211,7 +211,8 @@ export async function startTrace(target: TraceTarget, options: TraceOptions = {}
     enforce ? 'enforce:kill(exec,mmap)+deny(connect,sendmsg)' : 'observe',
     ...(skipped ? skipped.split(',').map((s) => `absent:${s}`) : []),
   ];
-  const session = new Session(addon, h, tiers);
+  if (rules) tiers.push('kernel-rules');
+  const session = new Session(addon, h, tiers, options.kernelRules?.ruleIds ?? []);
   session.addTarget(target);
   return session;
 }

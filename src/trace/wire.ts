@@ -28,10 +28,10 @@ export const HDR = {
 export const BODY = {
   lt_fork: { size: 8, child_tgid: 0 },
   lt_exit: { size: 8, exit_code: 0 },
-  lt_exec: { size: 8, path_len: 0, argv_len: 2, argc: 4 },
-  lt_open: { size: 16, flags: 0, ret: 4, path_len: 8 },
+  lt_exec: { size: 8, path_len: 0, argv_len: 2, argc: 4, rule: 6 },
+  lt_open: { size: 16, flags: 0, ret: 4, path_len: 8, rule: 10 },
   lt_mmap: { size: 24, inode: 0, dev: 8, prot: 12, path_len: 16 },
-  lt_net: { size: 32, addr: 0, ret: 16, family: 20, port: 22, path_len: 24 },
+  lt_net: { size: 32, addr: 0, ret: 16, family: 20, port: 22, path_len: 24, rule: 26 },
   lt_sendfile: { size: 16, bytes: 0, path_len: 8 },
   lt_op_ev: { size: 16, arg: 0, op: 8, path_len: 12 },
 } as const;
@@ -41,6 +41,7 @@ export const KEYS = {
   lt_inode_key: { size: 16, inode: 0, dev: 8 },
   lt_net_key: { size: 24, addr: 0, family: 16, port: 18 },
   lt_path_key: { size: 256, path: 0 },
+  lt_prefix_key: { size: 260, prefixlen: 0, path: 4 },
 } as const;
 
 /** enum lt_kind: the wire value of a kind is its index in EVENT_KINDS. */
@@ -74,8 +75,10 @@ export const OPS = [
 /** enum lt_family, by wire value. */
 export const FAMILIES = ['other', 'inet', 'inet6', 'unix'] as const;
 
-/** enum lt_mode_bits */
+/** enum lt_mode_bits (index 0 of lt_mode) */
 export const MODE = { killExec: 1, killMmap: 2, denyNet: 4 } as const;
+/** LT_MODE_RULE_KINDS: the lt_mode index holding the kinds kernel rules filter */
+export const MODE_RULE_KINDS = 1;
 
 /** Bounds of ltrack.h, for callers that size things. */
 export const LIMITS = { pathMax: 4096, argvMax: 1024, rulePath: 256 } as const;
