@@ -44,6 +44,19 @@ describe('tracer lifecycle', () => {
     expect(await stillLoaded(ours)).toEqual([]);
   });
 
+  it('a host process that exits without stop() leaks no program', async () => {
+    const child = spawn(process.execPath, [
+      '-e',
+      `const a = require(${JSON.stringify(ADDON_PATH)}); a.open({ ringBytes: 1 << 20, kindMask: 0xffff, wakeupBytes: 1 << 16, cgroupHooks: 1 }); console.log('ready'); process.stdin.once('data', () => process.exit(0));`,
+    ]);
+    await new Promise<void>((resolve) => child.stdout.on('data', (d: Buffer) => d.toString().includes('ready') && resolve()));
+    const ours = await ownedProgIds(child.pid!);
+    expect(ours.size).toBeGreaterThan(10);
+    child.stdin.end('bye\n');
+    await new Promise((r) => child.on('exit', r));
+    expect(await stillLoaded(ours)).toEqual([]);
+  });
+
   it('a tiny ring buffer produces drops that are counted by kind and CPU, never hidden', async () => {
     const n = 20000;
     const g = spawnGated(PYTHON, ['-c', `${GATE}import os\nfor i in range(${n}): os.close(os.open('/etc/hostname', os.O_RDONLY))\n`]);
