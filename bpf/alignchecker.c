@@ -24,3 +24,4 @@ enum lt_mode_bits lt_align_mode;
 struct lt_agg_key lt_align_agg_key;
 struct lt_agg_val lt_align_agg_val;
 struct lt_prefix_key lt_align_prefix_key;
+enum lt_xfer lt_align_xfer;

@@ -219,14 +219,14 @@ int lt_enter_mprotect(struct trace_event_raw_sys_enter *ctx)
 	return exec_mapping(c.file, prot, LT_F_MPROTECT);
 }
 
-SEC("tracepoint/syscalls/sys_enter_sendfile64")
-int lt_enter_sendfile(struct trace_event_raw_sys_enter *ctx)
+#define S_IFIFO 0010000
+
+static __always_inline int xfer(struct file *in, struct file *out, __u64 bytes, __u16 via)
 {
-	if (!kind_on(LT_SENDFILE) || !is_traced(bpf_get_current_pid_tgid() >> 32))
+	if (!out || !in || (file_mode(in) & S_IFMT) != S_IFREG)
 		return 0;
-	struct file *out = fd_file(ctx->args[0]);
-	struct file *in = fd_file(ctx->args[1]);
-	if (!out || !in || (file_mode(out) & S_IFMT) != S_IFSOCK || (file_mode(in) & S_IFMT) != S_IFREG)
+	__u32 om = file_mode(out) & S_IFMT;
+	if (om != S_IFSOCK && !(via == LT_XFER_SPLICE && om == S_IFIFO))
 		return 0;
 	struct lt_scratch *s = scratch();
 	if (!s)
@@ -234,12 +234,31 @@ int lt_enter_sendfile(struct trace_event_raw_sys_enter *ctx)
 	struct lt_hdr *h = (void *)s->rec;
 	struct lt_sendfile *b = (void *)(h + 1);
 	fill_hdr(h, LT_SENDFILE);
-	b->bytes = ctx->args[3];
-	b->pad[0] = b->pad[1] = b->pad[2] = 0;
+	b->bytes = bytes;
+	b->via = via;
+	b->pad[0] = b->pad[1] = 0;
 	__u16 len = file_path(s, in, (char *)(b + 1), h);
 	b->path_len = len;
 	emit(s->rec, sizeof(*h) + sizeof(*b) + (len & LT_PATH_MASK), LT_SENDFILE);
 	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_enter_sendfile64")
+int lt_enter_sendfile(struct trace_event_raw_sys_enter *ctx)
+{
+	if (!kind_on(LT_SENDFILE) || !is_traced(bpf_get_current_pid_tgid() >> 32))
+		return 0;
+	/* sendfile(out_fd, in_fd, offset, count) */
+	return xfer(fd_file(ctx->args[1]), fd_file(ctx->args[0]), ctx->args[3], LT_XFER_SENDFILE);
+}
+
+SEC("tracepoint/syscalls/sys_enter_splice")
+int lt_enter_splice(struct trace_event_raw_sys_enter *ctx)
+{
+	if (!kind_on(LT_SENDFILE) || !is_traced(bpf_get_current_pid_tgid() >> 32))
+		return 0;
+	/* splice(fd_in, off_in, fd_out, off_out, len, flags) */
+	return xfer(fd_file(ctx->args[0]), fd_file(ctx->args[2]), ctx->args[4], LT_XFER_SPLICE);
 }
 
 SEC("tracepoint/syscalls/sys_enter_memfd_create")

@@ -151,11 +151,20 @@ struct lt_net {
 	__u16 pad[2];
 };
 
-/* sendfile / splice / copy_file_range into a socket; tail: source path */
+/* A regular file's bytes moved toward a socket in the kernel; tail: source path.
+ * sendfile: file -> socket directly. splice: file -> pipe or socket (a file reaches a socket by
+ * splice only through a pipe, so the file end is what is reported). copy_file_range cannot
+ * target a socket and is not reported. */
+enum lt_xfer {
+	LT_XFER_SENDFILE = 0,
+	LT_XFER_SPLICE = 1,
+};
+
 struct lt_sendfile {
 	__u64 bytes;
 	__u16 path_len;
-	__u16 pad[3];
+	__u16 via; /* enum lt_xfer */
+	__u16 pad[2];
 };
 
 /* privileged operations; memfd_create uses it too with the name as tail */

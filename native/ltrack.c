@@ -169,7 +169,7 @@ static void select_programs(struct tracer *t, uint32_t mask)
 		{ "lt_enter_connect", LT_CONNECT },	 { "lt_exit_connect", LT_CONNECT },
 		{ "lt_enter_bind", LT_BIND },		 { "lt_exit_bind", LT_BIND },
 		{ "lt_enter_send", LT_SENDMSG },	 { "lt_exit_send", LT_SENDMSG },
-		{ "lt_enter_sendfile", LT_SENDFILE },	 { "lt_enter_ptrace", LT_PTRACE },
+		{ "lt_enter_sendfile", LT_SENDFILE }, { "lt_enter_splice", LT_SENDFILE },	 { "lt_enter_ptrace", LT_PTRACE },
 		{ "lt_enter_set", LT_SETID },		 { "lt_enter_capset", LT_SETID },
 		{ "lt_enter_mount", LT_MOUNT },		 { "lt_enter_fsmount", LT_MOUNT },
 		{ "lt_enter_bpf", LT_BPF },		 { "lt_enter_init_module", LT_MODULE_LOAD },

@@ -1,7 +1,7 @@
 import { EVENT_KINDS, type EventKind, type TraceEvent } from '../core/event.js';
 import type { Phase } from '../core/phase.js';
 import { LtrackError } from '../core/errors.js';
-import { BODY, FAMILIES, FLAG, HDR, OPS } from './wire.js';
+import { BODY, FAMILIES, FLAG, HDR, OPS, XFERS } from './wire.js';
 
 /**
  * The one decoder of the tracer's wire records (bpf/ltrack.h). A batch from the addon is records
@@ -167,9 +167,11 @@ export class WireEvent implements TraceEvent {
   get dev(): number | undefined {
     return this.kind === 'mmap_exec' ? this.#dv.getUint32(this.#b + BODY.lt_mmap.dev, true) : undefined;
   }
-  /** privileged operations: the syscall; mmap_exec: 'mprotect' when mprotect added exec */
+  /** privileged operations: the syscall; mmap_exec: 'mprotect' when mprotect added exec;
+   * sendfile: 'sendfile' or 'splice' */
   get op(): string | undefined {
     if (this.kind === 'mmap_exec') return this.#hflags & FLAG.mprotect ? 'mprotect' : undefined;
+    if (this.kind === 'sendfile') return XFERS[this.#dv.getUint16(this.#b + BODY.lt_sendfile.via, true)] ?? 'unknown';
     if (!this.#isOp() || this.kind === 'memfd_create') return undefined;
     return OPS[this.#dv.getUint32(this.#b + BODY.lt_op_ev.op, true)] ?? 'unknown';
   }

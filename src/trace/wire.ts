@@ -32,7 +32,7 @@ export const BODY = {
   lt_open: { size: 16, flags: 0, ret: 4, path_len: 8, rule: 10 },
   lt_mmap: { size: 24, inode: 0, dev: 8, prot: 12, path_len: 16 },
   lt_net: { size: 32, addr: 0, ret: 16, family: 20, port: 22, path_len: 24, rule: 26 },
-  lt_sendfile: { size: 16, bytes: 0, path_len: 8 },
+  lt_sendfile: { size: 16, bytes: 0, path_len: 8, via: 10 },
   lt_op_ev: { size: 16, arg: 0, op: 8, path_len: 12 },
 } as const;
 
@@ -71,6 +71,9 @@ export const OPS = [
   'mount_setattr',
   'fsmount',
 ] as const;
+
+/** enum lt_xfer, by wire value: how a sendfile event moved the file's bytes. */
+export const XFERS = ['sendfile', 'splice'] as const;
 
 /** enum lt_family, by wire value. */
 export const FAMILIES = ['other', 'inet', 'inet6', 'unix'] as const;

@@ -1,7 +1,7 @@
 import { execFileSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
 import { EVENT_KINDS } from '../../src/core/event.js';
-import { BODY, FAMILIES, FLAG, HDR, KEYS, KIND_COUNT, MODE, OPS } from '../../src/trace/wire.js';
+import { BODY, FAMILIES, FLAG, HDR, KEYS, KIND_COUNT, MODE, OPS, XFERS } from '../../src/trace/wire.js';
 
 // Tetragon's alignchecker idea: bpf/alignchecker.c instantiates every wire struct and enum, so
 // the BTF of the built object is the C side's own statement of the layout. Any drift between
@@ -82,6 +82,9 @@ describe('wire layout: TypeScript decoder vs BTF of the built object', () => {
     OPS.forEach((o, i) => expect(op[`LT_OP_${o.toUpperCase()}`], o).toBe(i));
     const fam = enumValues('lt_family');
     FAMILIES.forEach((f, i) => expect(fam[`LT_FAM_${f.toUpperCase()}`], f).toBe(i));
+    const xfer = enumValues('lt_xfer');
+    expect(Object.keys(xfer)).toHaveLength(XFERS.length);
+    XFERS.forEach((x, i) => expect(xfer[`LT_XFER_${x.toUpperCase()}`], x).toBe(i));
     const mode = enumValues('lt_mode_bits');
     expect(mode).toEqual({ LT_MODE_KILL_EXEC: MODE.killExec, LT_MODE_KILL_MMAP: MODE.killMmap, LT_MODE_DENY_NET: MODE.denyNet });
   });
