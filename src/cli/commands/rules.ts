@@ -1,8 +1,35 @@
 import type { Command } from 'commander';
-import { action, notBuilt } from '../run.js';
+import { action } from '../run.js';
+import { ExitCode } from '../../core/exit.js';
+import { DEFAULT_RULES_DIR, loadRuleSet, runRuleTests } from '../../rules/index.js';
+
+const load = (files: string[]) => loadRuleSet(files.length > 0 ? (files.length === 1 ? files[0]! : files) : DEFAULT_RULES_DIR);
 
 export function registerRules(program: Command): void {
   const rules = program.command('rules').description('the TOML rule set shared by vet and agent');
-  rules.command('lint').argument('[files...]').description('check rule files against the schema').action(action(() => notBuilt('ltrack rules lint', 'issue 6')));
-  rules.command('test').argument('[files...]').description("run the rules' inline test cases").action(action(() => notBuilt('ltrack rules test', 'issue 6')));
+  rules
+    .command('lint')
+    .argument('[files...]', 'rule files or a folder (default: the bundled rules/)')
+    .description('check rule files against the schema, their CVSS vectors, regexes and CIDRs, and id uniqueness')
+    .action(
+      action(async (files: string[]) => {
+        const set = await load(files);
+        process.stdout.write(`${set.rules.length} rules in ${set.files.length} files are valid (rule-set digest ${set.digest})\n`);
+        return ExitCode.Pass;
+      }),
+    );
+  rules
+    .command('test')
+    .argument('[files...]', 'rule files or a folder (default: the bundled rules/)')
+    .description("run the rules' inline test cases; every dynamic rule needs a match and a no_match case")
+    .action(
+      action(async (files: string[]) => {
+        const { results, untested } = runRuleTests(await load(files));
+        const failed = results.filter((r) => !r.passed);
+        for (const f of failed) process.stdout.write(`FAIL ${f.ruleId} case ${f.index + 1} (expected ${f.expect}) in ${f.file}\n`);
+        for (const id of untested) process.stdout.write(`UNTESTED ${id}: needs at least one match and one no_match case\n`);
+        process.stdout.write(`${results.length - failed.length} passed, ${failed.length} failed\n`);
+        return failed.length === 0 && untested.length === 0 ? ExitCode.Pass : ExitCode.BadInput;
+      }),
+    );
 }

@@ -1,6 +1,28 @@
 import { Command, Option } from 'commander';
-import { action, notBuilt } from '../run.js';
-import { SEVERITIES } from '../../core/severity.js';
+import { readFile, writeFile, mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import { action } from '../run.js';
+import { LtrackError, wrapError } from '../../core/errors.js';
+import { ExitCode } from '../../core/exit.js';
+import { SEVERITIES, type Severity } from '../../core/severity.js';
+import { vet } from '../../vet/index.js';
+import { terminalSummary, toCef, toJson, toSarif, writeOutputs } from '../../report/index.js';
+import { maskSecrets } from '../../report/escape.js';
+import { buildManifest, keylessAvailable, signEd25519, signKeyless } from '../../manifest/index.js';
+
+interface VetFlags {
+  staticOnly?: boolean;
+  sandbox: 'docker' | 'bwrap' | 'auto';
+  deps?: string;
+  wheelhouse?: string;
+  format: 'text' | 'json' | 'sarif' | 'cef';
+  out?: string;
+  failOn: Severity;
+  signKey?: string;
+  forceManifest?: boolean;
+  network: string;
+  timeout: string;
+}
 
 export function registerVet(program: Command): void {
   program
@@ -12,16 +34,73 @@ export function registerVet(program: Command): void {
     .option('--deps <file>', 'pip requirements/lock or conda lock to install in the sandbox')
     .option('--wheelhouse <dir>', 'local folder of wheels/sdists (or a conda channel) the dependencies come from')
     .addOption(new Option('--format <format>', 'what to print on stdout').choices(['text', 'json', 'sarif', 'cef']).default('text'))
-    .option('--out <dir>', 'write every output (report.json, report.sarif, report.html, events.jsonl, manifest) here')
+    .option('--out <dir>', 'write every output (report.json, report.sarif, report.html, report.cef, events.jsonl, manifest) here')
     .addOption(new Option('--fail-on <severity>', 'block at or above this severity').choices([...SEVERITIES]).default('high'))
     .option('--sign-key <file>', 'Ed25519 private key to sign the allowlist manifest of a passing vet')
     .option('--force-manifest', 'write a manifest even when the vet did not pass (it is marked so)')
-    .option('--network <mode>', 'none (default) or sinkhole', 'none')
-    .option('--timeout <seconds>', 'wall-clock limit of each sandbox phase', '120')
+    .addOption(new Option('--network <mode>', 'sandbox network').choices(['none', 'sinkhole']).default('none'))
+    .option('--timeout <seconds>', 'wall-clock limit of the sandboxed run', '300')
     .addHelpText(
       'after',
       '\nExit codes: 0 pass, 1 blocked (a finding at or above --fail-on), 2 bad usage or bad input,\n' +
         '3 incomplete (tracer missing, events dropped, sandbox failed): vetting fails closed.',
     )
-    .action(action(() => notBuilt('ltrack vet', 'issues 6 and 8')));
+    .action(action(runVet));
+}
+
+async function runVet(paths: string[], flags: VetFlags): Promise<ExitCode> {
+  const timeoutSec = Number(flags.timeout);
+  if (!Number.isFinite(timeoutSec) || timeoutSec <= 0) throw new LtrackError('usage', `--timeout must be a positive number of seconds, got ${flags.timeout}`);
+  if (flags.network === 'sinkhole') throw new LtrackError('not_built', '--network sinkhole is not built yet (issue 5); nothing was done');
+  const tty = process.stderr.isTTY === true;
+  const outcome = await vet({
+    paths,
+    staticOnly: flags.staticOnly === true,
+    sandbox: flags.sandbox,
+    ...(flags.deps ? { deps: flags.deps } : {}),
+    ...(flags.wheelhouse ? { wheelhouse: flags.wheelhouse } : {}),
+    network: 'none',
+    timeoutSec,
+    failOn: flags.failOn,
+    onProgress: (m) => {
+      if (tty || process.env.LTRACK_PROGRESS) process.stderr.write(`ltrack: ${maskSecrets(m)}\n`);
+    },
+  });
+  const { report, events } = outcome;
+  if (flags.out) await writeOutputs(report, flags.out, events);
+  await maybeManifest(report, flags);
+  switch (flags.format) {
+    case 'json':
+      process.stdout.write(`${toJson(report)}\n`);
+      break;
+    case 'sarif':
+      process.stdout.write(`${maskSecrets(JSON.stringify(toSarif(report), null, 2))}\n`);
+      break;
+    case 'cef':
+      process.stdout.write(`${toCef(report).join('\n')}\n`);
+      break;
+    case 'text':
+      process.stdout.write(terminalSummary(report, { color: process.stdout.isTTY === true && !process.env.NO_COLOR }));
+      break;
+  }
+  return outcome.exitCode;
+}
+
+/**
+ * A passing vet (or any, with --force-manifest) writes manifest.dsse.json into --out: signed with
+ * --sign-key, or keylessly with Sigstore where an OIDC identity exists. Without either no manifest
+ * is written — an unsigned allowlist would be worth nothing.
+ */
+async function maybeManifest(report: Parameters<typeof buildManifest>[0], flags: VetFlags): Promise<void> {
+  if (report.verdict.status !== 'pass' && !flags.forceManifest) return;
+  if (!flags.signKey && !keylessAvailable()) return;
+  if (!flags.out) throw new LtrackError('usage', 'a manifest needs --out DIR to be written to');
+  const statement = await buildManifest(report, { files: report.targets.map((t) => t.path), forced: flags.forceManifest === true && report.verdict.status !== 'pass' });
+  await mkdir(flags.out, { recursive: true });
+  if (flags.signKey) {
+    const key = await readFile(flags.signKey, 'utf8').catch((err: unknown) => Promise.reject(wrapError(err, 'bad_input', 'cannot read signing key', flags.signKey)));
+    await writeFile(join(flags.out, 'manifest.dsse.json'), `${JSON.stringify(signEd25519(statement, key), null, 2)}\n`);
+  } else {
+    await writeFile(join(flags.out, 'manifest.sigstore.json'), `${JSON.stringify(await signKeyless(statement), null, 2)}\n`);
+  }
 }

@@ -1,0 +1,27 @@
+import type { Bytes } from './bytes.js';
+
+/** Container or content kinds recognised by their first bytes, never by file name. */
+export type Sniffed = 'zip' | 'npy' | 'pickle' | 'gzip' | 'zlib' | 'bz2' | 'xz' | 'hdf5' | 'gguf' | 'safetensors' | 'tar' | 'unknown';
+
+/** Opcodes a protocol 0/1 pickle can start with (they carry no PROTO header). */
+const PROTO01_START = new Set('(]}).NIJKMLFGSUTVXcilpdt'.split('').map((c) => c.charCodeAt(0)));
+
+export function sniff(bytes: Bytes): Sniffed {
+  const h = bytes.read(0, 512);
+  if (h.length >= 4 && h[0] === 0x50 && h[1] === 0x4b && (h[2] === 3 || h[2] === 5) && (h[3] === 4 || h[3] === 6)) return 'zip';
+  if (h.length >= 6 && h.subarray(0, 6).equals(Buffer.from('\x93NUMPY', 'latin1'))) return 'npy';
+  if (h.length >= 2 && h[0] === 0x80 && h[1]! >= 2 && h[1]! <= 5) return 'pickle';
+  if (h.length >= 2 && h[0] === 0x1f && h[1] === 0x8b) return 'gzip';
+  if (h.length >= 2 && h[0] === 0x78 && ((h[0] << 8) | h[1]!) % 31 === 0) return 'zlib';
+  if (h.length >= 3 && h.subarray(0, 3).toString('latin1') === 'BZh') return 'bz2';
+  if (h.length >= 6 && h.subarray(0, 6).equals(Buffer.from([0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00]))) return 'xz';
+  if (h.length >= 8 && h.subarray(0, 8).equals(Buffer.from([0x89, 0x48, 0x44, 0x46, 0x0d, 0x0a, 0x1a, 0x0a]))) return 'hdf5';
+  if (h.length >= 4 && h.subarray(0, 4).toString('latin1') === 'GGUF') return 'gguf';
+  if (h.length >= 262 && h.subarray(257, 262).toString('latin1') === 'ustar') return 'tar';
+  if (h.length >= 9) {
+    const n = h.readBigUInt64LE(0);
+    if (n > 1n && n + 8n <= BigInt(bytes.size) && h[8] === 0x7b /* { */) return 'safetensors';
+  }
+  if (h.length >= 2 && PROTO01_START.has(h[0]!)) return 'pickle';
+  return 'unknown';
+}

@@ -1,0 +1,155 @@
+import { crc32, inflateRawSync } from 'node:zlib';
+import { BufBytes, type Bytes } from './bytes.js';
+import type { Limits } from './limits.js';
+
+export interface ZipEntry {
+  name: string;
+  method: number;
+  compressedSize: number;
+  size: number;
+  crc: number;
+  encrypted: boolean;
+  /** Offset of the member's data in the archive. */
+  dataOffset: number;
+}
+
+export interface ZipProblem {
+  ruleId: 'LT-ZIP-001' | 'LT-ZIP-002' | 'LT-ZIP-003' | 'LT-ZIP-004' | 'LT-ZIP-005' | 'LT-ZIP-006' | 'LT-LIM-001';
+  message: string;
+  entry?: string;
+  offset?: number;
+}
+
+export interface ZipArchive {
+  entries: ZipEntry[];
+  problems: ZipProblem[];
+}
+
+const EOCD = 0x06054b50;
+const ZIP64_LOCATOR = 0x07064b50;
+const ZIP64_EOCD = 0x06064b50;
+const CENTRAL = 0x02014b50;
+const LOCAL = 0x04034b50;
+
+/**
+ * Our own central-directory reader, because the loaders that matter (torch, numpy) trust the
+ * central directory while other tools read local headers: where the two disagree, a scanner can be
+ * shown one file and the loader another. Every entry's local header is cross-checked against the
+ * central directory; duplicate names, encryption, absurd compression ratios and truncation are
+ * problems, never exceptions. Member data is not read here.
+ */
+export function readZip(bytes: Bytes, limits: Limits): ZipArchive {
+  const problems: ZipProblem[] = [];
+  const tailLen = Math.min(bytes.size, 22 + 65_535 + 20);
+  const tail = bytes.read(bytes.size - tailLen, tailLen);
+  let eocd = -1;
+  for (let i = tail.length - 22; i >= 0; i--) if (tail.readUInt32LE(i) === EOCD) { eocd = i; break; }
+  if (eocd < 0) return { entries: [], problems: [{ ruleId: 'LT-ZIP-006', message: 'no end-of-central-directory record: truncated or not a zip' }] };
+  let count = tail.readUInt16LE(eocd + 10);
+  let cdSize = tail.readUInt32LE(eocd + 12);
+  let cdOffset = tail.readUInt32LE(eocd + 16);
+  const loc = eocd - 20;
+  if (loc >= 0 && tail.readUInt32LE(loc) === ZIP64_LOCATOR) {
+    const z = bytes.read(Number(tail.readBigUInt64LE(loc + 8)), 56);
+    if (z.length === 56 && z.readUInt32LE(0) === ZIP64_EOCD) {
+      count = Number(z.readBigUInt64LE(32));
+      cdSize = Number(z.readBigUInt64LE(40));
+      cdOffset = Number(z.readBigUInt64LE(48));
+    }
+  }
+  if (count > limits.maxZipEntries) {
+    problems.push({ ruleId: 'LT-LIM-001', message: `${count} zip entries, more than the limit ${limits.maxZipEntries}; the rest are not analysed` });
+    count = limits.maxZipEntries;
+  }
+  if (cdOffset + cdSize > bytes.size || cdSize > limits.maxHeaderBytes) {
+    return { entries: [], problems: [...problems, { ruleId: 'LT-ZIP-006', message: 'central directory lies outside the file' }] };
+  }
+  const cd = bytes.read(cdOffset, cdSize);
+  const entries: ZipEntry[] = [];
+  const names = new Set<string>();
+  let p = 0;
+  for (let i = 0; i < count; i++) {
+    if (p + 46 > cd.length || cd.readUInt32LE(p) !== CENTRAL) {
+      problems.push({ ruleId: 'LT-ZIP-006', message: `central directory entry ${i} is malformed`, offset: cdOffset + p });
+      break;
+    }
+    const flags = cd.readUInt16LE(p + 8);
+    const method = cd.readUInt16LE(p + 10);
+    const crc = cd.readUInt32LE(p + 16);
+    let csize = cd.readUInt32LE(p + 20);
+    let usize = cd.readUInt32LE(p + 24);
+    const nameLen = cd.readUInt16LE(p + 28);
+    const extraLen = cd.readUInt16LE(p + 30);
+    const commentLen = cd.readUInt16LE(p + 32);
+    let lho = cd.readUInt32LE(p + 42);
+    const name = cd.subarray(p + 46, p + 46 + nameLen).toString('utf8');
+    const extra = cd.subarray(p + 46 + nameLen, p + 46 + nameLen + extraLen);
+    // ZIP64 extended information: the 0xffffffff fields come from extra field 0x0001, in order.
+    for (let e = 0; e + 4 <= extra.length; ) {
+      const id = extra.readUInt16LE(e);
+      const len = extra.readUInt16LE(e + 2);
+      if (id === 1) {
+        let q = e + 4;
+        const next = () => (q + 8 <= e + 4 + len ? Number(extra.readBigUInt64LE((q += 8) - 8)) : undefined);
+        if (usize === 0xffffffff) usize = next() ?? usize;
+        if (csize === 0xffffffff) csize = next() ?? csize;
+        if (lho === 0xffffffff) lho = next() ?? lho;
+      }
+      e += 4 + len;
+    }
+    p += 46 + nameLen + extraLen + commentLen;
+    if (names.has(name)) problems.push({ ruleId: 'LT-ZIP-002', message: `duplicate member name ${JSON.stringify(name)}: loaders disagree on which one counts`, entry: name });
+    names.add(name);
+    const local = bytes.read(lho, 30);
+    if (local.length < 30 || local.readUInt32LE(0) !== LOCAL) {
+      problems.push({ ruleId: 'LT-ZIP-001', message: `member ${JSON.stringify(name)} has no local header where the central directory points`, entry: name, offset: lho });
+      continue;
+    }
+    const lNameLen = local.readUInt16LE(26);
+    const lExtraLen = local.readUInt16LE(28);
+    const lName = bytes.read(lho + 30, lNameLen).toString('utf8');
+    if (lName !== name || local.readUInt16LE(8) !== method) {
+      problems.push({ ruleId: 'LT-ZIP-001', message: `local header of ${JSON.stringify(name)} disagrees with the central directory (${JSON.stringify(lName)}, method ${local.readUInt16LE(8)})`, entry: name, offset: lho });
+    }
+    const encrypted = (flags & 1) !== 0;
+    if (encrypted) problems.push({ ruleId: 'LT-ZIP-004', message: `member ${JSON.stringify(name)} is encrypted and cannot be analysed`, entry: name });
+    const dataOffset = lho + 30 + lNameLen + lExtraLen;
+    if (dataOffset + csize > bytes.size) {
+      problems.push({ ruleId: 'LT-ZIP-006', message: `member ${JSON.stringify(name)} runs past the end of the file`, entry: name, offset: lho });
+      continue;
+    }
+    if (method === 8 && csize > 0 && usize / csize > limits.maxCompressionRatio) {
+      problems.push({ ruleId: 'LT-ZIP-005', message: `member ${JSON.stringify(name)} claims a ${Math.round(usize / csize)}:1 compression ratio (limit ${limits.maxCompressionRatio}): a zip bomb`, entry: name });
+    }
+    entries.push({ name, method, compressedSize: csize, size: usize, crc, encrypted, dataOffset });
+  }
+  return { entries, problems };
+}
+
+/**
+ * A member's bytes (stored or deflated), bounded: never more than the declared size nor the
+ * in-memory limit, and the CRC is checked. Returns a problem instead when it cannot be had.
+ */
+export function memberData(bytes: Bytes, e: ZipEntry, limits: Limits): { data: Bytes } | { problem: ZipProblem } {
+  if (e.encrypted) return { problem: { ruleId: 'LT-ZIP-004', message: `member ${JSON.stringify(e.name)} is encrypted`, entry: e.name } };
+  const raw = bytes.slice(e.dataOffset, e.compressedSize);
+  if (e.method === 0) {
+    if (e.size !== e.compressedSize) return { problem: { ruleId: 'LT-ZIP-001', message: `stored member ${JSON.stringify(e.name)} has different sizes`, entry: e.name } };
+    if (e.size <= limits.maxCrcCheckBytes && crc32(raw.read(0, e.size)) !== e.crc) {
+      return { problem: { ruleId: 'LT-ZIP-003', message: `member ${JSON.stringify(e.name)} fails its CRC check`, entry: e.name } };
+    }
+    return { data: raw };
+  }
+  if (e.method !== 8) return { problem: { ruleId: 'LT-ZIP-006', message: `member ${JSON.stringify(e.name)} uses compression method ${e.method}, not analysed`, entry: e.name } };
+  if (e.size > limits.maxInMemoryBytes || (e.compressedSize > 0 && e.size / e.compressedSize > limits.maxCompressionRatio)) {
+    return { problem: { ruleId: 'LT-LIM-001', message: `deflated member ${JSON.stringify(e.name)} of ${e.size} bytes is over the in-memory limit or ratio; not analysed`, entry: e.name } };
+  }
+  let out: Buffer;
+  try {
+    out = inflateRawSync(raw.read(0, e.compressedSize), { maxOutputLength: Math.max(1, e.size) });
+  } catch (err) {
+    return { problem: { ruleId: 'LT-ZIP-006', message: `member ${JSON.stringify(e.name)} does not inflate: ${err instanceof Error ? err.message : String(err)}`, entry: e.name } };
+  }
+  if (out.length !== e.size || crc32(out) !== e.crc) return { problem: { ruleId: 'LT-ZIP-003', message: `member ${JSON.stringify(e.name)} fails its size or CRC check`, entry: e.name } };
+  return { data: new BufBytes(out) };
+}

@@ -1,0 +1,23 @@
+import cvss from 'ae-cvss-calculator';
+import { CVSS4_BASE } from './schema.js';
+
+const { Cvss4P0 } = cvss;
+
+/**
+ * CVSS v4.0 base score of a vector, computed by ae-cvss-calculator (metaeffekt's implementation of
+ * FIRST's macro-vector method); test/rules/cvss.test.ts checks it against FIRST calculator values.
+ */
+export function baseScore(vector: string): number {
+  return new Cvss4P0(vector).calculateScores().base ?? 0;
+}
+
+/** Why a vector is not a complete CVSS v4.0 base vector, or undefined when it is. */
+export function validateVector(vector: string): string | undefined {
+  if (!CVSS4_BASE.test(vector)) return `not a complete CVSS v4.0 base vector: ${vector}`;
+  try {
+    new Cvss4P0(vector).calculateScores();
+  } catch (err) {
+    return `CVSS vector rejected: ${err instanceof Error ? err.message : String(err)}`;
+  }
+  return undefined;
+}

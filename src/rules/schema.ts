@@ -1,0 +1,127 @@
+import { Ajv, type ErrorObject } from 'ajv';
+import { EVENT_KINDS, type EventKind } from '../core/event.js';
+import { PHASES, type Phase } from '../core/phase.js';
+import { SEVERITIES, type Severity } from '../core/severity.js';
+import type { AgentAction } from '../core/finding.js';
+
+/**
+ * The rule format: the one definition, shared by `ltrack vet`, `ltrack rules lint|test` and the
+ * agent. A file is `[[rule]]` tables. Dynamic rules match single kernel events by kind and
+ * conditions (all must hold); chain rules match an ordered sequence of such steps inside one
+ * process tree; static rules have neither: an analysis emits their id and the rule supplies title,
+ * severity, CVSS vector, ATT&CK ids and the agent's action.
+ */
+export const OPS = ['eq', 'in', 'prefix', 'suffix', 'glob', 'regex', 'cidr'] as const;
+export type BaseOp = (typeof OPS)[number];
+export type Op = BaseOp | `not_${BaseOp}`;
+export const ALL_OPS: Op[] = [...OPS, ...OPS.map((o) => `not_${o}` as const)];
+
+export type Scalar = string | number | boolean;
+export interface Condition {
+  field: string;
+  op: Op;
+  value: Scalar | Scalar[];
+}
+
+export interface Step {
+  kinds: EventKind[];
+  conditions?: Condition[];
+}
+
+export interface RuleTest {
+  expect: 'match' | 'no_match';
+  /** One event (dynamic rules) or a sequence (chain rules). */
+  event?: Record<string, unknown>;
+  events?: Record<string, unknown>[];
+}
+
+export interface Rule {
+  id: string;
+  title: string;
+  description: string;
+  source: 'static' | 'dynamic';
+  kinds?: EventKind[];
+  conditions?: Condition[];
+  /** Chain rules: ordered steps in one process tree (a later step's process is the earlier's or a descendant). */
+  chain?: Step[];
+  phases?: Phase[];
+  severity: Severity;
+  cvss: string;
+  mitre: string[];
+  action: AgentAction;
+  tests?: RuleTest[];
+  /** The file the rule came from (set by the loader). */
+  file?: string;
+}
+
+const condition = {
+  type: 'object',
+  required: ['field', 'op', 'value'],
+  additionalProperties: false,
+  properties: {
+    field: { type: 'string', minLength: 1 },
+    op: { enum: ALL_OPS },
+    value: {
+      anyOf: [{ type: ['string', 'number', 'boolean'] }, { type: 'array', minItems: 1, items: { type: ['string', 'number', 'boolean'] } }],
+    },
+  },
+};
+const kinds = { type: 'array', minItems: 1, uniqueItems: true, items: { enum: [...EVENT_KINDS] } };
+
+/** A complete CVSS v4.0 base vector: all eleven base metrics, in the spec's order. */
+export const CVSS4_BASE = /^CVSS:4\.0\/AV:[NALP]\/AC:[LH]\/AT:[NP]\/PR:[NLH]\/UI:[NPA]\/VC:[HLN]\/VI:[HLN]\/VA:[HLN]\/SC:[HLN]\/SI:[HLN]\/SA:[HLN](\/[A-Z]+:[A-Z])*$/;
+
+export const RULE_FILE_SCHEMA = {
+  type: 'object',
+  required: ['rule'],
+  additionalProperties: false,
+  properties: {
+    rule: {
+      type: 'array',
+      minItems: 1,
+      items: {
+        type: 'object',
+        required: ['id', 'title', 'description', 'source', 'severity', 'cvss', 'mitre', 'action'],
+        additionalProperties: false,
+        properties: {
+          id: { type: 'string', pattern: '^LT-[A-Z]+-[0-9]{3}$' },
+          title: { type: 'string', minLength: 3, maxLength: 120 },
+          description: { type: 'string', minLength: 10 },
+          source: { enum: ['static', 'dynamic'] },
+          kinds,
+          conditions: { type: 'array', items: condition },
+          chain: { type: 'array', minItems: 2, items: { type: 'object', required: ['kinds'], additionalProperties: false, properties: { kinds, conditions: { type: 'array', items: condition } } } },
+          phases: { type: 'array', minItems: 1, uniqueItems: true, items: { enum: [...PHASES] } },
+          severity: { enum: [...SEVERITIES] },
+          cvss: { type: 'string', pattern: CVSS4_BASE.source },
+          mitre: { type: 'array', minItems: 1, items: { type: 'string', pattern: '^T[0-9]{4}(\\.[0-9]{3})?$' } },
+          action: { enum: ['alert', 'block', 'kill', 'quarantine'] },
+          tests: {
+            type: 'array',
+            items: {
+              type: 'object',
+              required: ['expect'],
+              additionalProperties: false,
+              properties: { expect: { enum: ['match', 'no_match'] }, event: { type: 'object' }, events: { type: 'array', items: { type: 'object' } } },
+            },
+          },
+        },
+        // A dynamic rule is either one event (kinds) or a chain; a static rule has no matcher at all.
+        oneOf: [
+          { properties: { source: { const: 'static' } }, not: { anyOf: [{ required: ['kinds'] }, { required: ['conditions'] }, { required: ['chain'] }] } },
+          { properties: { source: { const: 'dynamic' } }, required: ['kinds'], not: { required: ['chain'] } },
+          { properties: { source: { const: 'dynamic' } }, required: ['chain'], not: { anyOf: [{ required: ['kinds'] }, { required: ['conditions'] }] } },
+        ],
+      },
+    },
+  },
+} as const;
+
+const ajv = new Ajv({ allErrors: true, strict: false });
+const validateFile = ajv.compile(RULE_FILE_SCHEMA);
+
+/** Schema errors of one parsed rule file, each as "path: message"; empty when valid. */
+export function schemaErrors(doc: unknown): string[] {
+  if (validateFile(doc)) return [];
+  return (validateFile.errors ?? []).filter((e: ErrorObject) => e.keyword !== 'if').map((e: ErrorObject) => `${e.instancePath || '/'}: ${e.message ?? 'invalid'}`);
+}

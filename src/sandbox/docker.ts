@@ -1,0 +1,144 @@
+import { stat } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import type Docker from 'dockerode';
+import { LtrackError, wrapError } from '../core/errors.js';
+import { SANDBOX_LAYOUT } from '../core/sandbox-layout.js';
+import { docker } from './docker-client.js';
+import { requireImage } from './image.js';
+import { resolveLimits } from './limits.js';
+import { CappedSink } from './output.js';
+import { readChannel } from './channel.js';
+import { DECOY_ENV } from './decoys.js';
+import { CHANNEL_FILE, MOUNTS, candidateMounts, harnessPlan, makeRunDir, type RunPlan, type SandboxHooks, type SandboxResult } from './plan.js';
+import { HARNESS_DIR } from './recipe.js';
+
+/**
+ * The first process is a shell that reads one line and only then execs the harness: nothing of
+ * ours runs until the host has attached the tracer and said "go", so the interpreter's start-up
+ * is observed too. Anything else on stdin (the host gave up) ends the run before it starts.
+ */
+const GATE = 'read -r go && [ "$go" = go ] && exec python3 -B /ltrack/harness/harness.py';
+
+/** Where runc puts every container in the cgroup v2 tree here; the folder's inode is its cgroup id. */
+const CGROUP2_DOCKER = '/sys/fs/cgroup/unified/docker';
+
+export async function runDocker(plan: RunPlan, hooks: SandboxHooks): Promise<SandboxResult> {
+  const { tag } = await requireImage('docker');
+  const limits = resolveLimits(plan.limits);
+  const run = await makeRunDir();
+  const stdout = new CappedSink(limits.outputBytes);
+  const stderr = new CappedSink(limits.outputBytes);
+  let container: Docker.Container | undefined;
+  try {
+    const harness = await harnessPlan(plan, run, 'block');
+    const binds = [
+      `${HARNESS_DIR}:${MOUNTS.harness}:ro`,
+      `${run.out}:${MOUNTS.out}:rw`,
+      `${run.decoys}:${MOUNTS.decoys}:ro`,
+      ...candidateMounts(plan.models).map((m) => `${m.hostPath}:${m.path}:ro`),
+      ...(plan.deps ? [`${resolve(plan.deps.hostPath)}:${SANDBOX_LAYOUT.deps}/${plan.deps.hostPath.split('/').pop()}:ro`] : []),
+      ...(plan.wheelhouse ? [`${resolve(plan.wheelhouse)}:${SANDBOX_LAYOUT.wheelhouse}:ro`] : []),
+    ];
+    const c = await docker()
+      .createContainer({
+        Image: tag,
+        Cmd: ['/bin/sh', '-c', GATE],
+        User: `${SANDBOX_LAYOUT.uid}:${SANDBOX_LAYOUT.gid}`,
+        WorkingDir: SANDBOX_LAYOUT.home,
+        Env: [
+          `HOME=${SANDBOX_LAYOUT.home}`,
+          'PATH=/usr/local/bin:/usr/bin:/bin',
+          'PYTHONDONTWRITEBYTECODE=1',
+          'LANG=C.UTF-8',
+          `LTRACK_PLAN=${JSON.stringify(harness)}`,
+          ...Object.entries(DECOY_ENV).map(([k, v]) => `${k}=${v}`),
+        ],
+        Labels: { 'dev.ltrack.run': run.root },
+        OpenStdin: true,
+        StdinOnce: true,
+        AttachStdin: true,
+        AttachStdout: true,
+        AttachStderr: true,
+        Tty: false,
+        NetworkDisabled: plan.network === 'none',
+        HostConfig: {
+          NetworkMode: 'none',
+          ReadonlyRootfs: true,
+          CapDrop: ['ALL'],
+          SecurityOpt: ['no-new-privileges:true'],
+          Memory: limits.memoryBytes,
+          MemorySwap: limits.memoryBytes,
+          PidsLimit: limits.pids,
+          NanoCpus: Math.round(limits.cpus * 1e9),
+          // An init as PID 1 reaps and forwards signals; without it the harness would be PID 1 and ignore TERM.
+          Init: true,
+          // exec: native extensions of installed dependencies must map from the install prefix.
+          Tmpfs: {
+            '/tmp': `rw,exec,nosuid,nodev,size=${limits.tmpBytes}`,
+            [SANDBOX_LAYOUT.home]: `rw,nosuid,nodev,size=${limits.homeBytes},uid=${SANDBOX_LAYOUT.uid},gid=${SANDBOX_LAYOUT.gid},mode=0700`,
+          },
+          Binds: binds,
+        },
+      })
+      .catch((err: unknown) => Promise.reject(wrapError(err, 'sandbox_failed', 'docker could not create the sandbox container')));
+    container = c;
+
+    // Attach before start, or the first output is lost.
+    const stream = await c.attach({ stream: true, stdin: true, stdout: true, stderr: true, hijack: true });
+    const streamEnded = new Promise<void>((resolve) => {
+      stream.on('end', resolve);
+      stream.on('close', resolve);
+      stream.on('error', () => resolve());
+    });
+    docker().modem.demuxStream(stream, stdout, stderr);
+    await c.start();
+    const info = await c.inspect();
+    const cgroupId = await stat(join(CGROUP2_DOCKER, info.Id)).then(
+      (s) => s.ino,
+      () => undefined,
+    );
+    await hooks.onReady?.({ pid: info.State.Pid, ...(cgroupId === undefined ? {} : { cgroupId }) });
+    stream.write('go\n');
+
+    let timedOut = false;
+    const timer = setTimeout(() => {
+      timedOut = true;
+      void c.kill().catch(() => undefined); // a killed client would leave it running: kill it ourselves
+    }, plan.timeoutSec * 1000);
+    let exit: { StatusCode: number };
+    try {
+      exit = (await c.wait()) as { StatusCode: number };
+    } finally {
+      clearTimeout(timer);
+    }
+    await Promise.race([streamEnded, new Promise((r) => setTimeout(r, 2000))]);
+    const after = await c.inspect();
+    const { phases } = await readChannel(join(run.out, CHANNEL_FILE), nowNs());
+    const install = phases.find((p) => p.phase === 'install');
+    return {
+      driver: 'docker',
+      phases,
+      exitCode: exit.StatusCode,
+      oomKilled: after.State.OOMKilled === true,
+      timedOut,
+      outputTruncated: stdout.dropped + stderr.dropped > 0,
+      stdout: stdout.text(),
+      stderr: stderr.text(),
+      packages: (install?.detail?.packages as SandboxResult['packages'] | undefined) ?? [],
+      lockDetections: [],
+      sinkhole: [],
+      asRoot: false,
+    };
+  } catch (err) {
+    if (container) await container.kill().catch(() => undefined);
+    throw err instanceof LtrackError ? err : wrapError(err, 'sandbox_failed', 'docker sandbox failed');
+  } finally {
+    if (container) await container.remove({ force: true }).catch(() => undefined);
+    await run.cleanup();
+  }
+}
+
+/** CLOCK_MONOTONIC now, the clock the harness and the kernel stamp with. */
+function nowNs(): number {
+  return Number(process.hrtime.bigint());
+}

@@ -1,0 +1,107 @@
+import { chmod, mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { basename, join, resolve } from 'node:path';
+import { tmpdir } from 'node:os';
+import type { Phase } from '../core/phase.js';
+import type { Detection } from '../core/finding.js';
+import { SANDBOX_LAYOUT } from '../core/sandbox-layout.js';
+import type { SandboxLimits } from './limits.js';
+import { writeDecoys } from './decoys.js';
+
+export type Driver = 'docker' | 'bwrap';
+
+export interface RunPlan {
+  driver: Driver | 'auto';
+  /** format = sniffed by the static engine: "pickle", "torch-zip", "npy", "joblib", … */
+  models: { hostPath: string; format: string }[];
+  deps?: { hostPath: string };
+  wheelhouse?: string;
+  network: 'none' | 'sinkhole';
+  timeoutSec: number;
+  limits?: Partial<SandboxLimits>;
+}
+
+export interface SandboxHooks {
+  /** Awaited while the sandbox's first process is held before its first instruction of ours: attach the tracer here. */
+  onReady?(target: { pid: number; cgroupId?: number }): Promise<void>;
+}
+
+export interface PhaseRecord {
+  phase: Phase;
+  startNs: number;
+  endNs: number;
+  ok: boolean;
+  error?: string;
+  detail?: Record<string, unknown>;
+}
+
+export interface SandboxResult {
+  driver: Driver;
+  phases: PhaseRecord[];
+  exitCode: number | null;
+  oomKilled: boolean;
+  timedOut: boolean;
+  outputTruncated: boolean;
+  stdout: string;
+  stderr: string;
+  packages: { name: string; version: string; sha256?: string }[];
+  lockDetections: Detection[];
+  sinkhole: { addr: string; port: number; firstBytes: string }[];
+  asRoot: boolean;
+}
+
+/** Where the host-side pieces of one run live inside the sandbox. */
+export const MOUNTS = Object.freeze({
+  harness: '/ltrack/harness',
+  out: '/ltrack/out',
+  decoys: '/ltrack/decoys',
+});
+export const CHANNEL_FILE = 'channel.jsonl';
+
+/** The host folder of one run: the channel the harness writes, the decoy sources. Removed after the run. */
+export interface RunDir {
+  root: string;
+  out: string;
+  decoys: string;
+  cleanup(): Promise<void>;
+}
+
+export async function makeRunDir(): Promise<RunDir> {
+  const root = await mkdtemp(join(tmpdir(), 'ltrack-run-'));
+  const out = join(root, 'out');
+  const decoys = join(root, 'decoys');
+  await mkdir(out);
+  await chmod(root, 0o755);
+  // The harness runs as an unprivileged uid and must append to the channel file here.
+  await chmod(out, 0o777);
+  return { root, out, decoys, cleanup: () => rm(root, { recursive: true, force: true }) };
+}
+
+/** Each model at /candidate/<name>, read-only; equal base names get an index so none shadows another. */
+export function candidateMounts(models: RunPlan['models']): { hostPath: string; path: string; format: string }[] {
+  const seen = new Set<string>();
+  return models.map((m, i) => {
+    let name = basename(m.hostPath);
+    if (seen.has(name)) name = `${i}-${name}`;
+    seen.add(name);
+    return { hostPath: resolve(m.hostPath), path: `${SANDBOX_LAYOUT.candidate}/${name}`, format: m.format };
+  });
+}
+
+/** The JSON the harness reads from LTRACK_PLAN (sandbox/harness.py). */
+export async function harnessPlan(plan: RunPlan, run: RunDir, go: 'stdin' | 'block'): Promise<Record<string, unknown>> {
+  return {
+    go,
+    channel: `${MOUNTS.out}/${CHANNEL_FILE}`,
+    decoys: await writeDecoys(run.decoys, MOUNTS.decoys),
+    prefix: SANDBOX_LAYOUT.installPrefix,
+    wheelhouse: plan.wheelhouse ? SANDBOX_LAYOUT.wheelhouse : null,
+    deps: plan.deps ? { kind: depsKind(plan.deps.hostPath), path: `${SANDBOX_LAYOUT.deps}/${basename(plan.deps.hostPath)}` } : null,
+    models: candidateMounts(plan.models).map(({ path, format }) => ({ path, format })),
+  };
+}
+
+/** pip requirements/lock unless the file is a conda lock (conda-lock.yml, environment.yml, an @EXPLICIT list). */
+function depsKind(hostPath: string): 'pip' | 'conda' {
+  const name = basename(hostPath).toLowerCase();
+  return /conda|environment\.ya?ml$|\.ya?ml$|explicit/.test(name) ? 'conda' : 'pip';
+}

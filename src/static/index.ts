@@ -1,0 +1,116 @@
+import { createHash } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+import { readdir, readFile, stat } from 'node:fs/promises';
+import { join, relative } from 'node:path';
+import type { Detection } from '../core/finding.js';
+import { LtrackError, wrapError } from '../core/errors.js';
+import type { TargetFile } from '../report/schema.js';
+import { FileBytes, FileHandle } from '../formats/bytes.js';
+import { resolveLimits, type Limits } from '../formats/limits.js';
+import { defaultPolicy } from './pickle/policy.js';
+import { scanBytes } from './scan.js';
+
+export interface StaticResult {
+  targets: TargetFile[];
+  detections: Detection[];
+}
+
+/**
+ * Static analysis of model files and folders (Hugging Face snapshots): every file is hashed
+ * (sha256 of every byte, streamed) and parsed by what its content is. A file that cannot be read
+ * is an error naming it (exit 2); malformed content is a finding.
+ */
+export async function scanPaths(paths: string[], options: { limits?: Partial<Limits>; onProgress?: (msg: string) => void } = {}): Promise<StaticResult> {
+  const limits = resolveLimits(options.limits);
+  const policy = defaultPolicy();
+  const targets: TargetFile[] = [];
+  const detections: Detection[] = [];
+  for (const p of paths) {
+    const s = await stat(p).catch((err: unknown) => Promise.reject(wrapError(err, 'bad_input', 'cannot read', p)));
+    const files = s.isDirectory() ? await walk(p, limits) : [p];
+    if (s.isDirectory()) detections.push(...(await customCode(p, files)));
+    for (const file of files) {
+      options.onProgress?.(`static: ${file}`);
+      const { target, found } = await scanFile(file, limits, policy);
+      targets.push(target);
+      detections.push(...found);
+    }
+  }
+  return { targets, detections };
+}
+
+async function scanFile(file: string, limits: Limits, policy: ReturnType<typeof defaultPolicy>): Promise<{ target: TargetFile; found: Detection[] }> {
+  const { size } = await stat(file);
+  const sha256 = await sha256Of(file);
+  const found: Detection[] = [];
+  if (size > limits.maxFileBytes) {
+    found.push({ ruleId: 'LT-LIM-001', source: 'static', phase: 'static', message: `file of ${size} bytes is over the size limit; hashed, not parsed`, evidence: { size }, location: { file } });
+    return { target: { path: file, sha256, size, format: 'unknown' }, found };
+  }
+  let handle: FileHandle;
+  try {
+    handle = new FileHandle(file);
+  } catch (err) {
+    throw wrapError(err, 'bad_input', 'cannot open', file);
+  }
+  try {
+    const format = scanBytes(new FileBytes(handle, 0, size), [], { file, limits, policy, out: found });
+    return { target: { path: file, sha256, size, format }, found };
+  } catch (err) {
+    // A parser bug must not pass a file: it is an error naming the file (and a bug report).
+    throw err instanceof LtrackError ? err : new LtrackError('internal', `static analysis failed: ${err instanceof Error ? err.message : String(err)}`, { cause: err, file });
+  } finally {
+    handle.close();
+  }
+}
+
+async function sha256Of(file: string): Promise<string> {
+  const h = createHash('sha256');
+  try {
+    for await (const chunk of createReadStream(file, { highWaterMark: 1 << 20 })) h.update(chunk as Buffer);
+  } catch (err) {
+    throw wrapError(err, 'bad_input', 'cannot read', file);
+  }
+  return h.digest('hex');
+}
+
+async function walk(dir: string, limits: Limits): Promise<string[]> {
+  const out: string[] = [];
+  const stack = [dir];
+  while (stack.length > 0) {
+    const d = stack.pop()!;
+    for (const e of await readdir(d, { withFileTypes: true })) {
+      if (e.name === '.git') continue;
+      const p = join(d, e.name);
+      if (e.isDirectory()) stack.push(p);
+      else if (e.isFile()) out.push(p);
+      if (out.length > limits.maxFilesPerFolder) throw new LtrackError('bad_input', `more than ${limits.maxFilesPerFolder} files`, { file: dir });
+    }
+  }
+  return out.sort();
+}
+
+/**
+ * A Hugging Face snapshot whose config.json maps classes to its own modules (`auto_map`) runs
+ * those .py files under trust_remote_code: they are code, reported as such.
+ */
+async function customCode(dir: string, files: string[]): Promise<Detection[]> {
+  let config: { auto_map?: Record<string, unknown> };
+  try {
+    config = JSON.parse(await readFile(join(dir, 'config.json'), 'utf8')) as typeof config;
+  } catch {
+    return [];
+  }
+  if (!config.auto_map || typeof config.auto_map !== 'object') return [];
+  const refs = Object.values(config.auto_map).flat().map(String);
+  return files
+    .filter((f) => f.endsWith('.py'))
+    .map((f) => ({
+      ruleId: 'LT-HF-001',
+      source: 'static' as const,
+      phase: 'static' as const,
+      message: `custom code ${relative(dir, f)} runs under trust_remote_code (config.json auto_map: ${refs.slice(0, 3).join(', ')})`,
+      evidence: { autoMap: refs },
+      location: { file: f },
+    }));
+}

@@ -1,0 +1,65 @@
+/**
+ * Symbolic values of the pickle interpreter: what a real unpickler would hold, without running
+ * anything. Containers keep at most `maxContainerItems` items (the rest are counted), bytes at most
+ * `maxInlineBytes` (enough to follow a nested payload), so a hostile pickle cannot grow memory.
+ */
+export type Value =
+  | { t: 'str'; v: string }
+  | { t: 'bytes'; v: Buffer; len: number }
+  | { t: 'num'; v: number | bigint }
+  | { t: 'bool'; v: boolean }
+  | { t: 'none' }
+  | { t: 'tuple' | 'list' | 'set'; items: Value[]; dropped: number }
+  | { t: 'dict'; entries: [Value, Value][]; dropped: number }
+  | { t: 'global'; module: string; name: string; offset: number }
+  | { t: 'call'; fn: Value; args: Value; offset: number; how: 'REDUCE' | 'INST' | 'OBJ' | 'NEWOBJ' | 'NEWOBJ_EX' }
+  | { t: 'persid'; id: Value }
+  | { t: 'buffer' }
+  | { t: 'unknown'; why: string };
+
+export const MARK = Symbol('mark');
+export type Slot = Value | typeof MARK;
+
+/** The callable a value stands for, if it is a resolved import (directly or as the thing a call returned). */
+export function globalOf(v: Value | undefined): { module: string; name: string } | undefined {
+  return v?.t === 'global' ? v : undefined;
+}
+
+export function strOf(v: Value | undefined): string | undefined {
+  return v?.t === 'str' ? v.v : v?.t === 'bytes' ? v.v.toString('latin1') : undefined;
+}
+
+/** A short, printable rendering for evidence (model-derived: escaped by the writers). */
+export function render(v: Value | undefined, depth = 0): string {
+  if (!v) return '?';
+  if (depth > 3) return '…';
+  switch (v.t) {
+    case 'str':
+      return JSON.stringify(v.v.length > 200 ? `${v.v.slice(0, 200)}…` : v.v);
+    case 'bytes':
+      return `b<${v.len} bytes>`;
+    case 'num':
+      return String(v.v);
+    case 'bool':
+      return v.v ? 'True' : 'False';
+    case 'none':
+      return 'None';
+    case 'tuple':
+      return `(${v.items.map((i) => render(i, depth + 1)).join(', ')}${v.items.length === 1 ? ',' : ''}${v.dropped ? ', …' : ''})`;
+    case 'list':
+    case 'set':
+      return `[${v.items.map((i) => render(i, depth + 1)).join(', ')}${v.dropped ? ', …' : ''}]`;
+    case 'dict':
+      return `{${v.entries.map(([k, x]) => `${render(k, depth + 1)}: ${render(x, depth + 1)}`).join(', ')}${v.dropped ? ', …' : ''}}`;
+    case 'global':
+      return `${v.module}.${v.name}`;
+    case 'call':
+      return `${render(v.fn, depth + 1)}${render(v.args, depth + 1)}`;
+    case 'persid':
+      return `persistent_id(${render(v.id, depth + 1)})`;
+    case 'buffer':
+      return '<buffer>';
+    case 'unknown':
+      return `<${v.why}>`;
+  }
+}

@@ -1,0 +1,158 @@
+import { gunzipSync, inflateSync } from 'node:zlib';
+import type { Detection, Location } from '../core/finding.js';
+import { BufBytes, Cursor, type Bytes } from '../formats/bytes.js';
+import type { Limits } from '../formats/limits.js';
+import { sniff } from '../formats/sniff.js';
+import { memberData, readZip } from '../formats/zip.js';
+import { readNpyHeader } from '../formats/npy.js';
+import { checkSafetensors } from '../formats/safetensors.js';
+import { analysePickle } from './pickle/analyse.js';
+import { runPickle, type PickleRun } from './pickle/interpreter.js';
+import type { GlobalsPolicy } from './pickle/policy.js';
+
+export interface ScanContext {
+  file: string;
+  limits: Limits;
+  policy: GlobalsPolicy;
+  out: Detection[];
+}
+
+const detect = (ctx: ScanContext, ruleId: string, message: string, entry: string[], extra: Partial<Location> = {}, evidence: Record<string, unknown> = {}) =>
+  ctx.out.push({ ruleId, source: 'static', phase: 'static', message, evidence, location: { file: ctx.file, ...(entry.length ? { entry } : {}), ...extra } });
+
+/** Legacy torch.save streams start with a pickle of this magic number, then four more pickles and raw storages. */
+const TORCH_LEGACY_MAGIC = 0x1950a86a20f9469cfc6cn;
+
+/**
+ * Scans one byte range by what its content is and returns the format name the sandbox loader
+ * should use for it (pickle, torch-zip, torch-legacy, joblib, npy, npz, …). Containers recurse with
+ * the member's name appended to `entry`.
+ */
+export function scanBytes(bytes: Bytes, entry: string[], ctx: ScanContext, depth = 0): string {
+  if (depth > ctx.limits.maxNestingDepth) {
+    detect(ctx, 'LT-LIM-001', 'containers nested deeper than the nesting limit; not analysed further', entry);
+    return 'unknown';
+  }
+  const kind = sniff(bytes);
+  switch (kind) {
+    case 'pickle':
+      return scanPickleStream(bytes, entry, ctx);
+    case 'zip':
+      return scanZip(bytes, entry, ctx, depth);
+    case 'npy':
+      scanNpy(bytes, entry, ctx);
+      return 'npy';
+    case 'gzip':
+    case 'zlib': {
+      let inner: Buffer;
+      try {
+        const opts = { maxOutputLength: ctx.limits.maxInMemoryBytes };
+        inner = kind === 'gzip' ? gunzipSync(bytes.read(0, bytes.size), opts) : inflateSync(bytes.read(0, bytes.size), opts);
+      } catch (err) {
+        detect(ctx, 'LT-LIM-001', `${kind} stream not analysed: ${err instanceof Error ? err.message : String(err)}`, entry);
+        return kind;
+      }
+      const innerFormat = scanBytes(new BufBytes(inner), [...entry, `${kind}-content`], ctx, depth + 1);
+      // joblib's compressed dumps are a compressed joblib pickle; joblib.load reads them.
+      return innerFormat === 'joblib' || innerFormat === 'pickle' ? 'joblib' : kind;
+    }
+    case 'safetensors':
+      for (const problem of checkSafetensors(bytes, ctx.limits)) detect(ctx, 'LT-ST-001', problem, entry);
+      return 'safetensors';
+    case 'hdf5':
+      return scanHdf5(bytes, entry, ctx);
+    case 'bz2':
+    case 'xz':
+      detect(ctx, 'LT-FMT-001', `${kind}-compressed content is not unpacked by this version; its loader must be confirmed dynamically`, entry);
+      return kind;
+    case 'gguf':
+    case 'tar':
+    case 'unknown':
+      return kind;
+  }
+}
+
+/** Pickles back to back: pickle.load reads one, torch's legacy format five, joblib one with inline arrays. */
+function scanPickleStream(bytes: Bytes, entry: string[], ctx: ScanContext): string {
+  const cur = new Cursor(bytes);
+  let format = 'pickle';
+  const runs: PickleRun[] = [];
+  for (let i = 0; cur.remaining > 0; i++) {
+    if (i >= ctx.limits.maxPicklesPerStream) {
+      detect(ctx, 'LT-LIM-001', `more than ${ctx.limits.maxPicklesPerStream} pickles in one stream; the rest are not analysed`, entry);
+      break;
+    }
+    const start = cur.pos;
+    const run = runPickle(cur, ctx.limits);
+    // A first pickle that is not one (protocol 0/1 sniffing matched text) means this is no pickle at all.
+    if (i === 0 && run.error && !bytes.read(0, 1).equals(Buffer.from([0x80])) && run.imports.length === 0) return 'unknown';
+    // Trailing bytes that do not even begin a pickle end the stream quietly (pickle.load never reads them).
+    if (i > 0 && run.error && cur.pos - start <= 2 && run.imports.length === 0) break;
+    runs.push(run);
+    ctx.out.push(...analysePickle(run, { file: ctx.file, entry, base: 0, policy: ctx.policy, limits: ctx.limits, depth: 0 }));
+    if (run.error) break;
+    if (i === 0 && isTorchLegacyMagic(bytes, start, run)) format = 'torch-legacy';
+    // torch's legacy format: magic, protocol, sys info, the object, storage keys; raw storage bytes follow.
+    if (format === 'torch-legacy' && i === 4) break;
+  }
+  if (format === 'pickle' && runs.some((r) => r.imports.some((m) => m.module === 'joblib.numpy_pickle'))) format = 'joblib';
+  return format;
+}
+
+function isTorchLegacyMagic(bytes: Bytes, start: number, run: PickleRun): boolean {
+  // protocol 2: PROTO 2, LONG1 10 <10 bytes little-endian>, STOP
+  const b = bytes.read(start, 14);
+  if (run.end - start !== 15 || b[2] !== 0x8a || b[3] !== 10) return false;
+  let v = 0n;
+  for (let i = 9; i >= 0; i--) v = (v << 8n) | BigInt(b[4 + i]!);
+  return v === TORCH_LEGACY_MAGIC;
+}
+
+function scanZip(bytes: Bytes, entry: string[], ctx: ScanContext, depth: number): string {
+  const zip = readZip(bytes, ctx.limits);
+  for (const p of zip.problems) detect(ctx, p.ruleId, p.message, p.entry ? [...entry, p.entry] : entry, p.offset !== undefined ? { byteOffset: p.offset } : {});
+  const names = zip.entries.map((e) => e.name);
+  const torch = names.some((n) => /(^|\/)data\.pkl$/.test(n));
+  const npz = names.length > 0 && names.every((n) => n.endsWith('.npy'));
+  const keras = names.includes('config.json') && names.some((n) => n.endsWith('.weights.h5'));
+  for (const e of zip.entries) {
+    const where = [...entry, e.name];
+    if (torch && /(^|\/)code\//.test(e.name) && !e.name.endsWith('/')) {
+      detect(ctx, 'LT-PKL-011', `TorchScript code in the checkpoint: ${e.name} (runs when the module is scripted or loaded with torch.jit)`, where);
+      continue;
+    }
+    // Tensor storages of a torch checkpoint are data; everything else that may be a pickle is read.
+    if (torch && /(^|\/)data\/\d+$/.test(e.name)) continue;
+    const got = memberData(bytes, e, ctx.limits);
+    if ('problem' in got) {
+      detect(ctx, got.problem.ruleId, got.problem.message, where);
+      continue;
+    }
+    const head = got.data.read(0, 2);
+    const looksPickle = head[0] === 0x80 || e.name.endsWith('.pkl');
+    if (npz || e.name.endsWith('.npy') || looksPickle || e.name.endsWith('.h5') || head[0] === 0x50) scanBytes(got.data, where, ctx, depth + 1);
+  }
+  return torch ? 'torch-zip' : npz ? 'npz' : keras ? 'keras' : 'zip';
+}
+
+function scanNpy(bytes: Bytes, entry: string[], ctx: ScanContext): void {
+  const h = readNpyHeader(bytes, ctx.limits);
+  if ('problem' in h) {
+    detect(ctx, 'LT-FMT-002', `npy header: ${h.problem}`, entry);
+    return;
+  }
+  // An object array is a pickle after the header: numpy.load(allow_pickle=True) runs it.
+  if (h.object) scanBytes(bytes.slice(h.dataOffset, bytes.size - h.dataOffset), [...entry, 'object-array'], ctx, 1);
+}
+
+/**
+ * Keras HDF5: the architecture is JSON in the `model_config` attribute. Without an HDF5 reader
+ * here, the JSON is found by its text in the file's first megabytes (attributes live near the
+ * start): Lambda layers carry marshalled Python bytecode that runs at load.
+ */
+function scanHdf5(bytes: Bytes, entry: string[], ctx: ScanContext): string {
+  const text = bytes.read(0, Math.min(bytes.size, ctx.limits.maxHeaderBytes, 8 << 20)).toString('latin1');
+  if (!text.includes('model_config')) return 'hdf5';
+  if (/"class_name":\s*"Lambda"/.test(text)) detect(ctx, 'LT-KERAS-001', 'Keras model with a Lambda layer: its marshalled Python code runs when the model is loaded', entry);
+  return 'keras-h5';
+}

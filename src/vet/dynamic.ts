@@ -1,0 +1,55 @@
+import type { TraceEvent } from '../core/event.js';
+import { LtrackError } from '../core/errors.js';
+import { runSandbox, type RunPlan, type SandboxResult } from '../sandbox/index.js';
+import { startTrace, type TraceSession, type TraceStats } from '../trace/index.js';
+import { tagPhases } from './phases.js';
+
+export interface DynamicRun {
+  sandbox: SandboxResult;
+  events: TraceEvent[];
+  stats: TraceStats | undefined;
+  /** Why this run cannot be trusted to have seen everything; empty when it can. */
+  incomplete: string[];
+}
+
+/**
+ * Runs the sandbox with the tracer attached at the go-handshake: the sandbox's first process is
+ * created blocked, the tracer seeds its process tree with that pid (and the container's cgroup),
+ * and only then is the process let go — so the harness's very first file open is observed.
+ * Events are drained while the sandbox runs, then tagged with the harness phase they fell in.
+ */
+export async function runTraced(plan: RunPlan, onProgress: (m: string) => void): Promise<DynamicRun> {
+  const events: TraceEvent[] = [];
+  const incomplete: string[] = [];
+  let session: TraceSession | undefined;
+  let draining: Promise<void> | undefined;
+
+  const sandbox = await runSandbox(plan, {
+    onReady: async (target) => {
+      try {
+        // No kernel rules here: a vet records everything the tree does; rules match in TypeScript.
+        session = await startTrace(target, { mode: 'observe' });
+      } catch (err) {
+        // Fail closed: without the tracer the load must not run unobserved.
+        throw err instanceof LtrackError ? err : new LtrackError('tracer_unavailable', `tracer did not start: ${String(err)}`, { cause: err });
+      }
+      const s = session;
+      draining = (async () => {
+        for await (const batch of s) events.push(...batch);
+      })();
+      onProgress(`tracer attached to pid ${target.pid}${target.cgroupId ? ` (cgroup ${target.cgroupId})` : ''}`);
+    },
+  });
+
+  let stats: TraceStats | undefined;
+  if (session) {
+    stats = await session.stop();
+    await draining;
+    if (stats.drops > 0) incomplete.push(`${stats.drops} kernel events were dropped`);
+  } else {
+    incomplete.push('the tracer never attached');
+  }
+  if (sandbox.timedOut) incomplete.push('the sandbox hit its time limit before the run finished');
+  tagPhases(events, sandbox.phases.map((p) => ({ phase: p.phase, startNs: p.startNs, endNs: p.endNs })));
+  return { sandbox, events, stats, incomplete };
+}
