@@ -44,6 +44,9 @@ export function score(rules: RuleSet, detections: Detection[], context: ScoringC
   const dynamic = detections.filter((d) => d.source === 'dynamic');
   const decoyTouched = dynamic.some((d) => d.ruleId === 'LT-FILE-001' || d.ruleId.startsWith('LT-CHAIN-'));
   const networkAttempted = dynamic.some((d) => d.ruleId.startsWith('LT-NET-'));
+  // When a chain fired, it carries the combination (secret read + exec + network): its parts are
+  // not raised for it again, so the chain ranks above every part instead of tying at the cap.
+  const chained = dynamic.some((d) => d.ruleId.startsWith('LT-CHAIN-'));
   const findings = detections.map((d): Finding => {
     const rule = rules.byId(d.ruleId);
     if (!rule) throw new LtrackError('internal', `detection names rule ${d.ruleId}, which the rule set does not declare`);
@@ -56,8 +59,9 @@ export function score(rules: RuleSet, detections: Detection[], context: ScoringC
     };
     if (context.runAsRoot) add(CONTEXT_WEIGHTS.root, 'ran as root');
     if (d.source === 'dynamic' && (d.phase === 'load' || d.phase === 'probe')) add(CONTEXT_WEIGHTS.loadPhase, `during ${d.phase}`);
-    if (decoyTouched && d.ruleId !== 'LT-FILE-001') add(CONTEXT_WEIGHTS.decoyTouched, 'the run read a decoy secret');
-    if (networkAttempted && !d.ruleId.startsWith('LT-NET-')) add(CONTEXT_WEIGHTS.networkAttempted, 'the run attempted network access');
+    const combined = !chained || d.ruleId.startsWith('LT-CHAIN-');
+    if (combined && decoyTouched && d.ruleId !== 'LT-FILE-001') add(CONTEXT_WEIGHTS.decoyTouched, 'the run read a decoy secret');
+    if (combined && networkAttempted && !d.ruleId.startsWith('LT-NET-')) add(CONTEXT_WEIGHTS.networkAttempted, 'the run attempted network access');
     if (agrees(d, detections)) add(CONTEXT_WEIGHTS.staticDynamicAgree, 'static and dynamic analysis agree');
     const weighted = Math.min(10, Math.round(s * 10) / 10);
     const rated = severityOfScore(weighted);
