@@ -1,6 +1,7 @@
 import { LtrackError } from '../core/errors.js';
 import { dockerAnswers } from './docker-client.js';
 import { runDocker } from './docker.js';
+import { runBwrap } from './bwrap.js';
 import type { Driver, RunPlan, SandboxHooks, SandboxResult } from './plan.js';
 
 /** `auto` is docker when its socket answers, else bwrap. */
@@ -17,6 +18,6 @@ export async function runSandbox(plan: RunPlan, hooks: SandboxHooks = {}): Promi
     case 'docker':
       return runDocker(plan, hooks);
     case 'bwrap':
-      throw new LtrackError('sandbox_failed', 'the bubblewrap driver is not built yet (issue 5); start dockerd or use --sandbox docker');
+      return runBwrap(plan, hooks);
   }
 }

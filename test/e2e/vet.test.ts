@@ -18,7 +18,7 @@ afterAll(async () => rm(dir, { recursive: true, force: true }));
 
 const readReport = async (out: string) => JSON.parse(await readFile(join(out, 'report.json'), 'utf8')) as Report;
 
-describe('ltrack vet (docker sandbox + eBPF tracer)', () => {
+describe('ltrack vet (real sandbox + eBPF tracer)', () => {
   it('passes a benign torch module, having watched the harness from its exec on, and signs its allowlist', async () => {
     const out = join(dir, 'benign');
     expect(ltrack(['key', 'generate', join(dir, 'k')]).code).toBe(0);
@@ -40,17 +40,27 @@ describe('ltrack vet (docker sandbox + eBPF tracer)', () => {
     expect(v.code, v.stderr).toBe(0);
   });
 
-  it('blocks os.system in a torch checkpoint: static and kernel agree', async () => {
-    const out = join(dir, 'system');
-    const r = ltrack(['vet', join(FIXTURES, 'malicious', 'system_checkpoint.pt'), '--out', out]);
+  it.each(['docker', 'bwrap'])('blocks os.system in a torch checkpoint under %s: static and kernel agree', async (driver) => {
+    const out = join(dir, `system-${driver}`);
+    const r = ltrack(['vet', '--sandbox', driver, join(FIXTURES, 'malicious', 'system_checkpoint.pt'), '--out', out]);
     expect(r.code).toBe(1);
     const report = await readReport(out);
     expect(report.verdict.status).toBe('block');
+    expect(report.stats.sandbox).toBe(driver);
     const exec = report.findings.find((f) => f.ruleId === 'LT-EXEC-001' && f.phase === 'load');
     expect(exec?.evidence.path).toBe('/usr/bin/dash');
     expect(report.findings.find((f) => f.ruleId === 'LT-PKL-001')?.location?.entry).toEqual(['archive/data.pkl']);
     expect(report.observed.exec.map((e) => e.path)).toEqual(expect.arrayContaining(['/usr/bin/dash', '/usr/bin/true']));
     expect(report.findings.some((f) => f.cvss.weighting.includes('+0.5 static and dynamic analysis agree'))).toBe(true);
+  });
+
+  it('passes the benign torch module under bwrap too', async () => {
+    const out = join(dir, 'benign-bwrap');
+    const r = ltrack(['vet', '--sandbox', 'bwrap', join(FIXTURES, 'benign', 'torch_module.pt'), '--out', out]);
+    expect(r.code, r.stderr).toBe(0);
+    const report = await readReport(out);
+    expect(report.stats.sandbox).toBe('bwrap');
+    expect(report.stats.events).toBeGreaterThan(100);
   });
 
   it('sees the decoy read, the connect attempt and the dropped library of the other payloads', async () => {

@@ -1,0 +1,71 @@
+import { mkdir, readFile, rmdir, stat, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { wrapError } from '../core/errors.js';
+import type { SandboxLimits } from './limits.js';
+
+const V1 = '/sys/fs/cgroup';
+const V2 = '/sys/fs/cgroup/unified';
+
+/**
+ * The bubblewrap driver's limits and identity: a cgroup v1 pids and memory folder (this kind of
+ * machine runs cgroup v1 controllers; prlimit NPROC does nothing for root) and a cgroup v2 folder
+ * whose inode is the cgroup id the tracer and the socket hooks follow.
+ */
+export class RunCgroup {
+  private constructor(
+    private readonly name: string,
+    readonly cgroupId: number | undefined,
+  ) {}
+
+  static async create(name: string, limits: SandboxLimits): Promise<RunCgroup> {
+    try {
+      await mkdir(join(V1, 'pids', name));
+      await writeFile(join(V1, 'pids', name, 'pids.max'), String(limits.pids));
+      await mkdir(join(V1, 'memory', name));
+      await writeFile(join(V1, 'memory', name, 'memory.limit_in_bytes'), String(limits.memoryBytes));
+      await writeFile(join(V1, 'memory', name, 'memory.memsw.limit_in_bytes'), String(limits.memoryBytes)).catch(() => undefined); // no swap accounting here
+      const v2 = join(V2, name);
+      const cgroupId = await mkdir(v2).then(
+        async () => (await stat(v2)).ino,
+        () => undefined,
+      );
+      return new RunCgroup(name, cgroupId);
+    } catch (err) {
+      throw wrapError(err, 'sandbox_failed', `cannot create the sandbox cgroup ${name} (need root and cgroup v1 pids/memory)`);
+    }
+  }
+
+  /** Moves a process (and so everything it starts) into every folder. */
+  async add(pid: number): Promise<void> {
+    await writeFile(join(V1, 'pids', this.name, 'cgroup.procs'), String(pid));
+    await writeFile(join(V1, 'memory', this.name, 'cgroup.procs'), String(pid));
+    if (this.cgroupId !== undefined) await writeFile(join(V2, this.name, 'cgroup.procs'), String(pid));
+  }
+
+  async pids(): Promise<number[]> {
+    const text = await readFile(join(V1, 'pids', this.name, 'cgroup.procs'), 'utf8').catch(() => '');
+    return text.split('\n').filter(Boolean).map(Number);
+  }
+
+  async killAll(): Promise<void> {
+    for (const pid of await this.pids()) {
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {
+        // already gone
+      }
+    }
+  }
+
+  /** Whether the memory controller OOM-killed something in this run. */
+  async oomKilled(): Promise<boolean> {
+    const text = await readFile(join(V1, 'memory', this.name, 'memory.oom_control'), 'utf8').catch(() => '');
+    return /oom_kill\s+[1-9]/.test(text);
+  }
+
+  async remove(): Promise<void> {
+    await this.killAll();
+    for (let i = 0; i < 50 && (await this.pids()).length > 0; i++) await new Promise((r) => setTimeout(r, 20));
+    for (const dir of [join(V1, 'pids', this.name), join(V1, 'memory', this.name), join(V2, this.name)]) await rmdir(dir).catch(() => undefined);
+  }
+}
