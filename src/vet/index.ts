@@ -6,6 +6,7 @@ import { LtrackError } from '../core/errors.js';
 import { ExitCode } from '../core/exit.js';
 import { TOOL_VERSION } from '../core/version.js';
 import { scanPaths } from '../static/index.js';
+import { analyseRequirements } from '../static/deps.js';
 import { loadRuleSet, matchEvents } from '../rules/index.js';
 import { score, verdict as decide } from '../scoring/index.js';
 import { REPORT_VERSION, type Report } from '../report/schema.js';
@@ -53,7 +54,7 @@ export async function vet(opts: VetOptions): Promise<VetOutcome> {
   opts.onProgress('static analysis');
   const statik = await timed('static', () => scanPaths(opts.paths, { onProgress: opts.onProgress }));
 
-  const detections: Detection[] = [...statik.detections];
+  const detections: Detection[] = [...statik.detections, ...(opts.deps ? await analyseRequirements(opts.deps) : [])];
   let events: TraceEvent[] = [];
   let dynamic: DynamicRun | undefined;
   const incomplete: string[] = [];

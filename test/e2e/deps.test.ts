@@ -1,0 +1,48 @@
+import { describe, expect, it } from 'vitest';
+import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { ltrack } from '../helpers/cli.js';
+import { FIXTURES } from '../helpers/fixtures.js';
+import { analyseRequirements } from '../../src/static/deps.js';
+import type { Report } from '../../src/report/index.js';
+
+const model = join(FIXTURES, 'benign', 'torch_module.pt');
+const set = (kind: string) => join(FIXTURES, 'deps', kind);
+
+describe('dependency sets: install and import phases in the real sandbox', () => {
+  it("sees a dependency's setup.py run a shell during the install phase", async () => {
+    const out = await mkdtemp(join(tmpdir(), 'ltrack-deps-'));
+    const r = ltrack(['vet', model, '--deps', join(set('evil'), 'requirements.txt'), '--wheelhouse', join(set('evil'), 'wheelhouse'), '--out', out]);
+    expect(r.code).toBe(1);
+    const report = JSON.parse(await readFile(join(out, 'report.json'), 'utf8')) as Report;
+    const shell = report.findings.find((f) => f.ruleId === 'LT-EXEC-002');
+    expect(shell?.phase).toBe('install');
+    expect(shell?.evidence.argv).toEqual(['sh', '-c', '/bin/true']);
+    expect(report.findings.some((f) => f.ruleId.startsWith('LT-DEP-'))).toBe(false); // pinned and hashed
+  });
+
+  it('installs and imports a plain dependency without a finding, and lists it with its archive digest', async () => {
+    const out = await mkdtemp(join(tmpdir(), 'ltrack-deps-'));
+    const r = ltrack(['vet', model, '--deps', join(set('benign'), 'requirements.txt'), '--wheelhouse', join(set('benign'), 'wheelhouse'), '--out', out]);
+    expect(r.code, r.stdout).toBe(0);
+    const report = JSON.parse(await readFile(join(out, 'report.json'), 'utf8')) as Report;
+    expect(report.observed.packages).toEqual([{ name: 'ltrack-fixture-plain', version: '0.1', sha256: expect.stringMatching(/^[0-9a-f]{64}$/) }]);
+    const events = (await readFile(join(out, 'events.jsonl'), 'utf8')).split('\n').filter(Boolean).map((l) => JSON.parse(l) as { phase?: string; path?: string });
+    expect(events.some((e) => e.phase === 'import' && e.path?.includes('/dist-packages/ltrack_fixture_plain/'))).toBe(true);
+  });
+});
+
+describe('lock-file checks', () => {
+  it('flags unpinned, unhashed and foreign-index requirements, one line each', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'ltrack-lock-'));
+    const f = join(dir, 'requirements.txt');
+    await writeFile(f, ['# comment', '--extra-index-url https://pypi.example.invalid/simple', 'numpy>=1.20 --hash=sha256:' + 'a'.repeat(64), 'torch==1.13.0', `six==1.16.0 \\\n    --hash=sha256:${'b'.repeat(64)}`, '--require-hashes', ''].join('\n'));
+    const d = await analyseRequirements(f);
+    expect(d.map((x) => `${x.ruleId} ${x.message}`)).toEqual([
+      'LT-DEP-003 index or find-links outside the allowlist: https://pypi.example.invalid/simple',
+      'LT-DEP-001 numpy is not pinned to one version',
+      'LT-DEP-002 torch has no sha256 hash',
+    ]);
+  });
+});
