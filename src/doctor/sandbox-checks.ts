@@ -1,6 +1,5 @@
 import type { Check } from './checks.js';
-import { dockerAnswers } from '../sandbox/docker-client.js';
-import { imageStatus } from '../sandbox/image.js';
+import { dockerAnswers, imageStatus } from '../sandbox/index.js';
 
 export async function checkDocker(): Promise<Check> {
   const ok = await dockerAnswers();

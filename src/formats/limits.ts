@@ -14,7 +14,7 @@ export interface Limits {
   maxCompressionRatio: number;
   /** Total bytes any decompression may produce, per file (LT-LIM-003). */
   maxDecompressedBytes: number;
-  /** Decompressed content up to this size is held in memory; above it goes to a temp file. */
+  /** Decompressed content up to this size is held in memory and analysed; above it, a limit finding (LT-LIM-001). */
   maxInMemoryBytes: number;
   /** Pickle value stack depth (LT-LIM-004). */
   maxPickleStack: number;

@@ -9,10 +9,10 @@ import { SANDBOX_LAYOUT } from '../core/sandbox-layout.js';
 import { requireImage } from './image.js';
 import { resolveLimits } from './limits.js';
 import { CappedSink } from './output.js';
-import { readChannel } from './channel.js';
+import { collectResult } from './result.js';
 import { DECOY_ENV } from './decoys.js';
 import { RunCgroup } from './cgroup.js';
-import { CHANNEL_FILE, MOUNTS, candidateMounts, harnessPlan, makeRunDir, type RunPlan, type SandboxHooks, type SandboxResult } from './plan.js';
+import { MOUNTS, candidateMounts, harnessPlan, makeRunDir, type RunPlan, type SandboxHooks, type SandboxResult } from './plan.js';
 import { HARNESS_DIR } from './recipe.js';
 
 /**
@@ -103,23 +103,7 @@ export async function runBwrap(plan: RunPlan, hooks: SandboxHooks): Promise<Sand
       void cg.killAll();
     }, plan.timeoutSec * 1000);
     const status = await exited.finally(() => clearTimeout(timer));
-    const oomKilled = await cg.oomKilled();
-    const { phases } = await readChannel(join(run.out, CHANNEL_FILE), Number(process.hrtime.bigint()));
-    const install = phases.find((p) => p.phase === 'install');
-    return {
-      driver: 'bwrap',
-      phases,
-      exitCode: status.code ?? (status.signal === 'SIGKILL' ? 137 : 128),
-      oomKilled,
-      timedOut,
-      outputTruncated: stdout.dropped + stderr.dropped > 0,
-      stdout: stdout.text(),
-      stderr: stderr.text(),
-      packages: (install?.detail?.packages as SandboxResult['packages'] | undefined) ?? [],
-      lockDetections: [],
-      sinkhole: [],
-      asRoot: false,
-    };
+    return await collectResult('bwrap', run.out, { stdout, stderr }, { exitCode: status.code ?? (status.signal === 'SIGKILL' ? 137 : 128), oomKilled: await cg.oomKilled(), timedOut });
   } catch (err) {
     throw err instanceof LtrackError ? err : wrapError(err, 'sandbox_failed', 'bubblewrap sandbox failed');
   } finally {

@@ -7,9 +7,9 @@ import { docker } from './docker-client.js';
 import { requireImage } from './image.js';
 import { resolveLimits } from './limits.js';
 import { CappedSink } from './output.js';
-import { readChannel } from './channel.js';
+import { collectResult } from './result.js';
 import { DECOY_ENV } from './decoys.js';
-import { CHANNEL_FILE, MOUNTS, candidateMounts, harnessPlan, makeRunDir, type RunPlan, type SandboxHooks, type SandboxResult } from './plan.js';
+import { MOUNTS, candidateMounts, harnessPlan, makeRunDir, type RunPlan, type SandboxHooks, type SandboxResult } from './plan.js';
 import { HARNESS_DIR } from './recipe.js';
 
 /**
@@ -113,22 +113,7 @@ export async function runDocker(plan: RunPlan, hooks: SandboxHooks): Promise<San
     }
     await Promise.race([streamEnded, new Promise((r) => setTimeout(r, 2000))]);
     const after = await c.inspect();
-    const { phases } = await readChannel(join(run.out, CHANNEL_FILE), nowNs());
-    const install = phases.find((p) => p.phase === 'install');
-    return {
-      driver: 'docker',
-      phases,
-      exitCode: exit.StatusCode,
-      oomKilled: after.State.OOMKilled === true,
-      timedOut,
-      outputTruncated: stdout.dropped + stderr.dropped > 0,
-      stdout: stdout.text(),
-      stderr: stderr.text(),
-      packages: (install?.detail?.packages as SandboxResult['packages'] | undefined) ?? [],
-      lockDetections: [],
-      sinkhole: [],
-      asRoot: false,
-    };
+    return await collectResult('docker', run.out, { stdout, stderr }, { exitCode: exit.StatusCode, oomKilled: after.State.OOMKilled === true, timedOut });
   } catch (err) {
     if (container) await container.kill().catch(() => undefined);
     throw err instanceof LtrackError ? err : wrapError(err, 'sandbox_failed', 'docker sandbox failed');
@@ -136,9 +121,4 @@ export async function runDocker(plan: RunPlan, hooks: SandboxHooks): Promise<San
     if (container) await container.remove({ force: true }).catch(() => undefined);
     await run.cleanup();
   }
-}
-
-/** CLOCK_MONOTONIC now, the clock the harness and the kernel stamp with. */
-function nowNs(): number {
-  return Number(process.hrtime.bigint());
 }

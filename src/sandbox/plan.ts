@@ -2,7 +2,6 @@ import { chmod, mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { basename, join, resolve } from 'node:path';
 import { tmpdir } from 'node:os';
 import type { Phase } from '../core/phase.js';
-import type { Detection } from '../core/finding.js';
 import { SANDBOX_LAYOUT } from '../core/sandbox-layout.js';
 import type { SandboxLimits } from './limits.js';
 import { writeDecoys } from './decoys.js';
@@ -44,8 +43,6 @@ export interface SandboxResult {
   stdout: string;
   stderr: string;
   packages: { name: string; version: string; sha256?: string }[];
-  lockDetections: Detection[];
-  sinkhole: { addr: string; port: number; firstBytes: string }[];
   asRoot: boolean;
 }
 
@@ -101,7 +98,7 @@ export async function harnessPlan(plan: RunPlan, run: RunDir, go: 'stdin' | 'blo
 }
 
 /** pip requirements/lock unless the file is a conda lock (conda-lock.yml, environment.yml, an @EXPLICIT list). */
-function depsKind(hostPath: string): 'pip' | 'conda' {
+export function depsKind(hostPath: string): 'pip' | 'conda' {
   const name = basename(hostPath).toLowerCase();
   return /conda|environment\.ya?ml$|\.ya?ml$|explicit/.test(name) ? 'conda' : 'pip';
 }

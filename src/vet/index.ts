@@ -1,4 +1,5 @@
 import { stat } from 'node:fs/promises';
+import { join } from 'node:path';
 import type { Detection } from '../core/finding.js';
 import type { TraceEvent } from '../core/event.js';
 import type { Severity } from '../core/severity.js';
@@ -10,9 +11,8 @@ import { analyseRequirements } from '../static/deps.js';
 import { loadRuleSet, matchEvents } from '../rules/index.js';
 import { score, verdict as decide } from '../scoring/index.js';
 import { REPORT_VERSION, type Report } from '../report/schema.js';
-import { pickDriver, requireImage } from '../sandbox/index.js';
+import { depsKind, pickDriver, requireImage } from '../sandbox/index.js';
 import { sha256File } from '../manifest/index.js';
-import { join } from 'node:path';
 import { runTraced, type DynamicRun } from './dynamic.js';
 import { outcomeDetections } from './outcome.js';
 import { summarise } from './observed.js';
@@ -54,7 +54,9 @@ export async function vet(opts: VetOptions): Promise<VetOutcome> {
   opts.onProgress('static analysis');
   const statik = await timed('static', () => scanPaths(opts.paths, { onProgress: opts.onProgress }));
 
-  const detections: Detection[] = [...statik.detections, ...(opts.deps ? await analyseRequirements(opts.deps) : [])];
+  // pip locks are checked here; conda locks are parsed by the harness when it installs them.
+  const lockChecks = opts.deps && depsKind(opts.deps) === 'pip' ? await analyseRequirements(opts.deps) : [];
+  const detections: Detection[] = [...statik.detections, ...lockChecks];
   let events: TraceEvent[] = [];
   let dynamic: DynamicRun | undefined;
   const incomplete: string[] = [];
@@ -81,7 +83,7 @@ export async function vet(opts: VetOptions): Promise<VetOutcome> {
     if (dynamic) {
       events = dynamic.events;
       incomplete.push(...dynamic.incomplete);
-      detections.push(...dynamic.sandbox.lockDetections, ...outcomeDetections(dynamic.sandbox), ...matchEvents(rules, events));
+      detections.push(...outcomeDetections(dynamic.sandbox), ...matchEvents(rules, events));
     }
   }
 
