@@ -2,39 +2,37 @@ import { LtrackError } from '../core/errors.js';
 
 /**
  * Every bound the static parsers respect, in one frozen object. Exceeding one is a finding
- * (LT-LIM-*), never an exception, an OOM or a hang. Each is configurable through
+ * (LT-LIM-001), never an exception, an OOM or a hang. Each is configurable through
  * `scanPaths(paths, { limits })`.
  */
 export interface Limits {
   /** Files larger than this are hashed but not parsed (LT-LIM-001). */
   maxFileBytes: number;
-  /** Zip central directory entries considered (LT-LIM-002). */
+  /** Zip central directory entries considered (LT-LIM-001). */
   maxZipEntries: number;
   /** Uncompressed / compressed ratio above which a member is a bomb (LT-ZIP-005). */
   maxCompressionRatio: number;
-  /** Total bytes any decompression may produce, per file (LT-LIM-003). */
-  maxDecompressedBytes: number;
   /** Decompressed content up to this size is held in memory and analysed; above it, a limit finding (LT-LIM-001). */
   maxInMemoryBytes: number;
-  /** Pickle value stack depth (LT-LIM-004). */
+  /** Pickle value stack depth (LT-LIM-001). */
   maxPickleStack: number;
-  /** Pickle memo entries (LT-LIM-004). */
+  /** Pickle memo entries (LT-LIM-001). */
   maxPickleMemo: number;
   /** Items kept per symbolic container; the rest are counted, not stored. */
   maxContainerItems: number;
   /** Bytes kept from a BINBYTES/BINSTRING operand (enough to follow nested payloads). */
   maxInlineBytes: number;
-  /** Length of a protocol-0 text line (LT-LIM-004). */
+  /** Length of a protocol-0 text line (LT-LIM-001). */
   maxLineBytes: number;
-  /** Containers inside containers, nested pickles inside pickles (LT-LIM-005). */
+  /** Containers inside containers, nested pickles inside pickles (LT-LIM-001). */
   maxNestingDepth: number;
-  /** Pickles read back to back from one stream (LT-LIM-004). */
+  /** Pickles read back to back from one stream (LT-LIM-001). */
   maxPicklesPerStream: number;
   /** Stored zip members whose CRC is checked in full; larger tensor blobs are hashed only. */
   maxCrcCheckBytes: number;
   /** Header/metadata sections (safetensors JSON, GGUF metadata, npy header, ONNX model). */
   maxHeaderBytes: number;
-  /** Files visited under one folder (LT-LIM-006). */
+  /** Files visited under one folder (LT-LIM-001). */
   maxFilesPerFolder: number;
 }
 
@@ -42,7 +40,6 @@ export const DEFAULT_LIMITS: Readonly<Limits> = Object.freeze({
   maxFileBytes: 64 * 2 ** 30,
   maxZipEntries: 100_000,
   maxCompressionRatio: 200,
-  maxDecompressedBytes: 16 * 2 ** 30,
   maxInMemoryBytes: 32 * 2 ** 20,
   maxPickleStack: 100_000,
   maxPickleMemo: 1_000_000,
