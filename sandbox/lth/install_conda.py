@@ -16,7 +16,7 @@ import zipfile
 import yaml
 import zstandard
 
-from .util import files_under, md5_of, sha256_of
+from .util import file_digest, files_under
 
 
 class CondaError(Exception):
@@ -103,9 +103,9 @@ def _find(entry, index):
 
 
 def _check_digest(entry, path):
-    if "sha256" in entry and sha256_of(path) != entry["sha256"]:
+    if "sha256" in entry and file_digest(path) != entry["sha256"]:
         raise CondaError(f"{os.path.basename(path)}: sha256 does not match the lock")
-    if "md5" in entry and md5_of(path) != entry["md5"]:
+    if "md5" in entry and file_digest(path, "md5") != entry["md5"]:
         raise CondaError(f"{os.path.basename(path)}: md5 does not match the lock")
 
 
@@ -191,5 +191,5 @@ def install(lock_path, channel, prefix, phase):
         _extract(path, prefix)
         _relocate(prefix, staged)
         _run_link_script(prefix, "post-link", meta, phase)
-        packages.append({"name": meta["name"], "version": str(meta.get("version", "")), "sha256": sha256_of(path)})
+        packages.append({"name": meta["name"], "version": str(meta.get("version", "")), "sha256": file_digest(path)})
     return packages

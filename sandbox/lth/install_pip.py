@@ -9,7 +9,7 @@ import os
 import subprocess
 import sys
 
-from .util import normalize, sha256_of, site_dirs
+from .util import file_digest, normalize, site_dirs
 
 
 def install(deps_path, wheelhouse, prefix, phase):
@@ -38,7 +38,7 @@ def packages_in(prefix, wheelhouse):
             entry = {"name": name, "version": version}
             archive = archives.get((normalize(name), version))
             if archive:
-                entry["sha256"] = sha256_of(archive)
+                entry["sha256"] = file_digest(archive)
             packages.append(entry)
     return packages
 

@@ -4,16 +4,9 @@ import os
 import re
 
 
-def sha256_of(path):
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
-def md5_of(path):
-    h = hashlib.md5()
+def file_digest(path, algorithm="sha256"):
+    """Hex digest of a file, streamed (wheels and conda archives can be large)."""
+    h = hashlib.new(algorithm)
     with open(path, "rb") as f:
         for chunk in iter(lambda: f.read(1 << 20), b""):
             h.update(chunk)

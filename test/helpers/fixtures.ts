@@ -2,13 +2,9 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { projectPath } from '../../src/core/paths.js';
 
-export interface FixtureEntry {
-  file: string;
-  kind: 'benign' | 'malicious';
-  format: string;
-  verdict: 'pass' | 'block';
-  rule: string | null;
-}
+import type { FixtureEntry } from '../../src/cli/commands/demo.js';
+
+export type { FixtureEntry };
 
 /** The fixtures bootstrap generated (fixtures/out, from fixtures/generate.py). */
 export const FIXTURES = projectPath('fixtures', 'out');

@@ -9,7 +9,8 @@ import { vet } from '../../vet/index.js';
 import { writeOutputs } from '../../report/index.js';
 import { runChecks } from '../../doctor/index.js';
 
-interface FixtureEntry {
+/** One row of fixtures/out/index.json (fixtures/README.md). */
+export interface FixtureEntry {
   file: string;
   kind: 'benign' | 'malicious';
   format: string;
