@@ -93,7 +93,10 @@ async function runVet(paths: string[], flags: VetFlags): Promise<ExitCode> {
  */
 async function maybeManifest(report: Parameters<typeof buildManifest>[0], flags: VetFlags): Promise<void> {
   if (report.verdict.status !== 'pass' && !flags.forceManifest) return;
-  if (!flags.signKey && !keylessAvailable()) return;
+  if (!flags.signKey && !keylessAvailable()) {
+    if (flags.forceManifest) throw new LtrackError('usage', '--force-manifest needs --sign-key (or a Sigstore OIDC identity) to sign the manifest');
+    return;
+  }
   if (!flags.out) throw new LtrackError('usage', 'a manifest needs --out DIR to be written to');
   const statement = await buildManifest(report, { files: report.targets.map((t) => t.path), forced: flags.forceManifest === true && report.verdict.status !== 'pass' });
   await mkdir(flags.out, { recursive: true });
