@@ -51,6 +51,8 @@ export function registerVet(program: Command): void {
 async function runVet(paths: string[], flags: VetFlags): Promise<ExitCode> {
   const timeoutSec = Number(flags.timeout);
   if (!Number.isFinite(timeoutSec) || timeoutSec <= 0) throw new LtrackError('usage', `--timeout must be a positive number of seconds, got ${flags.timeout}`);
+  if (flags.forceManifest && !flags.signKey && !keylessAvailable()) throw new LtrackError('usage', '--force-manifest needs --sign-key (or a Sigstore OIDC identity) to sign the manifest');
+  if ((flags.signKey || flags.forceManifest) && !flags.out) throw new LtrackError('usage', 'a manifest needs --out DIR to be written to');
   if (flags.network === 'sinkhole') throw new LtrackError('not_built', '--network sinkhole is not built yet (issue 5); nothing was done');
   const tty = process.stderr.isTTY === true;
   const outcome = await vet({
@@ -93,11 +95,8 @@ async function runVet(paths: string[], flags: VetFlags): Promise<ExitCode> {
  */
 async function maybeManifest(report: Parameters<typeof buildManifest>[0], flags: VetFlags): Promise<void> {
   if (report.verdict.status !== 'pass' && !flags.forceManifest) return;
-  if (!flags.signKey && !keylessAvailable()) {
-    if (flags.forceManifest) throw new LtrackError('usage', '--force-manifest needs --sign-key (or a Sigstore OIDC identity) to sign the manifest');
-    return;
-  }
-  if (!flags.out) throw new LtrackError('usage', 'a manifest needs --out DIR to be written to');
+  if (!flags.signKey && !keylessAvailable()) return;
+  if (!flags.out) return; // checked up front when a manifest was asked for
   const statement = await buildManifest(report, { files: report.targets.map((t) => t.path), forced: flags.forceManifest === true && report.verdict.status !== 'pass' });
   await mkdir(flags.out, { recursive: true });
   if (flags.signKey) {
