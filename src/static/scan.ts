@@ -6,6 +6,7 @@ import { sniff } from '../formats/sniff.js';
 import { memberData, readZip } from '../formats/zip.js';
 import { readNpyHeader } from '../formats/npy.js';
 import { checkSafetensors } from '../formats/safetensors.js';
+import { readGgufHeader, templateCodeExecution } from '../formats/gguf.js';
 import { analysePickle } from './pickle/analyse.js';
 import { runPickle, type PickleRun } from './pickle/interpreter.js';
 import type { GlobalsPolicy } from './pickle/policy.js';
@@ -66,6 +67,8 @@ export function scanBytes(bytes: Bytes, entry: string[], ctx: ScanContext, depth
       detect(ctx, 'LT-FMT-001', `${kind}-compressed content is not unpacked by this version; its loader must be confirmed dynamically`, entry);
       return kind;
     case 'gguf':
+      scanGguf(bytes, entry, ctx);
+      return 'gguf';
     case 'tar':
     case 'unknown':
       return kind;
@@ -143,6 +146,20 @@ function scanNpy(bytes: Bytes, entry: string[], ctx: ScanContext): void {
   }
   // An object array is a pickle after the header: numpy.load(allow_pickle=True) runs it.
   if (h.object) scanBytes(bytes.slice(h.dataOffset, bytes.size - h.dataOffset), [...entry, 'object-array'], ctx, 1);
+}
+
+/** GGUF: the header must parse; a chat template is Jinja that llama.cpp-style runtimes render. */
+function scanGguf(bytes: Bytes, entry: string[], ctx: ScanContext): void {
+  const h = readGgufHeader(bytes, ctx.limits);
+  if ('problem' in h) {
+    detect(ctx, 'LT-GGUF-002', `GGUF header: ${h.problem}`, entry);
+    return;
+  }
+  for (const [key, value] of h.strings) {
+    if (!key.includes('chat_template')) continue;
+    const hit = templateCodeExecution(value);
+    if (hit) detect(ctx, 'LT-GGUF-001', `${key} reaches Python objects from Jinja (${hit}): template injection runs code when the chat template is rendered`, entry, {}, { key, pattern: hit });
+  }
 }
 
 /**
