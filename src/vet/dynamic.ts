@@ -39,6 +39,10 @@ export async function runTraced(plan: RunPlan, onProgress: (m: string) => void):
       })();
       onProgress(`tracer attached to pid ${target.pid}${target.cgroupId ? ` (cgroup ${target.cgroupId})` : ''}`);
     },
+  }).catch(async (err: unknown) => {
+    // A failed sandbox still detaches the tracer before the error goes up (exit 3).
+    await session?.stop().catch(() => undefined);
+    throw err;
   });
 
   let stats: TraceStats | undefined;
