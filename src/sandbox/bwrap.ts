@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process';
 import { constants } from 'node:fs';
-import { chmod, cp, mkdir, readdir, stat } from 'node:fs/promises';
+import { chmod, cp, mkdir, open, readdir, stat } from 'node:fs/promises';
 import { basename, join, resolve } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import type { Readable, Writable } from 'node:stream';
@@ -14,16 +14,25 @@ import { DECOY_ENV } from './decoys.js';
 import { RunCgroup } from './cgroup.js';
 import { MOUNTS, candidateMounts, harnessPlan, makeRunDir, type RunPlan, type SandboxHooks, type SandboxResult } from './plan.js';
 import { HARNESS_DIR } from './recipe.js';
+import { projectPath } from '../core/paths.js';
+
+/** The seccomp filter bootstrap compiles from sandbox/seccomp/denied.txt (scripts/bootstrap.d/65-seccomp.sh). */
+export const SECCOMP_FILTER = projectPath('build', 'seccomp', 'bwrap.bpf');
 
 /**
  * The daemonless driver: bubblewrap over the same rootfs the docker image was imported from, so
  * both drivers run the same userland. bwrap started as root would stay host root, so privileges
  * are dropped first (setpriv to uid 65534, no groups, no capabilities, no_new_privs) and bwrap
  * builds its namespaces as that user. `--block-fd` holds the harness before exec until the tracer
- * is attached (the go-handshake); `--info-fd` gives the child's host pid.
+ * is attached (the go-handshake); `--info-fd` gives the child's host pid; `--seccomp` loads the
+ * filter that refuses what Docker's default profile refuses to the docker driver.
  */
 export async function runBwrap(plan: RunPlan, hooks: SandboxHooks): Promise<SandboxResult> {
   const { rootfs } = await requireImage('bwrap');
+  // read by bwrap through an inherited descriptor
+  const seccomp = await open(SECCOMP_FILTER).catch((err: unknown) => {
+    throw wrapError(err, 'sandbox_failed', 'the bwrap seccomp filter is missing; run `bash scripts/bootstrap`', SECCOMP_FILTER);
+  });
   const limits = resolveLimits(plan.limits);
   const run = await makeRunDir();
   const cg = await RunCgroup.create(`ltrack-${randomBytes(6).toString('hex')}`, limits);
@@ -78,10 +87,10 @@ export async function runBwrap(plan: RunPlan, hooks: SandboxHooks): Promise<Sand
       ...(plan.deps ? ['--tmpfs', SANDBOX_LAYOUT.deps, ...depsMount, '--remount-ro', SANDBOX_LAYOUT.deps] : []),
       ...wheelMount,
       '--chdir', SANDBOX_LAYOUT.home,
-      '--info-fd', '3', '--block-fd', '4',
+      '--info-fd', '3', '--block-fd', '4', '--seccomp', '5',
       '--', '/usr/bin/python3', '-B', `${MOUNTS.harness}/harness.py`,
     ];
-    const child = spawn('setpriv', args, { stdio: ['ignore', 'pipe', 'pipe', 'pipe', 'pipe'], env: {} });
+    const child = spawn('setpriv', args, { stdio: ['ignore', 'pipe', 'pipe', 'pipe', 'pipe', seccomp.fd], env: {} });
     const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((res) => child.on('close', (code, signal) => res({ code, signal })));
     child.on('error', () => undefined);
     child.stdout!.pipe(stdout);
@@ -107,6 +116,7 @@ export async function runBwrap(plan: RunPlan, hooks: SandboxHooks): Promise<Sand
   } catch (err) {
     throw err instanceof LtrackError ? err : wrapError(err, 'sandbox_failed', 'bubblewrap sandbox failed');
   } finally {
+    await seccomp.close();
     await cg.remove();
     await run.cleanup();
   }
