@@ -33,6 +33,35 @@ describe('dependency sets: install and import phases in the real sandbox', () =>
   });
 });
 
+describe('conda locks: installed from a local channel without conda, link scripts run as conda runs them', () => {
+  const readEvents = async (out: string) =>
+    (await readFile(join(out, 'events.jsonl'), 'utf8')).split('\n').filter(Boolean).map((l) => JSON.parse(l) as { kind: string; phase?: string; path?: string; argv?: string[] });
+
+  it("sees a .tar.bz2 package's post-link script run a shell and touch a canary during the install phase (@EXPLICIT lock, md5)", async () => {
+    const out = await mkdtemp(join(tmpdir(), 'ltrack-conda-'));
+    const r = ltrack(['vet', model, '--deps', join(set('conda-evil'), 'explicit.txt'), '--wheelhouse', join(set('conda-evil'), 'channel'), '--out', out]);
+    expect(r.code, r.stdout).toBe(1);
+    const report = JSON.parse(await readFile(join(out, 'report.json'), 'utf8')) as Report;
+    const shell = report.findings.find((f) => f.ruleId === 'LT-EXEC-002');
+    expect(shell?.phase).toBe('install');
+    expect(shell?.evidence.argv).toEqual(['/bin/bash', '/tmp/ltrack/prefix/bin/.ltrack-conda-dep-post-link.sh']);
+    expect(report.observed.packages).toEqual([{ name: 'ltrack-conda-dep', version: '0.1', sha256: expect.stringMatching(/^[0-9a-f]{64}$/) }]);
+    const events = await readEvents(out);
+    expect(events.some((e) => e.kind === 'exec' && e.phase === 'install' && e.argv?.join(' ') === '/bin/true')).toBe(true);
+    expect(events.some((e) => e.kind === 'file_open' && e.phase === 'install' && e.path === '/tmp/ltrack-canary-conda')).toBe(true);
+  });
+
+  it('installs and imports a plain .conda package without a finding (conda-lock.yml, sha256)', async () => {
+    const out = await mkdtemp(join(tmpdir(), 'ltrack-conda-'));
+    const r = ltrack(['vet', model, '--deps', join(set('conda-benign'), 'conda-lock.yml'), '--wheelhouse', join(set('conda-benign'), 'channel'), '--out', out]);
+    expect(r.code, r.stdout).toBe(0);
+    const report = JSON.parse(await readFile(join(out, 'report.json'), 'utf8')) as Report;
+    expect(report.observed.packages).toEqual([{ name: 'ltrack-conda-plain', version: '0.1', sha256: expect.stringMatching(/^[0-9a-f]{64}$/) }]);
+    const events = await readEvents(out);
+    expect(events.some((e) => e.phase === 'import' && e.path?.endsWith('/site-packages/ltrack_conda_plain/__init__.py'))).toBe(true);
+  });
+});
+
 describe('lock-file checks', () => {
   it('flags unpinned, unhashed and foreign-index requirements, one line each', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'ltrack-lock-'));
