@@ -9,6 +9,11 @@ import { ADDON_PATH } from '../../dist/trace/addon.js';
 const here = fileURLToPath(new URL('.', import.meta.url));
 const LOADGEN = '/tmp/ltrack-bench-loadgen';
 execFileSync('cc', ['-O2', '-o', LOADGEN, `${here}loadgen.c`]);
+// The floor: an empty program on the open tracepoint, loaded by a plain libbpf loader.
+const FLOOR_OBJ = '/tmp/ltrack-bench-floor.bpf.o';
+const FLOOR_LOADER = '/tmp/ltrack-bench-floor-loader';
+execFileSync('clang', ['-O2', '-target', 'bpf', '-c', `${here}floor.bpf.c`, '-o', FLOOR_OBJ]);
+execFileSync('cc', ['-O2', '-o', FLOOR_LOADER, `${here}floor-loader.c`, '-lbpf']);
 const PAIRS = Number(process.argv[2] ?? 2_000_000);
 const ROUNDS = Number(process.argv[3] ?? 2);
 const addon = createRequire(import.meta.url)(ADDON_PATH);
@@ -19,7 +24,8 @@ function loadgen(args, onStart) {
   let out = '';
   child.stdout.on('data', (d) => (out += d));
   const done = new Promise((resolve, reject) =>
-    child.on('close', (code) => (code === 0 ? resolve(Number(out.trim())) : reject(new Error(`loadgen exit ${code}`)))),
+    // it prints wall and CPU ns; the wall time is the measure
+    child.on('close', (code) => (code === 0 ? resolve(Number(out.trim().split(' ')[0])) : reject(new Error(`loadgen exit ${code}`)))),
   );
   return Promise.resolve(onStart ? onStart(child.pid) : undefined).then(() => {
     child.stdin.end('go\n');
@@ -48,10 +54,27 @@ async function tracedRun(options) {
 }
 
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
-const base = [], loaded = [], traced = [], tracedAgg = [];
+/** Runs fn while the empty floor program is attached. */
+async function withFloor(fn) {
+  const loader = spawn(FLOOR_LOADER, [FLOOR_OBJ], { stdio: ['pipe', 'pipe', 'inherit'] });
+  const exited = new Promise((r) => loader.on('close', r));
+  await new Promise((resolve, reject) => {
+    loader.stdout.once('data', resolve);
+    loader.once('close', (code) => reject(new Error(`floor loader exit ${code}`)));
+  });
+  try {
+    return await fn();
+  } finally {
+    loader.stdin.end();
+    await exited;
+  }
+}
+
+const base = [], floor = [], loaded = [], traced = [], tracedAgg = [];
 let lastTraced, lastAgg;
 for (let r = 0; r < ROUNDS; r++) {
   base.push(await loadgen([String(PAIRS), '0', 'gate']));
+  floor.push(await withFloor(() => loadgen([String(PAIRS), '0', 'gate'])));
   {
     const s = await startTrace({ pid: 1 << 30 }); // a tgid that does not exist: nothing traced
     const reading = drain(s);
@@ -68,6 +91,7 @@ for (let r = 0; r < ROUNDS; r++) {
 // and its speed drifts between rounds more than the effect being measured.
 const ratio = (xs) => median(xs.map((x, i) => x / base[i])).toFixed(3);
 console.log(`1. ${PAIRS} open/close pairs, ${ROUNDS} rounds: no BPF median ${(median(base) / 1e9).toFixed(2)} s`);
+console.log(`   floor, an empty program on sys_exit_openat: ${ratio(floor)}x (per round: ${floor.map((x, i) => (x / base[i]).toFixed(2)).join(' ')})`);
 console.log(`   tracer loaded, process untraced: ${ratio(loaded)}x (per round: ${loaded.map((x, i) => (x / base[i]).toFixed(2)).join(' ')})`);
 console.log(`   traced, every open sent (aggregateMs 0): ${ratio(traced)}x; opens accounted ${lastTraced[1]}, drops ${lastTraced[2]}`);
 console.log(`   traced, default aggregation (1 s): ${ratio(tracedAgg)}x; opens accounted ${lastAgg[1]} in ${lastAgg[3]} events, drops ${lastAgg[2]}`);
