@@ -7,11 +7,11 @@ import { LtrackError } from '../core/errors.js';
 import { ExitCode } from '../core/exit.js';
 import { TOOL_VERSION } from '../core/version.js';
 import { scanPaths } from '../static/index.js';
-import { analyseRequirements } from '../static/deps.js';
+import { analyseLock } from '../locks/index.js';
 import { loadRuleSet, matchEvents } from '../rules/index.js';
 import { score, verdict as decide } from '../scoring/index.js';
 import { REPORT_VERSION, type Report } from '../report/schema.js';
-import { depsKind, pickDriver, requireImage } from '../sandbox/index.js';
+import { pickDriver, requireImage } from '../sandbox/index.js';
 import { sha256File } from '../manifest/index.js';
 import { runTraced, type DynamicRun } from './dynamic.js';
 import { outcomeDetections } from './outcome.js';
@@ -54,8 +54,7 @@ export async function vet(opts: VetOptions): Promise<VetOutcome> {
   opts.onProgress('static analysis');
   const statik = await timed('static', () => scanPaths(opts.paths, { onProgress: opts.onProgress }));
 
-  // pip locks are checked here; conda locks are parsed by the harness when it installs them.
-  const lockChecks = opts.deps && depsKind(opts.deps) === 'pip' ? await analyseRequirements(opts.deps) : [];
+  const lockChecks = opts.deps ? await analyseLock(opts.deps) : [];
   const detections: Detection[] = [...statik.detections, ...lockChecks];
   let events: TraceEvent[] = [];
   let dynamic: DynamicRun | undefined;

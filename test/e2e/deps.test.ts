@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ltrack } from '../helpers/cli.js';
 import { FIXTURES } from '../helpers/fixtures.js';
-import { analyseRequirements } from '../../src/static/deps.js';
+import { analyseRequirements } from '../../src/locks/index.js';
 import type { Report } from '../../src/report/index.js';
 
 const model = join(FIXTURES, 'benign', 'torch_module.pt');
