@@ -40,6 +40,7 @@ table{border-collapse:collapse;width:100%}td,th{border-bottom:1px solid #ddd;pad
 <table id="findings"><tr><th>severity</th><th>score</th><th>rule</th><th>finding</th><th>where</th></tr>${findings}</table>
 <h2>Process tree</h2>${processTree(events)}
 <h2>Timeline by phase</h2>${timeline || '<p>No dynamic run.</p>'}
+${sinkhole(report)}
 <h2>Run</h2><p>${report.stats.events} events, ${report.stats.drops} dropped, sandbox ${report.stats.sandbox}, tiers ${h(report.stats.tracerTiers.join(', '))}. ltrack ${h(report.tool.version)}, rule set ${report.rulesetDigest.slice(0, 16)}.</p>
 </body></html>
 `;
@@ -70,4 +71,15 @@ function processTree(events: TraceEvent[]): string {
   const render = (p: number, depth: number): string =>
     depth > 32 ? '' : `<li>${p} <code>${h(execs.get(p) ?? events.find((e) => e.tgid === p)?.comm ?? '')}</code>${(children.get(p) ?? []).length ? `<ul>${children.get(p)!.map((c) => render(c, depth + 1)).join('')}</ul>` : ''}</li>`;
   return `<ul id="tree">${roots.map((r) => render(r, 0)).join('')}</ul>`;
+}
+
+/** What --network sinkhole caught: each connection's original destination and first bytes. */
+function sinkhole(report: Report): string {
+  const caught = report.observed.sinkhole;
+  if (!caught) return '';
+  if (caught.length === 0) return '<h2>Network sinkhole</h2><p>Nothing reached the sink.</p>';
+  const rows = caught
+    .map((c) => `<tr><td>${h(c.phase ?? '')}</td><td>${c.proto === 'dns' ? `DNS ${h(c.name ?? '?')}` : `TCP ${h(c.dst ?? '?')}:${c.port ?? '?'}`}</td><td>${c.size}</td><td><code>${h(c.preview)}</code></td></tr>`)
+    .join('');
+  return `<h2>Network sinkhole (${caught.length})</h2><table><tr><th>phase</th><th>destination</th><th>bytes</th><th>first bytes</th></tr>${rows}</table>`;
 }

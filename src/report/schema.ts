@@ -37,6 +37,9 @@ export interface ObservedBehavior {
   exec: { path: string; argv: string[]; phase?: Phase }[];
   network: { kind: 'connect' | 'bind' | 'sendmsg' | 'sendfile'; family: string; addr: string; port: number; phase?: Phase; denied: boolean }[];
   packages: { name: string; version: string; sha256?: string }[];
+  /** --network sinkhole: each connection (original destination) and DNS query the sink caught,
+   * with a printable preview of the first bytes. Absent when the run had no sinkhole. */
+  sinkhole?: { proto: 'tcp' | 'dns'; dst?: string; port?: number; name?: string; size: number; preview: string; phase?: Phase }[];
 }
 
 export interface RunStats {
@@ -128,6 +131,15 @@ export const REPORT_JSON_SCHEMA = {
           items: { type: 'object', required: ['kind', 'family', 'addr', 'port', 'denied'], additionalProperties: false, properties: { kind: str, family: str, addr: str, port: num, phase, denied: { type: 'boolean' } } },
         },
         packages: { type: 'array', items: { type: 'object', required: ['name', 'version'], additionalProperties: false, properties: { name: str, version: str, sha256: str } } },
+        sinkhole: {
+          type: 'array',
+          items: {
+            type: 'object',
+            required: ['proto', 'size', 'preview'],
+            additionalProperties: false,
+            properties: { proto: { enum: ['tcp', 'dns'] }, dst: str, port: num, name: str, size: { type: 'integer', minimum: 0 }, preview: str, phase },
+          },
+        },
       },
     },
     stats: {

@@ -16,6 +16,10 @@ export function terminalSummary(report: Report, opts: { color: boolean; max?: nu
   }
   if (report.findings.length > (opts.max ?? 15)) lines.push(c.dim(`  … ${report.findings.length - (opts.max ?? 15)} more in the report`));
   for (const r of v.reasons.filter((r) => !report.findings.some((f) => r.startsWith(f.ruleId)))) lines.push(`  ${c.yellow('!')} ${forTerminal(r)}`);
+  for (const k of report.observed.sinkhole ?? []) {
+    const to = k.proto === 'dns' ? `DNS ${k.name ?? '?'}` : `TCP ${k.dst ?? '?'}:${k.port ?? '?'}`;
+    lines.push(`  ${c.magenta('sinkhole')} ${forTerminal(to)} ${c.dim(`[${k.phase ?? '?'}] ${k.size} bytes: ${forTerminal(k.preview).slice(0, 120)}`)}`);
+  }
   lines.push(c.dim(`  events ${report.stats.events}, drops ${report.stats.drops}, sandbox ${report.stats.sandbox}${report.stats.tracerTiers.length ? `, tiers ${report.stats.tracerTiers.join(' ')}` : ''}`));
   return `${lines.join('\n')}\n`;
 }

@@ -11,6 +11,7 @@ import { collectResult } from './result.js';
 import { DECOY_ENV } from './decoys.js';
 import { MOUNTS, candidateMounts, harnessPlan, makeRunDir, type RunPlan, type SandboxHooks, type SandboxResult } from './plan.js';
 import { HARNESS_DIR } from './recipe.js';
+import { startSink, type Sink } from './sinkhole.js';
 
 /**
  * The first process is a shell that reads one line and only then execs the harness: nothing of
@@ -29,7 +30,10 @@ export async function runDocker(plan: RunPlan, hooks: SandboxHooks): Promise<San
   const stdout = new CappedSink(limits.outputBytes);
   const stderr = new CappedSink(limits.outputBytes);
   let container: Docker.Container | undefined;
+  let sink: Sink | undefined;
   try {
+    // --network sinkhole: the candidate joins the network namespace of a sink of ours
+    if (plan.network === 'sinkhole') sink = await startSink(tag, limits);
     const harness = await harnessPlan(plan, run, 'block');
     const binds = [
       `${HARNESS_DIR}:${MOUNTS.harness}:ro`,
@@ -60,9 +64,9 @@ export async function runDocker(plan: RunPlan, hooks: SandboxHooks): Promise<San
         AttachStdout: true,
         AttachStderr: true,
         Tty: false,
-        NetworkDisabled: plan.network === 'none',
+        NetworkDisabled: sink === undefined,
         HostConfig: {
-          NetworkMode: 'none',
+          NetworkMode: sink ? `container:${sink.id}` : 'none',
           ReadonlyRootfs: true,
           CapDrop: ['ALL'],
           SecurityOpt: ['no-new-privileges:true'],
@@ -113,12 +117,18 @@ export async function runDocker(plan: RunPlan, hooks: SandboxHooks): Promise<San
     }
     await Promise.race([streamEnded, new Promise((r) => setTimeout(r, 2000))]);
     const after = await c.inspect();
-    return await collectResult('docker', run.out, { stdout, stderr }, { exitCode: exit.StatusCode, oomKilled: after.State.OOMKilled === true, timedOut });
+    const result = await collectResult('docker', run.out, { stdout, stderr }, { exitCode: exit.StatusCode, oomKilled: after.State.OOMKilled === true, timedOut });
+    if (sink) {
+      result.sinkhole = await sink.stop();
+      sink = undefined;
+    }
+    return result;
   } catch (err) {
     if (container) await container.kill().catch(() => undefined);
     throw err instanceof LtrackError ? err : wrapError(err, 'sandbox_failed', 'docker sandbox failed');
   } finally {
     if (container) await container.remove({ force: true }).catch(() => undefined);
+    await sink?.stop().catch(() => undefined);
     await run.cleanup();
   }
 }

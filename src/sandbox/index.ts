@@ -7,3 +7,4 @@ export { pickDriver, runSandbox } from './run.js';
 export { depsKind } from './plan.js';
 export type { Driver, PhaseRecord, RunPlan, SandboxHooks, SandboxResult } from './plan.js';
 export { DECOY_ENV, DECOY_MARKER } from './decoys.js';
+export type { SinkRecord } from './sinkhole.js';

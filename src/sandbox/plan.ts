@@ -5,6 +5,7 @@ import type { Phase } from '../core/phase.js';
 import { SANDBOX_LAYOUT } from '../core/sandbox-layout.js';
 import type { SandboxLimits } from './limits.js';
 import { writeDecoys } from './decoys.js';
+import type { SinkRecord } from './sinkhole.js';
 
 export type Driver = 'docker' | 'bwrap';
 
@@ -44,6 +45,8 @@ export interface SandboxResult {
   stderr: string;
   packages: { name: string; version: string; sha256?: string }[];
   asRoot: boolean;
+  /** --network sinkhole: what the sink recorded (connections with their first bytes, DNS queries). */
+  sinkhole?: SinkRecord[];
 }
 
 /** Where the host-side pieces of one run live inside the sandbox. */

@@ -17,6 +17,7 @@ import { runTraced, type DynamicRun } from './dynamic.js';
 import { outcomeDetections } from './outcome.js';
 import { summarise } from './observed.js';
 import { loadablePlanModels } from './plan.js';
+import { sinkholeFindings } from './sinkhole.js';
 
 export interface VetOptions {
   paths: string[];
@@ -85,6 +86,8 @@ export async function vet(opts: VetOptions): Promise<VetOutcome> {
       detections.push(...outcomeDetections(dynamic.sandbox), ...matchEvents(rules, events));
     }
   }
+  const sink = dynamic?.sandbox.sinkhole ? sinkholeFindings(dynamic.sandbox, events) : undefined;
+  if (sink) detections.push(...sink.detections);
 
   const findings = score(rules, detections, {
     runAsRoot: dynamic?.sandbox.asRoot ?? false,
@@ -96,7 +99,10 @@ export async function vet(opts: VetOptions): Promise<VetOutcome> {
     targets: statik.targets,
     verdict: decide(findings, { failOn: opts.failOn, incompleteReasons: incomplete }),
     findings,
-    observed: await withLibraryDigests(summarise(events, dynamic?.sandbox.packages ?? []), driver),
+    observed: {
+      ...(await withLibraryDigests(summarise(events, dynamic?.sandbox.packages ?? []), driver)),
+      ...(sink ? { sinkhole: sink.captures } : {}),
+    },
     stats: {
       events: events.length,
       drops: dynamic?.stats?.drops ?? 0,

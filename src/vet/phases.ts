@@ -18,7 +18,8 @@ export function tagPhases(events: TraceEvent[], spans: PhaseSpan[]): void {
   for (const event of events) event.phase = phaseAt(event.ts, sorted);
 }
 
-function phaseAt(ts: number, sorted: PhaseSpan[]): Phase {
+/** The phase a CLOCK_MONOTONIC time falls in (spans sorted by start). */
+export function phaseAt(ts: number, sorted: PhaseSpan[]): Phase {
   let current: Phase = 'startup';
   for (const span of sorted) {
     if (ts < span.startNs) break;

@@ -53,7 +53,6 @@ async function runVet(paths: string[], flags: VetFlags): Promise<ExitCode> {
   if (!Number.isFinite(timeoutSec) || timeoutSec <= 0) throw new LtrackError('usage', `--timeout must be a positive number of seconds, got ${flags.timeout}`);
   if (flags.forceManifest && !flags.signKey && !keylessAvailable()) throw new LtrackError('usage', '--force-manifest needs --sign-key (or a Sigstore OIDC identity) to sign the manifest');
   if ((flags.signKey || flags.forceManifest) && !flags.out) throw new LtrackError('usage', 'a manifest needs --out DIR to be written to');
-  if (flags.network === 'sinkhole') throw new LtrackError('not_built', '--network sinkhole is not built yet (issue 5); nothing was done');
   const tty = process.stderr.isTTY === true;
   const outcome = await vet({
     paths,
@@ -61,7 +60,7 @@ async function runVet(paths: string[], flags: VetFlags): Promise<ExitCode> {
     sandbox: flags.sandbox,
     ...(flags.deps ? { deps: flags.deps } : {}),
     ...(flags.wheelhouse ? { wheelhouse: flags.wheelhouse } : {}),
-    network: 'none',
+    network: flags.network === 'sinkhole' ? 'sinkhole' : 'none',
     timeoutSec,
     failOn: flags.failOn,
     onProgress: (m) => {

@@ -1,0 +1,143 @@
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import type Docker from 'dockerode';
+import { LtrackError, wrapError } from '../core/errors.js';
+import { SANDBOX_LAYOUT } from '../core/sandbox-layout.js';
+import { docker } from './docker-client.js';
+import { CappedSink } from './output.js';
+import { HARNESS_DIR } from './recipe.js';
+
+const run = promisify(execFile);
+
+/** What the sink recorded: a TCP connection (original destination, first bytes) or a DNS query. */
+export interface SinkRecord {
+  proto: 'tcp' | 'dns';
+  /** CLOCK_MONOTONIC ns, the harness's phase clock */
+  ts: number;
+  /** tcp: where the payload meant to connect */
+  dst?: string;
+  port?: number;
+  /** dns: the first question */
+  name?: string;
+  qtype?: number;
+  /** bytes received (first 4 KiB at most), base64 */
+  bytes: string;
+  size: number;
+}
+
+/** sandbox/sink/sink.py listens here inside the shared network namespace. */
+const SINK_TCP_PORT = 15001;
+const SINK_DNS_PORT = 15053;
+/** Not the candidate's uid: the redirect matches the candidate user's packets only, never the sink's. */
+const SINK_UID = 65533;
+const READY_MS = 15_000;
+/** At most this much of the sink's record stream is kept (records carry 4 KiB of bytes each). */
+const RECORDS_CAP = 4 << 20;
+
+export interface Sink {
+  /** The container whose network namespace the candidate joins (`NetworkMode: container:<id>`). */
+  id: string;
+  /** Stops the sink and returns what it recorded. */
+  stop(): Promise<SinkRecord[]>;
+}
+
+/**
+ * Starts the sinkhole for one run: a container of the sandbox image running sandbox/sink/sink.py
+ * with no network but loopback and no capabilities. The host then routes every address to
+ * loopback inside that namespace and redirects the candidate user's TCP and DNS to the sink with
+ * iptables (from the host, through nsenter: no container ever holds NET_ADMIN, so the candidate,
+ * which joins this namespace without capabilities, cannot undo it).
+ */
+export async function startSink(tag: string, limits: { memoryBytes: number; pids: number }): Promise<Sink> {
+  const out = new CappedSink(RECORDS_CAP);
+  const err = new CappedSink(64 << 10);
+  let container: Docker.Container | undefined;
+  try {
+    container = await docker().createContainer({
+      Image: tag,
+      Cmd: ['python3', '-B', '/ltrack/harness/sink/sink.py'],
+      User: `${SINK_UID}:${SINK_UID}`,
+      Labels: { 'dev.ltrack.sink': '1' },
+      AttachStdout: true,
+      AttachStderr: true,
+      HostConfig: {
+        NetworkMode: 'none',
+        ReadonlyRootfs: true,
+        CapDrop: ['ALL'],
+        SecurityOpt: ['no-new-privileges:true'],
+        Memory: Math.min(limits.memoryBytes, 256 << 20),
+        PidsLimit: Math.min(limits.pids, 512),
+        Init: true,
+        Binds: [`${HARNESS_DIR}:/ltrack/harness:ro`],
+      },
+    });
+    const c = container;
+    const stream = await c.attach({ stream: true, stdout: true, stderr: true });
+    const ended = new Promise<void>((resolve) => {
+      stream.on('end', resolve);
+      stream.on('close', resolve);
+      stream.on('error', () => resolve());
+    });
+    docker().modem.demuxStream(stream, out, err);
+    await c.start();
+    const { State } = await c.inspect();
+    await routeToSink(State.Pid);
+    await waitReady(out, err);
+    return {
+      id: c.id,
+      async stop() {
+        await c.kill().catch(() => undefined);
+        await Promise.race([ended, new Promise((r) => setTimeout(r, 2000))]);
+        await c.remove({ force: true }).catch(() => undefined);
+        return parseRecords(out.text());
+      },
+    };
+  } catch (e) {
+    if (container) await container.remove({ force: true }).catch(() => undefined);
+    throw e instanceof LtrackError ? e : wrapError(e, 'sandbox_failed', 'the network sinkhole did not start');
+  }
+}
+
+/** Every address routes to loopback; the candidate's TCP and DNS are redirected to the sink. */
+async function routeToSink(pid: number): Promise<void> {
+  const inNs = (cmd: string[]) => run('nsenter', [`--net=/proc/${pid}/ns/net`, ...cmd]);
+  const redirect = (tool: string) => [
+    [tool, '-t', 'nat', '-A', 'OUTPUT', '-m', 'owner', '--uid-owner', String(SANDBOX_LAYOUT.uid), '-p', 'tcp', '-j', 'REDIRECT', '--to-ports', String(SINK_TCP_PORT)],
+    [tool, '-t', 'nat', '-A', 'OUTPUT', '-m', 'owner', '--uid-owner', String(SANDBOX_LAYOUT.uid), '-p', 'udp', '--dport', '53', '-j', 'REDIRECT', '--to-ports', String(SINK_DNS_PORT)],
+  ];
+  try {
+    await inNs(['ip', 'route', 'add', 'default', 'dev', 'lo']);
+    for (const cmd of redirect('iptables')) await inNs(cmd);
+  } catch (e) {
+    throw wrapError(e, 'sandbox_failed', 'cannot route the sandbox network to the sinkhole (needs nsenter, ip and iptables with the nat table)');
+  }
+  // IPv6 where the kernel has it; without it IPv6 connects fail instead of reaching the sink
+  try {
+    await inNs(['ip', '-6', 'route', 'add', 'default', 'dev', 'lo']);
+    for (const cmd of redirect('ip6tables')) await inNs(cmd);
+  } catch {
+    /* best effort */
+  }
+}
+
+async function waitReady(out: CappedSink, err: CappedSink): Promise<void> {
+  const deadline = Date.now() + READY_MS;
+  while (!out.text().includes('"ready": true')) {
+    if (Date.now() > deadline) throw new LtrackError('sandbox_failed', `the network sinkhole never became ready: ${err.text().slice(-300)}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+function parseRecords(text: string): SinkRecord[] {
+  const records: SinkRecord[] = [];
+  for (const line of text.split('\n')) {
+    if (!line.startsWith('{')) continue;
+    try {
+      const r = JSON.parse(line) as Partial<SinkRecord>;
+      if ((r.proto === 'tcp' || r.proto === 'dns') && typeof r.bytes === 'string') records.push(r as SinkRecord);
+    } catch {
+      /* a line cut by the output cap */
+    }
+  }
+  return records;
+}
