@@ -5,9 +5,11 @@ import type { SandboxLimits } from './limits.js';
 
 const V1 = '/sys/fs/cgroup';
 const V2 = '/sys/fs/cgroup/unified';
+const CFS_PERIOD_US = 100_000;
+const CONTROLLERS = ['pids', 'memory', 'cpu'] as const;
 
 /**
- * The bubblewrap driver's limits and identity: a cgroup v1 pids and memory folder (this kind of
+ * The bubblewrap driver's limits and identity: cgroup v1 pids, memory and cpu folders (this kind of
  * machine runs cgroup v1 controllers; prlimit NPROC does nothing for root) and a cgroup v2 folder
  * whose inode is the cgroup id the tracer and the socket hooks follow.
  */
@@ -24,6 +26,10 @@ export class RunCgroup {
       await mkdir(join(V1, 'memory', name));
       await writeFile(join(V1, 'memory', name, 'memory.limit_in_bytes'), String(limits.memoryBytes));
       await writeFile(join(V1, 'memory', name, 'memory.memsw.limit_in_bytes'), String(limits.memoryBytes)).catch(() => undefined); // no swap accounting here
+      // CPU: a CFS quota of `cpus` periods per period, as docker's NanoCpus sets it
+      await mkdir(join(V1, 'cpu', name));
+      await writeFile(join(V1, 'cpu', name, 'cpu.cfs_period_us'), String(CFS_PERIOD_US));
+      await writeFile(join(V1, 'cpu', name, 'cpu.cfs_quota_us'), String(Math.max(1000, Math.round(limits.cpus * CFS_PERIOD_US))));
       const v2 = join(V2, name);
       const cgroupId = await mkdir(v2).then(
         async () => (await stat(v2)).ino,
@@ -31,14 +37,13 @@ export class RunCgroup {
       );
       return new RunCgroup(name, cgroupId);
     } catch (err) {
-      throw wrapError(err, 'sandbox_failed', `cannot create the sandbox cgroup ${name} (need root and cgroup v1 pids/memory)`);
+      throw wrapError(err, 'sandbox_failed', `cannot create the sandbox cgroup ${name} (need root and cgroup v1 pids/memory/cpu)`);
     }
   }
 
   /** Moves a process (and so everything it starts) into every folder. */
   async add(pid: number): Promise<void> {
-    await writeFile(join(V1, 'pids', this.name, 'cgroup.procs'), String(pid));
-    await writeFile(join(V1, 'memory', this.name, 'cgroup.procs'), String(pid));
+    for (const c of CONTROLLERS) await writeFile(join(V1, c, this.name, 'cgroup.procs'), String(pid));
     if (this.cgroupId !== undefined) await writeFile(join(V2, this.name, 'cgroup.procs'), String(pid));
   }
 
@@ -66,6 +71,6 @@ export class RunCgroup {
   async remove(): Promise<void> {
     await this.killAll();
     for (let i = 0; i < 50 && (await this.pids()).length > 0; i++) await new Promise((r) => setTimeout(r, 20));
-    for (const dir of [join(V1, 'pids', this.name), join(V1, 'memory', this.name), join(V2, this.name)]) await rmdir(dir).catch(() => undefined);
+    for (const dir of [...CONTROLLERS.map((c) => join(V1, c, this.name)), join(V2, this.name)]) await rmdir(dir).catch(() => undefined);
   }
 }

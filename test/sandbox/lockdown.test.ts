@@ -121,6 +121,30 @@ while True:
     expect(loadPhase(r)?.ok).toBe(false);
   });
 
+  it('holds the process tree to its CPU share', async () => {
+    // two busy processes for 2 s of wall time: unlimited they would burn ~2 s of CPU each
+    const r = await runCode(driver, 'cpu', `
+import os, time
+start = time.monotonic()
+kids = []
+for _ in range(2):
+    pid = os.fork()
+    if pid == 0:
+        while time.monotonic() - start < 2.0:
+            pass
+        os._exit(0)
+    kids.append(pid)
+for pid in kids:
+    os.waitpid(pid, 0)
+t = os.times()
+print('CPU/WALL %.2f' % ((t.children_user + t.children_system) / (time.monotonic() - start)))
+`, { limits: { cpus: 0.5 } });
+    expect(loadPhase(r)?.ok, r.stderr).toBe(true);
+    const ratio = Number(/CPU\/WALL ([\d.]+)/.exec(r.stdout)?.[1]);
+    expect(ratio).toBeGreaterThan(0.2); // it did run
+    expect(ratio).toBeLessThan(0.75); // but within half a core (with the quota's rounding)
+  });
+
   it('kills a payload that sleeps forever at the wall-clock limit', async () => {
     const r = await runCode(driver, 'sleeper', 'import time\ntime.sleep(3600)', { timeoutSec: 8 });
     expect(r.timedOut).toBe(true);
