@@ -14,6 +14,7 @@ import { DECOY_ENV } from './decoys.js';
 import { RunCgroup } from './cgroup.js';
 import { MOUNTS, candidateMounts, harnessPlan, makeRunDir, type RunPlan, type SandboxHooks, type SandboxResult } from './plan.js';
 import { HARNESS_DIR } from './recipe.js';
+import { startSinkInNetns, type Sink } from './sinkhole.js';
 import { projectPath } from '../core/paths.js';
 
 /** The seccomp filter bootstrap compiles from sandbox/seccomp/denied.txt (scripts/bootstrap.d/65-seccomp.sh). */
@@ -38,6 +39,7 @@ export async function runBwrap(plan: RunPlan, hooks: SandboxHooks): Promise<Sand
   const cg = await RunCgroup.create(`ltrack-${randomBytes(6).toString('hex')}`, limits);
   const stdout = new CappedSink(limits.outputBytes);
   const stderr = new CappedSink(limits.outputBytes);
+  let sink: Sink | undefined;
   try {
     const harness = await harnessPlan(plan, run, 'block');
     const env: Record<string, string> = {
@@ -103,6 +105,8 @@ export async function runBwrap(plan: RunPlan, hooks: SandboxHooks): Promise<Sand
     const info = await readInfo(child.stdio[3] as Readable, exited);
     // bwrap forked its sandbox child before we could move the parent: move the (still blocked) child too.
     await cg.add(info);
+    // --network sinkhole: the sink joins the namespace bwrap made, before the sandbox runs anything
+    if (plan.network === 'sinkhole') sink = await startSinkInNetns(info);
     await hooks.onReady?.({ pid: info, ...(cg.cgroupId === undefined ? {} : { cgroupId: cg.cgroupId }) });
     (child.stdio[4] as Writable).end('g');
 
@@ -112,10 +116,16 @@ export async function runBwrap(plan: RunPlan, hooks: SandboxHooks): Promise<Sand
       void cg.killAll();
     }, plan.timeoutSec * 1000);
     const status = await exited.finally(() => clearTimeout(timer));
-    return await collectResult('bwrap', run.out, { stdout, stderr }, { exitCode: status.code ?? (status.signal === 'SIGKILL' ? 137 : 128), oomKilled: await cg.oomKilled(), timedOut });
+    const result = await collectResult('bwrap', run.out, { stdout, stderr }, { exitCode: status.code ?? (status.signal === 'SIGKILL' ? 137 : 128), oomKilled: await cg.oomKilled(), timedOut });
+    if (sink) {
+      result.sinkhole = await sink.stop();
+      sink = undefined;
+    }
+    return result;
   } catch (err) {
     throw err instanceof LtrackError ? err : wrapError(err, 'sandbox_failed', 'bubblewrap sandbox failed');
   } finally {
+    await sink?.stop().catch(() => undefined);
     await seccomp.close();
     await cg.remove();
     await run.cleanup();

@@ -11,7 +11,7 @@ import { collectResult } from './result.js';
 import { DECOY_ENV } from './decoys.js';
 import { MOUNTS, candidateMounts, harnessPlan, makeRunDir, type RunPlan, type SandboxHooks, type SandboxResult } from './plan.js';
 import { HARNESS_DIR } from './recipe.js';
-import { startSink, type Sink } from './sinkhole.js';
+import { startSinkContainer, type Sink } from './sinkhole.js';
 
 /**
  * The first process is a shell that reads one line and only then execs the harness: nothing of
@@ -33,7 +33,7 @@ export async function runDocker(plan: RunPlan, hooks: SandboxHooks): Promise<San
   let sink: Sink | undefined;
   try {
     // --network sinkhole: the candidate joins the network namespace of a sink of ours
-    if (plan.network === 'sinkhole') sink = await startSink(tag, limits);
+    if (plan.network === 'sinkhole') sink = await startSinkContainer(tag, limits);
     const harness = await harnessPlan(plan, run, 'block');
     const binds = [
       `${HARNESS_DIR}:${MOUNTS.harness}:ro`,
@@ -66,7 +66,7 @@ export async function runDocker(plan: RunPlan, hooks: SandboxHooks): Promise<San
         Tty: false,
         NetworkDisabled: sink === undefined,
         HostConfig: {
-          NetworkMode: sink ? `container:${sink.id}` : 'none',
+          NetworkMode: sink ? `container:${sink.netns}` : 'none',
           ReadonlyRootfs: true,
           CapDrop: ['ALL'],
           SecurityOpt: ['no-new-privileges:true'],

@@ -14,9 +14,6 @@ export async function pickDriver(d: Driver | 'auto'): Promise<Driver> {
 export async function runSandbox(plan: RunPlan, hooks: SandboxHooks = {}): Promise<SandboxResult> {
   if (!Number.isFinite(plan.timeoutSec) || plan.timeoutSec <= 0) throw new LtrackError('usage', `timeout must be a positive number of seconds, got ${plan.timeoutSec}`);
   const driver = await pickDriver(plan.driver);
-  if (plan.network === 'sinkhole' && driver !== 'docker') {
-    throw new LtrackError('usage', '--network sinkhole needs the docker driver (the sink is a container whose network the sandbox joins); docker is not answering or --sandbox bwrap was chosen');
-  }
   switch (driver) {
     case 'docker':
       return runDocker(plan, hooks);

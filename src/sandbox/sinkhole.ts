@@ -1,11 +1,11 @@
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { promisify } from 'node:util';
 import type Docker from 'dockerode';
 import { LtrackError, wrapError } from '../core/errors.js';
-import { SANDBOX_LAYOUT } from '../core/sandbox-layout.js';
 import { docker } from './docker-client.js';
 import { CappedSink } from './output.js';
 import { HARNESS_DIR } from './recipe.js';
+import { projectPath } from '../core/paths.js';
 
 const run = promisify(execFile);
 
@@ -25,30 +25,32 @@ export interface SinkRecord {
   size: number;
 }
 
+const SINK_SCRIPT = projectPath('sandbox', 'sink', 'sink.py');
 /** sandbox/sink/sink.py listens here inside the shared network namespace. */
 const SINK_TCP_PORT = 15001;
 const SINK_DNS_PORT = 15053;
-/** Not the candidate's uid: the redirect matches the candidate user's packets only, never the sink's. */
+/** Not the candidate's uid, so the sandbox cannot signal or trace the sink. */
 const SINK_UID = 65533;
 const READY_MS = 15_000;
 /** At most this much of the sink's record stream is kept (records carry 4 KiB of bytes each). */
 const RECORDS_CAP = 4 << 20;
 
 export interface Sink {
-  /** The container whose network namespace the candidate joins (`NetworkMode: container:<id>`). */
-  id: string;
+  /** docker: the container whose network namespace the candidate joins (`NetworkMode: container:<id>`);
+   * bwrap: the pid whose namespace the sink was started in. */
+  netns: string;
   /** Stops the sink and returns what it recorded. */
   stop(): Promise<SinkRecord[]>;
 }
 
 /**
- * Starts the sinkhole for one run: a container of the sandbox image running sandbox/sink/sink.py
+ * The docker driver's sinkhole: a container of the sandbox image running sandbox/sink/sink.py
  * with no network but loopback and no capabilities. The host then routes every address to
- * loopback inside that namespace and redirects the candidate user's TCP and DNS to the sink with
+ * loopback inside that namespace and redirects new TCP connections and DNS queries to the sink with
  * iptables (from the host, through nsenter: no container ever holds NET_ADMIN, so the candidate,
  * which joins this namespace without capabilities, cannot undo it).
  */
-export async function startSink(tag: string, limits: { memoryBytes: number; pids: number }): Promise<Sink> {
+export async function startSinkContainer(tag: string, limits: { memoryBytes: number; pids: number }): Promise<Sink> {
   const out = new CappedSink(RECORDS_CAP);
   const err = new CappedSink(64 << 10);
   let container: Docker.Container | undefined;
@@ -84,7 +86,7 @@ export async function startSink(tag: string, limits: { memoryBytes: number; pids
     await routeToSink(State.Pid);
     await waitReady(out, err);
     return {
-      id: c.id,
+      netns: c.id,
       async stop() {
         await c.kill().catch(() => undefined);
         await Promise.race([ended, new Promise((r) => setTimeout(r, 2000))]);
@@ -98,12 +100,53 @@ export async function startSink(tag: string, limits: { memoryBytes: number; pids
   }
 }
 
-/** Every address routes to loopback; the candidate's TCP and DNS are redirected to the sink. */
+/**
+ * The bubblewrap driver's sinkhole: bwrap made the sandbox's network namespace (its child is still
+ * blocked on the go-handshake); the host routes it to the sink as for docker and starts the sink
+ * inside it as its own unprivileged user (setpriv, no capabilities, dies with ltrack).
+ */
+export async function startSinkInNetns(pid: number): Promise<Sink> {
+  await routeToSink(pid);
+  const out = new CappedSink(RECORDS_CAP);
+  const err = new CappedSink(64 << 10);
+  const uid = String(SINK_UID);
+  const child = spawn(
+    'nsenter',
+    [`--net=/proc/${pid}/ns/net`, 'setpriv', `--reuid=${uid}`, `--regid=${uid}`, '--clear-groups', '--inh-caps=-all', '--bounding-set=-all', '--no-new-privs', '--pdeathsig=SIGKILL', '--',
+      '/usr/bin/python3', '-I', '-B', SINK_SCRIPT],
+    { stdio: ['ignore', 'pipe', 'pipe'], env: {} },
+  );
+  child.on('error', () => undefined);
+  child.stdout.pipe(out);
+  child.stderr.pipe(err);
+  const exited = new Promise<void>((resolve) => child.on('close', () => resolve()));
+  try {
+    await Promise.race([waitReady(out, err), exited.then(() => Promise.reject(new LtrackError('sandbox_failed', `the network sinkhole exited at start: ${err.text().slice(-300)}`)))]);
+  } catch (e) {
+    child.kill('SIGKILL');
+    throw e;
+  }
+  return {
+    netns: String(pid),
+    async stop() {
+      child.kill('SIGKILL');
+      await exited;
+      return parseRecords(out.text());
+    },
+  };
+}
+
+/**
+ * Every address routes to loopback, and every new TCP connection and DNS query made in the
+ * namespace is redirected to the sink. No owner match is needed (nor allowed, in a namespace a
+ * bwrap user namespace owns): the sink only accepts and answers, so every new flow there is the
+ * sandbox's.
+ */
 async function routeToSink(pid: number): Promise<void> {
   const inNs = (cmd: string[]) => run('nsenter', [`--net=/proc/${pid}/ns/net`, ...cmd]);
   const redirect = (tool: string) => [
-    [tool, '-t', 'nat', '-A', 'OUTPUT', '-m', 'owner', '--uid-owner', String(SANDBOX_LAYOUT.uid), '-p', 'tcp', '-j', 'REDIRECT', '--to-ports', String(SINK_TCP_PORT)],
-    [tool, '-t', 'nat', '-A', 'OUTPUT', '-m', 'owner', '--uid-owner', String(SANDBOX_LAYOUT.uid), '-p', 'udp', '--dport', '53', '-j', 'REDIRECT', '--to-ports', String(SINK_DNS_PORT)],
+    [tool, '-t', 'nat', '-A', 'OUTPUT', '-p', 'tcp', '-j', 'REDIRECT', '--to-ports', String(SINK_TCP_PORT)],
+    [tool, '-t', 'nat', '-A', 'OUTPUT', '-p', 'udp', '--dport', '53', '-j', 'REDIRECT', '--to-ports', String(SINK_DNS_PORT)],
   ];
   try {
     await inNs(['ip', 'route', 'add', 'default', 'dev', 'lo']);
