@@ -1,7 +1,7 @@
 import type { Bytes } from './bytes.js';
 
 /** Container or content kinds recognised by their first bytes, never by file name. */
-export type Sniffed = 'zip' | 'npy' | 'pickle' | 'gzip' | 'zlib' | 'bz2' | 'xz' | 'hdf5' | 'gguf' | 'safetensors' | 'tar' | 'unknown';
+export type Sniffed = 'zip' | 'npy' | 'pickle' | 'gzip' | 'zlib' | 'bz2' | 'xz' | 'lzma' | 'hdf5' | 'gguf' | 'safetensors' | 'tar' | 'unknown';
 
 /** Opcodes a protocol 0/1 pickle can start with (they carry no PROTO header). */
 const PROTO01_START = new Set('(]}).NIJKMLFGSUTVXcilpdt'.split('').map((c) => c.charCodeAt(0)));
@@ -15,6 +15,7 @@ export function sniff(bytes: Bytes): Sniffed {
   if (h.length >= 2 && h[0] === 0x78 && ((h[0] << 8) | h[1]!) % 31 === 0) return 'zlib';
   if (h.length >= 3 && h.subarray(0, 3).toString('latin1') === 'BZh') return 'bz2';
   if (h.length >= 6 && h.subarray(0, 6).equals(Buffer.from([0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00]))) return 'xz';
+  if (h.length >= 13 && isLzmaAlone(h)) return 'lzma';
   if (h.length >= 8 && h.subarray(0, 8).equals(Buffer.from([0x89, 0x48, 0x44, 0x46, 0x0d, 0x0a, 0x1a, 0x0a]))) return 'hdf5';
   if (h.length >= 4 && h.subarray(0, 4).toString('latin1') === 'GGUF') return 'gguf';
   if (h.length >= 262 && h.subarray(257, 262).toString('latin1') === 'ustar') return 'tar';
@@ -24,4 +25,19 @@ export function sniff(bytes: Bytes): Sniffed {
   }
   if (h.length >= 2 && PROTO01_START.has(h[0]!)) return 'pickle';
   return 'unknown';
+}
+
+/**
+ * The legacy .lzma ("alone") header: a properties byte (0x5d, lc=3 lp=0 pb=2, for every preset
+ * Python's lzma module and xz write), a dictionary size, then the uncompressed size or all ones for
+ * "unknown". There is no magic number, so the dictionary size must be one xz would write (2^n or
+ * 2^n + 2^(n-1), 4 KiB .. 1.5 GiB) and a known size must be plausible.
+ */
+function isLzmaAlone(h: Buffer): boolean {
+  if (h[0] !== 0x5d) return false;
+  const dict = h.readUInt32LE(1);
+  const pow2 = (n: number) => Number.isInteger(n) && n > 0 && (n & (n - 1)) === 0;
+  if (dict < 4096 || dict > 1536 * 2 ** 20 || !(pow2(dict) || pow2(dict / 3))) return false;
+  const size = h.readBigUInt64LE(5);
+  return size === 0xffffffffffffffffn || size < 1n << 48n;
 }

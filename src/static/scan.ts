@@ -1,9 +1,10 @@
-import { gunzipSync, inflateSync } from 'node:zlib';
 import type { Detection, Location } from '../core/finding.js';
 import { BufBytes, Cursor, type Bytes } from '../formats/bytes.js';
 import type { Limits } from '../formats/limits.js';
 import { sniff } from '../formats/sniff.js';
 import { memberData, readZip } from '../formats/zip.js';
+import { unpack } from '../formats/unpack.js';
+import { kerasCodeLayers } from '../formats/keras.js';
 import { readNpyHeader } from '../formats/npy.js';
 import { checkSafetensors } from '../formats/safetensors.js';
 import { readGgufHeader, templateCodeExecution } from '../formats/gguf.js';
@@ -44,16 +45,17 @@ export function scanBytes(bytes: Bytes, entry: string[], ctx: ScanContext, depth
       scanNpy(bytes, entry, ctx);
       return 'npy';
     case 'gzip':
-    case 'zlib': {
-      let inner: Buffer;
-      try {
-        const opts = { maxOutputLength: ctx.limits.maxInMemoryBytes };
-        inner = kind === 'gzip' ? gunzipSync(bytes.read(0, bytes.size), opts) : inflateSync(bytes.read(0, bytes.size), opts);
-      } catch (err) {
-        detect(ctx, 'LT-LIM-001', `${kind} stream not analysed: ${err instanceof Error ? err.message : String(err)}`, entry);
+    case 'zlib':
+    case 'bz2':
+    case 'xz':
+    case 'lzma': {
+      const unpacked = unpack(kind, bytes.read(0, Math.min(bytes.size, ctx.limits.maxInMemoryBytes + 1)), ctx.limits);
+      if ('problem' in unpacked) {
+        detect(ctx, unpacked.limit ? 'LT-LIM-001' : 'LT-FMT-001', `${unpacked.problem}; its loader must be confirmed dynamically`, entry);
         return kind;
       }
-      const innerFormat = scanBytes(new BufBytes(inner), [...entry, `${kind}-content`], ctx, depth + 1);
+      if (unpacked.cut) detect(ctx, 'LT-LIM-001', unpacked.cut, entry);
+      const innerFormat = scanBytes(new BufBytes(unpacked.data), [...entry, `${kind}-content`], ctx, depth + 1);
       // joblib's compressed dumps are a compressed joblib pickle; joblib.load reads them.
       return innerFormat === 'joblib' || innerFormat === 'pickle' ? 'joblib' : kind;
     }
@@ -62,10 +64,6 @@ export function scanBytes(bytes: Bytes, entry: string[], ctx: ScanContext, depth
       return 'safetensors';
     case 'hdf5':
       return scanHdf5(bytes, entry, ctx);
-    case 'bz2':
-    case 'xz':
-      detect(ctx, 'LT-FMT-001', `${kind}-compressed content is not unpacked by this version; its loader must be confirmed dynamically`, entry);
-      return kind;
     case 'gguf':
       scanGguf(bytes, entry, ctx);
       return 'gguf';
@@ -131,11 +129,33 @@ function scanZip(bytes: Bytes, entry: string[], ctx: ScanContext, depth: number)
       detect(ctx, got.problem.ruleId, got.problem.message, where);
       continue;
     }
+    if (keras && e.name === 'config.json') {
+      scanKerasConfig(got.data, where, ctx);
+      continue;
+    }
     const head = got.data.read(0, 2);
     const looksPickle = head[0] === 0x80 || e.name.endsWith('.pkl');
     if (npz || e.name.endsWith('.npy') || looksPickle || e.name.endsWith('.h5') || head[0] === 0x50) scanBytes(got.data, where, ctx, depth + 1);
   }
   return torch ? 'torch-zip' : npz ? 'npz' : keras ? 'keras' : 'zip';
+}
+
+/** `.keras` zip: config.json is the architecture; Lambda layers and objects from outside Keras run code. */
+function scanKerasConfig(bytes: Bytes, entry: string[], ctx: ScanContext): void {
+  if (bytes.size > ctx.limits.maxHeaderBytes) {
+    detect(ctx, 'LT-LIM-001', `Keras config.json of ${bytes.size} bytes is over the header limit; not analysed`, entry);
+    return;
+  }
+  const text = bytes.read(0, bytes.size).toString('utf8');
+  const layers = kerasCodeLayers(text, ctx.limits.maxNestingDepth * 4);
+  if (!layers) {
+    detect(ctx, 'LT-FMT-001', 'Keras config.json is not JSON; the architecture was not analysed', entry);
+    return;
+  }
+  // offsets are of the text in config.json (its JSON is ASCII in practice), for the report's region
+  const at = (needle: string) => Math.max(0, text.indexOf(needle));
+  for (const name of layers.lambdas) detect(ctx, 'LT-KERAS-001', `Keras Lambda layer ${name}: its Python function is rebuilt and called when the model is loaded`, entry, { byteOffset: at('"Lambda"') }, { layer: name });
+  for (const obj of [...new Set(layers.customObjects)]) detect(ctx, 'LT-KERAS-002', `Keras model needs ${obj} from outside Keras: loading it imports and runs that module's code`, entry, { byteOffset: at(obj.split('.').pop()!) }, { object: obj });
 }
 
 function scanNpy(bytes: Bytes, entry: string[], ctx: ScanContext): void {
@@ -170,6 +190,7 @@ function scanGguf(bytes: Bytes, entry: string[], ctx: ScanContext): void {
 function scanHdf5(bytes: Bytes, entry: string[], ctx: ScanContext): string {
   const text = bytes.read(0, Math.min(bytes.size, ctx.limits.maxHeaderBytes, 8 << 20)).toString('latin1');
   if (!text.includes('model_config')) return 'hdf5';
-  if (/"class_name":\s*"Lambda"/.test(text)) detect(ctx, 'LT-KERAS-001', 'Keras model with a Lambda layer: its marshalled Python code runs when the model is loaded', entry);
+  const lambda = /"class_name":\s*"Lambda"/.exec(text);
+  if (lambda) detect(ctx, 'LT-KERAS-001', 'Keras model with a Lambda layer: its marshalled Python code runs when the model is loaded', entry, { byteOffset: lambda.index });
   return 'keras-h5';
 }
