@@ -5,6 +5,7 @@ import { sniff } from '../formats/sniff.js';
 import { memberData, readZip } from '../formats/zip.js';
 import { unpack } from '../formats/unpack.js';
 import { kerasCodeLayers } from '../formats/keras.js';
+import { readOnnx } from '../formats/onnx.js';
 import { readNpyHeader } from '../formats/npy.js';
 import { checkSafetensors } from '../formats/safetensors.js';
 import { readGgufHeader, templateCodeExecution } from '../formats/gguf.js';
@@ -67,8 +68,9 @@ export function scanBytes(bytes: Bytes, entry: string[], ctx: ScanContext, depth
     case 'gguf':
       scanGguf(bytes, entry, ctx);
       return 'gguf';
-    case 'tar':
     case 'unknown':
+      return scanMaybeOnnx(bytes, entry, ctx);
+    case 'tar':
       return kind;
   }
 }
@@ -156,6 +158,28 @@ function scanKerasConfig(bytes: Bytes, entry: string[], ctx: ScanContext): void 
   const at = (needle: string) => Math.max(0, text.indexOf(needle));
   for (const name of layers.lambdas) detect(ctx, 'LT-KERAS-001', `Keras Lambda layer ${name}: its Python function is rebuilt and called when the model is loaded`, entry, { byteOffset: at('"Lambda"') }, { layer: name });
   for (const obj of [...new Set(layers.customObjects)]) detect(ctx, 'LT-KERAS-002', `Keras model needs ${obj} from outside Keras: loading it imports and runs that module's code`, entry, { byteOffset: at(obj.split('.').pop()!) }, { object: obj });
+}
+
+/**
+ * ONNX has no magic number: content that begins with ModelProto's first field (ir_version, tag
+ * 0x08, which onnx.save writes first) is tried as a model, and counts as one only if it parses.
+ */
+function scanMaybeOnnx(bytes: Bytes, entry: string[], ctx: ScanContext): string {
+  if (bytes.size < 4 || bytes.read(0, 1)[0] !== 0x08) return 'unknown';
+  if (bytes.size > ctx.limits.maxFileBytes) return 'unknown';
+  const model = readOnnx(bytes, ctx.limits);
+  if (model === undefined) return 'unknown';
+  if ('problem' in model) {
+    detect(ctx, 'LT-ONNX-003', `malformed ONNX model: ${model.problem}`, entry);
+    return 'onnx';
+  }
+  for (const { tensor, location } of model.escapingLocations) {
+    detect(ctx, 'LT-ONNX-001', `tensor ${tensor || '(unnamed)'} stores its data at ${JSON.stringify(location)}, outside the model's folder: loading reads that file`, entry, {}, { tensor, location });
+  }
+  for (const [domain, ops] of model.customDomains) {
+    detect(ctx, 'LT-ONNX-002', `operators from the custom domain ${JSON.stringify(domain)} (${[...ops].slice(0, 5).join(', ')}) need a custom-op library: native code the loader registers`, entry, {}, { domain, ops: [...ops] });
+  }
+  return 'onnx';
 }
 
 function scanNpy(bytes: Bytes, entry: string[], ctx: ScanContext): void {
