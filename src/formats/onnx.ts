@@ -13,10 +13,10 @@ import { fields, text, WireError, type Field } from './protobuf.js';
  */
 export interface OnnxSummary {
   irVersion: number;
-  /** non-standard operator domains with the op types used from them */
-  customDomains: Map<string, Set<string>>;
-  /** tensors whose external data location escapes the model's folder */
-  escapingLocations: { tensor: string; location: string }[];
+  /** non-standard operator domains with the op types used from them, and the byte offset of the first such node */
+  customDomains: Map<string, { ops: Set<string>; offset: number }>;
+  /** tensors whose external data location escapes the model's folder (offset: the tensor's message) */
+  escapingLocations: { tensor: string; location: string; offset: number }[];
   nodes: number;
 }
 
@@ -92,9 +92,9 @@ function readNode(bytes: Bytes, n: Field, s: OnnxSummary, limits: Limits, depth:
     }
   }
   if (!STANDARD_DOMAINS.has(domain)) {
-    const ops = s.customDomains.get(domain) ?? new Set<string>();
-    if (ops.size < 64) ops.add(opType);
-    s.customDomains.set(domain, ops);
+    const seen = s.customDomains.get(domain) ?? { ops: new Set<string>(), offset: n.wire === 2 ? n.start : 0 };
+    if (seen.ops.size < 64) seen.ops.add(opType);
+    s.customDomains.set(domain, seen);
   }
 }
 
@@ -114,7 +114,7 @@ function readTensor(bytes: Bytes, t: Field, s: OnnxSummary): void {
       if (key === 'location') location = value;
     }
   }
-  if (location !== undefined && escapes(location) && s.escapingLocations.length < 64) s.escapingLocations.push({ tensor: name, location });
+  if (location !== undefined && escapes(location) && s.escapingLocations.length < 64) s.escapingLocations.push({ tensor: name, location, offset: t.wire === 2 ? t.start : 0 });
 }
 
 /** Absolute (POSIX or Windows), or climbing out with `..`. */

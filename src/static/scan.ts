@@ -173,11 +173,11 @@ function scanMaybeOnnx(bytes: Bytes, entry: string[], ctx: ScanContext): string 
     detect(ctx, 'LT-ONNX-003', `malformed ONNX model: ${model.problem}`, entry);
     return 'onnx';
   }
-  for (const { tensor, location } of model.escapingLocations) {
-    detect(ctx, 'LT-ONNX-001', `tensor ${tensor || '(unnamed)'} stores its data at ${JSON.stringify(location)}, outside the model's folder: loading reads that file`, entry, {}, { tensor, location });
+  for (const { tensor, location, offset } of model.escapingLocations) {
+    detect(ctx, 'LT-ONNX-001', `tensor ${tensor || '(unnamed)'} stores its data at ${JSON.stringify(location)}, outside the model's folder: loading reads that file`, entry, { byteOffset: offset }, { tensor, location });
   }
-  for (const [domain, ops] of model.customDomains) {
-    detect(ctx, 'LT-ONNX-002', `operators from the custom domain ${JSON.stringify(domain)} (${[...ops].slice(0, 5).join(', ')}) need a custom-op library: native code the loader registers`, entry, {}, { domain, ops: [...ops] });
+  for (const [domain, { ops, offset }] of model.customDomains) {
+    detect(ctx, 'LT-ONNX-002', `operators from the custom domain ${JSON.stringify(domain)} (${[...ops].slice(0, 5).join(', ')}) need a custom-op library: native code the loader registers`, entry, { byteOffset: offset }, { domain, ops: [...ops] });
   }
   return 'onnx';
 }
