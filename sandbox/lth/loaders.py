@@ -106,6 +106,7 @@ LOADERS = {
     "pickle": _pickle,
     "torch-zip": _torch,
     "torch-legacy": _torch,
+    "torch-tar": _torch,
     "torch": _torch,
     "npy": _npy,
     "npz": _npz,

@@ -6,6 +6,7 @@ import { memberData, readZip } from '../formats/zip.js';
 import { unpack } from '../formats/unpack.js';
 import { kerasCodeLayers } from '../formats/keras.js';
 import { readOnnx } from '../formats/onnx.js';
+import { readTar } from '../formats/tar.js';
 import { readNpyHeader } from '../formats/npy.js';
 import { checkSafetensors } from '../formats/safetensors.js';
 import { readGgufHeader, templateCodeExecution } from '../formats/gguf.js';
@@ -71,7 +72,7 @@ export function scanBytes(bytes: Bytes, entry: string[], ctx: ScanContext, depth
     case 'unknown':
       return scanMaybeOnnx(bytes, entry, ctx);
     case 'tar':
-      return kind;
+      return scanTar(bytes, entry, ctx, depth);
   }
 }
 
@@ -140,6 +141,18 @@ function scanZip(bytes: Bytes, entry: string[], ctx: ScanContext, depth: number)
     if (npz || e.name.endsWith('.npy') || looksPickle || e.name.endsWith('.h5') || head[0] === 0x50) scanBytes(got.data, where, ctx, depth + 1);
   }
   return torch ? 'torch-zip' : npz ? 'npz' : keras ? 'keras' : 'zip';
+}
+
+/**
+ * Tar: every member is scanned by its content like a zip member's. The oldest torch.save format
+ * is a tar whose `pickle`, `storages` and `tensors` members torch.load unpickles.
+ */
+function scanTar(bytes: Bytes, entry: string[], ctx: ScanContext, depth: number): string {
+  const tar = readTar(bytes, ctx.limits);
+  for (const problem of tar.problems) detect(ctx, 'LT-FMT-001', `${problem}; the rest of the archive is not analysed`, entry);
+  for (const m of tar.members) scanBytes(bytes.slice(m.offset, m.size), [...entry, m.name], ctx, depth + 1);
+  const names = new Set(tar.members.map((m) => m.name));
+  return names.has('pickle') && names.has('storages') ? 'torch-tar' : 'tar';
 }
 
 /** `.keras` zip: config.json is the architecture; Lambda layers and objects from outside Keras run code. */
