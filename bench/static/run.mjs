@@ -50,8 +50,9 @@ const ltrack = (paths) => JSON.parse(time(process.execPath, ['bench/static/scan-
 const openssl = (files) => time('openssl', ['dgst', '-sha256', ...files]).seconds;
 const genops = (files) => time('/usr/bin/python3', ['-c', 'import sys,pickletools\nfor p in sys.argv[1:]:\n    with open(p,"rb") as f:\n        data = f.read()\n    try:\n        for _ in pickletools.genops(data): pass\n    except Exception: pass', ...files]).seconds;
 
-const a = join(dir, 'big.pkl');
-const b = join(dir, 'big.pt');
+// named by size, so a run at another size makes its own files
+const a = join(dir, `big-${GiB}g.pkl`);
+const b = join(dir, `big-${GiB}g.pt`);
 const c = join(dir, 'small');
 bigPickle(a);
 bigTorch(b);
@@ -60,8 +61,8 @@ const smallFiles = readdirSync(c).map((f) => join(c, f));
 
 const rows = [];
 for (const [name, paths, files, bytes] of [
-  ['(a) 1 GB pickle of BINBYTES', [a], [a], null],
-  ['(b) 1 GB torch zip', [b], [b], null],
+  [`(a) ${GiB} GB pickle of BINBYTES`, [a], [a], null],
+  [`(b) ${GiB} GB torch zip`, [b], [b], null],
   ['(c) 1,000 small files', [c], smallFiles, smallFiles.length],
 ]) {
   const ours = ltrack(paths);
