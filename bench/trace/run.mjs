@@ -3,7 +3,7 @@
 import { execFileSync, spawn } from 'node:child_process';
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
-import { startTrace, decodeBatch } from '../../dist/trace/index.js';
+import { BATCH_BYTES, startTrace, decodeBatch } from '../../dist/trace/index.js';
 import { ADDON_PATH } from '../../dist/trace/addon.js';
 
 const here = fileURLToPath(new URL('.', import.meta.url));
@@ -96,14 +96,15 @@ console.log(`   tracer loaded, process untraced: ${ratio(loaded)}x (per round: $
 console.log(`   traced, every open sent (aggregateMs 0): ${ratio(traced)}x; opens accounted ${lastTraced[1]}, drops ${lastTraced[2]}`);
 console.log(`   traced, default aggregation (1 s): ${ratio(tracedAgg)}x; opens accounted ${lastAgg[1]} in ${lastAgg[3]} events, drops ${lastAgg[2]}`);
 
-// 2. consumer capacity: fill the ring with no reader, then time drain + decode (+ every path read)
+// 2. consumer capacity: fill the ring with no reader, then time drain + decode (+ every path read),
+// in the batches a trace session uses
 {
   const h = addon.open({ ringBytes: 512 << 20, kindMask: 1 << 3, wakeupBytes: 1 << 20, cgroupHooks: 0, aggregateMs: 0 });
   await loadgen([String(PAIRS), '0', 'gate'], (pid) => addon.addPid(h, pid));
   const t0 = process.hrtime.bigint();
   let n = 0, chars = 0;
   for (;;) {
-    const buf = await addon.poll(h, 0, 4 << 20);
+    const buf = await addon.poll(h, 0, BATCH_BYTES);
     if (buf.length === 0) break;
     for (const e of decodeBatch(buf)) {
       n++;

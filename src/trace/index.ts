@@ -10,7 +10,7 @@
  * does not see them: use `e.toJSON()` (JSON.stringify calls it) for a plain object. `phase` is a
  * plain writable field. Any `stats.drops > 0` means the trace is incomplete.
  */
-export { startTrace } from './session.js';
+export { BATCH_BYTES, startTrace } from './session.js';
 export type { TraceOptions, TraceSession, TraceStats, TraceTarget } from './session.js';
 export { probeTiers } from './tiers.js';
 export type { Tier } from './tiers.js';
