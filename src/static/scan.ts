@@ -221,13 +221,39 @@ function scanGguf(bytes: Bytes, entry: string[], ctx: ScanContext): void {
 
 /**
  * Keras HDF5: the architecture is JSON in the `model_config` attribute. Without an HDF5 reader
- * here, the JSON is found by its text in the file's first megabytes (attributes live near the
- * start): Lambda layers carry marshalled Python bytecode that runs at load.
+ * here, the JSON is found by its text in the file's first megabytes (h5py stores the attribute's
+ * string contiguously, near the start) and parsed like a `.keras` config: Lambda layers carry
+ * marshalled Python bytecode that runs at load; objects from outside Keras need their module.
  */
 function scanHdf5(bytes: Bytes, entry: string[], ctx: ScanContext): string {
   const text = bytes.read(0, Math.min(bytes.size, ctx.limits.maxHeaderBytes, 8 << 20)).toString('latin1');
   if (!text.includes('model_config')) return 'hdf5';
+  const start = text.indexOf('{"class_name"');
+  const json = start < 0 ? undefined : balancedJson(text, start);
+  const layers = json === undefined ? undefined : kerasCodeLayers(Buffer.from(json, 'latin1').toString('utf8'), ctx.limits.maxNestingDepth * 4);
+  if (layers) {
+    for (const name of layers.lambdas) detect(ctx, 'LT-KERAS-001', `Keras Lambda layer ${name}: its marshalled Python code runs when the model is loaded`, entry, { byteOffset: text.indexOf('"Lambda"', start) }, { layer: name });
+    for (const obj of [...new Set(layers.customObjects)]) detect(ctx, 'LT-KERAS-002', `Keras model needs ${obj} from outside Keras: loading it imports and runs that module's code`, entry, { byteOffset: start }, { object: obj });
+    return 'keras-h5';
+  }
+  // the config could not be cut out whole: fall back to the text
   const lambda = /"class_name":\s*"Lambda"/.exec(text);
   if (lambda) detect(ctx, 'LT-KERAS-001', 'Keras model with a Lambda layer: its marshalled Python code runs when the model is loaded', entry, { byteOffset: lambda.index });
   return 'keras-h5';
+}
+
+/** The JSON object starting at `start`: braces balanced outside strings, or undefined. */
+function balancedJson(text: string, start: number): string | undefined {
+  let depth = 0;
+  let inString = false;
+  for (let i = start; i < text.length; i++) {
+    const c = text[i];
+    if (inString) {
+      if (c === '\\') i++;
+      else if (c === '"') inString = false;
+    } else if (c === '"') inString = true;
+    else if (c === '{') depth++;
+    else if (c === '}' && --depth === 0) return text.slice(start, i + 1);
+  }
+  return undefined;
 }

@@ -6,6 +6,10 @@ import { resolveLimits } from '../../src/formats/limits.js';
 import { sniff } from '../../src/formats/sniff.js';
 import { BufBytes } from '../../src/formats/bytes.js';
 import { kerasCodeLayers } from '../../src/formats/keras.js';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { scanPaths } from '../../src/static/index.js';
 
 const limits = resolveLimits();
 const compress = (tool: string, args: string[], input: Buffer) => spawnSync(tool, args, { input, maxBuffer: 1 << 30 }).stdout;
@@ -67,6 +71,22 @@ describe('Keras architecture', () => {
       { module: 'my_company.layers', class_name: 'Attention', registered_name: 'my>Attention', config: {} },
     ] } };
     expect(kerasCodeLayers(JSON.stringify(config))).toEqual({ lambdas: ['inner'], customObjects: ['my_company.layers.Attention'] });
+  });
+
+  it('reads the model_config of a Keras HDF5 file written by h5py: Lambda and custom layers', async () => {
+    const path = join(mkdtempSync(join(tmpdir(), 'ltrack-keras-')), 'model.h5');
+    const config = JSON.stringify({ class_name: 'Sequential', config: { name: 'seq', layers: [
+      { module: 'keras.layers', class_name: 'Dense', config: { name: 'dense' } },
+      { class_name: 'Lambda', config: { name: 'shout', function: ['YWJj', null, null] } },
+      { module: 'acme_layers', class_name: 'Gate', config: { name: 'g' } },
+    ] } });
+    spawnSync('/usr/bin/python3', ['-c', 'import h5py, sys\nwith h5py.File(sys.argv[1], "w") as f:\n    f.attrs["model_config"] = sys.argv[2]\n    f.create_group("model_weights")', path, config]);
+    const r = await scanPaths([path]);
+    expect(r.targets[0]!.format).toBe('keras-h5');
+    expect(r.detections.map((d) => `${d.ruleId} ${d.message}`)).toEqual([
+      'LT-KERAS-001 Keras Lambda layer shout: its marshalled Python code runs when the model is loaded',
+      "LT-KERAS-002 Keras model needs acme_layers.Gate from outside Keras: loading it imports and runs that module's code",
+    ]);
   });
 
   it('plain models have neither; non-JSON is undefined; hostile nesting is bounded', () => {
