@@ -3,7 +3,7 @@ import { join, resolve } from 'node:path';
 import type Docker from 'dockerode';
 import { LtrackError, wrapError } from '../core/errors.js';
 import { SANDBOX_LAYOUT } from '../core/sandbox-layout.js';
-import { docker } from './docker-client.js';
+import { attachOutput, docker } from './docker-client.js';
 import { requireImage } from './image.js';
 import { resolveLimits } from './limits.js';
 import { CappedSink } from './output.js';
@@ -87,14 +87,7 @@ export async function runDocker(plan: RunPlan, hooks: SandboxHooks): Promise<San
       .catch((err: unknown) => Promise.reject(wrapError(err, 'sandbox_failed', 'docker could not create the sandbox container')));
     container = c;
 
-    // Attach before start, or the first output is lost.
-    const stream = await c.attach({ stream: true, stdin: true, stdout: true, stderr: true, hijack: true });
-    const streamEnded = new Promise<void>((resolve) => {
-      stream.on('end', resolve);
-      stream.on('close', resolve);
-      stream.on('error', () => resolve());
-    });
-    docker().modem.demuxStream(stream, stdout, stderr);
+    const { stream, ended: streamEnded } = await attachOutput(c, stdout, stderr, { stdin: true });
     await c.start();
     const info = await c.inspect();
     const cgroupId = await stat(join(CGROUP2_DOCKER, info.Id)).then(

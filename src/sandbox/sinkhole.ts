@@ -2,7 +2,7 @@ import { execFile, spawn } from 'node:child_process';
 import { promisify } from 'node:util';
 import type Docker from 'dockerode';
 import { LtrackError, wrapError } from '../core/errors.js';
-import { docker } from './docker-client.js';
+import { attachOutput, docker } from './docker-client.js';
 import { CappedSink } from './output.js';
 import { HARNESS_DIR } from './recipe.js';
 import { projectPath } from '../core/paths.js';
@@ -74,13 +74,7 @@ export async function startSinkContainer(tag: string, limits: { memoryBytes: num
       },
     });
     const c = container;
-    const stream = await c.attach({ stream: true, stdout: true, stderr: true });
-    const ended = new Promise<void>((resolve) => {
-      stream.on('end', resolve);
-      stream.on('close', resolve);
-      stream.on('error', () => resolve());
-    });
-    docker().modem.demuxStream(stream, out, err);
+    const { ended } = await attachOutput(c, out, err);
     await c.start();
     const { State } = await c.inspect();
     await routeToSink(State.Pid);
