@@ -4,7 +4,6 @@ export { dockerAnswers } from './docker-client.js';
 export { DEFAULT_LIMITS, resolveLimits } from './limits.js';
 export type { SandboxLimits } from './limits.js';
 export { pickDriver, runSandbox } from './run.js';
-export { depsKind } from './plan.js';
 export type { Driver, PhaseRecord, RunPlan, SandboxHooks, SandboxResult } from './plan.js';
 export { DECOY_ENV, DECOY_MARKER } from './decoys.js';
 export type { SinkRecord } from './sinkhole.js';

@@ -5,6 +5,7 @@ import type { Phase } from '../core/phase.js';
 import { SANDBOX_LAYOUT } from '../core/sandbox-layout.js';
 import type { SandboxLimits } from './limits.js';
 import { writeDecoys } from './decoys.js';
+import { lockKind } from '../locks/kind.js';
 import type { SinkRecord } from './sinkhole.js';
 
 export type Driver = 'docker' | 'bwrap';
@@ -95,13 +96,7 @@ export async function harnessPlan(plan: RunPlan, run: RunDir, go: 'stdin' | 'blo
     decoys: await writeDecoys(run.decoys, MOUNTS.decoys),
     prefix: SANDBOX_LAYOUT.installPrefix,
     wheelhouse: plan.wheelhouse ? SANDBOX_LAYOUT.wheelhouse : null,
-    deps: plan.deps ? { kind: depsKind(plan.deps.hostPath), path: `${SANDBOX_LAYOUT.deps}/${basename(plan.deps.hostPath)}` } : null,
+    deps: plan.deps ? { kind: lockKind(plan.deps.hostPath), path: `${SANDBOX_LAYOUT.deps}/${basename(plan.deps.hostPath)}` } : null,
     models: candidateMounts(plan.models).map(({ path, format }) => ({ path, format })),
   };
-}
-
-/** pip requirements/lock unless the file is a conda lock (conda-lock.yml, environment.yml, an @EXPLICIT list). */
-export function depsKind(hostPath: string): 'pip' | 'conda' {
-  const name = basename(hostPath).toLowerCase();
-  return /conda|environment\.ya?ml$|\.ya?ml$|explicit/.test(name) ? 'conda' : 'pip';
 }
