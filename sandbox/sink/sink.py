@@ -15,8 +15,8 @@ import sys
 import threading
 import time
 
-TCP_PORT = 15001
-DNS_PORT = 15053
+# the host names the ports (src/sandbox/sinkhole.ts) and redirects to them: argv TCP_PORT DNS_PORT
+TCP_PORT, DNS_PORT = (int(p) for p in sys.argv[1:3])
 SINK_ADDR = "10.255.255.1"  # any address: connects to it are redirected back here
 FIRST_BYTES = 4096
 READ_SECONDS = 2.0

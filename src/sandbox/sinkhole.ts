@@ -26,9 +26,10 @@ export interface SinkRecord {
 }
 
 const SINK_SCRIPT = projectPath('sandbox', 'sink', 'sink.py');
-/** sandbox/sink/sink.py listens here inside the shared network namespace. */
+/** sandbox/sink/sink.py listens here (it is told on its command line) inside the shared network namespace. */
 const SINK_TCP_PORT = 15001;
 const SINK_DNS_PORT = 15053;
+const SINK_ARGS = [String(SINK_TCP_PORT), String(SINK_DNS_PORT)];
 /** Not the candidate's uid, so the sandbox cannot signal or trace the sink. */
 const SINK_UID = 65533;
 const READY_MS = 15_000;
@@ -57,7 +58,7 @@ export async function startSinkContainer(tag: string, limits: { memoryBytes: num
   try {
     container = await docker().createContainer({
       Image: tag,
-      Cmd: ['python3', '-B', '/ltrack/harness/sink/sink.py'],
+      Cmd: ['python3', '-B', '/ltrack/harness/sink/sink.py', ...SINK_ARGS],
       User: `${SINK_UID}:${SINK_UID}`,
       Labels: { 'dev.ltrack.sink': '1' },
       AttachStdout: true,
@@ -107,7 +108,7 @@ export async function startSinkInNetns(pid: number): Promise<Sink> {
   const child = spawn(
     'nsenter',
     [`--net=/proc/${pid}/ns/net`, 'setpriv', `--reuid=${uid}`, `--regid=${uid}`, '--clear-groups', '--inh-caps=-all', '--bounding-set=-all', '--no-new-privs', '--pdeathsig=SIGKILL', '--',
-      '/usr/bin/python3', '-I', '-B', SINK_SCRIPT],
+      '/usr/bin/python3', '-I', '-B', SINK_SCRIPT, ...SINK_ARGS],
     { stdio: ['ignore', 'pipe', 'pipe'], env: {} },
   );
   child.on('error', () => undefined);
