@@ -12,7 +12,7 @@ import { CappedSink } from './output.js';
 import { collectResult } from './result.js';
 import { DECOY_ENV } from './decoys.js';
 import { RunCgroup } from './cgroup.js';
-import { MOUNTS, candidateMounts, harnessPlan, makeRunDir, type RunPlan, type SandboxHooks, type SandboxResult } from './plan.js';
+import { MOUNTS, candidateMounts, followPhases, harnessPlan, makeRunDir, type RunPlan, type SandboxHooks, type SandboxResult } from './plan.js';
 import { HARNESS_DIR } from './recipe.js';
 import { startSinkInNetns, type Sink } from './sinkhole.js';
 import { projectPath } from '../core/paths.js';
@@ -40,6 +40,7 @@ export async function runBwrap(plan: RunPlan, hooks: SandboxHooks): Promise<Sand
   const stdout = new CappedSink(limits.outputBytes);
   const stderr = new CappedSink(limits.outputBytes);
   let sink: Sink | undefined;
+  let following: ReturnType<typeof followPhases>;
   try {
     const harness = await harnessPlan(plan, run, 'block');
     const env: Record<string, string> = {
@@ -109,6 +110,7 @@ export async function runBwrap(plan: RunPlan, hooks: SandboxHooks): Promise<Sand
     if (plan.network === 'sinkhole') sink = await startSinkInNetns(info);
     await hooks.onReady?.({ pid: info, ...(cg.cgroupId === undefined ? {} : { cgroupId: cg.cgroupId }) });
     (child.stdio[4] as Writable).end('g');
+    following = followPhases(run.out, hooks);
 
     let timedOut = false;
     const timer = setTimeout(() => {
@@ -116,6 +118,8 @@ export async function runBwrap(plan: RunPlan, hooks: SandboxHooks): Promise<Sand
       void cg.killAll();
     }, plan.timeoutSec * 1000);
     const status = await exited.finally(() => clearTimeout(timer));
+    await following?.stop();
+    following = undefined;
     const result = await collectResult('bwrap', run.out, { stdout, stderr }, { exitCode: status.code ?? (status.signal === 'SIGKILL' ? 137 : 128), oomKilled: await cg.oomKilled(), timedOut });
     if (sink) {
       result.sinkhole = await sink.stop();
@@ -125,6 +129,7 @@ export async function runBwrap(plan: RunPlan, hooks: SandboxHooks): Promise<Sand
   } catch (err) {
     throw err instanceof LtrackError ? err : wrapError(err, 'sandbox_failed', 'bubblewrap sandbox failed');
   } finally {
+    await following?.stop();
     await sink?.stop().catch(() => undefined);
     await seccomp.close();
     await cg.remove();

@@ -1,4 +1,4 @@
-import { readFile } from 'node:fs/promises';
+import { open, readFile } from 'node:fs/promises';
 import { PHASES, type Phase } from '../core/phase.js';
 import type { PhaseRecord } from './plan.js';
 
@@ -52,4 +52,55 @@ export async function readChannel(path: string, endNs: number): Promise<{ phases
 
 function isPhase(p: unknown): p is Phase {
   return typeof p === 'string' && (PHASES as readonly string[]).includes(p);
+}
+
+export interface PhaseEdge {
+  phase: Phase;
+  edge: 'start' | 'end';
+  ok?: boolean;
+}
+
+/**
+ * Follows the channel while the run goes on, for progress: each well-formed phase edge is handed
+ * to `onEdge` as it appears. Display only — the result is still read whole by readChannel.
+ */
+export function followChannel(path: string, onEdge: (e: PhaseEdge) => void, everyMs = 250): { stop(): Promise<void> } {
+  let offset = 0;
+  let partial = '';
+  let reading: Promise<void> = Promise.resolve();
+  const readNew = async () => {
+    const fh = await open(path, 'r').catch(() => undefined);
+    if (!fh) return;
+    try {
+      const buf = Buffer.alloc(64 << 10);
+      for (;;) {
+        const { bytesRead } = await fh.read(buf, 0, buf.length, offset);
+        if (bytesRead === 0) break;
+        offset += bytesRead;
+        const lines = (partial + buf.subarray(0, bytesRead).toString('utf8')).split('\n');
+        partial = lines.pop() ?? '';
+        for (const line of lines) {
+          let r: Record_;
+          try {
+            r = JSON.parse(line) as Record_;
+          } catch {
+            continue;
+          }
+          if (r.kind === 'phase' && isPhase(r.phase) && (r.edge === 'start' || r.edge === 'end')) onEdge({ phase: r.phase, edge: r.edge, ...(r.edge === 'end' ? { ok: r.ok === true } : {}) });
+        }
+      }
+    } finally {
+      await fh.close();
+    }
+  };
+  const timer = setInterval(() => {
+    reading = reading.then(readNew).catch(() => undefined);
+  }, everyMs);
+  timer.unref(); // progress never keeps the process alive
+  return {
+    async stop() {
+      clearInterval(timer);
+      await reading;
+    },
+  };
 }

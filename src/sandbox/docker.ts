@@ -9,7 +9,7 @@ import { resolveLimits } from './limits.js';
 import { CappedSink } from './output.js';
 import { collectResult } from './result.js';
 import { DECOY_ENV } from './decoys.js';
-import { MOUNTS, candidateMounts, harnessPlan, makeRunDir, type RunPlan, type SandboxHooks, type SandboxResult } from './plan.js';
+import { MOUNTS, candidateMounts, followPhases, harnessPlan, makeRunDir, type RunPlan, type SandboxHooks, type SandboxResult } from './plan.js';
 import { HARNESS_DIR } from './recipe.js';
 import { startSinkContainer, type Sink } from './sinkhole.js';
 
@@ -31,6 +31,7 @@ export async function runDocker(plan: RunPlan, hooks: SandboxHooks): Promise<San
   const stderr = new CappedSink(limits.outputBytes);
   let container: Docker.Container | undefined;
   let sink: Sink | undefined;
+  let following: ReturnType<typeof followPhases>;
   try {
     // --network sinkhole: the candidate joins the network namespace of a sink of ours
     if (plan.network === 'sinkhole') sink = await startSinkContainer(tag, limits);
@@ -96,6 +97,7 @@ export async function runDocker(plan: RunPlan, hooks: SandboxHooks): Promise<San
     );
     await hooks.onReady?.({ pid: info.State.Pid, ...(cgroupId === undefined ? {} : { cgroupId }) });
     stream.write('go\n');
+    following = followPhases(run.out, hooks);
 
     let timedOut = false;
     const timer = setTimeout(() => {
@@ -110,6 +112,8 @@ export async function runDocker(plan: RunPlan, hooks: SandboxHooks): Promise<San
     }
     await Promise.race([streamEnded, new Promise((r) => setTimeout(r, 2000))]);
     const after = await c.inspect();
+    await following?.stop();
+    following = undefined;
     const result = await collectResult('docker', run.out, { stdout, stderr }, { exitCode: exit.StatusCode, oomKilled: after.State.OOMKilled === true, timedOut });
     if (sink) {
       result.sinkhole = await sink.stop();
@@ -120,6 +124,7 @@ export async function runDocker(plan: RunPlan, hooks: SandboxHooks): Promise<San
     if (container) await container.kill().catch(() => undefined);
     throw err instanceof LtrackError ? err : wrapError(err, 'sandbox_failed', 'docker sandbox failed');
   } finally {
+    await following?.stop();
     if (container) await container.remove({ force: true }).catch(() => undefined);
     await sink?.stop().catch(() => undefined);
     await run.cleanup();

@@ -7,6 +7,7 @@ import type { SandboxLimits } from './limits.js';
 import { writeDecoys } from './decoys.js';
 import { lockKind } from '../locks/kind.js';
 import type { SinkRecord } from './sinkhole.js';
+import { followChannel, type PhaseEdge } from './channel.js';
 
 export type Driver = 'docker' | 'bwrap';
 
@@ -24,6 +25,8 @@ export interface RunPlan {
 export interface SandboxHooks {
   /** Awaited while the sandbox's first process is held before its first instruction of ours: attach the tracer here. */
   onReady?(target: { pid: number; cgroupId?: number }): Promise<void>;
+  /** Told as harness phases start and end, while the run goes on (progress; the result has them all). */
+  onPhase?(edge: PhaseEdge): void;
 }
 
 export interface PhaseRecord {
@@ -57,6 +60,11 @@ export const MOUNTS = Object.freeze({
   decoys: '/ltrack/decoys',
 });
 export const CHANNEL_FILE = 'channel.jsonl';
+
+/** Follows a run's phase channel for `hooks.onPhase`, when there is one to tell. */
+export function followPhases(outDir: string, hooks: SandboxHooks): { stop(): Promise<void> } | undefined {
+  return hooks.onPhase ? followChannel(join(outDir, CHANNEL_FILE), hooks.onPhase) : undefined;
+}
 
 /** The host folder of one run: the channel the harness writes, the decoy sources. Removed after the run. */
 export interface RunDir {

@@ -25,6 +25,7 @@ export async function runTraced(plan: RunPlan, onProgress: (m: string) => void):
   let draining: Promise<void> | undefined;
 
   const sandbox = await runSandbox(plan, {
+    onPhase: (e) => onProgress(e.edge === 'start' ? `sandbox: ${e.phase} phase` : `sandbox: ${e.phase} phase ${e.ok ? 'done' : 'failed'}`),
     onReady: async (target) => {
       try {
         // No kernel rules here: a vet records everything the tree does; rules match in TypeScript.
