@@ -46,6 +46,18 @@ describe('pickle interpreter: imports and invocations', () => {
     expect(run(b([0x80, 2], 'ccollections\nOrderedDict\n', ')', 'R', '}', 'b', '.')).calls.map((c) => c.how)).toEqual(['REDUCE', 'BUILD']);
   });
 
+  it('a __setstate__ planted by one BUILD is the callable the next BUILD invokes', () => {
+    // argparse.Namespace(); BUILD (None, {'__setstate__': os.system}); BUILD '/bin/true'
+    const p = b([0x80, 2], 'cargparse\nNamespace\n)R', 'N}', [0x58, 12, 0, 0, 0], '__setstate__', 'cos\nsystem\n', 's', [0x86], 'b', [0x58, 9, 0, 0, 0], '/bin/true', 'b.');
+    const r = run(p);
+    expect(r.stopped).toBe(true);
+    const call = r.calls.find((c) => c.how === 'BUILD' && c.fn.t === 'global');
+    expect(call?.fn).toMatchObject({ t: 'global', module: 'os', name: 'system' });
+    expect(call?.args).toEqual({ t: 'str', v: '/bin/true' });
+    const hit = detections(p).find((d) => d.ruleId === 'LT-PKL-001');
+    expect(hit?.evidence).toMatchObject({ invoked: true });
+  });
+
   it('open() for writing is a write, for reading a read', () => {
     expect(ids(b('cbuiltins\nopen\n(S\'/tmp/x\'\nS\'w\'\ntR.'))).toEqual(['LT-PKL-005']);
     expect(ids(b('cbuiltins\nopen\n(S\'/etc/passwd\'\ntR.'))).toEqual(['LT-PKL-004']);

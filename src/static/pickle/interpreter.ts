@@ -56,6 +56,8 @@ export function runPickle(cur: Cursor, limits: Limits, depth = 0): PickleRun {
   const marks: number[] = [];
   const memo = new Map<number, Value>();
   const unknown = (why: string): Value => ({ t: 'unknown', why });
+  // Objects whose __setstate__ a BUILD replaced, keyed by identity (memo GETs return the same value).
+  const planted = new WeakMap<Value, Value>();
 
   const push = (v: Slot) => {
     if (stack.length >= limits.maxPickleStack) throw new Stop(`stack deeper than ${limits.maxPickleStack}`, true);
@@ -382,8 +384,12 @@ export function runPickle(cur: Cursor, limits: Limits, depth = 0): PickleRun {
         case 'BUILD': {
           const state = pop();
           const obj = top();
-          // BUILD calls obj.__setstate__(state) when the class defines it: an invocation too.
-          run.calls.push({ fn: obj, args: state, how: 'BUILD', offset });
+          // BUILD calls obj.__setstate__(state) when the class defines it: an invocation too. A
+          // state that sets the instance attribute __setstate__ plants a callable that the next
+          // BUILD on the same object calls (a known bypass: no REDUCE on the dangerous callable).
+          run.calls.push({ fn: planted.get(obj) ?? obj, args: state, how: 'BUILD', offset });
+          const plant = plantedSetstate(state);
+          if (plant) planted.set(obj, plant);
           inlineArray(obj, state);
           break;
         }
@@ -462,4 +468,14 @@ function unquote(s: string): string {
   const q = s[0];
   if ((q !== "'" && q !== '"') || s[s.length - 1] !== q || s.length < 2) throw new Stop('STRING operand is not quoted');
   return s.slice(1, -1).replace(/\\x([0-9a-fA-F]{2})/g, (_, h: string) => String.fromCharCode(parseInt(h, 16))).replace(/\\(.)/g, '$1');
+}
+
+/** The callable a BUILD state assigns to `__setstate__` (in the dict state or the slot-state dict of a (dict, slots) pair). */
+function plantedSetstate(state: Value): Value | undefined {
+  const dicts = state.t === 'dict' ? [state] : state.t === 'tuple' ? state.items.filter((v) => v.t === 'dict') : [];
+  for (const d of dicts) {
+    if (d.t !== 'dict') continue;
+    for (const [k, v] of d.entries) if (k.t === 'str' && k.v === '__setstate__') return v;
+  }
+  return undefined;
 }
