@@ -1,7 +1,7 @@
 import type { Bytes } from './bytes.js';
 
 /** Container or content kinds recognised by their first bytes, never by file name. */
-export type Sniffed = 'zip' | 'npy' | 'pickle' | 'gzip' | 'zlib' | 'bz2' | 'xz' | 'lzma' | 'hdf5' | 'gguf' | 'safetensors' | 'tar' | 'unknown';
+export type Sniffed = 'zip' | 'npy' | 'pickle' | 'gzip' | 'zlib' | 'bz2' | 'xz' | 'lzma' | 'hdf5' | 'gguf' | 'safetensors' | 'tar' | '7z' | 'unknown';
 
 /** Opcodes a protocol 0/1 pickle can start with (they carry no PROTO header). */
 const PROTO01_START = new Set('(]}).NIJKMLFGSUTVXcilpdt'.split('').map((c) => c.charCodeAt(0)));
@@ -18,6 +18,7 @@ export function sniff(bytes: Bytes): Sniffed {
   if (h.length >= 13 && isLzmaAlone(h)) return 'lzma';
   if (h.length >= 8 && h.subarray(0, 8).equals(Buffer.from([0x89, 0x48, 0x44, 0x46, 0x0d, 0x0a, 0x1a, 0x0a]))) return 'hdf5';
   if (h.length >= 4 && h.subarray(0, 4).toString('latin1') === 'GGUF') return 'gguf';
+  if (h.length >= 6 && h.subarray(0, 6).equals(Buffer.from([0x37, 0x7a, 0xbc, 0xaf, 0x27, 0x1c]))) return '7z';
   if (h.length >= 262 && h.subarray(257, 262).toString('latin1') === 'ustar') return 'tar';
   if (h.length >= 9) {
     const n = h.readBigUInt64LE(0);

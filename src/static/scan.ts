@@ -73,6 +73,11 @@ export function scanBytes(bytes: Bytes, entry: string[], ctx: ScanContext, depth
       return scanMaybeOnnx(bytes, entry, ctx);
     case 'tar':
       return scanTar(bytes, entry, ctx, depth);
+    case '7z':
+      // No maintained, bounded 7z reader exists for Node (the npm ones extract whole archives
+      // through wasm or a 7-Zip binary): say so rather than pass a container unseen.
+      detect(ctx, 'LT-FMT-001', '7z archive: its members are not unpacked statically; extract it and vet the members', entry);
+      return '7z';
   }
 }
 
