@@ -98,8 +98,28 @@ def _keras_h5(path):
         weights = []
         if "model_weights" in f:
             f["model_weights"].visit(weights.append)
+    return _architecture(config, len(weights))
+
+
+def _keras_zip(path):
+    """Keras 3 `.keras`: a zip of config.json (the architecture) and model.weights.h5; read as data
+    the same way, the weights file opened with h5py."""
+    import io
+    import zipfile
+
+    import h5py
+
+    with zipfile.ZipFile(path) as z:
+        config = json.loads(z.read("config.json"))
+        weights = []
+        with h5py.File(io.BytesIO(z.read("model.weights.h5")), "r") as f:
+            f.visit(weights.append)
+    return _architecture(config, len(weights))
+
+
+def _architecture(config, weights):
     layers = config.get("config", {}).get("layers", []) if isinstance(config.get("config"), dict) else []
-    return {"class_name": config.get("class_name"), "layers": [l.get("class_name") for l in layers], "weights": len(weights)}
+    return {"class_name": config.get("class_name"), "layers": [l.get("class_name") for l in layers], "weights": weights}
 
 
 LOADERS = {
@@ -116,6 +136,7 @@ LOADERS = {
     "onnx": _onnx,
     "safetensors": _safetensors,
     "keras-h5": _keras_h5,
+    "keras": _keras_zip,
 }
 
 
