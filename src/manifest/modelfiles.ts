@@ -10,7 +10,7 @@ export type ModelFiles = { ok: true; files: Map<string, string> } | { ok: false;
  * whole folder is the model, so a file added after signing is visible), or a list of files named
  * relative to their common folder, as the manifest builder names them. Symlinks are followed as a
  * loader would follow them; a symlinked folder, a FIFO, a device or a dangling link makes the set
- * unknowable and is reported. A path that does not exist is bad input (exit 2), not a mismatch.
+ * unknowable and is reported. `.git` folders are skipped as the vet skips them. A path that does not exist is bad input (exit 2), not a mismatch.
  */
 export async function modelFiles(paths: string[]): Promise<ModelFiles> {
   const kinds = await Promise.all(
@@ -43,6 +43,7 @@ async function walk(dir: string, prefix: string, into: Map<string, string>): Pro
     const name = prefix ? `${prefix}/${e.name}` : e.name;
     const path = join(dir, e.name);
     if (e.isDirectory()) {
+      if (e.name === '.git') continue; // version-control metadata no loader opens; the vet skips it too
       const problem = await walk(path, name, into);
       if (problem !== undefined) return problem;
     } else if (e.isFile()) {

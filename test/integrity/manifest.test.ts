@@ -174,6 +174,8 @@ describe('binding to the model files', () => {
   it('names files added to the folder after signing, at any depth', async () => {
     await writeFile(join(models, 'extra.pkl'), PICKLE);
     await writeFile(join(models, 'sub', 'a.pth'), 'import os');
+    await mkdir(join(models, '.git'));
+    await writeFile(join(models, '.git', 'HEAD'), 'ref: refs/heads/main'); // git metadata: skipped, as the vet skips it
     expect(await verify(env)).toEqual({ ok: false, reason: '2 file(s) not covered by the manifest: extra.pkl, sub/a.pth' });
     await unlink(join(models, 'extra.pkl'));
     await unlink(join(models, 'sub', 'a.pth'));
