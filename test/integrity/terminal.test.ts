@@ -120,6 +120,11 @@ describe('ltrack vet --static-only, end to end', () => {
     expect(r.stdout).toContain(escapeTerminal(file));
     expect(r.stderr).toContain(escapeTerminal(file)); // the progress line names it too
     expect(r.stdout.split('\n').filter((l) => l.startsWith('PASS'))).toHaveLength(1);
+    // --format json on the same terminal: no raw control or bidi character, the same name when parsed.
+    const j = ltrack(['vet', '--static-only', '--format', 'json', file]);
+    expect(j.code).toBe(0);
+    expect(UNSAFE.test(j.stdout.replace(/\n/g, ''))).toBe(false);
+    expect((JSON.parse(j.stdout) as Report).targets.map((t) => t.path)).toContain(file);
   });
 
   it('escapes a pickle global name holding them', async () => {
