@@ -296,5 +296,17 @@ describe('ltrack manifest verify / vet --sign-key (CLI)', () => {
       expect(added.code).toBe(1);
       expect(added.stderr).toMatch(/invalid: 1 file\(s\) not covered by the manifest: c\.pkl$/m);
     });
+
+    it('names subjects relative to the vetted folder even when every file sits in a subfolder', async () => {
+      const nested = join(dir, 'nested');
+      await mkdir(join(nested, 'weights'), { recursive: true });
+      await writeFile(join(nested, 'weights', 'a.pkl'), PICKLE);
+      const out = join(dir, 'out-nested');
+      expect(ltrack(['vet', '--static-only', nested, '--sign-key', priv, '--out', out]).code).toBe(0);
+      const v = ltrack(['manifest', 'verify', join(out, 'manifest.dsse.json'), '--key', pub, '--files', nested]);
+      expect(v.code, v.stderr).toBe(0);
+      const payload = JSON.parse(Buffer.from((JSON.parse(await readFile(join(out, 'manifest.dsse.json'), 'utf8')) as Envelope).payload, 'base64').toString()) as { subject: { name: string }[] };
+      expect(payload.subject.map((s) => s.name)).toEqual(['weights/a.pkl']);
+    });
   });
 });
