@@ -13,6 +13,7 @@ export type ModelFiles = { ok: true; files: Map<string, string> } | { ok: false;
  * unknowable and is reported. `.git` folders are skipped as the vet skips them. A path that does not exist is bad input (exit 2), not a mismatch.
  */
 export async function modelFiles(paths: string[]): Promise<ModelFiles> {
+  if (paths.length === 0) throw new LtrackError('usage', 'no model files given to verify against');
   const kinds = await Promise.all(
     paths.map(async (p) => {
       const st = await stat(p).catch((err: unknown) => {
