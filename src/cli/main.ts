@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 import { Command } from 'commander';
 import { TOOL_VERSION } from '../core/version.js';
+import { forTerminal } from '../report/escape.js';
 import { registerVet } from './commands/vet.js';
 import { registerDoctor } from './commands/doctor.js';
 import { registerSandbox } from './commands/sandbox.js';
@@ -17,6 +18,15 @@ const program = new Command('ltrack')
   )
   .version(TOOL_VERSION, '-V, --version')
   .showHelpAfterError()
+  // Commander's error lines quote the user's arguments (often file names): escaped like every other
+  // terminal line. Its own "(Did you mean …?)" suggestion, always last and made of our option and
+  // command names, keeps its line.
+  .configureOutput({
+    outputError: (str, write) => {
+      const m = /^([\s\S]*?)(\n\(Did you mean [\w ,-]+\?\))?\n?$/.exec(str)!;
+      write(`${forTerminal(m[1]!)}${m[2] ?? ''}\n`);
+    },
+  })
   .addHelpText(
     'after',
     '\nExit codes: 0 pass, 1 blocked, 2 bad usage or bad input, 3 incomplete (the run could not be trusted).',

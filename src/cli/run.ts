@@ -1,5 +1,6 @@
 import { LtrackError, assertNever } from '../core/errors.js';
 import { ExitCode } from '../core/exit.js';
+import { forTerminal } from '../report/escape.js';
 
 /** Maps an error to its exit code: the only place that does. */
 export function exitCodeOf(err: LtrackError): ExitCode {
@@ -33,7 +34,7 @@ export function action<A extends unknown[]>(body: (...args: A) => Promise<ExitCo
       process.exitCode = await body(...args);
     } catch (err) {
       if (err instanceof LtrackError) {
-        process.stderr.write(`ltrack: ${err.file ? `${err.file}: ` : ''}${oneLine(err.message)}\n`);
+        process.stderr.write(`ltrack: ${err.file ? `${forTerminal(err.file)}: ` : ''}${oneLine(err.message)}\n`);
         process.exitCode = exitCodeOf(err);
       } else {
         process.stderr.write(`ltrack: internal error: ${oneLine(err instanceof Error ? err.message : String(err))}\n`);
@@ -44,8 +45,12 @@ export function action<A extends unknown[]>(body: (...args: A) => Promise<ExitCo
   };
 }
 
+/**
+ * An error message as one terminal line: it often carries a file or global name (the candidate's
+ * words), so every control and bidi character is escaped, newlines included — one line, always.
+ */
 function oneLine(s: string): string {
-  return s.replace(/\s*\n\s*/g, ' ').slice(0, 2000);
+  return forTerminal(s.length > 2000 ? `${s.slice(0, 2000)}…` : s);
 }
 
 export function notBuilt(what: string, issue: string): never {

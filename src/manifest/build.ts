@@ -1,10 +1,11 @@
 import { createHash } from 'node:crypto';
-import { posix, relative, resolve, dirname, sep } from 'node:path';
+import { posix, relative, resolve, sep } from 'node:path';
 import { LtrackError } from '../core/errors.js';
 import { TOOL_VERSION } from '../core/version.js';
 import type { Report } from '../report/schema.js';
 import { sha256Files, type HashProgress } from './hash.js';
 import { generaliseReads } from './generalise.js';
+import { commonFolder } from './modelfiles.js';
 import { PREDICATE_TYPE, STATEMENT_TYPE, type Statement, type Subject } from './types.js';
 
 export interface BuildOptions {
@@ -79,10 +80,4 @@ export function omsRootDigest(subject: Subject[]): string {
   const h = createHash('sha256');
   for (const s of [...subject].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))) h.update(Buffer.from(s.digest.sha256, 'hex'));
   return h.digest('hex');
-}
-
-function commonFolder(files: string[]): string {
-  let common = dirname(files[0]!);
-  for (const f of files) while (!(f + sep).startsWith(common.endsWith(sep) ? common : common + sep)) common = dirname(common);
-  return common;
 }

@@ -1,5 +1,6 @@
-import { createHash, createPrivateKey, createPublicKey, sign, verify, type KeyObject } from 'node:crypto';
-import { LtrackError } from '../core/errors.js';
+import { createHash, createPublicKey, sign, verify, type KeyObject } from 'node:crypto';
+import { decodeBase64Strict } from './base64.js';
+import { parsePrivateKeyPem, parsePublicKeyPem } from './keys.js';
 import type { Envelope } from './types.js';
 
 /**
@@ -16,25 +17,26 @@ export function keyIdOf(publicKey: KeyObject): string {
   return createHash('sha256').update(publicKey.export({ type: 'spki', format: 'der' })).digest('hex');
 }
 
-export function signEnvelope(payloadType: string, payload: Buffer, privateKeyPem: string): Envelope {
-  const key = loadKey(() => createPrivateKey(privateKeyPem), 'private');
-  if (key.asymmetricKeyType !== 'ed25519') throw new LtrackError('usage', `signing key must be Ed25519, got ${key.asymmetricKeyType}`);
+/** Signs with an Ed25519 private key (a checked KeyObject, or a PEM that is checked here). */
+export function signEnvelope(payloadType: string, payload: Buffer, privateKey: KeyObject | string): Envelope {
+  const key = typeof privateKey === 'string' ? parsePrivateKeyPem(privateKey) : privateKey;
   const sig = sign(null, pae(payloadType, payload), key);
   return { payloadType, payload: payload.toString('base64'), signatures: [{ keyid: keyIdOf(createPublicKey(key)), sig: sig.toString('base64') }] };
 }
 
-/** True when one of the envelope's signatures verifies with the key (Ed25519 over the PAE). */
-export function verifyEnvelope(env: Envelope, publicKeyPem: string): boolean {
-  const key = loadKey(() => createPublicKey(publicKeyPem), 'public');
-  if (key.asymmetricKeyType !== 'ed25519') throw new LtrackError('usage', `verification key must be Ed25519, got ${key.asymmetricKeyType}`);
-  const message = pae(env.payloadType, Buffer.from(env.payload, 'base64'));
-  return env.signatures.some((s) => verify(null, message, key, Buffer.from(s.sig, 'base64')));
-}
+export type EnvelopeCheck = { ok: true; payload: Buffer } | { ok: false; reason: string };
 
-function loadKey(load: () => KeyObject, which: string): KeyObject {
-  try {
-    return load();
-  } catch (err) {
-    throw new LtrackError('bad_input', `not a PEM ${which} key`, { cause: err });
-  }
+/**
+ * Verifies one of the envelope's signatures (Ed25519 over the PAE) and returns the signed payload
+ * bytes — the only bytes a caller may parse. The payload and every signature must be canonical
+ * base64: a second spelling of the same bytes is a tampered envelope, not an equivalent one.
+ */
+export function verifyEnvelope(env: Envelope, publicKey: KeyObject | string): EnvelopeCheck {
+  const key = typeof publicKey === 'string' ? parsePublicKeyPem(publicKey) : publicKey;
+  const payload = decodeBase64Strict(env.payload);
+  if (payload === undefined) return { ok: false, reason: 'payload is not canonical base64' };
+  const sigs = env.signatures.map((s) => decodeBase64Strict(s.sig));
+  if (sigs.some((s) => s === undefined)) return { ok: false, reason: 'a signature is not canonical base64' };
+  const message = pae(env.payloadType, payload);
+  return sigs.some((s) => verify(null, message, key, s!)) ? { ok: true, payload } : { ok: false, reason: 'signature does not verify with the given key' };
 }

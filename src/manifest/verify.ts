@@ -1,14 +1,22 @@
+import type { KeyObject } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { verifyEnvelope } from './dsse.js';
-import { sha256File } from './hash.js';
+import { sha256File, sha256Files } from './hash.js';
 import { omsRootDigest } from './build.js';
+import { modelFiles } from './modelfiles.js';
 import { INTOTO_PAYLOAD_TYPE, PREDICATE_TYPE, STATEMENT_TYPE, type Envelope, type Statement } from './types.js';
 
 export interface VerifyOptions {
-  publicKeyPem?: string;
-  /** Folder the subjects are named relative to: every subject's file is hashed and compared. */
-  filesDir?: string;
+  /** The Ed25519 public key: a checked KeyObject, or an SPKI PEM checked here (a private key is refused). */
+  publicKey?: KeyObject | string;
+  /**
+   * The model the manifest must describe: one folder, or the model files. The subjects must be
+   * exactly these files — none missing, none extra — each with its signed sha256.
+   */
+  files?: string[];
+  /** Check signature and statement without binding to any model; only on the caller's explicit request. */
+  signatureOnly?: boolean;
   /** Root the library paths resolve under (the sandbox rootfs): entries with a sha256 are re-hashed. */
   librariesRoot?: string;
   /** Digest of the rule set in force: a manifest vetted under other rules is not valid here. */
@@ -18,7 +26,8 @@ export interface VerifyOptions {
   now?: Date;
 }
 
-export type VerifyResult = { ok: true; statement: Statement } | { ok: false; reason: string };
+/** `filesChecked` is the number of model files bound, 0 when only the signature was checked. */
+export type VerifyResult = { ok: true; statement: Statement; filesChecked: number } | { ok: false; reason: string };
 
 class Invalid extends Error {}
 const fail = (reason: string): never => {
@@ -28,23 +37,27 @@ const fail = (reason: string): never => {
 /**
  * Verifies a DSSE-enveloped allowlist in named steps, each of which fails with its own one-line
  * reason: envelope shape, payload type, signature, statement and predicate types, internal
- * consistency, validity window, forced flag, rule set, model files, libraries.
+ * consistency, validity window, forced flag, rule set, model files, libraries. A manifest that is
+ * not bound to model files proves nothing about a model: without `files` it is invalid unless the
+ * caller asked for `signatureOnly`.
  */
 export async function verifyManifest(envelopeJson: string, opts: VerifyOptions): Promise<VerifyResult> {
   try {
     const env = parseEnvelope(envelopeJson);
     if (env.payloadType !== INTOTO_PAYLOAD_TYPE) fail(`unsupported payload type ${JSON.stringify(env.payloadType)}`);
-    if (opts.publicKeyPem === undefined) fail('no public key given: a signature that is not checked proves nothing');
-    if (!verifyEnvelope(env, opts.publicKeyPem!)) fail('signature does not verify with the given key');
-    const st = parseStatement(Buffer.from(env.payload, 'base64').toString('utf8'));
+    if (opts.publicKey === undefined) fail('no public key given: a signature that is not checked proves nothing');
+    if (opts.files === undefined && !opts.signatureOnly) fail('no model files given: a manifest not checked against the model proves nothing about it');
+    const signed = verifyEnvelope(env, opts.publicKey!);
+    if (!signed.ok) return fail(signed.reason);
+    const st = parseStatement(signed.payload.toString('utf8'));
     checkWindow(st, opts.now ?? new Date());
     if (st.predicate.forced && !opts.allowForced) fail(`manifest was forced for a vet that did not pass (${st.predicate.verdict})`);
     if (opts.rulesetDigest !== undefined && st.predicate.rulesetDigest !== opts.rulesetDigest) {
       fail(`rule set changed since the vet (manifest ${st.predicate.rulesetDigest.slice(0, 12)}, now ${opts.rulesetDigest.slice(0, 12)})`);
     }
-    if (opts.filesDir !== undefined) await checkFiles(st, opts.filesDir);
+    const filesChecked = opts.files === undefined ? 0 : await checkFiles(st, opts.files);
     if (opts.librariesRoot !== undefined) await checkLibraries(st, opts.librariesRoot);
-    return { ok: true, statement: st };
+    return { ok: true, statement: st, filesChecked };
   } catch (err) {
     if (err instanceof Invalid) return { ok: false, reason: err.message };
     throw err;
@@ -79,9 +92,12 @@ function parseStatement(text: string): Statement {
   if (!Array.isArray(st.subject) || st.subject.length === 0 || !p || typeof p !== 'object' || !p.allow || typeof p.rulesetDigest !== 'string') {
     fail('statement is missing subjects or predicate fields');
   }
+  const seen = new Set<string>();
   for (const s of st.subject) {
     if (typeof s?.name !== 'string' || !/^[0-9a-f]{64}$/.test(s.digest?.sha256 ?? '')) fail('malformed subject');
     if (s.name.startsWith('/') || s.name.split('/').includes('..')) fail(`subject name escapes the model folder: ${JSON.stringify(s.name)}`);
+    if (seen.has(s.name)) fail(`subject named twice: ${JSON.stringify(s.name)}`);
+    seen.add(s.name);
   }
   if (omsRootDigest(st.subject) !== p.omsRootDigest) fail('root digest does not match the subjects');
   return st;
@@ -95,12 +111,30 @@ function checkWindow(st: Statement, now: Date): void {
   if (expires <= now.getTime()) fail(`expired at ${st.predicate.expiresAt}`);
 }
 
-async function checkFiles(st: Statement, dir: string): Promise<void> {
+/**
+ * The model's file set must equal the subject set: a file added after signing (a second pickle, a
+ * `.pth`, a config a loader picks up) was never vetted, so it makes the manifest invalid for this
+ * model, named; then every file's sha256 must be the signed one.
+ */
+async function checkFiles(st: Statement, paths: string[]): Promise<number> {
+  const model = await modelFiles(paths);
+  if (!model.ok) return fail(model.reason);
+  const signed = new Set(st.subject.map((s) => s.name));
+  const extra = [...model.files.keys()].filter((n) => !signed.has(n)).sort();
+  if (extra.length > 0) fail(`${extra.length} file(s) not covered by the manifest: ${nameList(extra)}`);
+  const missing = st.subject.map((s) => s.name).filter((n) => !model.files.has(n));
+  if (missing.length > 0) fail(`${missing.length} model file(s) missing: ${nameList(missing)}`);
+  const digests = await sha256Files(st.subject.map((s) => model.files.get(s.name)!)).catch(() => fail('a model file became unreadable while it was hashed'));
   for (const s of st.subject) {
-    const path = join(dir, s.name);
-    const actual = await sha256File(path).catch(() => fail(`model file missing or unreadable: ${s.name}`));
+    const actual = digests.get(model.files.get(s.name)!)!;
     if (actual !== s.digest.sha256) fail(`model file changed: ${s.name} (sha256 ${actual.slice(0, 12)}…, signed ${s.digest.sha256.slice(0, 12)}…)`);
   }
+  return st.subject.length;
+}
+
+function nameList(names: string[]): string {
+  const shown = names.slice(0, 10).join(', ');
+  return names.length > 10 ? `${shown} … and ${names.length - 10} more` : shown;
 }
 
 async function checkLibraries(st: Statement, root: string): Promise<void> {

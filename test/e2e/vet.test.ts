@@ -36,8 +36,13 @@ describe('ltrack vet (real sandbox + eBPF tracer)', () => {
     expect(events.slice(harnessExec).some((e) => e.kind === 'file_open')).toBe(true);
     expect(events.some((e) => e.phase === 'load' && e.path === '/candidate/torch_module.pt')).toBe(true);
     expect(report.observed.librariesMapped.some((l) => l.path.includes('libtorch') && l.sha256)).toBe(true);
-    const v = ltrack(['manifest', 'verify', join(out, 'manifest.dsse.json'), '--key', join(dir, 'k.pub'), '--files', join(FIXTURES, 'benign')]);
+    // The manifest is of the one file vetted: it verifies against that file, and not against its
+    // folder, whose other files it never covered.
+    const v = ltrack(['manifest', 'verify', join(out, 'manifest.dsse.json'), '--key', join(dir, 'k.pub'), '--files', join(FIXTURES, 'benign', 'torch_module.pt')]);
     expect(v.code, v.stderr).toBe(0);
+    const folder = ltrack(['manifest', 'verify', join(out, 'manifest.dsse.json'), '--key', join(dir, 'k.pub'), '--files', join(FIXTURES, 'benign')]);
+    expect(folder.code).toBe(1);
+    expect(folder.stderr).toMatch(/not covered by the manifest: .*data\.pkl/);
   });
 
   it.each(['docker', 'bwrap'])('blocks os.system in a torch checkpoint under %s: static and kernel agree', async (driver) => {

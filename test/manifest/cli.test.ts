@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createHash } from 'node:crypto';
@@ -20,7 +20,10 @@ describe('ltrack key generate / manifest verify', () => {
     expect((await stat(join(dir, 'k.key'))).mode & 0o777).toBe(0o600);
     expect(ltrack(['key', 'generate', join(dir, 'k')]).code).toBe(2);
 
-    const model = join(dir, 'model.bin');
+    // The model folder holds the model only: verify binds to every file in it.
+    const modelDir = join(dir, 'model');
+    await mkdir(modelDir);
+    const model = join(modelDir, 'model.bin');
     await writeFile(model, 'model bytes');
     const sha256 = createHash('sha256').update('model bytes').digest('hex');
     const report: Report = {
@@ -38,16 +41,16 @@ describe('ltrack key generate / manifest verify', () => {
     const manifest = join(dir, 'manifest.dsse.json');
     await writeFile(manifest, JSON.stringify(env));
 
-    const ok = ltrack(['manifest', 'verify', manifest, '--key', join(dir, 'k.pub'), '--files', dir]);
+    const ok = ltrack(['manifest', 'verify', manifest, '--key', join(dir, 'k.pub'), '--files', modelDir]);
     expect(ok.code).toBe(0);
     expect(ok.stdout).toMatch(/^valid: 1 model file/);
 
     await writeFile(model, 'model bytes, patched');
-    const bad = ltrack(['manifest', 'verify', manifest, '--key', join(dir, 'k.pub'), '--files', dir]);
+    const bad = ltrack(['manifest', 'verify', manifest, '--key', join(dir, 'k.pub'), '--files', modelDir]);
     expect(bad.code).toBe(1);
     expect(bad.stderr.trim().split('\n')).toEqual([`ltrack: ${manifest}: invalid: model file changed: model.bin (sha256 ${createHash('sha256').update('model bytes, patched').digest('hex').slice(0, 12)}…, signed ${sha256.slice(0, 12)}…)`]);
 
-    const missing = ltrack(['manifest', 'verify', join(dir, 'nope.json'), '--key', join(dir, 'k.pub')]);
+    const missing = ltrack(['manifest', 'verify', join(dir, 'nope.json'), '--key', join(dir, 'k.pub'), '--files', modelDir]);
     expect(missing.code).toBe(2);
     expect(missing.stderr).toMatch(/nope\.json: cannot read/);
   });

@@ -59,8 +59,8 @@ async function signed(status: 'pass' | 'block' = 'pass', forced = false): Promis
 
 const verify = async (env: Envelope | string, extra: Record<string, unknown> = {}) =>
   verifyManifest(typeof env === 'string' ? env : JSON.stringify(env), {
-    publicKeyPem: await readFile(pub, 'utf8'),
-    filesDir: models,
+    publicKey: await readFile(pub, 'utf8'),
+    files: [models],
     librariesRoot: libroot,
     rulesetDigest: 'a'.repeat(64),
     ...extra,
@@ -132,8 +132,8 @@ describe('verify', () => {
   });
   it('catches the wrong key and a missing key', async () => {
     const { env } = await signed();
-    expect(await verify(env, { publicKeyPem: await readFile(otherPub, 'utf8') })).toMatchObject({ ok: false, reason: /signature does not verify/ });
-    expect(await verify(env, { publicKeyPem: undefined })).toMatchObject({ ok: false, reason: /no public key/ });
+    expect(await verify(env, { publicKey: await readFile(otherPub, 'utf8') })).toMatchObject({ ok: false, reason: /signature does not verify/ });
+    expect(await verify(env, { publicKey: undefined })).toMatchObject({ ok: false, reason: /no public key/ });
   });
   it('catches a changed model file and a changed library on disk', async () => {
     const { env } = await signed();

@@ -2,6 +2,7 @@ import type { Command } from 'commander';
 import { action } from '../run.js';
 import { ExitCode } from '../../core/exit.js';
 import { generateKeyPair } from '../../manifest/index.js';
+import { forTerminal } from '../../report/escape.js';
 
 export function registerKey(program: Command): void {
   const key = program.command('key').description('signing keys');
@@ -12,7 +13,7 @@ export function registerKey(program: Command): void {
     .action(
       action(async (prefix: string) => {
         const { privatePath, publicPath } = await generateKeyPair(prefix);
-        process.stdout.write(`wrote ${privatePath} (private, mode 0600) and ${publicPath}\n`);
+        process.stdout.write(`wrote ${forTerminal(privatePath)} (private, mode 0600) and ${forTerminal(publicPath)}\n`);
         return ExitCode.Pass;
       }),
     );

@@ -1,14 +1,15 @@
 import { Command, Option } from 'commander';
-import { readFile, writeFile, mkdir } from 'node:fs/promises';
-import { join } from 'node:path';
+import type { KeyObject } from 'node:crypto';
+import { writeFile, mkdir, stat } from 'node:fs/promises';
+import { join, resolve, sep } from 'node:path';
 import { action } from '../run.js';
-import { LtrackError, wrapError } from '../../core/errors.js';
+import { LtrackError } from '../../core/errors.js';
 import { ExitCode } from '../../core/exit.js';
 import { SEVERITIES, type Severity } from '../../core/severity.js';
 import { vet } from '../../vet/index.js';
 import { terminalSummary, toCef, toJson, toSarif, writeOutputs } from '../../report/index.js';
-import { maskSecrets } from '../../report/escape.js';
-import { buildManifest, keylessAvailable, signEd25519, signKeyless } from '../../manifest/index.js';
+import { forTerminal, jsonForTerminal, maskSecrets } from '../../report/escape.js';
+import { buildManifest, keylessAvailable, readSigningKey, signEd25519, signKeyless } from '../../manifest/index.js';
 
 interface VetFlags {
   staticOnly?: boolean;
@@ -36,7 +37,7 @@ export function registerVet(program: Command): void {
     .addOption(new Option('--format <format>', 'what to print on stdout').choices(['text', 'json', 'sarif', 'cef']).default('text'))
     .option('--out <dir>', 'write every output (report.json, report.sarif, report.html, report.cef, events.jsonl, manifest) here')
     .addOption(new Option('--fail-on <severity>', 'block at or above this severity').choices([...SEVERITIES]).default('high'))
-    .option('--sign-key <file>', 'Ed25519 private key to sign the allowlist manifest of a passing vet')
+    .option('--sign-key <file>', 'Ed25519 private key (PKCS#8 PEM, mode 0600) to sign the allowlist manifest of a passing vet; checked before any analysis')
     .option('--force-manifest', 'write a manifest even when the vet did not pass (it is marked so)')
     .addOption(new Option('--network <mode>', 'sandbox network').choices(['none', 'sinkhole']).default('none'))
     .option('--timeout <seconds>', 'wall-clock limit of the sandboxed run', '300')
@@ -53,6 +54,8 @@ async function runVet(paths: string[], flags: VetFlags): Promise<ExitCode> {
   if (!Number.isFinite(timeoutSec) || timeoutSec <= 0) throw new LtrackError('usage', `--timeout must be a positive number of seconds, got ${flags.timeout}`);
   if (flags.forceManifest && !flags.signKey && !keylessAvailable()) throw new LtrackError('usage', '--force-manifest needs --sign-key (or a Sigstore OIDC identity) to sign the manifest');
   if ((flags.signKey || flags.forceManifest) && !flags.out) throw new LtrackError('usage', 'a manifest needs --out DIR to be written to');
+  // A bad signing key must cost nothing: it is read and checked before any analysis runs.
+  const signKey = flags.signKey ? await readSigningKey(flags.signKey) : undefined;
   const tty = process.stderr.isTTY === true;
   const outcome = await vet({
     paths,
@@ -64,18 +67,18 @@ async function runVet(paths: string[], flags: VetFlags): Promise<ExitCode> {
     timeoutSec,
     failOn: flags.failOn,
     onProgress: (m) => {
-      if (tty || process.env.LTRACK_PROGRESS) process.stderr.write(`ltrack: ${maskSecrets(m)}\n`);
+      if (tty || process.env.LTRACK_PROGRESS) process.stderr.write(`ltrack: ${forTerminal(m)}\n`);
     },
   });
   const { report, events } = outcome;
   if (flags.out) await writeOutputs(report, flags.out, events);
-  await maybeManifest(report, flags);
+  await maybeManifest(report, paths, flags, signKey);
   switch (flags.format) {
     case 'json':
-      process.stdout.write(`${toJson(report)}\n`);
+      process.stdout.write(`${jsonForTerminal(toJson(report))}\n`);
       break;
     case 'sarif':
-      process.stdout.write(`${maskSecrets(JSON.stringify(toSarif(report), null, 2))}\n`);
+      process.stdout.write(`${jsonForTerminal(maskSecrets(JSON.stringify(toSarif(report), null, 2)))}\n`);
       break;
     case 'cef':
       process.stdout.write(`${toCef(report).join('\n')}\n`);
@@ -92,15 +95,18 @@ async function runVet(paths: string[], flags: VetFlags): Promise<ExitCode> {
  * --sign-key, or keylessly with Sigstore where an OIDC identity exists. Without either no manifest
  * is written — an unsigned allowlist would be worth nothing.
  */
-async function maybeManifest(report: Parameters<typeof buildManifest>[0], flags: VetFlags): Promise<void> {
+async function maybeManifest(report: Parameters<typeof buildManifest>[0], paths: string[], flags: VetFlags, signKey: KeyObject | undefined): Promise<void> {
   if (report.verdict.status !== 'pass' && !flags.forceManifest) return;
-  if (!flags.signKey && !keylessAvailable()) return;
+  if (!signKey && !keylessAvailable()) return;
   if (!flags.out) return; // checked up front when a manifest was asked for
-  const statement = await buildManifest(report, { files: report.targets.map((t) => t.path), forced: flags.forceManifest === true && report.verdict.status !== 'pass' });
+  // One vetted folder is the model: subjects are named relative to it, as `manifest verify --files DIR` names them.
+  const folder = paths.length === 1 && (await stat(paths[0]!)).isDirectory() ? resolve(paths[0]!) : undefined;
+  const inside = folder !== undefined && report.targets.every((t) => resolve(t.path).startsWith(folder + sep));
+  const root = inside ? { root: folder } : {};
+  const statement = await buildManifest(report, { files: report.targets.map((t) => t.path), ...root, forced: flags.forceManifest === true && report.verdict.status !== 'pass' });
   await mkdir(flags.out, { recursive: true });
-  if (flags.signKey) {
-    const key = await readFile(flags.signKey, 'utf8').catch((err: unknown) => Promise.reject(wrapError(err, 'bad_input', 'cannot read signing key', flags.signKey)));
-    await writeFile(join(flags.out, 'manifest.dsse.json'), `${JSON.stringify(signEd25519(statement, key), null, 2)}\n`);
+  if (signKey) {
+    await writeFile(join(flags.out, 'manifest.dsse.json'), `${JSON.stringify(signEd25519(statement, signKey), null, 2)}\n`);
   } else {
     await writeFile(join(flags.out, 'manifest.sigstore.json'), `${JSON.stringify(await signKeyless(statement), null, 2)}\n`);
   }
