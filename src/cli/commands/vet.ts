@@ -96,7 +96,7 @@ async function maybeManifest(report: Parameters<typeof buildManifest>[0], flags:
   if (report.verdict.status !== 'pass' && !flags.forceManifest) return;
   if (!flags.signKey && !keylessAvailable()) return;
   if (!flags.out) return; // checked up front when a manifest was asked for
-  const statement = await buildManifest(report, { files: report.targets.map((t) => t.path), forced: flags.forceManifest === true && report.verdict.status !== 'pass' });
+  const statement = await buildManifest(report, { files: report.targets.filter((t) => !t.unanalysed).map((t) => t.path), forced: flags.forceManifest === true && report.verdict.status !== 'pass' });
   await mkdir(flags.out, { recursive: true });
   if (flags.signKey) {
     const key = await readFile(flags.signKey, 'utf8').catch((err: unknown) => Promise.reject(wrapError(err, 'bad_input', 'cannot read signing key', flags.signKey)));
