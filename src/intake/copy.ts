@@ -56,20 +56,34 @@ export async function copyHashed(source: string, dest: string, shown: string, op
   }
 }
 
-/** Reads `from` up to `limit` bytes, hashing each chunk and writing it to `to` when given. */
+/**
+ * Reads `from` up to `limit` bytes, hashing each chunk and writing it to `to` when given. Two
+ * buffers: the next chunk is read and the current one written on the thread pool while the main
+ * thread hashes, so the copy costs about what hashing alone does.
+ */
 async function stream(from: FileHandle, to: FileHandle | undefined, limit: number): Promise<{ sha256: string; size: number }> {
   const h = createHash('sha256');
-  const buf = Buffer.allocUnsafe(CHUNK);
+  const bufs = [Buffer.allocUnsafe(CHUNK), Buffer.allocUnsafe(CHUNK)] as const;
+  const readAt = async (buf: Buffer, pos: number) => (pos < limit ? (await from.read(buf, 0, Math.min(CHUNK, limit - pos), pos)).bytesRead : 0);
   let pos = 0;
-  while (pos < limit) {
-    const { bytesRead } = await from.read(buf, 0, Math.min(CHUNK, limit - pos), pos);
-    if (bytesRead === 0) break;
-    const chunk = buf.subarray(0, bytesRead);
+  let i = 0;
+  let n = await readAt(bufs[0], 0);
+  while (n > 0) {
+    const chunk = bufs[i]!.subarray(0, n);
+    const next = readAt(bufs[1 - i]!, pos + n);
+    next.catch(() => undefined); // awaited below; a write failing first must not leave it unhandled
+    const written = to ? writeAll(to, chunk, pos) : undefined;
     h.update(chunk);
-    for (let off = 0; off < bytesRead; ) off += (await to?.write(chunk, off, bytesRead - off, pos + off))?.bytesWritten ?? bytesRead;
-    pos += bytesRead;
+    await written;
+    pos += n;
+    n = await next;
+    i = 1 - i;
   }
   return { sha256: h.digest('hex'), size: pos };
+}
+
+async function writeAll(to: FileHandle, chunk: Buffer, pos: number): Promise<void> {
+  for (let off = 0; off < chunk.length; ) off += (await to.write(chunk, off, chunk.length - off, pos + off)).bytesWritten;
 }
 
 /**
