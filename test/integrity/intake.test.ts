@@ -1,6 +1,6 @@
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -138,13 +138,14 @@ describe("':' and ',' in a file name: structured mounts load it", () => {
 });
 
 describe('time of check / time of use: a file rewritten during the vet changes nothing that runs', () => {
-  // The user's file is rewritten in place (same inode) when the tracer is attached: static analysis
-  // is over and the sandbox is built, held before its first instruction — the moment a bind of the
-  // user's own path would show the new bytes to the loader.
+  // docker: the user's file is rewritten in place (same inode) when the tracer is attached — static
+  // analysis is over and the container is built, held before its first instruction: the moment a
+  // bind of the user's own path would show the new bytes to the loader. bwrap: the file is replaced
+  // by a new one (rename) as soon as staging is done, before static analysis reads anything.
   it.each([
-    ['docker', 'a file'],
-    ['bwrap', 'a folder'],
-  ] as const)('%s, candidate given as %s', async (driver, given) => {
+    ['docker', 'a file', 'tracer attached'],
+    ['bwrap', 'a folder', 'static analysis'],
+  ] as const)('%s, candidate given as %s, swapped at "%s"', async (driver, given, moment) => {
     const asFolder = given === 'a folder';
     const dir = join(work, `toctou-${driver}`);
     mkdirSync(dir);
@@ -161,10 +162,13 @@ describe('time of check / time of use: a file rewritten during the vet changes n
       timeoutSec: 120,
       failOn: 'high',
       onProgress: (m) => {
-        if (!swapped && m.startsWith('tracer attached')) {
-          writeFileSync(model, evil);
-          swapped = true;
+        if (swapped || !m.startsWith(moment)) return;
+        if (moment === 'tracer attached') writeFileSync(model, evil);
+        else {
+          writeFileSync(`${model}.new`, evil);
+          renameSync(`${model}.new`, model);
         }
+        swapped = true;
       },
     });
     expect(swapped).toBe(true);
