@@ -1,6 +1,6 @@
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -20,10 +20,35 @@ import type { Report } from '../../src/report/index.js';
  * nothing that is loaded.
  */
 const F = join(FIXTURES, 'integrity_intake');
-const SNAPSHOT = join(F, 'hf_cache/models--acme--tiny/snapshots/0123456789abcdef0123456789abcdef01234567');
 const work = mkdtempSync(join(tmpdir(), 'ltrack-intake-it-'));
 afterAll(() => rmSync(work, { recursive: true, force: true }));
 const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
+const PAYLOAD = readFileSync(join(F, 'proto1_system.pkl'));
+
+/**
+ * Folder candidates, built around the generator's payload (the fixture index lists single files):
+ * a Hugging Face cache repo whose snapshot's pytorch_model.bin links to ../../blobs/<sha256>, as
+ * every real cache snapshot does, and a folder whose weights.pkl links out of it.
+ */
+const SNAPSHOT = join(work, 'hub/models--acme--tiny/snapshots/0123456789abcdef0123456789abcdef01234567');
+const ESCAPE = join(work, 'escape/candidate');
+function buildFolders(): void {
+  const repo = join(work, 'hub/models--acme--tiny');
+  const blob = sha(PAYLOAD);
+  mkdirSync(join(repo, 'blobs'), { recursive: true });
+  mkdirSync(join(repo, 'refs'));
+  mkdirSync(SNAPSHOT, { recursive: true });
+  writeFileSync(join(repo, 'blobs', blob), PAYLOAD);
+  writeFileSync(join(repo, 'refs/main'), '0123456789abcdef0123456789abcdef01234567');
+  writeFileSync(join(SNAPSHOT, 'config.json'), '{"model_type": "tiny"}\n');
+  symlinkSync(`../../blobs/${blob}`, join(SNAPSHOT, 'pytorch_model.bin'));
+  mkdirSync(join(work, 'escape/outside'), { recursive: true });
+  mkdirSync(ESCAPE);
+  writeFileSync(join(work, 'escape/outside/payload.pkl'), PAYLOAD);
+  writeFileSync(join(ESCAPE, 'config.json'), '{"model_type": "tiny"}\n');
+  symlinkSync('../outside/payload.pkl', join(ESCAPE, 'weights.pkl'));
+}
+buildFolders();
 const ownStagings = () => readdirSync(stageBase()).filter((n) => n.startsWith(`${process.pid}-`));
 
 function vetJson(args: string[]): { code: number | null; report: Report } {
@@ -101,10 +126,10 @@ describe('files nobody analysed: harmful when loaded unchecked, blocked by ltrac
   });
 
   it('a symlink leaving the candidate folder: harmful where it points, a blocking finding in the folder', async () => {
-    const link = join(F, 'escape/candidate/weights.pkl');
+    const link = join(ESCAPE, 'weights.pkl');
     const unchecked = await loadUnchecked({ models: [{ hostPath: link, format: 'pickle' }] });
     expect(ranTrue(unchecked.events)).toBe(true);
-    const { code, report } = vetJson([join(F, 'escape/candidate'), '--sandbox', 'docker']);
+    const { code, report } = vetJson([ESCAPE, '--sandbox', 'docker']);
     expect(code).toBe(1);
     expect(report.findings.find((f) => f.ruleId === 'LT-LINK-001')).toMatchObject({ severity: 'high', location: { file: link } });
     expect(report.skipped).toEqual([expect.objectContaining({ path: link, effect: 'finding' })]);
@@ -152,7 +177,7 @@ describe('time of check / time of use: a file rewritten during the vet changes n
     const model = join(dir, 'model.pkl');
     copyFileSync(join(FIXTURES, 'benign/data.pkl'), model);
     const benign = readFileSync(model);
-    const evil = readFileSync(join(F, 'proto1_system.pkl'));
+    const evil = PAYLOAD;
     let swapped = false;
     const out = await vet({
       paths: [asFolder ? dir : model],
