@@ -1,3 +1,4 @@
+import { stat } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import type { Detection } from '../core/finding.js';
 import type { TraceEvent } from '../core/event.js';
@@ -55,6 +56,7 @@ export async function vet(opts: VetOptions): Promise<VetOutcome> {
   // Every candidate is copied once into a private staging area: the copy is hashed, scanned and
   // mounted, so the bytes vetted are the bytes that run. Removed on every path out of here.
   const limits = resolveLimits();
+  if (opts.wheelhouse) await assertFolder(opts.wheelhouse);
   const stagings: Staging[] = [];
   try {
     const staging = await timed('stage', () => stageCandidates(opts.paths, { maxFiles: limits.maxFilesPerFolder, onProgress: opts.onProgress }));
@@ -190,6 +192,14 @@ export function unaccounted(targets: Report['targets'], skipped: { path: string;
   }
   for (const s of skipped) if (s.effect === 'incomplete') out.push(`${s.path}: ${s.reason}`);
   return out;
+}
+
+/** --wheelhouse is mounted as a folder: anything else (a FIFO, a device) is bad input. */
+async function assertFolder(path: string): Promise<void> {
+  const s = await stat(path).catch((err: unknown) => {
+    throw new LtrackError('bad_input', 'cannot read: no such folder', { cause: err, file: path });
+  });
+  if (!s.isDirectory()) throw new LtrackError('bad_input', '--wheelhouse must be a folder of wheels, sdists or conda archives', { file: path });
 }
 
 /** Findings about a staged copy name the user's file. */

@@ -217,4 +217,26 @@ describe('accounting: files nobody analysed', () => {
     expect(() => validateReport(report)).not.toThrow();
     await expect(buildManifest(report, { files: [f] })).rejects.toThrow(/not analysed/);
   });
+
+  it('a file that is both a safetensors header and a pickle is analysed as the pickle too', async () => {
+    // BINBYTES of 4 bytes whose last is '{': the first 8 bytes read as a small safetensors header
+    // length (1090) and byte 8 opens its JSON, while pickle.load sees bytes, POP, os.system, STOP.
+    const body = Buffer.from("0cos\nsystem\n(S'/bin/true'\ntR0}.", 'latin1');
+    const head = Buffer.from([0x42, 0x04, 0, 0, 0, 0, 0, 0, 0x7b]);
+    const file = join(work, 'model.safetensors');
+    writeFileSync(file, Buffer.concat([head, body, Buffer.alloc(1200, 0x20)]));
+    const r = await scanPaths([file]);
+    expect(r.targets[0]!.format).toBe('safetensors');
+    const hit = r.detections.find((d) => d.ruleId === 'LT-PKL-001');
+    expect(hit?.message).toMatch(/read as a pickle \(the content is also safetensors\)/);
+    // and a real safetensors file whose length byte happens to be an opcode adds nothing
+    const json = Buffer.from(JSON.stringify({ t: { dtype: 'F32', shape: [1], data_offsets: [0, 4] } }).padEnd(0x4a, ' '));
+    const len = Buffer.alloc(8);
+    len.writeBigUInt64LE(BigInt(json.length));
+    const clean = join(work, 'clean.safetensors');
+    writeFileSync(clean, Buffer.concat([len, json, Buffer.alloc(4)]));
+    const c = await scanPaths([clean]);
+    expect(c.targets[0]!.format).toBe('safetensors');
+    expect(c.detections).toEqual([]);
+  });
 });
