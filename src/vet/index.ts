@@ -71,9 +71,10 @@ export async function vet(opts: VetOptions): Promise<VetOutcome> {
 
 /** The lock file too: the lock analysed is the lock installed. A folder is bad input. */
 async function stageDeps(deps: string, onProgress: (m: string) => void): Promise<{ staging: Staging; path: string }> {
+  if ((await stat(deps).catch(() => undefined))?.isDirectory()) throw new LtrackError('bad_input', '--deps must be a requirements or lock file, not a folder', { file: deps });
   const staging = await stageCandidates([deps], { maxFiles: 1, onProgress });
   if (staging.candidates[0]!.folder) {
-    await staging.cleanup();
+    await staging.cleanup(); // a file swapped for a folder since the check above
     throw new LtrackError('bad_input', '--deps must be a requirements or lock file, not a folder', { file: deps });
   }
   return { staging, path: staging.files[0]!.staged };

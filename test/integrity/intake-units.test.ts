@@ -12,7 +12,7 @@ import { copyHashed } from '../../src/intake/copy.js';
 import { stageBase, stageCandidates } from '../../src/intake/stage.js';
 import { loaderOpensByName } from '../../src/intake/loader-names.js';
 import { scanPaths } from '../../src/static/index.js';
-import { unaccounted } from '../../src/vet/index.js';
+import { unaccounted, vet } from '../../src/vet/index.js';
 import { buildManifest } from '../../src/manifest/index.js';
 import { validateReport, type Report } from '../../src/report/index.js';
 import { LtrackError } from '../../src/core/errors.js';
@@ -131,6 +131,16 @@ describe('staging: one copy, hashed while copying, removed on every path', () =>
     // the first progress message comes after enumeration, before the first copy
     const err = await stageCandidates([dir], { maxFiles: 10, onProgress: swap }).catch((e: unknown) => e);
     expect(err).toMatchObject({ code: 'bad_input', file: join(dir, 'b.pkl') });
+    expect(ownStagings()).toEqual([]);
+  });
+
+  it('a vet that fails after staging (its --deps is a folder) leaves no staging area behind', async () => {
+    const model = join(work, 'plain.pkl');
+    writeFileSync(model, 'N.');
+    const depsDir = join(work, 'deps-folder');
+    mkdirSync(depsDir);
+    const err = await vet({ paths: [model], deps: depsDir, staticOnly: true, sandbox: 'auto', network: 'none', timeoutSec: 60, failOn: 'high', onProgress: () => undefined }).catch((e: unknown) => e);
+    expect(err).toMatchObject({ code: 'bad_input', file: depsDir });
     expect(ownStagings()).toEqual([]);
   });
 
