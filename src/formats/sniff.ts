@@ -3,14 +3,33 @@ import type { Bytes } from './bytes.js';
 /** Container or content kinds recognised by their first bytes, never by file name. */
 export type Sniffed = 'zip' | 'npy' | 'pickle' | 'gzip' | 'zlib' | 'bz2' | 'xz' | 'lzma' | 'hdf5' | 'gguf' | 'safetensors' | 'tar' | '7z' | 'unknown';
 
-/** Opcodes a protocol 0/1 pickle can start with (they carry no PROTO header). */
-const PROTO01_START = new Set('(]}).NIJKMLFGSUTVXcilpdt'.split('').map((c) => c.charCodeAt(0)));
+/**
+ * Opcodes CPython's C unpickler accepts as the first of a stream: the ones that push without
+ * popping (a pickle needs no PROTO header — protocols 0 and 1 write none, and the unpickler never
+ * insists on one). MARK, the empty containers, NONE/NEWTRUE/NEWFALSE, every INT/LONG/FLOAT and
+ * string/bytes form, GLOBAL, PERSID, FRAME; the memo GETs and EXTs, which succeed only with a
+ * registered extension or never at the start, are kept so their streams are analysed and reported
+ * rather than called unknown.
+ */
+const PICKLE_START = new Set([
+  ...'(]})NIJKLMFGSTUVXBCcPghj'.split('').map((c) => c.charCodeAt(0)),
+  0x88, 0x89, 0x8a, 0x8b, 0x8c, 0x8d, 0x8e, 0x8f, 0x95, 0x96, 0x82, 0x83, 0x84,
+]);
+
+/** The highest protocol the unpickler knows; PROTO 0..5 are all accepted. */
+const HIGHEST_PROTOCOL = 5;
+
+/** True when the first byte is an opcode a pickle stream can validly begin with (PROTO included). */
+export function startsLikePickle(h: Buffer): boolean {
+  if (h.length < 2) return false;
+  return h[0] === 0x80 ? h[1]! <= HIGHEST_PROTOCOL : PICKLE_START.has(h[0]!);
+}
 
 export function sniff(bytes: Bytes): Sniffed {
   const h = bytes.read(0, 512);
   if (h.length >= 4 && h[0] === 0x50 && h[1] === 0x4b && (h[2] === 3 || h[2] === 5) && (h[3] === 4 || h[3] === 6)) return 'zip';
   if (h.length >= 6 && h.subarray(0, 6).equals(Buffer.from('\x93NUMPY', 'latin1'))) return 'npy';
-  if (h.length >= 2 && h[0] === 0x80 && h[1]! >= 2 && h[1]! <= 5) return 'pickle';
+  if (h.length >= 2 && h[0] === 0x80 && h[1]! <= HIGHEST_PROTOCOL) return 'pickle';
   if (h.length >= 2 && h[0] === 0x1f && h[1] === 0x8b) return 'gzip';
   if (h.length >= 2 && h[0] === 0x78 && ((h[0] << 8) | h[1]!) % 31 === 0) return 'zlib';
   if (h.length >= 3 && h.subarray(0, 3).toString('latin1') === 'BZh') return 'bz2';
@@ -24,7 +43,7 @@ export function sniff(bytes: Bytes): Sniffed {
     const n = h.readBigUInt64LE(0);
     if (n > 1n && n + 8n <= BigInt(bytes.size) && h[8] === 0x7b /* { */) return 'safetensors';
   }
-  if (h.length >= 2 && PROTO01_START.has(h[0]!)) return 'pickle';
+  if (startsLikePickle(h)) return 'pickle';
   return 'unknown';
 }
 

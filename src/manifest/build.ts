@@ -37,6 +37,10 @@ export async function buildManifest(report: Report, opts: BuildOptions): Promise
   const root = resolve(opts.root ?? commonFolder(files));
   const digests = await sha256Files(files, opts.onProgress);
   const vetted = new Map(report.targets.map((t) => [resolve(t.path), t.sha256]));
+  // An allowlist vouches for its subjects: never for a file whose content the vet did not analyse.
+  for (const t of report.targets) {
+    if (t.unanalysed && files.includes(resolve(t.path))) throw new LtrackError('bad_input', `not analysed by the vet (${t.unanalysed}): it cannot be a manifest subject`, { file: t.path });
+  }
 
   const subject: Subject[] = files
     .map((f) => {

@@ -15,8 +15,21 @@ export interface TargetFile {
   path: string;
   sha256: string;
   size: number;
-  /** Sniffed by content, e.g. "pickle", "torch-zip", "npy", "safetensors". */
+  /** Sniffed by content, e.g. "pickle", "torch-zip", "npy", "safetensors", "text". */
   format: string;
+  /** Why the content was not analysed (not recognised, over a limit); absent when it was. */
+  unanalysed?: string;
+  /** A symlink inside the candidate: the file it resolves to, relative to the candidate root (the
+   * digest is of that file's bytes, loaded under this path's name). */
+  linkTo?: string;
+}
+
+/** An entry of a candidate that was not staged, hashed or loaded (a symlink not followed), and why. */
+export interface SkippedEntry {
+  path: string;
+  reason: string;
+  /** What it does to the verdict: a finding, incomplete, or nothing. */
+  effect: 'finding' | 'incomplete' | 'none';
 }
 
 export interface Verdict {
@@ -56,6 +69,8 @@ export interface Report {
   tool: { name: 'ltrack'; version: string };
   startedAt: string;
   targets: TargetFile[];
+  /** Entries of the candidates that are not targets, each with why: every file is accounted for. */
+  skipped?: SkippedEntry[];
   verdict: Verdict;
   findings: Finding[];
   observed: ObservedBehavior;
@@ -83,7 +98,11 @@ export const REPORT_JSON_SCHEMA = {
     startedAt: { type: 'string', format: 'date-time' },
     targets: {
       type: 'array',
-      items: { type: 'object', additionalProperties: false, required: ['path', 'sha256', 'size', 'format'], properties: { path: str, sha256: { type: 'string', pattern: '^[0-9a-f]{64}$' }, size: { type: 'integer', minimum: 0 }, format: str } },
+      items: { type: 'object', additionalProperties: false, required: ['path', 'sha256', 'size', 'format'], properties: { path: str, sha256: { type: 'string', pattern: '^[0-9a-f]{64}$' }, size: { type: 'integer', minimum: 0 }, format: str, unanalysed: str, linkTo: str } },
+    },
+    skipped: {
+      type: 'array',
+      items: { type: 'object', additionalProperties: false, required: ['path', 'reason', 'effect'], properties: { path: str, reason: str, effect: { enum: ['finding', 'incomplete', 'none'] } } },
     },
     verdict: {
       type: 'object',

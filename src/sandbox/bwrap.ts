@@ -16,6 +16,7 @@ import { MOUNTS, candidateMounts, followPhases, harnessPlan, makeRunDir, type Ru
 import { HARNESS_DIR } from './recipe.js';
 import { startSinkInNetns, type Sink } from './sinkhole.js';
 import { projectPath } from '../core/paths.js';
+import { isStaged } from '../intake/stage.js';
 
 /** The seccomp filter bootstrap compiles from sandbox/seccomp/denied.txt (scripts/bootstrap.d/65-seccomp.sh). */
 export const SECCOMP_FILTER = projectPath('build', 'seccomp', 'bwrap.bpf');
@@ -57,6 +58,8 @@ export async function runBwrap(plan: RunPlan, hooks: SandboxHooks): Promise<Sand
     const staged = join(run.root, 'stage');
     await mkdir(staged, { mode: 0o755 });
     const stage = async (path: string, dest: string): Promise<string[]> => {
+      // A vet's candidates are staged copies already (src/intake/stage.ts), readable by the sandbox user.
+      if (isStaged(path)) return ['--ro-bind', path, dest];
       const copy = join(staged, `${handed++}-${basename(path)}`);
       try {
         await cp(resolve(path), copy, { recursive: true, mode: constants.COPYFILE_FICLONE });

@@ -1,5 +1,5 @@
 import { stat } from 'node:fs/promises';
-import { join, resolve } from 'node:path';
+import { basename, join, resolve } from 'node:path';
 import type Docker from 'dockerode';
 import { LtrackError, wrapError } from '../core/errors.js';
 import { SANDBOX_LAYOUT } from '../core/sandbox-layout.js';
@@ -40,9 +40,13 @@ export async function runDocker(plan: RunPlan, hooks: SandboxHooks): Promise<San
       `${HARNESS_DIR}:${MOUNTS.harness}:ro`,
       `${run.out}:${MOUNTS.out}:rw`,
       `${run.decoys}:${MOUNTS.decoys}:ro`,
-      ...candidateMounts(plan.models).map((m) => `${m.hostPath}:${m.path}:ro`),
-      ...(plan.deps ? [`${resolve(plan.deps.hostPath)}:${SANDBOX_LAYOUT.deps}/${plan.deps.hostPath.split('/').pop()}:ro`] : []),
-      ...(plan.wheelhouse ? [`${resolve(plan.wheelhouse)}:${SANDBOX_LAYOUT.wheelhouse}:ro`] : []),
+    ];
+    // The candidate's paths are the user's names: structured mounts, because a `:` or `,` in a
+    // string-built volume spec splits it into other fields.
+    const userMounts: Docker.MountSettings[] = [
+      ...candidateMounts(plan.models).map((m) => readOnlyBind(m.hostPath, m.path)),
+      ...(plan.deps ? [readOnlyBind(resolve(plan.deps.hostPath), `${SANDBOX_LAYOUT.deps}/${basename(plan.deps.hostPath)}`)] : []),
+      ...(plan.wheelhouse ? [readOnlyBind(resolve(plan.wheelhouse), SANDBOX_LAYOUT.wheelhouse)] : []),
     ];
     const c = await docker()
       .createContainer({
@@ -83,6 +87,7 @@ export async function runDocker(plan: RunPlan, hooks: SandboxHooks): Promise<San
             [SANDBOX_LAYOUT.home]: `rw,nosuid,nodev,size=${limits.homeBytes},uid=${SANDBOX_LAYOUT.uid},gid=${SANDBOX_LAYOUT.gid},mode=0700`,
           },
           Binds: binds,
+          Mounts: userMounts,
         },
       })
       .catch((err: unknown) => Promise.reject(wrapError(err, 'sandbox_failed', 'docker could not create the sandbox container')));
@@ -129,4 +134,8 @@ export async function runDocker(plan: RunPlan, hooks: SandboxHooks): Promise<San
     await sink?.stop().catch(() => undefined);
     await run.cleanup();
   }
+}
+
+function readOnlyBind(source: string, target: string): Docker.MountSettings {
+  return { Type: 'bind', Source: source, Target: target, ReadOnly: true };
 }

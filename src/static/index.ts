@@ -1,90 +1,146 @@
-import { createHash } from 'node:crypto';
-import { closeSync, openSync, readFileSync, readSync, statSync } from 'node:fs';
-import { readdir, readFile, stat } from 'node:fs/promises';
-import { join, relative } from 'node:path';
+import { readFile } from 'node:fs/promises';
+import { basename, join, relative } from 'node:path';
 import type { Detection } from '../core/finding.js';
 import { LtrackError, wrapError } from '../core/errors.js';
 import type { TargetFile } from '../report/schema.js';
 import { BufBytes, FileBytes, FileHandle } from '../formats/bytes.js';
 import { resolveLimits, type Limits } from '../formats/limits.js';
+import { startsLikePickle } from '../formats/sniff.js';
+import { loaderOpensByName } from '../intake/loader-names.js';
+import type { SkippedFile } from '../intake/enumerate.js';
+import { stageCandidates, type StagedFile, type Staging } from '../intake/stage.js';
 import { defaultPolicy } from './pickle/policy.js';
-import { scanBytes } from './scan.js';
+import { scanBytes, scanPickleStream, type ScanContext } from './scan.js';
 
 export interface StaticResult {
   targets: TargetFile[];
   detections: Detection[];
+  /** Entries of the candidates that were not staged (symlinks not followed), with why. */
+  skipped: SkippedFile[];
+}
+
+export interface ScanOptions {
+  limits?: Partial<Limits>;
+  onProgress?: (msg: string) => void;
 }
 
 /**
- * Static analysis of model files and folders (Hugging Face snapshots): every file is hashed
- * (sha256 of every byte, streamed) and parsed by what its content is. A file that cannot be read
- * is an error naming it (exit 2); malformed content is a finding.
+ * Static analysis of model files and folders (Hugging Face snapshots), staged first: a private
+ * copy of every file is hashed while copying, then analysed (stageCandidates). For callers that
+ * only scan; a vet stages itself, because the sandbox must load the same copies.
  */
-export async function scanPaths(paths: string[], options: { limits?: Partial<Limits>; onProgress?: (msg: string) => void } = {}): Promise<StaticResult> {
+export async function scanPaths(paths: string[], options: ScanOptions = {}): Promise<StaticResult> {
+  const limits = resolveLimits(options.limits);
+  const staging = await stageCandidates(paths, { maxFiles: limits.maxFilesPerFolder, ...(options.onProgress ? { onProgress: options.onProgress } : {}) });
+  try {
+    return await scanStaged(staging, options);
+  } finally {
+    await staging.cleanup();
+  }
+}
+
+/**
+ * Analyses the staged copies, each by what its content is; the report names each file by the
+ * user's path, with the digest of the copy. Every file is accounted for: parsed, or marked with
+ * why not (`unanalysed`); entries that were not staged at all come back in `skipped`, a symlink
+ * out of the candidate as a finding. A file that cannot be read is an error naming it (exit 2);
+ * malformed content is a finding.
+ */
+export async function scanStaged(staging: Staging, options: ScanOptions = {}): Promise<StaticResult> {
   const limits = resolveLimits(options.limits);
   const policy = defaultPolicy();
   const targets: TargetFile[] = [];
   const detections: Detection[] = [];
-  for (const p of paths) {
-    const s = await stat(p).catch((err: unknown) => Promise.reject(wrapError(err, 'bad_input', 'cannot read', p)));
-    const files = s.isDirectory() ? await walk(p, limits) : [p];
-    if (s.isDirectory()) detections.push(...(await customCode(p, files)));
-    for (let i = 0; i < files.length; i++) {
-      if (i % PROGRESS_EVERY === 0) options.onProgress?.(`static: ${files[i]}${files.length > 1 ? ` (${i + 1}/${files.length})` : ''}`);
-      const { target, found } = scanFile(files[i]!, limits, policy);
+  for (const c of staging.candidates) {
+    if (c.folder) detections.push(...(await customCode(c.dir, c.given, c.files)));
+    for (const [i, f] of c.files.entries()) {
+      if (i % PROGRESS_EVERY === 0) options.onProgress?.(`static: ${f.path}${c.files.length > 1 ? ` (${i + 1}/${c.files.length})` : ''}`);
+      const { target, found } = scanFile(f, limits, policy);
       targets.push(target);
       detections.push(...found);
       // let timers and I/O callbacks run between files of a large folder
       if (i % PROGRESS_EVERY === PROGRESS_EVERY - 1) await new Promise((r) => setImmediate(r));
     }
+    for (const s of c.skipped) {
+      if (s.effect !== 'finding') continue;
+      detections.push({ ruleId: 'LT-LINK-001', source: 'static', phase: 'static', message: s.reason, evidence: { link: s.target ?? '' }, location: { file: s.path } });
+    }
   }
-  return { targets, detections };
+  return { targets, detections, skipped: staging.skipped };
 }
 
 const PROGRESS_EVERY = 128;
 
-/** Files up to this size are read once into memory and hashed and parsed from there. */
+/** Files up to this size are read once into memory and parsed from there. */
 const SMALL_FILE = 1 << 20;
 
 /**
- * One file, synchronously: the work is CPU-bound parsing and hashing of files the page cache
- * mostly holds, and each async fs call is a thread-pool round trip (four per small file).
+ * One staged file, synchronously: the work is CPU-bound parsing of files the page cache mostly
+ * holds, and each async fs call is a thread-pool round trip. The digest is the one taken while
+ * staging; the copy cannot change (root-owned, read-only, in a folder only we write).
  */
-function scanFile(file: string, limits: Limits, policy: ReturnType<typeof defaultPolicy>): { target: TargetFile; found: Detection[] } {
-  let size: number;
-  try {
-    size = statSync(file).size;
-  } catch (err) {
-    throw wrapError(err, 'bad_input', 'cannot read', file);
-  }
+function scanFile(f: StagedFile, limits: Limits, policy: ReturnType<typeof defaultPolicy>): { target: TargetFile; found: Detection[] } {
+  const file = f.path;
+  const base: TargetFile = { path: file, sha256: f.sha256, size: f.size, format: 'unknown', ...(f.linkTo ? { linkTo: f.linkTo } : {}) };
   const found: Detection[] = [];
-  if (size <= SMALL_FILE) {
-    let data: Buffer;
-    try {
-      data = readFileSync(file);
-    } catch (err) {
-      throw wrapError(err, 'bad_input', 'cannot read', file);
-    }
-    const sha256 = createHash('sha256').update(data).digest('hex');
-    const format = guarded(file, () => scanBytes(new BufBytes(data), [], { file, limits, policy, out: found }));
-    return { target: { path: file, sha256, size: data.length, format }, found };
-  }
-  const sha256 = sha256Of(file);
-  if (size > limits.maxFileBytes) {
-    found.push({ ruleId: 'LT-LIM-001', source: 'static', phase: 'static', message: `file of ${size} bytes is over the size limit; hashed, not parsed`, evidence: { size }, location: { file } });
-    return { target: { path: file, sha256, size, format: 'unknown' }, found };
+  if (f.size > limits.maxFileBytes) {
+    found.push({ ruleId: 'LT-LIM-001', source: 'static', phase: 'static', message: `file of ${f.size} bytes is over the size limit; hashed, not parsed`, evidence: { size: f.size }, location: { file } });
+    return { target: { ...base, unanalysed: `over the size limit (${limits.maxFileBytes} bytes); hashed, not parsed` }, found };
   }
   let handle: FileHandle;
   try {
-    handle = new FileHandle(file);
+    handle = new FileHandle(f.staged);
   } catch (err) {
-    throw wrapError(err, 'bad_input', 'cannot open', file);
+    throw wrapError(err, 'bad_input', 'cannot open the staged copy', file);
   }
   try {
-    const format = guarded(file, () => scanBytes(new FileBytes(handle, 0, size), [], { file, limits, policy, out: found }));
-    return { target: { path: file, sha256, size, format }, found };
+    const bytes = f.size <= SMALL_FILE ? new BufBytes(new FileBytes(handle, 0, f.size).read(0, f.size)) : new FileBytes(handle, 0, f.size);
+    const ctx = { file, limits, policy, out: found };
+    const format = guarded(file, () => scanBytes(bytes, [], ctx));
+    if (!PICKLE_FAMILY.has(format)) guarded(file, () => polyglotPickle(bytes, format, ctx));
+    return { target: { ...base, format, ...accountFor(format, bytes, basename(file), limits) }, found };
   } finally {
     handle.close();
+  }
+}
+
+const PICKLE_FAMILY = new Set(['pickle', 'joblib', 'torch-legacy', 'dill', 'cloudpickle']);
+
+/**
+ * A file can be two formats at once: a safetensors header or a GGUF file whose first bytes are
+ * also a valid pickle, loaded by torch.load or pickle.load under a name that asks for it. When
+ * the content also reads as a pickle, whatever that pickle would do is reported too. A stream that
+ * is no pickle (it breaks at once, or only reads as a malformed one) adds nothing.
+ */
+function polyglotPickle(bytes: BufBytes | FileBytes, format: string, ctx: ScanContext): void {
+  if (!startsLikePickle(bytes.read(0, 2))) return;
+  const trial: Detection[] = [];
+  if (scanPickleStream(bytes, [], { ...ctx, out: trial }) === 'unknown') return;
+  if (!trial.some((d) => d.ruleId !== 'LT-PKL-009' && d.ruleId !== 'LT-LIM-001')) return;
+  for (const d of trial) ctx.out.push({ ...d, message: `read as a pickle (the content is also ${format}): ${d.message}`, evidence: { ...d.evidence, polyglot: format } });
+}
+
+/**
+ * Why a file's content was not analysed, when it was not. UTF-8 text that no loader opens by its
+ * name (config.json, README.md, tokenizer files) is data: analysed as text. Under a loader's name
+ * it is not (a protocol-0 pickle is text), nor is any content no parser recognised.
+ */
+function accountFor(format: string, bytes: BufBytes | FileBytes, name: string, limits: Limits): { format?: string; unanalysed?: string } {
+  if (format === '7z') return { unanalysed: '7z archive: its members were not unpacked' };
+  if (format !== 'unknown') return {};
+  if (!loaderOpensByName(name) && bytes.size <= limits.maxInMemoryBytes && isText(bytes.read(0, bytes.size))) return { format: 'text' };
+  return { unanalysed: 'content not recognised as any model format; not parsed' };
+}
+
+const utf8 = new TextDecoder('utf-8', { fatal: true });
+
+function isText(data: Buffer): boolean {
+  if (data.includes(0)) return false;
+  try {
+    utf8.decode(data);
+    return true;
+  } catch {
+    return false;
   }
 }
 
@@ -98,63 +154,26 @@ function guarded<T>(file: string, body: () => T): T {
 }
 
 /**
- * sha256 of every byte, read synchronously into one reused buffer: a read stream allocates a
- * fresh buffer per chunk, and fresh pages cost a fault each here — 1.5–1.8 s per GB against
- * 0.8 s this way, which is openssl's speed (bench/RESULTS.md).
- */
-function sha256Of(file: string): string {
-  const h = createHash('sha256');
-  const buf = Buffer.allocUnsafe(HASH_CHUNK);
-  let fd: number | undefined;
-  try {
-    fd = openSync(file, 'r');
-    for (let n; (n = readSync(fd, buf, 0, HASH_CHUNK, null)) > 0; ) h.update(n === HASH_CHUNK ? buf : buf.subarray(0, n));
-  } catch (err) {
-    throw wrapError(err, 'bad_input', 'cannot read', file);
-  } finally {
-    if (fd !== undefined) closeSync(fd);
-  }
-  return h.digest('hex');
-}
-
-const HASH_CHUNK = 256 << 10;
-
-async function walk(dir: string, limits: Limits): Promise<string[]> {
-  const out: string[] = [];
-  const stack = [dir];
-  while (stack.length > 0) {
-    const d = stack.pop()!;
-    for (const e of await readdir(d, { withFileTypes: true })) {
-      if (e.name === '.git') continue;
-      const p = join(d, e.name);
-      if (e.isDirectory()) stack.push(p);
-      else if (e.isFile()) out.push(p);
-      if (out.length > limits.maxFilesPerFolder) throw new LtrackError('bad_input', `more than ${limits.maxFilesPerFolder} files`, { file: dir });
-    }
-  }
-  return out.sort();
-}
-
-/**
  * A Hugging Face snapshot whose config.json maps classes to its own modules (`auto_map`) runs
  * those .py files under trust_remote_code: they are code, reported as such.
  */
-async function customCode(dir: string, files: string[]): Promise<Detection[]> {
+async function customCode(stagedDir: string, given: string, files: StagedFile[]): Promise<Detection[]> {
   let config: { auto_map?: Record<string, unknown> };
   try {
-    config = JSON.parse(await readFile(join(dir, 'config.json'), 'utf8')) as typeof config;
+    config = JSON.parse(await readFile(join(stagedDir, 'config.json'), 'utf8')) as typeof config;
   } catch {
     return [];
   }
   if (!config.auto_map || typeof config.auto_map !== 'object') return [];
   const refs = Object.values(config.auto_map).flat().map(String);
   return files
+    .map((f) => f.path)
     .filter((f) => f.endsWith('.py'))
     .map((f) => ({
       ruleId: 'LT-HF-001',
       source: 'static' as const,
       phase: 'static' as const,
-      message: `custom code ${relative(dir, f)} runs under trust_remote_code (config.json auto_map: ${refs.slice(0, 3).join(', ')})`,
+      message: `custom code ${relative(given, f)} runs under trust_remote_code (config.json auto_map: ${refs.slice(0, 3).join(', ')})`,
       evidence: { autoMap: refs },
       location: { file: f },
     }));

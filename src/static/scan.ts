@@ -82,7 +82,7 @@ export function scanBytes(bytes: Bytes, entry: string[], ctx: ScanContext, depth
 }
 
 /** Pickles back to back: pickle.load reads one, torch's legacy format five, joblib one with inline arrays. */
-function scanPickleStream(bytes: Bytes, entry: string[], ctx: ScanContext): string {
+export function scanPickleStream(bytes: Bytes, entry: string[], ctx: ScanContext): string {
   const cur = new Cursor(bytes);
   let format = 'pickle';
   const runs: PickleRun[] = [];

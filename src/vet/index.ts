@@ -1,12 +1,15 @@
 import { stat } from 'node:fs/promises';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import type { Detection } from '../core/finding.js';
 import type { TraceEvent } from '../core/event.js';
 import type { Severity } from '../core/severity.js';
 import { LtrackError } from '../core/errors.js';
 import { ExitCode } from '../core/exit.js';
 import { TOOL_VERSION } from '../core/version.js';
-import { scanPaths } from '../static/index.js';
+import { scanStaged } from '../static/index.js';
+import { resolveLimits } from '../formats/limits.js';
+import { stageCandidates, type Staging } from '../intake/stage.js';
+import { loaderOpensByName } from '../intake/loader-names.js';
 import { analyseLock } from '../locks/index.js';
 import { loadRuleSet, matchEvents } from '../rules/index.js';
 import { score, verdict as decide } from '../scoring/index.js';
@@ -50,29 +53,63 @@ export async function vet(opts: VetOptions): Promise<VetOutcome> {
     }
   };
 
-  for (const p of opts.paths) await assertReadable(p);
+  // Every candidate is copied once into a private staging area: the copy is hashed, scanned and
+  // mounted, so the bytes vetted are the bytes that run. Removed on every path out of here.
+  const limits = resolveLimits();
+  if (opts.wheelhouse) await assertFolder(opts.wheelhouse);
+  const stagings: Staging[] = [];
+  try {
+    const staging = await timed('stage', () => stageCandidates(opts.paths, { maxFiles: limits.maxFilesPerFolder, onProgress: opts.onProgress }));
+    stagings.push(staging);
+    const deps = opts.deps ? await stageDeps(opts.deps, opts.onProgress) : undefined;
+    if (deps) stagings.push(deps.staging);
+    return await vetStaged(opts, staging, deps?.path, started, durations, timed);
+  } finally {
+    for (const s of stagings) await s.cleanup();
+  }
+}
+
+/** The lock file too: the lock analysed is the lock installed. A folder is bad input. */
+async function stageDeps(deps: string, onProgress: (m: string) => void): Promise<{ staging: Staging; path: string }> {
+  if ((await stat(deps).catch(() => undefined))?.isDirectory()) throw new LtrackError('bad_input', '--deps must be a requirements or lock file, not a folder', { file: deps });
+  const staging = await stageCandidates([deps], { maxFiles: 1, onProgress });
+  if (staging.candidates[0]!.folder) {
+    await staging.cleanup(); // a file swapped for a folder since the check above
+    throw new LtrackError('bad_input', '--deps must be a requirements or lock file, not a folder', { file: deps });
+  }
+  return { staging, path: staging.files[0]!.staged };
+}
+
+async function vetStaged(
+  opts: VetOptions,
+  staging: Staging,
+  stagedDeps: string | undefined,
+  started: Date,
+  durations: Record<string, number>,
+  timed: <T>(name: string, body: () => Promise<T>) => Promise<T>,
+): Promise<VetOutcome> {
   const rules = await timed('rules', () => loadRuleSet());
   opts.onProgress('static analysis');
-  const statik = await timed('static', () => scanPaths(opts.paths, { onProgress: opts.onProgress }));
+  const statik = await timed('static', () => scanStaged(staging, { onProgress: opts.onProgress }));
 
-  const lockChecks = opts.deps ? await analyseLock(opts.deps) : [];
+  const lockChecks = stagedDeps && opts.deps ? renameFile(await analyseLock(stagedDeps), stagedDeps, opts.deps) : [];
   const detections: Detection[] = [...statik.detections, ...lockChecks];
   let events: TraceEvent[] = [];
   let dynamic: DynamicRun | undefined;
-  const incomplete: string[] = [];
+  const incomplete: string[] = unaccounted(statik.targets, statik.skipped);
   let driver: 'docker' | 'bwrap' | 'none' = 'none';
 
   if (!opts.staticOnly) {
     const chosen = await pickDriver(opts.sandbox);
     driver = chosen;
-    const models = loadablePlanModels(statik.targets);
+    const models = loadablePlanModels(statik.targets, staging.files);
     if (models.length === 0 && !opts.deps) incomplete.push('no file in a format the sandbox can load; nothing was run dynamically');
     else dynamic = await timed('sandbox', () =>
       runTraced(
         {
           driver: chosen,
           models,
-          ...(opts.deps ? { deps: { hostPath: opts.deps } } : {}),
+          ...(stagedDeps ? { deps: { hostPath: stagedDeps } } : {}),
           ...(opts.wheelhouse ? { wheelhouse: opts.wheelhouse } : {}),
           network: opts.network,
           timeoutSec: opts.timeoutSec,
@@ -97,6 +134,7 @@ export async function vet(opts: VetOptions): Promise<VetOutcome> {
     tool: { name: 'ltrack', version: TOOL_VERSION },
     startedAt: started.toISOString(),
     targets: statik.targets,
+    ...(statik.skipped.length ? { skipped: statik.skipped.map(({ path, reason, effect }) => ({ path, reason, effect })) } : {}),
     verdict: decide(findings, { failOn: opts.failOn, incompleteReasons: incomplete }),
     findings,
     observed: {
@@ -143,10 +181,29 @@ function exitCodeOfStatus(status: Report['verdict']['status']): ExitCode {
   }
 }
 
-async function assertReadable(path: string): Promise<void> {
-  try {
-    await stat(path);
-  } catch (err) {
-    throw new LtrackError('bad_input', 'cannot read: no such file or folder', { cause: err, file: path });
+/**
+ * Files the vet could not vouch for. One a loader opens by its name (pytorch_model.bin, *.pt,
+ * *.pkl, …) whose content was not analysed could be anything that loader accepts: the verdict is
+ * incomplete, never pass. So is a symlink to a folder that was not followed.
+ */
+export function unaccounted(targets: Report['targets'], skipped: { path: string; reason: string; effect: string }[]): string[] {
+  const out: string[] = [];
+  for (const t of targets) {
+    if (t.unanalysed && loaderOpensByName(basename(t.path))) out.push(`${t.path}: ${t.unanalysed}, and a loader opens it by its name`);
   }
+  for (const s of skipped) if (s.effect === 'incomplete') out.push(`${s.path}: ${s.reason}`);
+  return out;
+}
+
+/** --wheelhouse is mounted as a folder: anything else (a FIFO, a device) is bad input. */
+async function assertFolder(path: string): Promise<void> {
+  const s = await stat(path).catch((err: unknown) => {
+    throw new LtrackError('bad_input', 'cannot read: no such folder', { cause: err, file: path });
+  });
+  if (!s.isDirectory()) throw new LtrackError('bad_input', '--wheelhouse must be a folder of wheels, sdists or conda archives', { file: path });
+}
+
+/** Findings about a staged copy name the user's file. */
+function renameFile(detections: Detection[], from: string, to: string): Detection[] {
+  return detections.map((d) => (d.location?.file === from ? { ...d, location: { ...d.location, file: to } } : d));
 }

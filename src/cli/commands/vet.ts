@@ -100,10 +100,11 @@ async function maybeManifest(report: Parameters<typeof buildManifest>[0], paths:
   if (!signKey && !keylessAvailable()) return;
   if (!flags.out) return; // checked up front when a manifest was asked for
   // One vetted folder is the model: subjects are named relative to it, as `manifest verify --files DIR` names them.
+  // Unanalysed files are never subjects (verify then names them as outside the manifest).
   const folder = paths.length === 1 && (await stat(paths[0]!)).isDirectory() ? resolve(paths[0]!) : undefined;
   const inside = folder !== undefined && report.targets.every((t) => resolve(t.path).startsWith(folder + sep));
   const root = inside ? { root: folder } : {};
-  const statement = await buildManifest(report, { files: report.targets.map((t) => t.path), ...root, forced: flags.forceManifest === true && report.verdict.status !== 'pass' });
+  const statement = await buildManifest(report, { files: report.targets.filter((t) => !t.unanalysed).map((t) => t.path), ...root, forced: flags.forceManifest === true && report.verdict.status !== 'pass' });
   await mkdir(flags.out, { recursive: true });
   if (signKey) {
     await writeFile(join(flags.out, 'manifest.dsse.json'), `${JSON.stringify(signEd25519(statement, signKey), null, 2)}\n`);

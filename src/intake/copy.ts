@@ -1,0 +1,102 @@
+import { createHash } from 'node:crypto';
+import { constants } from 'node:fs';
+import { copyFile, open, rm, type FileHandle } from 'node:fs/promises';
+import { LtrackError, wrapError } from '../core/errors.js';
+import { notRegular } from './enumerate.js';
+
+export interface Copied {
+  sha256: string;
+  size: number;
+  /** How the bytes got there: a reflink shares extents (no data read), a copy streamed them. */
+  how: 'reflink' | 'copy';
+}
+
+/** One buffer per copy: memory stays bounded whatever the file size. */
+const CHUNK = 1 << 20;
+
+/**
+ * Copies one candidate file into the staging area and returns the digest of the copy — the
+ * bytes that are scanned and that the sandbox loads. The source is opened once, O_NOFOLLOW (a
+ * symlink raced in after enumeration is refused) and O_NONBLOCK (a FIFO raced in cannot block the
+ * open), then checked with fstat before any read. The copy is a reflink where the file system
+ * can (no byte read until the copy is hashed); otherwise the bytes are read once, hashed and
+ * written in the same pass. Exactly the size fstat saw is copied: a file that grows meanwhile
+ * cannot make the copy endless, one that shrinks ends it early — either way the copy is what ran.
+ */
+export async function copyHashed(source: string, dest: string, shown: string, opts: { tryReflink: boolean }): Promise<Copied> {
+  let src: FileHandle;
+  try {
+    src = await open(source, constants.O_RDONLY | constants.O_NONBLOCK | constants.O_NOFOLLOW);
+  } catch (err) {
+    throw wrapError(err, 'bad_input', 'cannot read', shown);
+  }
+  try {
+    const s = await src.stat();
+    if (!s.isFile()) throw notRegular(shown, s);
+    if (opts.tryReflink && (await reflink(src, dest))) {
+      const copy = await open(dest, constants.O_RDONLY);
+      try {
+        const { sha256, size } = await stream(copy, undefined, Number.MAX_SAFE_INTEGER);
+        return { sha256, size, how: 'reflink' };
+      } finally {
+        await copy.close();
+      }
+    }
+    const out = await open(dest, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600);
+    try {
+      const { sha256, size } = await stream(src, out, s.size);
+      return { sha256, size, how: 'copy' };
+    } finally {
+      await out.close();
+    }
+  } catch (err) {
+    throw err instanceof LtrackError ? err : wrapError(err, 'bad_input', 'cannot stage a copy', shown);
+  } finally {
+    await src.close();
+  }
+}
+
+/**
+ * Reads `from` up to `limit` bytes, hashing each chunk and writing it to `to` when given. Two
+ * buffers: the next chunk is read and the current one written on the thread pool while the main
+ * thread hashes, so the copy costs about what hashing alone does.
+ */
+async function stream(from: FileHandle, to: FileHandle | undefined, limit: number): Promise<{ sha256: string; size: number }> {
+  const h = createHash('sha256');
+  const bufs = [Buffer.allocUnsafe(CHUNK), Buffer.allocUnsafe(CHUNK)] as const;
+  const readAt = async (buf: Buffer, pos: number) => (pos < limit ? (await from.read(buf, 0, Math.min(CHUNK, limit - pos), pos)).bytesRead : 0);
+  let pos = 0;
+  let i = 0;
+  let n = await readAt(bufs[0], 0);
+  while (n > 0) {
+    const chunk = bufs[i]!.subarray(0, n);
+    const next = readAt(bufs[1 - i]!, pos + n);
+    next.catch(() => undefined); // awaited below; a write failing first must not leave it unhandled
+    const written = to ? writeAll(to, chunk, pos) : undefined;
+    h.update(chunk);
+    await written;
+    pos += n;
+    n = await next;
+    i = 1 - i;
+  }
+  return { sha256: h.digest('hex'), size: pos };
+}
+
+async function writeAll(to: FileHandle, chunk: Buffer, pos: number): Promise<void> {
+  for (let off = 0; off < chunk.length; ) off += (await to.write(chunk, off, chunk.length - off, pos + off)).bytesWritten;
+}
+
+/**
+ * FICLONE through the already-open descriptor (/proc/self/fd names the same inode, so the path
+ * cannot be swapped under us). False where the file system cannot share extents (ext4, across
+ * file systems): the caller copies instead.
+ */
+async function reflink(src: FileHandle, dest: string): Promise<boolean> {
+  try {
+    await copyFile(`/proc/self/fd/${src.fd}`, dest, constants.COPYFILE_EXCL | constants.COPYFILE_FICLONE_FORCE);
+    return true;
+  } catch {
+    await rm(dest, { force: true });
+    return false;
+  }
+}

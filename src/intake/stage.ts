@@ -1,0 +1,173 @@
+import { randomBytes } from 'node:crypto';
+import { rmSync } from 'node:fs';
+import { chmod, link, lstat, mkdir, readdir, rm, stat, statfs } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { dirname, join, sep } from 'node:path';
+import { LtrackError, wrapError } from '../core/errors.js';
+import { copyHashed } from './copy.js';
+import { enumerateCandidate, type Candidate, type CandidateFile, type SkippedFile } from './enumerate.js';
+
+/** A candidate file as staged: the copy that is hashed, scanned and mounted into the sandbox. */
+export interface StagedFile extends CandidateFile {
+  staged: string;
+  sha256: string;
+  size: number;
+}
+
+export interface StagedCandidate {
+  given: string;
+  folder: boolean;
+  /** The staged folder (for a folder candidate) or the folder holding the single staged file. */
+  dir: string;
+  files: StagedFile[];
+  skipped: SkippedFile[];
+}
+
+export interface Staging {
+  dir: string;
+  candidates: StagedCandidate[];
+  /** Every staged file of every candidate, in order. */
+  files: StagedFile[];
+  skipped: SkippedFile[];
+  /** Removes the staging area; safe to call more than once. */
+  cleanup(): Promise<void>;
+}
+
+/**
+ * Where staging areas live: on the disk that holds the sandbox rootfs (a multi-GB model in a
+ * tmpfs /tmp would sit in memory), root-owned, mode 0711 — nobody else can list or write it. Not
+ * 0700: the bwrap driver drops to uid 65534 before it mounts, so it must traverse to a staged file
+ * it knows the name of (and its /proc/self/fd is then root-owned, so --ro-bind-fd cannot help).
+ */
+export function stageBase(): string {
+  return process.env.LTRACK_STAGE_DIR ?? '/var/lib/ltrack/stage';
+}
+
+/** True for a path inside some staging area of this host (the sandbox drivers mount those as they are). */
+export function isStaged(path: string): boolean {
+  const base = stageBase();
+  return path.startsWith(base.endsWith(sep) ? base : base + sep);
+}
+
+const RUN_NAME = /^(\d+)-[0-9a-f]{16}$/;
+
+/**
+ * Copies every candidate once into a fresh private staging area, hashing while copying; what is
+ * scanned, reported and loaded is the copy, so rewriting the user's file after this point changes
+ * nothing that is vetted. Every entry is listed first (a FIFO or device anywhere is exit 2 before
+ * a single byte is read); the user's files are only read. The caller must call cleanup() on
+ * every path; a process killed before it could is swept by the next staging.
+ */
+export async function stageCandidates(paths: string[], opts: { maxFiles: number; onProgress?: (m: string) => void }): Promise<Staging> {
+  const listed: Candidate[] = [];
+  for (const p of paths) listed.push(await enumerateCandidate(p, opts.maxFiles));
+  const dir = await makeStagingDir();
+  const remove = () => rmSync(dir, { recursive: true, force: true });
+  const onSignal = (sig: NodeJS.Signals) => {
+    remove();
+    process.kill(process.pid, sig);
+  };
+  process.once('exit', remove);
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+  let cleaned = false;
+  const cleanup = async () => {
+    if (cleaned) return;
+    cleaned = true;
+    process.off('exit', remove);
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+    await rm(dir, { recursive: true, force: true });
+  };
+  try {
+    await ensureRoom(dir, listed);
+    const candidates: StagedCandidate[] = [];
+    // One copy per source inode: links to the same blob share it (hard link inside the staging area).
+    const bySource = new Map<string, StagedFile>();
+    let tryReflink = true;
+    let done = 0;
+    const total = listed.reduce((n, c) => n + c.files.length, 0);
+    for (const [i, c] of listed.entries()) {
+      const cdir = join(dir, `c${i}`);
+      await mkdir(cdir, { mode: 0o711 });
+      const files: StagedFile[] = [];
+      for (const f of c.files) {
+        if (done++ % 64 === 0) opts.onProgress?.(`staging: ${f.path}${total > 1 ? ` (${done}/${total})` : ''}`);
+        const staged = join(cdir, f.rel);
+        await mkdir(dirname(staged), { recursive: true, mode: 0o711 });
+        const twin = bySource.get(f.source);
+        if (twin) {
+          await link(twin.staged, staged);
+          files.push({ ...f, staged, sha256: twin.sha256, size: twin.size });
+          continue;
+        }
+        const copied = await copyHashed(f.source, staged, f.path, { tryReflink });
+        tryReflink &&= copied.how === 'reflink';
+        await chmod(staged, 0o444);
+        const s: StagedFile = { ...f, staged, sha256: copied.sha256, size: copied.size };
+        bySource.set(f.source, s);
+        files.push(s);
+      }
+      candidates.push({ given: c.given, folder: c.folder, dir: cdir, files, skipped: c.skipped });
+    }
+    return { dir, candidates, files: candidates.flatMap((c) => c.files), skipped: candidates.flatMap((c) => c.skipped), cleanup };
+  } catch (err) {
+    await cleanup();
+    throw err;
+  }
+}
+
+async function makeStagingDir(): Promise<string> {
+  let base = stageBase();
+  try {
+    await mkdir(base, { recursive: true, mode: 0o711 });
+  } catch (err) {
+    // Not root and no LTRACK_STAGE_DIR: a private folder under the temp dir serves the same purpose.
+    if ((err as NodeJS.ErrnoException).code !== 'EACCES' || process.env.LTRACK_STAGE_DIR) throw wrapError(err, 'sandbox_failed', 'cannot create the staging area', base);
+    base = join(tmpdir(), `ltrack-stage-${process.getuid?.() ?? 0}`);
+    await mkdir(base, { recursive: true, mode: 0o711 });
+  }
+  const s = await lstat(base);
+  if (!s.isDirectory() || s.uid !== (process.getuid?.() ?? s.uid)) throw new LtrackError('sandbox_failed', 'the staging area is not a folder owned by this user', { file: base });
+  if ((s.mode & 0o777) !== 0o711) await chmod(base, 0o711);
+  await sweepStale(base);
+  const dir = join(base, `${process.pid}-${randomBytes(8).toString('hex')}`);
+  await mkdir(dir, { mode: 0o711 });
+  return dir;
+}
+
+/** Staging areas of ltrack processes that no longer exist (killed before their cleanup ran). */
+async function sweepStale(base: string): Promise<void> {
+  for (const name of await readdir(base).catch(() => [] as string[])) {
+    const m = RUN_NAME.exec(name);
+    if (!m || alive(Number(m[1]))) continue;
+    await rm(join(base, name), { recursive: true, force: true }).catch(() => undefined);
+  }
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/** A copy that runs out of disk half-way would be a confusing failure: say so up front. */
+async function ensureRoom(dir: string, listed: Candidate[]): Promise<void> {
+  const seen = new Set<string>();
+  let need = 0;
+  for (const c of listed) {
+    for (const f of c.files) {
+      if (seen.has(f.source)) continue;
+      seen.add(f.source);
+      need += (await stat(f.source).catch(() => ({ size: 0 }))).size;
+    }
+  }
+  const fs = await statfs(dir);
+  const free = fs.bavail * fs.bsize;
+  if (need > free) {
+    throw new LtrackError('sandbox_failed', `staging the candidate needs ${need} bytes, ${free} are free; set LTRACK_STAGE_DIR to a larger file system`, { file: dir });
+  }
+}
