@@ -71,8 +71,11 @@ export async function readChannel(path: string): Promise<{ reports: PhaseReport[
   return { reports: [...reports.values()], truncated };
 }
 
+/** The phases the harness runs; `static` and `startup` are never announced. */
+const HARNESS_PHASES: readonly Phase[] = PHASES.filter((p) => p !== 'static' && p !== 'startup');
+
 function isPhase(p: unknown): p is Phase {
-  return typeof p === 'string' && (PHASES as readonly string[]).includes(p);
+  return typeof p === 'string' && (HARNESS_PHASES as readonly string[]).includes(p);
 }
 
 export interface PhaseEdge {
