@@ -130,7 +130,7 @@ export interface Lingerer {
   /** Who started it and when (kernel fork event). */
   parent: number;
   forkNs: number;
-  /** What it was last seen as: its exec'd programs and comm. */
+  /** What it was last seen as (comm), and the programs it and its descendants executed. */
   comm: string;
   exec: string[];
 }
@@ -150,11 +150,21 @@ export function lingerers(events: readonly TraceEvent[], d: PhaseDerivation): Li
     if (e.kind === 'fork' && e.childTgid !== undefined && e.ts >= d.goNs) alive.set(e.childTgid, { tgid: e.childTgid, parent: e.tgid, forkNs: e.ts, comm: e.comm, exec: [] });
     else if (e.kind === 'exit') alive.delete(e.tgid);
   }
+  // what each did, its descendants included (the daemon's own children do its work)
+  const parent = new Map<number, number>();
+  for (const e of sorted) if (e.kind === 'fork' && e.childTgid !== undefined) parent.set(e.childTgid, e.tgid);
+  const owner = (tgid: number): Lingerer | undefined => {
+    for (let t: number | undefined = tgid, hops = 0; t !== undefined && hops < 32; t = parent.get(t), hops++) {
+      const l = alive.get(t);
+      if (l) return l;
+    }
+    return undefined;
+  };
   for (const e of sorted) {
-    const l = alive.get(e.tgid);
+    const l = owner(e.tgid);
     if (!l) continue;
     if (e.kind === 'exec' && e.path !== undefined && l.exec.length < 8) l.exec.push(e.path);
-    if (e.ts >= l.forkNs) l.comm = e.comm;
+    if (e.tgid === l.tgid && e.ts >= l.forkNs) l.comm = e.comm;
   }
   return [...alive.values()];
 }

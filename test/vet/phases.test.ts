@@ -125,10 +125,12 @@ describe('processes that outlive the harness', () => {
       fork(46, 101, 102),
       exit(47, 101),
       { ...ev(70, 102), kind: 'exec' as const, path: '/usr/bin/true', comm: 'true' },
+      fork(75, 102, 103), // what its own children run is its doing too
+      { ...ev(76, 103), kind: 'exec' as const, path: '/usr/bin/id', comm: 'id' },
       { ...exit(80, 102), comm: 'true' },
     ];
     const l = lingerers(events, derivePhases(events));
-    expect(l).toEqual([{ tgid: 102, parent: 101, forkNs: 46, comm: 'true', exec: ['/usr/bin/true'] }]);
+    expect(l).toEqual([{ tgid: 102, parent: 101, forkNs: 46, comm: 'true', exec: ['/usr/bin/true', '/usr/bin/id'] }]);
   });
 
   it('uses the harness exit when it never reached done, and nothing before go counts', () => {
