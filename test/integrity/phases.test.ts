@@ -38,7 +38,7 @@ describe.each(['docker', 'bwrap'] as Driver[])('%s: the candidate cannot decide 
     expect(markerOpens(u.events, 'startup')).toHaveLength(1);
     expect(u.sandbox.forgedMarkers?.map((f) => f.marker)).toEqual(expect.arrayContaining(['startup']));
     // nothing it did is tagged startup: its exec is in the load phase
-    expect(u.events.filter((e) => e.kind === 'exec' && e.path === '/usr/bin/true').map((e) => e.phase)).toEqual(['load']);
+    expect(u.events.filter((e) => e.kind === 'exec' && e.path === '/usr/bin/true').map((e) => `${e.argv?.[1]}:${e.phase}`)).toEqual(['pickle:load']);
 
     const { code, report, stdout } = await vet(driver, [join(F, 'forge_phases.pkl')]);
     expect(code, stdout).toBe(1);
@@ -47,14 +47,16 @@ describe.each(['docker', 'bwrap'] as Driver[])('%s: the candidate cannot decide 
     expect(dynamicFinding(report, 'LT-FILE-001').length).toBeGreaterThan(0);
   });
 
-  it("a dependency's __init__ that forges phases from inside the harness process is seen and blocked (--deps)", async () => {
+  it("a dependency's .pth and __init__ that forge phases from inside the harness process are seen and blocked (--deps)", async () => {
     const deps = { hostPath: join(F, 'deps', 'forge', 'requirements.txt') };
     const wheelhouse = join(F, 'deps', 'forge', 'wheelhouse');
     const model = join(FIXTURES, 'benign', 'torch_module.pt');
     const u = await loadUnchecked({ driver, models: [{ hostPath: model, format: 'torch-zip' }], deps, wheelhouse });
     expect(ranTrue(u.events)).toBe(true);
     expect(opened(u.events, DECOY)).toBe(true);
-    expect(u.events.filter((e) => e.kind === 'exec' && e.path === '/usr/bin/true').map((e) => e.phase)).toEqual(['import']);
+    // both carriers ran (the .pth when the site folder was added, the __init__ when imported), in import
+    const trues = u.events.filter((e) => e.kind === 'exec' && e.path === '/usr/bin/true');
+    expect(trues.map((e) => `${e.argv?.[1]}:${e.phase}`).sort()).toEqual(['init:import', 'pth:import']);
 
     const { code, report, stdout } = await vet(driver, [model, '--deps', deps.hostPath, '--wheelhouse', wheelhouse]);
     expect(code, stdout).toBe(1);
