@@ -48,8 +48,8 @@ describe.each(['docker', 'bwrap'] as Driver[])('%s: the candidate cannot decide 
   });
 
   it("a dependency's .pth and __init__ that forge phases from inside the harness process are seen and blocked (--deps)", async () => {
-    const deps = { hostPath: join(F, 'deps', 'forge', 'requirements.txt') };
-    const wheelhouse = join(F, 'deps', 'forge', 'wheelhouse');
+    const deps = { hostPath: join(FIXTURES, 'deps', 'forge-phases', 'requirements.txt') };
+    const wheelhouse = join(FIXTURES, 'deps', 'forge-phases', 'wheelhouse');
     const model = join(FIXTURES, 'benign', 'torch_module.pt');
     const u = await loadUnchecked({ driver, models: [{ hostPath: model, format: 'torch-zip' }], deps, wheelhouse });
     expect(ranTrue(u.events)).toBe(true);
