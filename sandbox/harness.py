@@ -1,9 +1,11 @@
-"""ltrack's sandbox harness: install -> import -> load -> probe, reported on the phase channel.
+"""ltrack's sandbox harness: install -> import -> load -> probe, each announced by a marker syscall.
 
 Started by a driver as the sandbox's first process (uid 65534, read-only root, no network) and held
 before its first real action: decoys are planted, then it waits for the go-line (stdin, Docker) or
 is not even exec'd until released (bubblewrap's --block-fd). The tracer attaches in between, so
 everything after go is observed. The plan comes in LTRACK_PLAN (JSON, written by src/sandbox/plan.ts).
+Phases are what the kernel sees of the markers (lth/channel.py); the channel file only adds details.
+Interpreters run with -s: a user site folder in the writable HOME is no place to start code from.
 """
 import importlib
 import json
@@ -114,17 +116,45 @@ def after_install(channel):
     if loaded:
         probe_phase(channel, loaded)
     channel.emit("done")
+    channel.mark("done")
     sys.stdout.flush()
     sys.stderr.flush()
+    linger(PLAN["lingerSec"])
+
+
+def linger(seconds):
+    """Keeps the sandbox open (its first process is this one, or its parent waits for it) while
+    processes the harness did not wait for are alive, up to `seconds`, so the tracer sees what a
+    daemonised payload goes on to do. Only the length of the window depends on this: whether a
+    process outlived the harness is read by the host from the kernel's fork and exit events."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline and _others_alive():
+        time.sleep(0.05)
+
+
+def _others_alive():
+    me = os.getpid()
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit() or int(entry) in (1, me):
+            continue
+        try:
+            with open(f"/proc/{entry}/stat", "rb") as f:
+                state = f.read().rsplit(b")", 1)[1].split()[0]
+        except (OSError, IndexError):
+            continue
+        if state != b"Z":
+            return True
+    return False
 
 
 def main():
-    channel = Channel(PLAN["channel"])
+    channel = Channel(PLAN["channel"], PLAN["markers"])
     if AFTER_INSTALL in sys.argv[1:]:
         after_install(channel)
         return
     plant_decoys()
     wait_for_go()
+    channel.mark("go")
     channel.emit("go", pid=os.getpid())
     if PLAN["deps"]:
         install_phase(channel)
@@ -132,7 +162,7 @@ def main():
         sys.stderr.flush()
         # A fresh interpreter (same pid, so the tracer's seed still holds) for import onwards:
         # a wheel's .pth payload runs at interpreter start-up, and it must be seen in this run.
-        os.execv(sys.executable, [sys.executable, "-B", os.path.abspath(__file__), AFTER_INSTALL])
+        os.execv(sys.executable, [sys.executable, "-B", "-s", os.path.abspath(__file__), AFTER_INSTALL])
     after_install(channel)
 
 

@@ -22,7 +22,7 @@ const seconds = async (fn) => {
 
 async function ltrack(driver) {
   const r = await runSandbox({ driver, models: [{ hostPath: MODEL, format: 'torch-zip' }], network: 'none', timeoutSec: 120 });
-  if (!r.phases.every((p) => p.ok)) throw new Error(`${driver}: the sandboxed load failed: ${r.stderr.slice(-300)}`);
+  if (!r.reports.every((p) => p.ok)) throw new Error(`${driver}: the sandboxed load failed: ${r.stderr.slice(-300)}`);
 }
 
 async function ltrackTraced(driver) {

@@ -1,7 +1,14 @@
-"""The phase channel: JSON lines on a file of the host-mounted out folder, never the payload's stdout.
+"""Phase markers and the phase channel.
 
-Every record carries time.monotonic_ns(), the clock bpf_ktime_get_ns() reads, so the host can tag
-kernel events with the phase they fall in.
+Markers decide phases: at each boundary the harness opens <markers>/<name>, a path that never
+exists, and the host's tracer sees that failed open with the kernel's clock and this process's
+tgid (src/vet/phases.ts). The candidate can open such paths too; the host accepts a marker only
+from the harness's process, once, in the harness's order, and reports anything else as forged.
+
+The channel (JSON lines on a file of the host-mounted out folder, never the payload's stdout)
+only carries what the harness learnt: ok/error and details per phase. The candidate runs as the
+same user and can append to it, so the host treats it as untrusted information, never as
+evidence and never as a clock.
 """
 import json
 import os
@@ -9,9 +16,17 @@ import time
 
 
 class Channel:
-    def __init__(self, path):
+    def __init__(self, path, markers):
         # O_APPEND: the post-install interpreter (an exec of this one) keeps appending to the same file.
         self._fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o600)
+        self._markers = markers
+
+    def mark(self, name):
+        """The marker syscall: an open that fails (ENOENT) and that the tracer reports."""
+        try:
+            os.close(os.open(os.path.join(self._markers, name), os.O_RDONLY | os.O_CLOEXEC))
+        except OSError:
+            pass
 
     def emit(self, kind, **fields):
         record = {"kind": kind, "ns": time.monotonic_ns(), **fields}
@@ -22,13 +37,14 @@ class Channel:
 
 
 class _Phase:
-    """A phase boundary pair; the body fills `detail` and sets `ok`/`error` as it learns them."""
+    """A phase: its marker first, then the body fills `detail` and sets `ok`/`error` as it learns them."""
 
     def __init__(self, channel, name):
         self.channel, self.name = channel, name
         self.ok, self.error, self.detail = True, None, {}
 
     def __enter__(self):
+        self.channel.mark(self.name)
         self.channel.emit("phase", phase=self.name, edge="start")
         return self
 

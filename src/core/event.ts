@@ -39,7 +39,7 @@ export interface TraceEvent {
   /** mount namespace inode. */
   mntns: number;
   comm: string;
-  /** Set by the vet from the harness phase channel; absent outside a vet. */
+  /** Set by the vet from the harness's phase markers as the kernel saw them (src/vet/phases.ts); absent outside a vet. */
   phase?: Phase;
   /** How many identical events the kernel folded into this one (>= 1). */
   count: number;

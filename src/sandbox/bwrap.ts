@@ -94,7 +94,7 @@ export async function runBwrap(plan: RunPlan, hooks: SandboxHooks): Promise<Sand
       ...wheelMount,
       '--chdir', SANDBOX_LAYOUT.home,
       '--info-fd', '3', '--block-fd', '4', '--seccomp', '5',
-      '--', '/usr/bin/python3', '-B', `${MOUNTS.harness}/harness.py`,
+      '--', '/usr/bin/python3', '-B', '-s', `${MOUNTS.harness}/harness.py`,
     ];
     const child = spawn('setpriv', args, { stdio: ['ignore', 'pipe', 'pipe', 'pipe', 'pipe', seccomp.fd], env: {} });
     const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((res) => child.on('close', (code, signal) => res({ code, signal })));
@@ -123,7 +123,12 @@ export async function runBwrap(plan: RunPlan, hooks: SandboxHooks): Promise<Sand
     const status = await exited.finally(() => clearTimeout(timer));
     await following?.stop();
     following = undefined;
-    const result = await collectResult('bwrap', run.out, { stdout, stderr }, { exitCode: status.code ?? (status.signal === 'SIGKILL' ? 137 : 128), oomKilled: await cg.oomKilled(), timedOut });
+    const result = await collectResult('bwrap', run.out, { stdout, stderr }, {
+      exitCode: status.code ?? (status.signal === 'SIGKILL' ? 137 : 128),
+      oomKilled: await cg.oomKilled(),
+      timedOut,
+      pidsLimitHits: await cg.pidsLimitHits(),
+    });
     if (sink) {
       result.sinkhole = await sink.stop();
       sink = undefined;

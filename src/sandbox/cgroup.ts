@@ -62,6 +62,11 @@ export class RunCgroup {
     }
   }
 
+  /** How often this run's pids limit refused a fork or a thread (pids.events `max`), read by the host. */
+  async pidsLimitHits(): Promise<number | undefined> {
+    return readPidsLimitHits(join(V1, 'pids', this.name));
+  }
+
   /** Whether the memory controller OOM-killed something in this run. */
   async oomKilled(): Promise<boolean> {
     const text = await readFile(join(V1, 'memory', this.name, 'memory.oom_control'), 'utf8').catch(() => '');
@@ -73,4 +78,47 @@ export class RunCgroup {
     for (let i = 0; i < 50 && (await this.pids()).length > 0; i++) await new Promise((r) => setTimeout(r, 20));
     for (const dir of [...CONTROLLERS.map((c) => join(V1, c, this.name)), join(V2, this.name)]) await rmdir(dir).catch(() => undefined);
   }
+}
+
+/**
+ * The pids controller's count of forks and clones it refused at pids.max (cgroup v1 and v2 both
+ * write `max N` to pids.events). The kernel keeps it; nothing inside the sandbox can write it, unlike
+ * the error text a payload may print or swallow. Undefined when the file cannot be read.
+ */
+export async function readPidsLimitHits(cgroupDir: string): Promise<number | undefined> {
+  const text = await readFile(join(cgroupDir, 'pids.events'), 'utf8').catch(() => undefined);
+  const m = text === undefined ? null : /^max\s+(\d+)/m.exec(text);
+  return m ? Number(m[1]) : undefined;
+}
+
+/** Where dockerd (cgroupfs driver, cgroup v1, as on this kind of machine) puts a container's pids cgroup. */
+export const dockerPidsCgroup = (containerId: string): string => join(V1, 'pids', 'docker', containerId);
+
+/**
+ * Watches a pids cgroup that disappears with its processes (runc removes a container's cgroup as
+ * soon as its PID 1 exits, before the host could read it after the run): reads the `max` counter
+ * every `everyMs` while the run goes on and keeps the highest value read. The counter only grows,
+ * so any read after a refused fork sees it; the harness lingers at its end and stays alive long
+ * after any fork bomb it survived. Undefined when the counter was never readable.
+ */
+export function watchPidsLimitHits(cgroupDir: string, everyMs = 100): { stop(): Promise<number | undefined> } {
+  let best: number | undefined;
+  let reading: Promise<void> = Promise.resolve();
+  const read = () => {
+    reading = reading.then(async () => {
+      const n = await readPidsLimitHits(cgroupDir);
+      if (n !== undefined) best = Math.max(best ?? 0, n);
+    });
+  };
+  read();
+  const timer = setInterval(read, everyMs);
+  timer.unref();
+  return {
+    async stop() {
+      clearInterval(timer);
+      read(); // a last look, in case the cgroup is still there
+      await reading;
+      return best;
+    },
+  };
 }

@@ -1,10 +1,8 @@
-import { open, readFile } from 'node:fs/promises';
+import { open } from 'node:fs/promises';
 import { PHASES, type Phase } from '../core/phase.js';
-import type { PhaseRecord } from './plan.js';
 
 interface Record_ {
   kind?: string;
-  ns?: number;
   phase?: string;
   edge?: 'start' | 'end';
   ok?: boolean;
@@ -12,17 +10,46 @@ interface Record_ {
   detail?: Record<string, unknown>;
 }
 
+/** The harness's own account of a phase: did it succeed, and what it found (packages, per-model results). */
+export interface PhaseReport {
+  phase: Phase;
+  ok: boolean;
+  error?: string;
+  detail?: Record<string, unknown>;
+}
+
+/** More than the harness ever writes (its details are lists of packages, modules and models). */
+export const CHANNEL_MAX_BYTES = 8 << 20;
+
 /**
- * Reads the harness's phase channel into phase records. A phase that started but never ended
- * (timeout, OOM, a payload that killed the interpreter) is kept, open-ended and failed. Lines that
- * are not ours (a payload could write to the file: it is in a folder the harness can write) are
- * skipped rather than trusted; only well-formed phase edges of known phases count.
+ * Reads the harness's phase channel: for each phase, whether it succeeded and its detail.
+ *
+ * UNTRUSTED. The file lives in a folder the sandbox can write, and the candidate runs as the same
+ * user as the harness (and inside its process during import and load): every line here may be
+ * forged. So this reader never decides when a phase was (phase times come from the kernel's view of
+ * the harness's marker syscalls, src/vet/phases.ts), ignores any timestamp a line carries, reads a
+ * bounded prefix of the file, and keeps the first end record of each phase (later ones are ignored,
+ * so a process that outlives a phase cannot rewrite its outcome). What it returns is information
+ * for the report (ok/error, packages, per-model results), never evidence that clears a finding.
+ * A phase that started but never ended (timeout, OOM, a payload that killed the interpreter) is
+ * reported failed: 'did not finish'.
  */
-export async function readChannel(path: string, endNs: number): Promise<{ phases: PhaseRecord[]; wentGo: boolean }> {
-  const text = await readFile(path, 'utf8').catch(() => '');
-  const phases: PhaseRecord[] = [];
-  const open = new Map<Phase, PhaseRecord>();
-  let wentGo = false;
+export async function readChannel(path: string): Promise<{ reports: PhaseReport[]; truncated: boolean }> {
+  const fh = await open(path, 'r').catch(() => undefined);
+  let text = '';
+  let truncated = false;
+  if (fh) {
+    try {
+      const buf = Buffer.alloc(CHANNEL_MAX_BYTES + 1);
+      const { bytesRead } = await fh.read(buf, 0, buf.length, 0);
+      truncated = bytesRead > CHANNEL_MAX_BYTES;
+      text = buf.subarray(0, Math.min(bytesRead, CHANNEL_MAX_BYTES)).toString('utf8');
+    } finally {
+      await fh.close();
+    }
+  }
+  const reports = new Map<Phase, PhaseReport>();
+  const ended = new Set<Phase>();
   for (const line of text.split('\n')) {
     let r: Record_;
     try {
@@ -30,28 +57,25 @@ export async function readChannel(path: string, endNs: number): Promise<{ phases
     } catch {
       continue;
     }
-    if (r.kind === 'go') wentGo = true;
-    if (r.kind !== 'phase' || typeof r.ns !== 'number' || !isPhase(r.phase)) continue;
-    if (r.edge === 'start') {
-      const rec: PhaseRecord = { phase: r.phase, startNs: r.ns, endNs, ok: false, error: 'did not finish' };
-      open.set(r.phase, rec);
-      phases.push(rec);
+    if (r === null || typeof r !== 'object' || r.kind !== 'phase' || !isPhase(r.phase) || ended.has(r.phase)) continue;
+    if (r.edge === 'start' && !reports.has(r.phase)) {
+      reports.set(r.phase, { phase: r.phase, ok: false, error: 'did not finish' });
     } else if (r.edge === 'end') {
-      const rec = open.get(r.phase);
-      if (!rec) continue;
-      open.delete(r.phase);
-      rec.endNs = r.ns;
-      rec.ok = r.ok === true;
-      if (r.ok === true) delete rec.error;
-      else rec.error = r.error ?? 'failed';
-      if (r.detail && typeof r.detail === 'object') rec.detail = r.detail;
+      ended.add(r.phase);
+      const rep: PhaseReport = { phase: r.phase, ok: r.ok === true };
+      if (r.ok !== true) rep.error = typeof r.error === 'string' ? r.error : 'failed';
+      if (r.detail && typeof r.detail === 'object' && !Array.isArray(r.detail)) rep.detail = r.detail;
+      reports.set(r.phase, rep);
     }
   }
-  return { phases, wentGo };
+  return { reports: [...reports.values()], truncated };
 }
 
+/** The phases the harness runs; `static` and `startup` are never announced. */
+const HARNESS_PHASES: readonly Phase[] = PHASES.filter((p) => p !== 'static' && p !== 'startup');
+
 function isPhase(p: unknown): p is Phase {
-  return typeof p === 'string' && (PHASES as readonly string[]).includes(p);
+  return typeof p === 'string' && (HARNESS_PHASES as readonly string[]).includes(p);
 }
 
 export interface PhaseEdge {
@@ -62,7 +86,8 @@ export interface PhaseEdge {
 
 /**
  * Follows the channel while the run goes on, for progress: each well-formed phase edge is handed
- * to `onEdge` as it appears. Display only — the result is still read whole by readChannel.
+ * to `onEdge` as it appears. Display only, and as untrusted as readChannel: a forged line can
+ * only make the progress lines wrong.
  */
 export function followChannel(path: string, onEdge: (e: PhaseEdge) => void, everyMs = 250): { stop(): Promise<void> } {
   let offset = 0;

@@ -8,6 +8,7 @@ import { requireImage } from './image.js';
 import { resolveLimits } from './limits.js';
 import { CappedSink } from './output.js';
 import { collectResult } from './result.js';
+import { dockerPidsCgroup, watchPidsLimitHits } from './cgroup.js';
 import { DECOY_ENV } from './decoys.js';
 import { MOUNTS, candidateMounts, followPhases, harnessPlan, makeRunDir, type RunPlan, type SandboxHooks, type SandboxResult } from './plan.js';
 import { HARNESS_DIR } from './recipe.js';
@@ -18,7 +19,7 @@ import { startSinkContainer, type Sink } from './sinkhole.js';
  * ours runs until the host has attached the tracer and said "go", so the interpreter's start-up
  * is observed too. Anything else on stdin (the host gave up) ends the run before it starts.
  */
-const GATE = 'read -r go && [ "$go" = go ] && exec python3 -B /ltrack/harness/harness.py';
+const GATE = 'read -r go && [ "$go" = go ] && exec python3 -B -s /ltrack/harness/harness.py';
 
 /** Where runc puts every container in the cgroup v2 tree here; the folder's inode is its cgroup id. */
 const CGROUP2_DOCKER = '/sys/fs/cgroup/unified/docker';
@@ -32,6 +33,7 @@ export async function runDocker(plan: RunPlan, hooks: SandboxHooks): Promise<San
   let container: Docker.Container | undefined;
   let sink: Sink | undefined;
   let following: ReturnType<typeof followPhases>;
+  let pidsWatch: ReturnType<typeof watchPidsLimitHits> | undefined;
   try {
     // --network sinkhole: the candidate joins the network namespace of a sink of ours
     if (plan.network === 'sinkhole') sink = await startSinkContainer(tag, limits);
@@ -96,6 +98,7 @@ export async function runDocker(plan: RunPlan, hooks: SandboxHooks): Promise<San
     const { stream, ended: streamEnded } = await attachOutput(c, stdout, stderr, { stdin: true });
     await c.start();
     const info = await c.inspect();
+    pidsWatch = watchPidsLimitHits(dockerPidsCgroup(info.Id));
     const cgroupId = await stat(join(CGROUP2_DOCKER, info.Id)).then(
       (s) => s.ino,
       () => undefined,
@@ -117,9 +120,11 @@ export async function runDocker(plan: RunPlan, hooks: SandboxHooks): Promise<San
     }
     await Promise.race([streamEnded, new Promise((r) => setTimeout(r, 2000))]);
     const after = await c.inspect();
+    const pidsLimitHits = await pidsWatch.stop();
+    pidsWatch = undefined;
     await following?.stop();
     following = undefined;
-    const result = await collectResult('docker', run.out, { stdout, stderr }, { exitCode: exit.StatusCode, oomKilled: after.State.OOMKilled === true, timedOut });
+    const result = await collectResult('docker', run.out, { stdout, stderr }, { exitCode: exit.StatusCode, oomKilled: after.State.OOMKilled === true, timedOut, pidsLimitHits });
     if (sink) {
       result.sinkhole = await sink.stop();
       sink = undefined;
@@ -130,6 +135,7 @@ export async function runDocker(plan: RunPlan, hooks: SandboxHooks): Promise<San
     throw err instanceof LtrackError ? err : wrapError(err, 'sandbox_failed', 'docker sandbox failed');
   } finally {
     await following?.stop();
+    await pidsWatch?.stop();
     if (container) await container.remove({ force: true }).catch(() => undefined);
     await sink?.stop().catch(() => undefined);
     await run.cleanup();

@@ -14,6 +14,11 @@ export interface SandboxLimits {
   homeBytes: number;
   /** Bytes of stdout and of stderr kept each; the rest is counted and dropped. */
   outputBytes: number;
+  /**
+   * How long the run stays open after the harness finished while processes it did not wait for
+   * (daemons) are still alive, so that what they do is observed before everything is killed.
+   */
+  lingerMs: number;
 }
 
 const MiB = 1024 * 1024;
@@ -26,6 +31,7 @@ export const DEFAULT_LIMITS: Readonly<SandboxLimits> = Object.freeze({
   tmpBytes: 1024 * MiB,
   homeBytes: 64 * MiB,
   outputBytes: 256 * 1024,
+  lingerMs: 3000,
 });
 
 /** Fills a partial limit set from the defaults and rejects nonsense before any driver sees it. */

@@ -3,11 +3,12 @@ import { basename, join, resolve } from 'node:path';
 import { tmpdir } from 'node:os';
 import type { Phase } from '../core/phase.js';
 import { SANDBOX_LAYOUT } from '../core/sandbox-layout.js';
-import type { SandboxLimits } from './limits.js';
+import { resolveLimits, type SandboxLimits } from './limits.js';
 import { writeDecoys } from './decoys.js';
 import { lockKind } from '../locks/kind.js';
 import type { SinkRecord } from './sinkhole.js';
-import { followChannel, type PhaseEdge } from './channel.js';
+import { followChannel, type PhaseEdge, type PhaseReport } from './channel.js';
+import type { ForgedMarker, Lingerer } from '../vet/phases.js';
 
 export type Driver = 'docker' | 'bwrap';
 
@@ -40,7 +41,23 @@ export interface PhaseRecord {
 
 export interface SandboxResult {
   driver: Driver;
+  /**
+   * The harness's phases with the kernel's times (src/vet/phases.ts derives them from the harness's
+   * marker syscalls): filled by a traced run (src/vet/dynamic.ts); empty from a driver alone, which
+   * sees no kernel events.
+   */
   phases: PhaseRecord[];
+  /** The harness's own account of each phase from the channel file: untrusted information (see readChannel). */
+  reports: PhaseReport[];
+  /**
+   * How often the sandbox's pids cgroup refused a fork or thread at its limit (pids.events `max`),
+   * read by the host; undefined when the counter could not be read.
+   */
+  pidsLimitHits?: number;
+  /** Filled by a traced run from kernel events: phase markers refused as forged (src/vet/phases.ts). */
+  forgedMarkers?: ForgedMarker[];
+  /** Filled by a traced run from kernel events: processes of the tree still alive when the harness finished. */
+  lingering?: Lingerer[];
   exitCode: number | null;
   oomKilled: boolean;
   timedOut: boolean;
@@ -58,6 +75,11 @@ export const MOUNTS = Object.freeze({
   harness: '/ltrack/harness',
   out: '/ltrack/out',
   decoys: '/ltrack/decoys',
+  /**
+   * Never exists: the harness opens `<markers>/<phase>` at each phase boundary, and the tracer's
+   * failed-open event (kernel time, caller's tgid) is what decides phases (src/vet/phases.ts).
+   */
+  markers: '/ltrack/phase',
 });
 export const CHANNEL_FILE = 'channel.jsonl';
 
@@ -101,6 +123,8 @@ export async function harnessPlan(plan: RunPlan, run: RunDir, go: 'stdin' | 'blo
   return {
     go,
     channel: `${MOUNTS.out}/${CHANNEL_FILE}`,
+    markers: MOUNTS.markers,
+    lingerSec: resolveLimits(plan.limits).lingerMs / 1000,
     decoys: await writeDecoys(run.decoys, MOUNTS.decoys),
     prefix: SANDBOX_LAYOUT.installPrefix,
     wheelhouse: plan.wheelhouse ? SANDBOX_LAYOUT.wheelhouse : null,

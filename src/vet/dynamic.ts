@@ -2,7 +2,7 @@ import type { TraceEvent } from '../core/event.js';
 import { LtrackError } from '../core/errors.js';
 import { runSandbox, type RunPlan, type SandboxResult } from '../sandbox/index.js';
 import { startTrace, type TraceSession, type TraceStats } from '../trace/index.js';
-import { tagPhases } from './phases.js';
+import { derivePhases, lingerers, phaseGaps, tagPhases, type PhaseDerivation } from './phases.js';
 
 export interface DynamicRun {
   sandbox: SandboxResult;
@@ -16,7 +16,8 @@ export interface DynamicRun {
  * Runs the sandbox with the tracer attached at the go-handshake: the sandbox's first process is
  * created blocked, the tracer seeds its process tree with that pid (and the container's cgroup),
  * and only then is the process let go — so the harness's very first file open is observed.
- * Events are drained while the sandbox runs, then tagged with the harness phase they fell in.
+ * Events are drained while the sandbox runs, then tagged with the harness phase they fell in, as the
+ * kernel saw the harness's phase markers (never as the channel file says: the candidate can write it).
  */
 export async function runTraced(plan: RunPlan, onProgress: (m: string) => void): Promise<DynamicRun> {
   const events: TraceEvent[] = [];
@@ -55,6 +56,32 @@ export async function runTraced(plan: RunPlan, onProgress: (m: string) => void):
     incomplete.push('the tracer never attached');
   }
   if (sandbox.timedOut) incomplete.push('the sandbox hit its time limit before the run finished');
-  tagPhases(events, sandbox.phases.map((p) => ({ phase: p.phase, startNs: p.startNs, endNs: p.endNs })));
+  if (sandbox.pidsLimitHits === undefined) incomplete.push("the sandbox's pids limit counter could not be read");
+  const derived = derivePhases(events);
+  if (session) incomplete.push(...phaseGaps(derived));
+  tagPhases(events, derived.spans);
+  sandbox.phases = phaseRecords(derived, sandbox);
+  sandbox.forgedMarkers = derived.forged;
+  sandbox.lingering = lingerers(events, derived);
   return { sandbox, events, stats, incomplete };
+}
+
+/**
+ * The phases with the kernel's times, each with what the harness said of it on the channel
+ * (ok/error/detail: untrusted information, see readChannel). A phase the kernel saw but the harness
+ * never reported on is failed; a report for a phase the kernel never saw is dropped.
+ */
+function phaseRecords(d: PhaseDerivation, sandbox: SandboxResult): SandboxResult['phases'] {
+  const end = d.doneNs ?? d.harnessExitNs ?? Number(process.hrtime.bigint());
+  return d.spans.map((s) => {
+    const rep = sandbox.reports.find((r) => r.phase === s.phase);
+    return {
+      phase: s.phase,
+      startNs: s.startNs,
+      endNs: s.endNs === Number.MAX_SAFE_INTEGER ? end : s.endNs,
+      ok: rep?.ok ?? false,
+      ...(rep === undefined ? { error: 'the harness reported nothing on this phase' } : rep.error === undefined ? {} : { error: rep.error }),
+      ...(rep?.detail ? { detail: rep.detail } : {}),
+    };
+  });
 }
