@@ -35,7 +35,7 @@ import { mutatedSeed, opcodeSequence, randomBytes } from './pickle-cases.js';
  * that differs from the bytes load, the interpreter must have stopped with `frame` (an operand overran
  * its FRAME), and the oracle's events must begin with ours.
  * The oracle runs out of memory only where a stream asks for a gigantic memo index or operand (its
- * address space is capped at 1 GiB): those cases are counted, not compared; the interpreter, which
+ * address space is capped at 160 MiB): those cases are counted, not compared; the interpreter, which
  * allocates nothing for them, analyses on.
  */
 

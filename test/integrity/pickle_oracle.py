@@ -249,7 +249,7 @@ def main(argv: list) -> int:
     warnings.simplefilter("ignore")
     sys.setrecursionlimit(10000)
     # a stream asking for a huge memo or operand gets MemoryError here instead of the host's memory
-    resource.setrlimit(resource.RLIMIT_AS, (1 << 30, 1 << 30))
+    resource.setrlimit(resource.RLIMIT_AS, (160 << 20, 160 << 20))
     if argv[1:2] == ["seeds"]:
         seeds(int(argv[2]), int(argv[3]))
     else:

@@ -59,13 +59,12 @@ export type TraceEvent =
  */
 type StopKind = 'malformed' | 'limit' | 'model' | 'frame';
 
-class Stop extends Error {
+/** Thrown to end a run; not an Error, so no stack is captured (hostile streams end runs by the thousand). */
+class Stop {
   constructor(
-    message: string,
+    readonly message: string,
     readonly kind: StopKind = 'malformed',
-  ) {
-    super(message);
-  }
+  ) {}
 }
 
 const LONG_MIN = -(2n ** 63n);
@@ -106,7 +105,7 @@ export function runPickle(cur: Cursor, limits: Limits, depth = 0): PickleRun {
   const marks: number[] = [];
   const memo = new Map<bigint, Value>();
   // Objects whose __setstate__ a BUILD replaced, keyed by identity (memo GETs return the same value).
-  const planted = new WeakMap<Value, Value>();
+  const planted = new Map<Value, Value>();
   let offset = cur.pos;
 
   const bad = (message: string): never => {

@@ -25,6 +25,7 @@ function digitValue(c: number | undefined): number {
 
 /** sys.get_int_max_str_digits() default: longer decimal literals raise ValueError since 3.11. */
 const MAX_STR_DIGITS = 4300;
+const RADIX: Record<number, string> = { 2: '0b', 8: '0o', 10: '', 16: '0x' };
 
 /** PyLong_FromString(s, NULL, base) on a C string: whitespace, sign, 0x/0o/0b prefixes (base 0), single underscores between digits. */
 export function pyLong(s: Buffer, base: 0 | 10): bigint | undefined {
@@ -53,24 +54,21 @@ export function pyLong(s: Buffer, base: 0 | 10): bigint | undefined {
     if (s[i] === 0x5f) i++;
   }
   if (s[i] === 0x5f) return undefined;
-  let value = 0n;
-  let digits = 0;
+  let digits = '';
   let prev = -1;
-  const big = BigInt(b);
   for (; i < s.length; i++) {
     const c = s[i]!;
     if (c === 0x5f) {
       if (prev === 0x5f) return undefined;
     } else {
-      const d = digitValue(c);
-      if (d >= b) break;
-      value = value * big + BigInt(d);
-      digits++;
+      if (digitValue(c) >= b) break;
+      digits += String.fromCharCode(c);
     }
     prev = c;
   }
-  if (prev === 0x5f || digits === 0) return undefined;
-  if (b === 10 && digits > MAX_STR_DIGITS) return undefined;
+  if (prev === 0x5f || digits.length === 0) return undefined;
+  if (b === 10 && digits.length > MAX_STR_DIGITS) return undefined;
+  const value = BigInt(`${RADIX[b]}${digits}`);
   if (zeroOnly && value !== 0n) return undefined;
   while (i < s.length && isSpace(s[i])) i++;
   if (i !== s.length) return undefined;
@@ -94,9 +92,9 @@ function strtol(s: Buffer): { value: bigint; end: number; overflow: boolean } {
     } else base = 8;
   }
   const start = i;
-  let value = 0n;
-  for (; i < s.length && digitValue(s[i]) < base; i++) value = value * BigInt(base) + BigInt(digitValue(s[i]));
+  while (i < s.length && digitValue(s[i]) < base) i++;
   if (i === start) return { value: 0n, end: 0, overflow: false };
+  const value = BigInt(`${RADIX[base]}${s.subarray(start, i).toString('latin1')}`);
   const signed = negative ? -value : value;
   return { value: signed, end: i, overflow: signed < LONG_MIN || signed > LONG_MAX };
 }
