@@ -611,7 +611,7 @@ export function runPickle(cur: Cursor, limits: Limits, depth = 0): PickleRun {
     }
   } catch (err) {
     if (!(err instanceof Stop)) throw err;
-    const message = err.kind === 'malformed' ? err.message : `analysis stopped at offset ${offset} (${err.message}); what follows was not analysed`;
+    const message = err.kind === 'malformed' ? err.message : `${err.message}: the analysis stopped here and what follows was not analysed`;
     run.error = { offset, message, ...(err.kind === 'malformed' ? {} : { limit: true, stop: err.kind }) };
     run.end = cur.pos;
     return run;
