@@ -40,6 +40,8 @@ export interface PickleRun {
   nested: PickleRun[];
   /** Every find_class / persistent_load and every operation on an object they made, in the order the loader does them. */
   trace?: TraceEvent[];
+  /** Set when the trace holds only its first million events (the rest were counted, not kept). */
+  traceTruncated?: boolean;
 }
 
 /** One event of the load as the C unpickler would make it, in stream order (see PickleRun.trace). */
@@ -68,6 +70,7 @@ class Stop {
 }
 
 const LONG_MIN = -(2n ** 63n);
+const MAX_TRACE = 1_000_000;
 const SSIZE_MAX = 2n ** 63n - 1n;
 
 /** Objects the loader made: the interpreter stands them in for anything (an imported class, an instance). */
@@ -127,7 +130,14 @@ export function runPickle(cur: Cursor, limits: Limits, depth = 0): PickleRun {
     return m === undefined ? bad('could not find MARK') : m;
   };
   const rootOf = (v: Value): number => (v.t === 'global' || v.t === 'call' || v.t === 'persid' ? (v.root ?? -1) : -1);
-  const event = (op: 'call' | 'setstate' | 'extend' | 'setitem' | 'add', target: Value) => trace.push({ op, root: rootOf(target), offset });
+  /** Records a trace event (the first MAX_TRACE of them: a hostile stream makes one per two bytes) and returns its index. */
+  let traced = 0;
+  const note = (e: TraceEvent): number => {
+    if (trace.length < MAX_TRACE) trace.push(e);
+    else run.traceTruncated = true;
+    return traced++;
+  };
+  const event = (op: 'call' | 'setstate' | 'extend' | 'setitem' | 'add', target: Value) => note({ op, root: rootOf(target), offset });
   const seq = (t: 'tuple' | 'list' | 'set', all: Value[], frozen = false): Value => {
     const v: Value = { t, items: all.slice(0, limits.maxContainerItems), dropped: Math.max(0, all.length - limits.maxContainerItems) };
     if (t === 'tuple' && !all.every(hashable)) v.unhashable = true;
@@ -205,19 +215,18 @@ export function runPickle(cur: Cursor, limits: Limits, depth = 0): PickleRun {
     if (n > limits.maxInlineBytes) {
       // Large tensor payloads are skipped, not read: only the length is kept.
       cur.skip(n);
-      if (as === 'latin1' || as === 'utf8') return { t: 'str', v: '', big: true };
+      if (as === 'latin1' || as === 'utf8') return { t: 'str', v: '', big: true, ...(as === 'latin1' ? { py2: true as const } : {}) };
       return as === 'bytearray' ? { t: 'bytes', v: Buffer.alloc(0), len: n, kind: 'bytearray' } : { t: 'bytes', v: Buffer.alloc(0), len: n };
     }
     const b = Buffer.from(cur.take(n)!);
-    if (as === 'latin1') return { t: 'str', v: b.toString('latin1') };
+    if (as === 'latin1') return { t: 'str', v: b.toString('latin1'), py2: true };
     if (as === 'utf8') return { t: 'str', v: decodeUtf8(b, true) ?? bad('operand is not UTF-8') };
     return as === 'bytearray' ? { t: 'bytes', v: b, len: n, kind: 'bytearray' } : { t: 'bytes', v: b, len: n };
   };
   const u64 = (): bigint => need(8).readBigUInt64LE(0);
   const imported = (module: string, name: string, opcode: string): Extract<Value, { t: 'global' }> => {
     run.imports.push({ module, name, offset, opcode });
-    trace.push({ op: 'find_class', module, name, offset });
-    return { t: 'global', module, name, offset, root: trace.length - 1 };
+    return { t: 'global', module, name, offset, root: note({ op: 'find_class', module, name, offset }) };
   };
   const called = (fn: Value, args: Value, how: Extract<Value, { t: 'call' }>['how']): Value => {
     run.calls.push({ fn, args, how, offset });
@@ -357,7 +366,7 @@ export function runPickle(cur: Cursor, limits: Limits, depth = 0): PickleRun {
         case 'STRING': {
           // Python 2 str: decoded with the Unpickler's encoding; latin-1 (the most permissive) keeps every byte.
           const b = parseQuoted(line()) ?? bad('the STRING opcode argument must be quoted, with valid escapes');
-          push({ t: 'str', v: b.toString('latin1') });
+          push({ t: 'str', v: b.toString('latin1'), py2: true });
           break;
         }
         case 'BINSTRING':
@@ -391,14 +400,15 @@ export function runPickle(cur: Cursor, limits: Limits, depth = 0): PickleRun {
           push(counted(u64(), 'utf8'));
           break;
         case 'NEXT_BUFFER':
-          // Model loaders (torch, numpy, joblib) pass no out-of-band buffers: the load fails here.
-          bad('out-of-band buffer requested but no buffers are given');
-          break;
+          // Model loaders (torch, numpy, joblib) pass no out-of-band buffers and fail here; one that did would go on.
+          throw new Stop('NEXT_BUFFER takes an out-of-band buffer the loader may have been given', 'model');
         case 'READONLY_BUFFER': {
           const v = top();
           if (v.t === 'bytes' && v.kind === 'bytearray') stack[stack.length - 1] = { ...v, kind: 'memoryview' };
           else if (v.t === 'bytes') break;
           else if (isStub(v)) undecided('a buffer made by the loader');
+          // a Python 2 string is bytes to a loader with encoding='bytes' (numpy.load and torch.load accept it)
+          else if (v.t === 'str' && v.py2) undecided('READONLY_BUFFER of a Python 2 string');
           else bad('READONLY_BUFFER on an object without the buffer protocol');
           break;
         }
@@ -595,14 +605,12 @@ export function runPickle(cur: Cursor, limits: Limits, depth = 0): PickleRun {
         }
         case 'PERSID': {
           const id = decodeAscii(line()) ?? bad('persistent IDs in protocol 0 must be ASCII strings');
-          trace.push({ op: 'persistent_load', offset });
-          push({ t: 'persid', id: { t: 'str', v: id }, root: trace.length - 1 });
+          push({ t: 'persid', id: { t: 'str', v: id }, root: note({ op: 'persistent_load', offset }) });
           break;
         }
         case 'BINPERSID': {
           const id = pop();
-          trace.push({ op: 'persistent_load', offset });
-          push({ t: 'persid', id, root: trace.length - 1 });
+          push({ t: 'persid', id, root: note({ op: 'persistent_load', offset }) });
           break;
         }
         default:

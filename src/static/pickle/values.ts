@@ -4,8 +4,11 @@
  * `maxInlineBytes` (enough to follow a nested payload), so a hostile pickle cannot grow memory.
  */
 export type Value =
-  /** `big`: an operand longer than maxInlineBytes, skipped unread (its text is not known). */
-  | { t: 'str'; v: string; big?: true }
+  /**
+   * `big`: an operand longer than maxInlineBytes, skipped unread (its text is not known). `py2`: a
+   * Python 2 string (STRING, BINSTRING), decoded as latin-1; a loader with encoding='bytes' keeps bytes.
+   */
+  | { t: 'str'; v: string; big?: true; py2?: true }
   /** `kind`: a bytearray (BYTEARRAY8) or the read-only memoryview READONLY_BUFFER makes of one. */
   | { t: 'bytes'; v: Buffer; len: number; kind?: 'bytearray' | 'memoryview' }
   | { t: 'num'; v: number | bigint }
