@@ -17,12 +17,13 @@ import { mutatedSeed, opcodeSequence, randomBytes } from './pickle-cases.js';
  * "Same events" means: the same sequence of
  *   ["find_class", module, name]   every global the stream imports (GLOBAL, INST, STACK_GLOBAL), raw names
  *   ["persistent_load"]            every PERSID / BINPERSID
- *   [op, root]                     every operation on an object find_class or persistent_load made (or a
- *                                  call of one returned): call, setstate (BUILD), extend (APPEND(S)),
- *                                  setitem (one per SETITEM(S) pair), add (one per ADDITEMS item);
- *                                  root = index of the event that made the object.
- * Arguments are not compared (the interpreter keeps at most maxContainerItems of them); which object
- * each operation targets is. The oracle stubs every global with an object that accepts any operation
+ *   [op, root(, n)]                every operation on an object find_class or persistent_load made (or a
+ *                                  call of one returned): call (n arguments, keywords included),
+ *                                  setstate (BUILD), extend (APPEND(S), n items), setitem (one per
+ *                                  SETITEM(S) pair), add (one per ADDITEMS item); root = index of the
+ *                                  event that made the object.
+ * Argument values are not compared (the interpreter keeps at most maxContainerItems of them); their
+ * number and the object each operation targets are. The oracle stubs every global with an object that accepts any operation
  * (pickle_oracle.py), the most permissive loader: a stream it rejects is rejected whatever the globals
  * are. The interpreter's outcomes:
  *   accept  (STOP reached)         the oracle must accept, with the same events
@@ -83,7 +84,8 @@ const frames = (cases: Buffer[]) =>
     }),
   );
 
-const normalise = (t: TraceEvent[]): Event[] => t.map((e) => (e.op === 'find_class' ? [e.op, e.module, e.name] : e.op === 'persistent_load' ? [e.op] : [e.op, e.root]));
+const normalise = (t: TraceEvent[]): Event[] =>
+  t.map((e) => (e.op === 'find_class' ? [e.op, e.module, e.name] : e.op === 'persistent_load' ? [e.op] : e.n === undefined ? [e.op, e.root] : [e.op, e.root, e.n]));
 const same = (a: Event[], b: Event[]) => JSON.stringify(a) === JSON.stringify(b);
 const startsWith = (a: Event[], prefix: Event[]) => same(a.slice(0, prefix.length), prefix);
 

@@ -17,9 +17,10 @@ string, so it accepts what any encoding accepts) with find_class and persistent_
 Nothing is imported and nothing real is called. Events, in the order they happen:
   ["find_class", module, name]  find_class returns a new stub class (a type)
   ["persistent_load"]           persistent_load returns a new stub instance
-  [op, root]                    an operation on a stub: "call" (REDUCE, INST, OBJ, NEWOBJ,
-                                NEWOBJ_EX: calling the class or instance, or cls.__new__),
-                                "setstate" (BUILD), "extend" (APPEND/APPENDS), "setitem" (each
+  [op, root(, n)]               an operation on a stub: "call" (REDUCE, INST, OBJ, NEWOBJ,
+                                NEWOBJ_EX: calling the class or instance, or cls.__new__; n is
+                                the number of arguments, keywords included),
+                                "setstate" (BUILD), "extend" (APPEND/APPENDS; n: items), "setitem" (each
                                 SETITEM(S) pair), "add" (each ADDITEMS item). root is the index of
                                 the find_class / persistent_load event that made the stub; what a
                                 call returns is a stub instance with the callee's root.
@@ -54,7 +55,7 @@ class _Op:
         kind = self.kind
 
         def op(*args, **kwargs):
-            events.append([kind, root])
+            events.append([kind, root, len(args[0])] if kind == "extend" else [kind, root])
 
         return op
 
@@ -66,7 +67,7 @@ class _Inst:
     __setstate__ = _Op("setstate")
 
     def __call__(self, *args, **kwargs):
-        events.append(["call", self._root])
+        events.append(["call", self._root, len(args) + len(kwargs)])
         return _instance(self._root)
 
     def __setitem__(self, key, value):
@@ -75,7 +76,7 @@ class _Inst:
 
 class _Meta(type):
     def __call__(cls, *args, **kwargs):
-        events.append(["call", cls._root])
+        events.append(["call", cls._root, len(args) + len(kwargs)])
         return _instance(cls._root)
 
     def __setitem__(cls, key, value):
@@ -83,7 +84,7 @@ class _Meta(type):
 
 
 def _stub_new(cls, *args, **kwargs):
-    events.append(["call", cls._root])
+    events.append(["call", cls._root, len(args) + len(kwargs)])
     return _instance(cls._root)
 
 

@@ -49,7 +49,8 @@ export type TraceEvent =
   | { op: 'find_class'; module: string; name: string; offset: number }
   | { op: 'persistent_load'; offset: number }
   /** An operation on an object the loader made (an imported global, what calling one returned, a persistent object); `root` is the index of the event that made it. */
-  | { op: 'call' | 'setstate' | 'extend' | 'setitem' | 'add'; root: number; offset: number };
+  /** `n`: how many arguments a call passes (keyword arguments included), how many items an extend appends. */
+  | { op: 'call' | 'setstate' | 'extend' | 'setitem' | 'add'; root: number; offset: number; n?: number };
 
 /**
  * Why a run ended early. `malformed`: CPython's C unpickler rejects the stream at this point too
@@ -137,7 +138,7 @@ export function runPickle(cur: Cursor, limits: Limits, depth = 0): PickleRun {
     else run.traceTruncated = true;
     return traced++;
   };
-  const event = (op: 'call' | 'setstate' | 'extend' | 'setitem' | 'add', target: Value) => note({ op, root: rootOf(target), offset });
+  const event = (op: 'call' | 'setstate' | 'extend' | 'setitem' | 'add', target: Value, n?: number) => note({ op, root: rootOf(target), offset, ...(n === undefined ? {} : { n }) });
   const seq = (t: 'tuple' | 'list' | 'set', all: Value[], frozen = false): Value => {
     const v: Value = { t, items: all.slice(0, limits.maxContainerItems), dropped: Math.max(0, all.length - limits.maxContainerItems) };
     if (t === 'tuple' && !all.every(hashable)) v.unhashable = true;
@@ -228,13 +229,13 @@ export function runPickle(cur: Cursor, limits: Limits, depth = 0): PickleRun {
     run.imports.push({ module, name, offset, opcode });
     return { t: 'global', module, name, offset, root: note({ op: 'find_class', module, name, offset }) };
   };
-  const called = (fn: Value, args: Value, how: Extract<Value, { t: 'call' }>['how']): Value => {
+  const called = (fn: Value, args: Value, how: Extract<Value, { t: 'call' }>['how'], n: number): Value => {
     run.calls.push({ fn, args, how, offset });
-    event('call', fn);
+    event('call', fn, n);
     return { t: 'call', fn, args, offset, how, root: rootOf(fn) };
   };
   /** INST and OBJ: cls(*args), or cls.__new__(cls) for a class without arguments; only loader-made objects are callable. */
-  const instantiate = (cls: Value, args: Value[], how: 'INST' | 'OBJ'): Value => (isStub(cls) ? called(cls, seq('tuple', args), how) : bad('object is not callable'));
+  const instantiate = (cls: Value, args: Value[], how: 'INST' | 'OBJ'): Value => (isStub(cls) ? called(cls, seq('tuple', args), how, args.length) : bad('object is not callable'));
   /** APPEND/APPENDS onto stack[x-1]: list.extend, bytearray.extend, or the object's own extend(). */
   const doAppend = (x: number) => {
     const len = stack.length;
@@ -246,7 +247,7 @@ export function runPickle(cur: Cursor, limits: Limits, depth = 0): PickleRun {
     else if (target.t === 'bytes' && target.kind === 'bytearray') {
       items.forEach(byteValue);
       target.len += items.length;
-    } else if (isStub(target)) event('extend', target);
+    } else if (isStub(target)) event('extend', target, items.length);
     else bad('object has no append or extend');
   };
   /** SETITEM/SETITEMS onto stack[x-1]: obj[k] = v for each pair, in order, stopping at the first failure. */
@@ -568,7 +569,7 @@ export function runPickle(cur: Cursor, limits: Limits, depth = 0): PickleRun {
           const fn = pop();
           if (!isStub(fn)) bad('REDUCE of an object that is not callable');
           if (!isTuple(args)) (isStub(args) ? undecided : bad)('REDUCE arguments are not a tuple');
-          push(called(fn, args, 'REDUCE'));
+          push(called(fn, args, 'REDUCE', isTuple(args) ? sizeOf(args) : 0));
           break;
         }
         case 'NEWOBJ':
@@ -585,7 +586,8 @@ export function runPickle(cur: Cursor, limits: Limits, depth = 0): PickleRun {
           if (cls.t !== 'global') undecided(`${op!.name} of an object the loader made (a type?)`);
           if (!isTuple(args)) undecided(`${op!.name} arguments made by the loader`);
           if (kwargs && (kwargs.t !== 'dict' || (kwargs.stubKeys ?? 0) > 0)) undecided('NEWOBJ_EX keywords made by the loader');
-          push(called(cls, kwargs ? seq('tuple', [args, kwargs]) : args, op!.name as 'NEWOBJ' | 'NEWOBJ_EX'));
+          const n = (isTuple(args) ? sizeOf(args) : 0) + (kwargs?.t === 'dict' ? kwargs.entries.length + kwargs.dropped : 0);
+          push(called(cls, kwargs ? seq('tuple', [args, kwargs]) : args, op!.name as 'NEWOBJ' | 'NEWOBJ_EX', n));
           break;
         }
         case 'BUILD': {
