@@ -107,7 +107,8 @@ export function runPickle(cur: Cursor, limits: Limits, depth = 0): PickleRun {
   // The C unpickler's two stacks: values, and marks as indices into them; the fence is the last mark.
   const stack: Value[] = [];
   const marks: number[] = [];
-  const memo = new Map<bigint, Value>();
+  // Keys are numbers (bigint only past 2^53, where PUT's decimal keys may go): bigint keys hash slowly.
+  const memo = new Map<number | bigint, Value>();
   // Objects whose __setstate__ a BUILD replaced, keyed by identity (memo GETs return the same value).
   const planted = new Map<Value, Value>();
   let offset = cur.pos;
@@ -176,11 +177,13 @@ export function runPickle(cur: Cursor, limits: Limits, depth = 0): PickleRun {
     if (i < 0n || i >= BigInt(size)) bad('sequence index out of range');
     return Number(i);
   };
-  const memoPut = (i: bigint, v: Value) => {
+  const memoKey = (i: number | bigint) => (typeof i === 'bigint' && i <= MAX_SAFE ? Number(i) : i);
+  const memoPut = (key: number | bigint, v: Value) => {
+    const i = memoKey(key);
     if (memo.size >= limits.maxPickleMemo && !memo.has(i)) throw new Stop(`memo larger than ${limits.maxPickleMemo}`, 'limit');
     memo.set(i, v);
   };
-  const memoGet = (i: bigint): Value => memo.get(i) ?? bad(`memo value not found at index ${i}`);
+  const memoGet = (i: number | bigint): Value => memo.get(memoKey(i)) ?? bad(`memo value not found at index ${i}`);
   /**
    * A file-reading Unpickler holds a FRAME's bytes as its buffer: a read that runs past the frame's
    * end drops the rest of the frame and reads on from the file after it, while pickle.loads reads on
@@ -487,10 +490,10 @@ export function runPickle(cur: Cursor, limits: Limits, depth = 0): PickleRun {
           break;
         }
         case 'BINGET':
-          push(memoGet(BigInt(need(1)[0]!)));
+          push(memoGet(need(1)[0]!));
           break;
         case 'LONG_BINGET':
-          push(memoGet(BigInt(need(4).readUInt32LE(0))));
+          push(memoGet(need(4).readUInt32LE(0)));
           break;
         case 'PUT': {
           const l = line();
@@ -503,16 +506,16 @@ export function runPickle(cur: Cursor, limits: Limits, depth = 0): PickleRun {
         }
         case 'BINPUT': {
           const k = need(1)[0]!;
-          memoPut(BigInt(k), top());
+          memoPut(k, top());
           break;
         }
         case 'LONG_BINPUT': {
           const k = need(4).readUInt32LE(0);
-          memoPut(BigInt(k), top());
+          memoPut(k, top());
           break;
         }
         case 'MEMOIZE':
-          memoPut(BigInt(memo.size), top());
+          memoPut(memo.size, top());
           break;
         case 'EXT1':
         case 'EXT2':
