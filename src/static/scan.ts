@@ -93,8 +93,9 @@ export function scanPickleStream(bytes: Bytes, entry: string[], ctx: ScanContext
     }
     const start = cur.pos;
     const run = runPickle(cur, ctx.limits);
-    // A first pickle that is not one (protocol 0/1 sniffing matched text) means this is no pickle at all.
-    if (i === 0 && run.error && !bytes.read(0, 1).equals(Buffer.from([0x80])) && run.imports.length === 0) return 'unknown';
+    // A first pickle that is not one (protocol 0/1 sniffing matched text) means this is no pickle at all;
+    // one that ran into an analysis bound is one (and the loader goes on past the bound).
+    if (i === 0 && run.error && !run.error.limit && !bytes.read(0, 1).equals(Buffer.from([0x80])) && run.imports.length === 0) return 'unknown';
     // Trailing bytes that do not even begin a pickle end the stream quietly (pickle.load never reads them).
     if (i > 0 && run.error && cur.pos - start <= 2 && run.imports.length === 0) break;
     runs.push(run);

@@ -1,7 +1,8 @@
 import type { Cursor } from '../../formats/bytes.js';
 import type { Limits } from '../../formats/limits.js';
-import { OPCODE_BY_BYTE } from './opcodes.js';
-import { MARK, render, strOf, type Slot, type Value } from './values.js';
+import { decodeAscii, decodeUtf8, parseFloat0, parseInt0, parseLong, parseMemoKey, parseQuoted, parseRawUnicode } from './literals.js';
+import { HIGHEST_PROTOCOL, OPCODE_BY_BYTE } from './opcodes.js';
+import { render, strOf, type Value } from './values.js';
 
 export interface ImportRecord {
   module: string;
@@ -28,144 +29,301 @@ export interface PickleRun {
   calls: CallRecord[];
   /** Operands that import something the interpreter cannot resolve to constant strings. */
   dynamicImports: { offset: number; what: string }[];
-  /** Set when parsing ended early: what was wrong and where. Everything before it is kept. */
-  error?: { offset: number; message: string; limit?: boolean };
+  /**
+   * Set when parsing ended early: what was wrong and where (the opcode's offset). Everything before
+   * it is kept. Without `limit` the C unpickler rejects the stream there too. With `limit` the
+   * analysis stopped where the loader goes on (`stop`: a bound of this analysis, or an outcome that
+   * depends on what an imported object is): what follows was not analysed, so it must block.
+   */
+  error?: { offset: number; message: string; limit?: boolean; stop?: 'limit' | 'model' | 'frame' };
   /** Pickles found nested inline (joblib object arrays) run by the same interpreter. */
   nested: PickleRun[];
+  /** Every find_class / persistent_load and every operation on an object they made, in the order the loader does them. */
+  trace?: TraceEvent[];
+  /** Set when the trace holds only its first million events (the rest were counted, not kept). */
+  traceTruncated?: boolean;
 }
 
-class Stop extends Error {
-  constructor(
-    message: string,
-    readonly limit = false,
-  ) {
-    super(message);
-  }
-}
+/** One event of the load as the C unpickler would make it, in stream order (see PickleRun.trace). */
+export type TraceEvent =
+  | { op: 'find_class'; module: string; name: string; offset: number }
+  | { op: 'persistent_load'; offset: number }
+  /** An operation on an object the loader made (an imported global, what calling one returned, a persistent object); `root` is the index of the event that made it. */
+  /** `n`: how many arguments a call passes (keyword arguments included), how many items an extend appends. */
+  | { op: 'call' | 'setstate' | 'extend' | 'setitem' | 'add'; root: number; offset: number; n?: number };
 
 /**
- * Runs one pickle symbolically from the cursor's position to its STOP: every opcode of protocols
- * 0–5 is executed on a symbolic stack and memo, never calling anything. Imports (GLOBAL, INST,
- * STACK_GLOBAL with operands from any string opcode or the memo) and invocations (REDUCE, INST,
- * OBJ, NEWOBJ, NEWOBJ_EX, BUILD) are recorded with their byte offsets. A malformed or over-limit
- * stream ends the run with `error` set and keeps everything recorded before it.
+ * Why a run ended early. `malformed`: CPython's C unpickler rejects the stream at this point too
+ * (the load fails there). `limit`: a bound of this analysis. `model`: the outcome depends on what
+ * an imported object really is (a class where a type is required, a tuple where arguments are
+ * required, an extension code from copyreg's registry): the loader may go on. `frame`: loaders
+ * that read a file and loaders that read bytes disagree on what follows. The last three stop
+ * the analysis where the loader would continue, so they must block (PickleRun.error.limit).
+ */
+type StopKind = 'malformed' | 'limit' | 'model' | 'frame';
+
+/** Thrown to end a run; not an Error, so no stack is captured (hostile streams end runs by the thousand). */
+class Stop {
+  constructor(
+    readonly message: string,
+    readonly kind: StopKind = 'malformed',
+  ) {}
+}
+
+const LONG_MIN = -(2n ** 63n);
+const MAX_TRACE = 1_000_000;
+const SSIZE_MAX = 2n ** 63n - 1n;
+
+/** Objects the loader made: the interpreter stands them in for anything (an imported class, an instance). */
+const isStub = (v: Value): v is Extract<Value, { t: 'global' | 'call' | 'persid' | 'unknown' }> => v.t === 'global' || v.t === 'call' || v.t === 'persid' || v.t === 'unknown';
+type Seq = Extract<Value, { items: Value[] }>;
+const isList = (v: Value): v is Seq => v.t === 'list';
+const isTuple = (v: Value): v is Seq => v.t === 'tuple';
+const sizeOf = (v: { items: Value[]; dropped: number }) => v.items.length + v.dropped;
+/** What hash() would accept: lists, dicts, sets and bytearrays raise, and tuples holding one. */
+function hashable(v: Value): boolean {
+  if (v.t === 'list' || v.t === 'dict') return false;
+  if (v.t === 'set') return v.frozen === true;
+  if (v.t === 'tuple') return v.unhashable !== true;
+  if (v.t === 'bytes') return v.kind !== 'bytearray';
+  return true;
+}
+/** An int as operator.index sees it (bool is an int); undefined for other constants. */
+const indexOf = (v: Value): bigint | undefined => (v.t === 'num' ? BigInt(v.v) : v.t === 'bool' ? (v.v ? 1n : 0n) : undefined);
+
+/**
+ * Runs one pickle symbolically from the cursor's position to its STOP, never calling anything, with
+ * the grammar and stack discipline of CPython 3.11's C unpickler (Modules/_pickle.c): the same
+ * streams are accepted and rejected, and the same find_class / call events happen in the same
+ * order, when every imported global is an object that accepts any operation (the most permissive
+ * loader: test/integrity/pickle-differential.test.ts checks this against the real one). Imports
+ * (GLOBAL, INST, STACK_GLOBAL) and invocations (REDUCE, INST, OBJ, NEWOBJ, NEWOBJ_EX, BUILD) are
+ * recorded with their byte offsets. A run that ends early sets `error` and keeps everything
+ * recorded before it; `error.limit` marks a stop where the loader would go on (it must block).
  */
 export function runPickle(cur: Cursor, limits: Limits, depth = 0): PickleRun {
-  const run: PickleRun = { start: cur.pos, end: cur.pos, protocol: 0, stopped: false, imports: [], calls: [], dynamicImports: [], nested: [] };
-  const stack: Slot[] = [];
+  const run: PickleRun = { start: cur.pos, end: cur.pos, protocol: 0, stopped: false, imports: [], calls: [], dynamicImports: [], nested: [], trace: [] };
+  const trace = run.trace!;
+  // The C unpickler's two stacks: values, and marks as indices into them; the fence is the last mark.
+  const stack: Value[] = [];
   const marks: number[] = [];
-  const memo = new Map<number, Value>();
-  const unknown = (why: string): Value => ({ t: 'unknown', why });
+  // Keys are numbers (bigint only past 2^53, where PUT's decimal keys may go): bigint keys hash slowly.
+  const memo = new Map<number | bigint, Value>();
   // Objects whose __setstate__ a BUILD replaced, keyed by identity (memo GETs return the same value).
-  const planted = new WeakMap<Value, Value>();
+  const planted = new Map<Value, Value>();
+  let offset = cur.pos;
 
-  const push = (v: Slot) => {
-    if (stack.length >= limits.maxPickleStack) throw new Stop(`stack deeper than ${limits.maxPickleStack}`, true);
+  const bad = (message: string): never => {
+    throw new Stop(message);
+  };
+  const undecided = (message: string): never => {
+    throw new Stop(`${message}; the loader may go on`, 'model');
+  };
+  const fence = () => (marks.length ? marks[marks.length - 1]! : 0);
+  const underflow = (): never => bad(marks.length ? 'unexpected MARK found' : 'unpickling stack underflow');
+  const push = (v: Value) => {
+    if (stack.length >= limits.maxPickleStack) throw new Stop(`stack deeper than ${limits.maxPickleStack}`, 'limit');
     stack.push(v);
   };
-  const pop = (): Value => {
-    const v = stack.pop();
-    if (v === undefined) throw new Stop('stack underflow');
-    if (v === MARK) throw new Stop('unexpected MARK on the stack');
-    if (marks.length > 0 && stack.length < marks[marks.length - 1]!) throw new Stop('pop below the current mark');
-    return v;
-  };
-  const top = (): Value => {
-    const v = stack[stack.length - 1];
-    if (v === undefined || v === MARK) throw new Stop('stack underflow');
-    return v;
-  };
-  const popMark = (): Value[] => {
+  const pop = (): Value => (stack.length <= fence() ? underflow() : stack.pop()!);
+  const top = (): Value => (stack.length <= fence() ? underflow() : stack[stack.length - 1]!);
+  const marker = (): number => {
     const m = marks.pop();
-    if (m === undefined) throw new Stop('no MARK to pop to');
-    const items = stack.splice(m);
-    if (items[0] !== MARK) throw new Stop('corrupt mark');
-    return items.slice(1).filter((x): x is Value => x !== MARK);
+    return m === undefined ? bad('could not find MARK') : m;
   };
-  const seq = (t: 'tuple' | 'list' | 'set', all: Value[]): Value => ({ t, items: all.slice(0, limits.maxContainerItems), dropped: Math.max(0, all.length - limits.maxContainerItems) });
-  const addItems = (target: Value, items: Value[]) => {
-    if (target.t === 'list' || target.t === 'set' || target.t === 'tuple') {
-      const room = limits.maxContainerItems - target.items.length;
-      target.items.push(...items.slice(0, Math.max(0, room)));
-      target.dropped += Math.max(0, items.length - Math.max(0, room));
+  const rootOf = (v: Value): number => (v.t === 'global' || v.t === 'call' || v.t === 'persid' ? (v.root ?? -1) : -1);
+  /** Records a trace event (the first MAX_TRACE of them: a hostile stream makes one per two bytes) and returns its index. */
+  let traced = 0;
+  const note = (e: TraceEvent): number => {
+    if (trace.length < MAX_TRACE) trace.push(e);
+    else run.traceTruncated = true;
+    return traced++;
+  };
+  const event = (op: 'call' | 'setstate' | 'extend' | 'setitem' | 'add', target: Value, n?: number) => note({ op, root: rootOf(target), offset, ...(n === undefined ? {} : { n }) });
+  const seq = (t: 'tuple' | 'list' | 'set', all: Value[], frozen = false): Value => {
+    const v: Value = { t, items: all.slice(0, limits.maxContainerItems), dropped: Math.max(0, all.length - limits.maxContainerItems) };
+    if (t === 'tuple' && !all.every(hashable)) v.unhashable = true;
+    if (frozen) v.frozen = true;
+    return v;
+  };
+  const addItems = (target: Seq, items: Value[]) => {
+    const room = Math.max(0, limits.maxContainerItems - target.items.length);
+    target.items.push(...items.slice(0, room));
+    target.dropped += Math.max(0, items.length - room);
+  };
+  const dictSet = (d: Extract<Value, { t: 'dict' }>, k: Value, v: Value) => {
+    if (!hashable(k)) bad('unhashable dict key');
+    if (k.t !== 'str') {
+      if (isStub(k)) d.stubKeys = (d.stubKeys ?? 0) + 1;
+      else d.nonStrKeys = (d.nonStrKeys ?? 0) + 1;
     }
+    const same = k.t === 'str' ? d.entries.find(([key]) => key.t === 'str' && key.v === k.v) : undefined;
+    if (same) same[1] = v;
+    else if (d.entries.length < limits.maxContainerItems) d.entries.push([k, v]);
+    else d.dropped++;
   };
-  const setItems = (target: Value, kv: Value[]) => {
-    if (kv.length % 2 !== 0) throw new Stop('odd number of items for SETITEMS');
-    if (target.t !== 'dict') return;
-    for (let i = 0; i < kv.length; i += 2) {
-      if (target.entries.length < limits.maxContainerItems) target.entries.push([kv[i]!, kv[i + 1]!]);
-      else target.dropped++;
-    }
+  /** A byte value for a bytearray: an int in 0..255; a loader-made object might have __index__. */
+  const byteValue = (v: Value) => {
+    if (isStub(v)) undecided('a bytearray item made by the loader');
+    const n = indexOf(v);
+    if (n === undefined || n < 0n || n > 255n) bad('bytearray item is not a byte');
   };
-  const memoPut = (i: number, v: Value) => {
-    if (memo.size >= limits.maxPickleMemo && !memo.has(i)) throw new Stop(`memo larger than ${limits.maxPickleMemo}`, true);
+  /** A sequence index in range for a sequence of `size` items (negative counts from the end). */
+  const index = (k: Value, size: number): number => {
+    if (isStub(k)) undecided('an index made by the loader');
+    const n = indexOf(k);
+    if (n === undefined) return bad('sequence index is not an integer');
+    const i = n < 0n ? n + BigInt(size) : n;
+    if (i < 0n || i >= BigInt(size)) bad('sequence index out of range');
+    return Number(i);
+  };
+  const memoKey = (i: number | bigint) => (typeof i === 'bigint' && i <= MAX_SAFE ? Number(i) : i);
+  const memoPut = (key: number | bigint, v: Value) => {
+    const i = memoKey(key);
+    if (memo.size >= limits.maxPickleMemo && !memo.has(i)) throw new Stop(`memo larger than ${limits.maxPickleMemo}`, 'limit');
     memo.set(i, v);
   };
-  const memoGet = (i: number): Value => {
-    const v = memo.get(i);
-    if (v === undefined) throw new Stop(`memo key ${i} was never stored`);
-    return v;
+  const memoGet = (i: number | bigint): Value => memo.get(memoKey(i)) ?? bad(`memo value not found at index ${i}`);
+  /**
+   * A file-reading Unpickler holds a FRAME's bytes as its buffer: a read that runs past the frame's
+   * end drops the rest of the frame and reads on from the file after it, while pickle.loads reads on
+   * from the same bytes. The two then see different streams (the pickler never writes such a read),
+   * so the analysis stops there. Payloads of BINBYTES/BYTEARRAY8 are copied across without loss.
+   */
+  let frameEnd = -1;
+  const crossing = (end: number, start = cur.pos) => {
+    if (start < frameEnd && end > frameEnd) throw new Stop('an operand runs past the end of its FRAME: loaders reading a file and loaders reading bytes see different streams', 'frame');
   };
   const need = (n: number): Buffer => {
-    const b = cur.take(n);
-    if (!b) throw new Stop('truncated operand');
+    crossing(cur.pos + n);
+    return cur.take(n) ?? bad('pickle data was truncated');
+  };
+  /** A '\n'-terminated operand, without the '\n'. No newline before the end: the loader fails too. */
+  const line = (): Buffer => {
+    const start = cur.pos;
+    const b = cur.line(limits.maxLineBytes);
+    if (!b) {
+      if (cur.remaining === 0) return bad('pickle data was truncated (no newline)');
+      throw new Stop(`text operand longer than ${limits.maxLineBytes} bytes`, 'limit');
+    }
+    crossing(cur.pos, start);
     return b;
   };
-  const line = (): string => {
-    const b = cur.line(limits.maxLineBytes);
-    if (!b) throw new Stop('unterminated text operand');
-    return b.toString('latin1');
-  };
-  const bytesOperand = (len: number, asText: boolean): Value => {
-    if (!Number.isSafeInteger(len) || len < 0) throw new Stop('negative or huge length');
-    if (len > cur.remaining) throw new Stop('truncated operand');
-    if (len <= limits.maxInlineBytes) {
-      const b = Buffer.from(need(len));
-      return asText ? { t: 'str', v: b.toString('utf8') } : { t: 'bytes', v: b, len };
+  /** A length-prefixed operand; `as` says what the loader makes of its bytes (undefined: it fails). */
+  const counted = (len: bigint, as: 'bytes' | 'bytearray' | 'latin1' | 'utf8'): Value => {
+    if (len > SSIZE_MAX) bad('operand length exceeds the maximum size');
+    if (len > BigInt(cur.remaining)) bad('pickle data was truncated');
+    const n = Number(len);
+    const lossless = as === 'bytes' || as === 'bytearray';
+    if (!lossless) crossing(cur.pos + n);
+    if (n > limits.maxInlineBytes) {
+      // Large tensor payloads are skipped, not read: only the length is kept.
+      cur.skip(n);
+      if (as === 'latin1' || as === 'utf8') return { t: 'str', v: '', big: true, ...(as === 'latin1' ? { py2: true as const } : {}) };
+      return as === 'bytearray' ? { t: 'bytes', v: Buffer.alloc(0), len: n, kind: 'bytearray' } : { t: 'bytes', v: Buffer.alloc(0), len: n };
     }
-    // Large tensor payloads are skipped, not read: only the length is kept.
-    cur.skip(len);
-    return asText ? { t: 'str', v: '' } : { t: 'bytes', v: Buffer.alloc(0), len };
+    const b = Buffer.from(cur.take(n)!);
+    if (as === 'latin1') return { t: 'str', v: b.toString('latin1'), py2: true };
+    if (as === 'utf8') return { t: 'str', v: decodeUtf8(b, true) ?? bad('operand is not UTF-8') };
+    return as === 'bytearray' ? { t: 'bytes', v: b, len: n, kind: 'bytearray' } : { t: 'bytes', v: b, len: n };
   };
-  const imported = (module: string, name: string, offset: number, opcode: string): Value => {
+  const u64 = (): bigint => need(8).readBigUInt64LE(0);
+  const imported = (module: string, name: string, opcode: string): Extract<Value, { t: 'global' }> => {
     run.imports.push({ module, name, offset, opcode });
-    return { t: 'global', module, name, offset };
+    return { t: 'global', module, name, offset, root: note({ op: 'find_class', module, name, offset }) };
+  };
+  const called = (fn: Value, args: Value, how: Extract<Value, { t: 'call' }>['how'], n: number): Value => {
+    run.calls.push({ fn, args, how, offset });
+    event('call', fn, n);
+    return { t: 'call', fn, args, offset, how, root: rootOf(fn) };
+  };
+  /** INST and OBJ: cls(*args), or cls.__new__(cls) for a class without arguments; only loader-made objects are callable. */
+  const instantiate = (cls: Value, args: Value[], how: 'INST' | 'OBJ'): Value => (isStub(cls) ? called(cls, seq('tuple', args), how, args.length) : bad('object is not callable'));
+  /** APPEND/APPENDS onto stack[x-1]: list.extend, bytearray.extend, or the object's own extend(). */
+  const doAppend = (x: number) => {
+    const len = stack.length;
+    if (x > len || x <= fence()) underflow();
+    if (len === x) return;
+    const target = stack[x - 1]!;
+    const items = stack.splice(x);
+    if (isList(target)) addItems(target, items);
+    else if (target.t === 'bytes' && target.kind === 'bytearray') {
+      items.forEach(byteValue);
+      target.len += items.length;
+    } else if (isStub(target)) event('extend', target, items.length);
+    else bad('object has no append or extend');
+  };
+  /** SETITEM/SETITEMS onto stack[x-1]: obj[k] = v for each pair, in order, stopping at the first failure. */
+  const doSetItems = (x: number) => {
+    const len = stack.length;
+    if (x > len || x <= fence()) underflow();
+    if (len === x) return;
+    if ((len - x) % 2 !== 0) bad('odd number of items for SETITEMS');
+    const target = stack[x - 1]!;
+    const kv = stack.splice(x);
+    for (let i = 0; i < kv.length; i += 2) {
+      const k = kv[i]!;
+      const v = kv[i + 1]!;
+      if (target.t === 'dict') dictSet(target, k, v);
+      else if (isStub(target)) event('setitem', target);
+      else if (isList(target)) {
+        const at = index(k, sizeOf(target));
+        if (at < target.items.length) target.items[at] = v;
+      } else if (target.t === 'bytes' && target.kind === 'bytearray') {
+        index(k, target.len);
+        byteValue(v);
+      } else bad('object does not support item assignment');
+    }
+  };
+  /** BUILD on a constant: no __setstate__ and no __dict__, so only a None state (and an empty slot-state dict) is accepted. */
+  const buildConstant = (state: Value) => {
+    if (isStub(state)) undecided('BUILD state made by the loader');
+    const pair = isTuple(state) && sizeOf(state) === 2 && state.items.length === 2;
+    const s = pair ? state.items[0]! : state;
+    const slots = pair ? state.items[1]! : undefined;
+    if (s.t !== 'none' && !isStub(s)) bad('BUILD state on an object without __dict__');
+    if (slots && !isStub(slots) && (slots.t !== 'dict' || slots.entries.length + slots.dropped > 0)) bad('BUILD slot state on an object without attributes');
+    if (isStub(s) || (slots && isStub(slots))) undecided('BUILD state made by the loader');
   };
 
   try {
     for (;;) {
-      const offset = cur.pos;
+      offset = cur.pos;
       const code = cur.byte();
-      if (code === -1) throw new Stop('stream ends before STOP');
+      if (code === -1) bad('ran out of input before STOP');
       const op = OPCODE_BY_BYTE[code];
-      if (!op) throw new Stop(`unknown opcode 0x${code.toString(16).padStart(2, '0')}`);
-      switch (op.name) {
+      if (!op) bad(`invalid load key 0x${code.toString(16).padStart(2, '0')}`);
+      switch (op!.name) {
         case 'PROTO': {
           const p = need(1)[0]!;
-          if (p > 5) throw new Stop(`unsupported protocol ${p}`);
+          if (p > HIGHEST_PROTOCOL) bad(`unsupported pickle protocol: ${p}`);
           run.protocol = p;
           break;
         }
-        case 'FRAME':
-          need(8);
+        case 'FRAME': {
+          // The C unpickler only checks that the frame's bytes are there, then reads on opcode by opcode.
+          const n = u64();
+          if (n > SSIZE_MAX) bad('FRAME length exceeds the maximum size');
+          if (n > BigInt(cur.remaining)) bad('pickle data was truncated (frame)');
+          crossing(cur.pos + Number(n));
+          if (cur.pos >= frameEnd) frameEnd = cur.pos + Number(n);
           break;
+        }
         case 'STOP':
+          top();
           run.stopped = true;
           run.end = cur.pos;
           return run;
         case 'MARK':
+          if (marks.length >= limits.maxPickleStack) throw new Stop(`more than ${limits.maxPickleStack} marks`, 'limit');
           marks.push(stack.length);
-          push(MARK);
           break;
         case 'POP':
-          if (stack[stack.length - 1] === MARK) {
-            stack.pop();
-            marks.pop();
-          } else pop();
+          if (marks.length > 0 && marks[marks.length - 1] === stack.length) marks.pop();
+          else pop();
           break;
         case 'POP_MARK':
-          popMark();
+          stack.length = marker();
           break;
         case 'DUP':
           push(top());
@@ -175,15 +333,15 @@ export function runPickle(cur: Cursor, limits: Limits, depth = 0): PickleRun {
           break;
         case 'NEWTRUE':
         case 'NEWFALSE':
-          push({ t: 'bool', v: op.name === 'NEWTRUE' });
+          push({ t: 'bool', v: op!.name === 'NEWTRUE' });
           break;
         case 'INT': {
-          const s = line().trim();
-          push(s === '01' || s === '00' ? { t: 'bool', v: s === '01' } : { t: 'num', v: parseIntSafe(s) });
+          const v = parseInt0(line()) ?? bad('could not convert string to int');
+          push(typeof v === 'boolean' ? { t: 'bool', v } : num(v));
           break;
         }
         case 'LONG':
-          push({ t: 'num', v: parseIntSafe(line().trim().replace(/L$/, '')) });
+          push(num(parseLong(line()) ?? bad('could not convert string to int')));
           break;
         case 'BININT':
           push({ t: 'num', v: need(4).readInt32LE(0) });
@@ -196,51 +354,68 @@ export function runPickle(cur: Cursor, limits: Limits, depth = 0): PickleRun {
           break;
         case 'LONG1':
         case 'LONG4': {
-          const n = op.name === 'LONG1' ? need(1)[0]! : need(4).readInt32LE(0);
-          if (n < 0 || n > limits.maxLineBytes) throw new Stop('bad LONG length');
-          need(n);
-          push({ t: 'num', v: 0 });
+          const n = op!.name === 'LONG1' ? need(1)[0]! : need(4).readInt32LE(0);
+          if (n < 0) bad('LONG pickle has negative byte count');
+          if (n > cur.remaining) bad('pickle data was truncated');
+          // Longer than any index or byte value: only its size matters to the loader.
+          push(num(n <= 1024 ? signedLE(need(n)) : (cur.skip(n), 2n ** 8200n)));
           break;
         }
         case 'FLOAT':
-          push({ t: 'num', v: Number(line()) });
+          push({ t: 'float', v: parseFloat0(line()) ?? bad('could not convert string to float') });
           break;
         case 'BINFLOAT':
-          push({ t: 'num', v: need(8).readDoubleBE(0) });
+          push({ t: 'float', v: need(8).readDoubleBE(0) });
           break;
-        case 'STRING':
-          push({ t: 'str', v: unquote(line()) });
+        case 'STRING': {
+          // Python 2 str: decoded with the Unpickler's encoding; latin-1 (the most permissive) keeps every byte.
+          const b = parseQuoted(line()) ?? bad('the STRING opcode argument must be quoted, with valid escapes');
+          push({ t: 'str', v: b.toString('latin1'), py2: true });
           break;
-        case 'UNICODE':
-          push({ t: 'str', v: line() });
-          break;
+        }
         case 'BINSTRING':
-        case 'BINBYTES':
-          push(bytesOperand(need(4).readUInt32LE(0), false));
+          push(counted(BigInt(need(4).readUInt32LE(0)), 'latin1'));
           break;
         case 'SHORT_BINSTRING':
+          push(counted(BigInt(need(1)[0]!), 'latin1'));
+          break;
+        case 'UNICODE':
+          push({ t: 'str', v: parseRawUnicode(line()) ?? bad('bad raw-unicode-escape operand') });
+          break;
+        case 'BINBYTES':
+          push(counted(BigInt(need(4).readUInt32LE(0)), 'bytes'));
+          break;
         case 'SHORT_BINBYTES':
-          push(bytesOperand(need(1)[0]!, false));
+          push(counted(BigInt(need(1)[0]!), 'bytes'));
           break;
         case 'BINBYTES8':
+          push(counted(u64(), 'bytes'));
+          break;
         case 'BYTEARRAY8':
-          push(bytesOperand(Number(need(8).readBigUInt64LE(0)), false));
+          push(counted(u64(), 'bytearray'));
           break;
         case 'SHORT_BINUNICODE':
-          push(bytesOperand(need(1)[0]!, true));
+          push(counted(BigInt(need(1)[0]!), 'utf8'));
           break;
         case 'BINUNICODE':
-          push(bytesOperand(need(4).readUInt32LE(0), true));
+          push(counted(BigInt(need(4).readUInt32LE(0)), 'utf8'));
           break;
         case 'BINUNICODE8':
-          push(bytesOperand(Number(need(8).readBigUInt64LE(0)), true));
+          push(counted(u64(), 'utf8'));
           break;
         case 'NEXT_BUFFER':
-          push({ t: 'buffer' });
+          // Model loaders (torch, numpy, joblib) pass no out-of-band buffers and fail here; one that did would go on.
+          throw new Stop('NEXT_BUFFER takes an out-of-band buffer the loader may have been given', 'model');
+        case 'READONLY_BUFFER': {
+          const v = top();
+          if (v.t === 'bytes' && v.kind === 'bytearray') stack[stack.length - 1] = { ...v, kind: 'memoryview' };
+          else if (v.t === 'bytes') break;
+          else if (isStub(v)) undecided('a buffer made by the loader');
+          // a Python 2 string is bytes to a loader with encoding='bytes' (numpy.load and torch.load accept it)
+          else if (v.t === 'str' && v.py2) undecided('READONLY_BUFFER of a Python 2 string');
+          else bad('READONLY_BUFFER on an object without the buffer protocol');
           break;
-        case 'READONLY_BUFFER':
-          top();
-          break;
+        }
         case 'EMPTY_LIST':
           push(seq('list', []));
           break;
@@ -254,158 +429,203 @@ export function runPickle(cur: Cursor, limits: Limits, depth = 0): PickleRun {
           push(seq('set', []));
           break;
         case 'LIST':
-          push(seq('list', popMark()));
+          push(seq('list', stack.splice(marker())));
           break;
         case 'TUPLE':
-          push(seq('tuple', popMark()));
-          break;
-        case 'FROZENSET':
-          push(seq('set', popMark()));
+          push(seq('tuple', stack.splice(marker())));
           break;
         case 'TUPLE1':
         case 'TUPLE2':
         case 'TUPLE3': {
-          const n = Number(op.name.slice(5));
-          const items: Value[] = [];
-          for (let i = 0; i < n; i++) items.unshift(pop());
-          push(seq('tuple', items));
+          const start = stack.length - Number(op!.name.slice(5));
+          if (start < 0 || start < fence()) underflow();
+          push(seq('tuple', stack.splice(start)));
+          break;
+        }
+        case 'FROZENSET': {
+          const items = stack.splice(marker());
+          if (!items.every(hashable)) bad('unhashable frozenset item');
+          push(seq('set', items, true));
           break;
         }
         case 'DICT': {
-          const d: Value = { t: 'dict', entries: [], dropped: 0 };
-          setItems(d, popMark());
+          const i = marker();
+          const kv = stack.splice(i);
+          if (kv.length % 2 !== 0) bad('odd number of items for DICT');
+          const d: Extract<Value, { t: 'dict' }> = { t: 'dict', entries: [], dropped: 0 };
+          for (let k = 0; k < kv.length; k += 2) dictSet(d, kv[k]!, kv[k + 1]!);
           push(d);
           break;
         }
-        case 'APPEND': {
-          const v = pop();
-          addItems(top(), [v]);
+        case 'APPEND':
+          if (stack.length - 1 <= fence()) underflow();
+          doAppend(stack.length - 1);
           break;
-        }
         case 'APPENDS':
+          doAppend(marker());
+          break;
+        case 'SETITEM':
+          doSetItems(stack.length - 2);
+          break;
+        case 'SETITEMS':
+          doSetItems(marker());
+          break;
         case 'ADDITEMS': {
-          const items = popMark();
-          addItems(top(), items);
+          const i = marker();
+          if (i > stack.length || i <= fence()) underflow();
+          const target = stack[i - 1]!;
+          const items = stack.splice(i);
+          if (items.length === 0) break;
+          if (target.t === 'set') {
+            if (!items.every(hashable)) bad('unhashable set item');
+            addItems(target, items);
+          } else if (isStub(target)) for (let k = 0; k < items.length; k++) event('add', target);
+          else bad('object has no add');
           break;
         }
-        case 'SETITEM': {
-          const v = pop();
-          const k = pop();
-          setItems(top(), [k, v]);
+        case 'GET': {
+          const k = parseMemoKey(line()) ?? bad('bad GET key');
+          if (k > SSIZE_MAX || k < LONG_MIN) bad('GET key too large');
+          push(memoGet(k));
           break;
         }
-        case 'SETITEMS': {
-          const kv = popMark();
-          setItems(top(), kv);
-          break;
-        }
-        case 'GET':
-          push(memoGet(parseIntSafe(line().trim()) as number));
-          break;
         case 'BINGET':
           push(memoGet(need(1)[0]!));
           break;
         case 'LONG_BINGET':
           push(memoGet(need(4).readUInt32LE(0)));
           break;
-        case 'PUT':
-          memoPut(parseIntSafe(line().trim()) as number, top());
+        case 'PUT': {
+          const l = line();
+          if (l.length === 0) bad('pickle data was truncated');
+          const v = top();
+          const k = parseMemoKey(l) ?? bad('bad PUT key');
+          if (k < 0n || k > SSIZE_MAX) bad('negative or huge PUT key');
+          memoPut(k, v);
           break;
-        case 'BINPUT':
-          memoPut(need(1)[0]!, top());
+        }
+        case 'BINPUT': {
+          const k = need(1)[0]!;
+          memoPut(k, top());
           break;
-        case 'LONG_BINPUT':
-          memoPut(need(4).readUInt32LE(0), top());
+        }
+        case 'LONG_BINPUT': {
+          const k = need(4).readUInt32LE(0);
+          memoPut(k, top());
           break;
+        }
         case 'MEMOIZE':
           memoPut(memo.size, top());
           break;
         case 'EXT1':
         case 'EXT2':
         case 'EXT4': {
-          // The copyreg extension registry maps codes to globals the loader resolves; unknown here.
-          need(op.name === 'EXT1' ? 1 : op.name === 'EXT2' ? 2 : 4);
-          run.dynamicImports.push({ offset, what: `${op.name} extension code (resolved by copyreg at load time)` });
-          push(unknown('extension'));
-          break;
+          // The copyreg extension registry maps codes to globals at load time: not knowable here.
+          const n = op!.name === 'EXT1' ? need(1)[0]! : op!.name === 'EXT2' ? need(2).readUInt16LE(0) : need(4).readInt32LE(0);
+          if (n <= 0) bad('EXT specifies code <= 0');
+          run.dynamicImports.push({ offset, what: `${op!.name} extension code ${n} (resolved by copyreg at load time)` });
+          throw new Stop(`extension code ${n} names a global through copyreg's registry at load time`, 'model');
         }
         case 'GLOBAL': {
-          const module = line();
-          const name = line();
-          push(imported(module, name, offset, 'GLOBAL'));
+          const m = line();
+          if (m.length === 0) bad('pickle data was truncated');
+          const module = decodeUtf8(m, false) ?? bad('GLOBAL module is not UTF-8');
+          const n = line();
+          if (n.length === 0) bad('pickle data was truncated');
+          const name = decodeUtf8(n, false) ?? bad('GLOBAL name is not UTF-8');
+          push(imported(module, name, 'GLOBAL'));
           break;
         }
         case 'STACK_GLOBAL': {
           const nameV = pop();
           const moduleV = pop();
-          const module = strOf(moduleV);
-          const name = strOf(nameV);
-          if (module === undefined || name === undefined || moduleV.t === 'bytes' || nameV.t === 'bytes') {
-            run.dynamicImports.push({ offset, what: `STACK_GLOBAL of ${render(moduleV)}.${render(nameV)}` });
-            push(unknown('dynamic import'));
-          } else push(imported(module, name, offset, 'STACK_GLOBAL'));
-          break;
+          const constant = (v: Value) => v.t === 'str' && v.big !== true;
+          if (constant(moduleV) && constant(nameV)) {
+            push(imported(strOf(moduleV)!, strOf(nameV)!, 'STACK_GLOBAL'));
+            break;
+          }
+          if ((moduleV.t !== 'str' && !isStub(moduleV)) || (nameV.t !== 'str' && !isStub(nameV))) bad('STACK_GLOBAL requires str');
+          run.dynamicImports.push({ offset, what: `STACK_GLOBAL of ${render(moduleV)}.${render(nameV)}` });
+          throw new Stop('STACK_GLOBAL of names the loader computes', isStub(moduleV) || isStub(nameV) ? 'model' : 'limit');
         }
         case 'INST': {
-          const module = line();
-          const name = line();
-          const args = seq('tuple', popMark());
-          const fn = imported(module, name, offset, 'INST');
-          run.calls.push({ fn, args, how: 'INST', offset });
-          push({ t: 'call', fn, args, offset, how: 'INST' });
+          const i = marker();
+          const m = line();
+          if (m.length === 0) bad('pickle data was truncated');
+          const module = decodeAscii(m) ?? bad('INST module is not ASCII');
+          const n = line();
+          if (n.length === 0) bad('pickle data was truncated');
+          const name = decodeAscii(n) ?? bad('INST name is not ASCII');
+          const cls = imported(module, name, 'INST');
+          push(instantiate(cls, stack.splice(i), 'INST'));
           break;
         }
         case 'OBJ': {
-          const items = popMark();
-          const fn = items.shift();
-          if (!fn) throw new Stop('OBJ without a class');
-          const args = seq('tuple', items);
-          run.calls.push({ fn, args, how: 'OBJ', offset });
-          push({ t: 'call', fn, args, offset, how: 'OBJ' });
+          const i = marker();
+          if (stack.length - i < 1) underflow();
+          const args = stack.splice(i + 1);
+          push(instantiate(pop(), args, 'OBJ'));
           break;
         }
-        case 'REDUCE':
-        case 'NEWOBJ': {
+        case 'REDUCE': {
           const args = pop();
           const fn = pop();
-          run.calls.push({ fn, args, how: op.name, offset });
-          push({ t: 'call', fn, args, offset, how: op.name });
+          if (!isStub(fn)) bad('REDUCE of an object that is not callable');
+          if (!isTuple(args)) (isStub(args) ? undecided : bad)('REDUCE arguments are not a tuple');
+          push(called(fn, args, 'REDUCE', isTuple(args) ? sizeOf(args) : 0));
           break;
         }
+        case 'NEWOBJ':
         case 'NEWOBJ_EX': {
-          const kwargs = pop();
+          const ex = op!.name === 'NEWOBJ_EX';
+          const kwargs = ex ? pop() : undefined;
           const args = pop();
-          const fn = pop();
-          const all = seq('tuple', [args, kwargs]);
-          run.calls.push({ fn, args: all, how: 'NEWOBJ_EX', offset });
-          push({ t: 'call', fn, args: all, offset, how: 'NEWOBJ_EX' });
+          const cls = pop();
+          // Certain failures first (the loader raises whatever the objects are), then what depends on loader-made objects.
+          if (!isStub(cls)) bad(`${op!.name} class argument is not a type`);
+          if (!isTuple(args) && !isStub(args)) bad(`${op!.name} args argument is not a tuple`);
+          if (kwargs && kwargs.t !== 'dict' && !isStub(kwargs)) bad('NEWOBJ_EX kwargs argument is not a dict');
+          if (kwargs?.t === 'dict' && (kwargs.nonStrKeys ?? 0) > 0) bad('NEWOBJ_EX keywords must be strings');
+          if (cls.t !== 'global') undecided(`${op!.name} of an object the loader made (a type?)`);
+          if (!isTuple(args)) undecided(`${op!.name} arguments made by the loader`);
+          if (kwargs && (kwargs.t !== 'dict' || (kwargs.stubKeys ?? 0) > 0)) undecided('NEWOBJ_EX keywords made by the loader');
+          const n = (isTuple(args) ? sizeOf(args) : 0) + (kwargs?.t === 'dict' ? kwargs.entries.length + kwargs.dropped : 0);
+          push(called(cls, kwargs ? seq('tuple', [args, kwargs]) : args, op!.name as 'NEWOBJ' | 'NEWOBJ_EX', n));
           break;
         }
         case 'BUILD': {
+          if (stack.length - 2 < fence()) underflow();
           const state = pop();
           const obj = top();
           // BUILD calls obj.__setstate__(state) when the class defines it: an invocation too. A
           // state that sets the instance attribute __setstate__ plants a callable that the next
           // BUILD on the same object calls (a known bypass: no REDUCE on the dangerous callable).
           run.calls.push({ fn: planted.get(obj) ?? obj, args: state, how: 'BUILD', offset });
+          if (isStub(obj)) event('setstate', obj);
+          else buildConstant(state);
           const plant = plantedSetstate(state);
           if (plant) planted.set(obj, plant);
           inlineArray(obj, state);
           break;
         }
-        case 'PERSID':
-          push({ t: 'persid', id: { t: 'str', v: line() } });
+        case 'PERSID': {
+          const id = decodeAscii(line()) ?? bad('persistent IDs in protocol 0 must be ASCII strings');
+          push({ t: 'persid', id: { t: 'str', v: id }, root: note({ op: 'persistent_load', offset }) });
           break;
-        case 'BINPERSID':
-          push({ t: 'persid', id: pop() });
+        }
+        case 'BINPERSID': {
+          const id = pop();
+          push({ t: 'persid', id, root: note({ op: 'persistent_load', offset }) });
           break;
+        }
         default:
-          throw new Stop(`opcode ${op.name} not handled`);
+          throw new Stop(`opcode ${op!.name} not handled`, 'model');
       }
     }
   } catch (err) {
     if (!(err instanceof Stop)) throw err;
-    run.error = { offset: cur.pos, message: err.message, ...(err.limit ? { limit: true } : {}) };
+    const message = err.kind === 'malformed' ? err.message : `${err.message}: the analysis stopped here and what follows was not analysed`;
+    run.error = { offset, message, ...(err.kind === 'malformed' ? {} : { limit: true, stop: err.kind }) };
     run.end = cur.pos;
     return run;
   }
@@ -417,23 +637,23 @@ export function runPickle(cur: Cursor, limits: Limits, depth = 0): PickleRun {
    */
   function inlineArray(obj: Value, state: Value): void {
     if (obj.t !== 'call' || obj.fn.t !== 'global' || obj.fn.module !== 'joblib.numpy_pickle' || obj.fn.name !== 'NumpyArrayWrapper') return;
-    if (state.t !== 'dict') throw new Stop('NumpyArrayWrapper state is not a dict');
+    if (state.t !== 'dict') throw new Stop('NumpyArrayWrapper state is not a dict', 'model');
     const get = (k: string) => state.entries.find(([key]) => strOf(key) === k)?.[1];
     const dtype = get('dtype');
     const code = dtype?.t === 'call' && dtype.args.t === 'tuple' ? strOf(dtype.args.items[0]) : undefined;
-    if (code === undefined) throw new Stop('NumpyArrayWrapper without a readable dtype');
+    if (code === undefined) throw new Stop('NumpyArrayWrapper without a readable dtype', 'model');
     if (code.replace(/^[<>|=]/, '').startsWith('O')) {
-      if (depth + 1 > limits.maxNestingDepth) throw new Stop('nested pickles too deep', true);
+      if (depth + 1 > limits.maxNestingDepth) throw new Stop('nested pickles too deep', 'limit');
       const inner = runPickle(cur, limits, depth + 1);
       run.nested.push(inner);
-      if (inner.error) throw new Stop(`inline object array: ${inner.error.message}`, inner.error.limit);
+      if (inner.error) throw new Stop(`inline object array: ${inner.error.message}`, inner.error.stop ?? 'malformed');
       return;
     }
     const shape = get('shape');
-    if (shape?.t !== 'tuple' || shape.dropped) throw new Stop('NumpyArrayWrapper shape unreadable');
+    if (shape?.t !== 'tuple' || shape.dropped) throw new Stop('NumpyArrayWrapper shape unreadable', 'model');
     let count = 1n;
     for (const d of shape.items) {
-      if (d.t !== 'num' || Number(d.v) < 0) throw new Stop('NumpyArrayWrapper shape unreadable');
+      if (d.t !== 'num' || Number(d.v) < 0) throw new Stop('NumpyArrayWrapper shape unreadable', 'model');
       count *= BigInt(d.v);
     }
     const size = count * BigInt(itemSize(code));
@@ -449,25 +669,23 @@ export function runPickle(cur: Cursor, limits: Limits, depth = 0): PickleRun {
 /** Bytes per element of a numpy dtype string ('<f8', '|u1', '<U5', 'c16', '?'). */
 export function itemSize(code: string): number {
   const m = /^[<>|=]?([a-zA-Z?])(\d*)$/.exec(code);
-  if (!m) throw new Stop(`unsupported dtype ${JSON.stringify(code)}`);
+  if (!m) throw new Stop(`unsupported dtype ${JSON.stringify(code)}`, 'model');
   const kind = m[1]!;
   const n = m[2] ? Number(m[2]) : kind === '?' || kind === 'b' ? 1 : 0;
   if (kind === 'U') return 4 * n;
-  if (n === 0 && kind !== '?') throw new Stop(`dtype without a size ${JSON.stringify(code)}`);
+  if (n === 0 && kind !== '?') throw new Stop(`dtype without a size ${JSON.stringify(code)}`, 'model');
   return n || 1;
 }
 
-function parseIntSafe(s: string): number | bigint {
-  if (!/^[-+]?\d+$/.test(s)) throw new Stop(`not an integer: ${JSON.stringify(s.slice(0, 40))}`);
-  const n = Number(s);
-  return Number.isSafeInteger(n) ? n : BigInt(s);
-}
+const MIN_SAFE = BigInt(Number.MIN_SAFE_INTEGER);
+const MAX_SAFE = BigInt(Number.MAX_SAFE_INTEGER);
+const num = (v: bigint): Value => ({ t: 'num', v: v >= MIN_SAFE && v <= MAX_SAFE ? Number(v) : v });
 
-/** A protocol-0 STRING operand is a quoted Python literal; keep its text, escapes resolved loosely. */
-function unquote(s: string): string {
-  const q = s[0];
-  if ((q !== "'" && q !== '"') || s[s.length - 1] !== q || s.length < 2) throw new Stop('STRING operand is not quoted');
-  return s.slice(1, -1).replace(/\\x([0-9a-fA-F]{2})/g, (_, h: string) => String.fromCharCode(parseInt(h, 16))).replace(/\\(.)/g, '$1');
+/** LONG1/LONG4 payload: little-endian two's complement. */
+function signedLE(b: Buffer): bigint {
+  if (b.length === 0) return 0n;
+  const v = BigInt(`0x${Buffer.from(b).reverse().toString('hex')}`);
+  return b[b.length - 1]! & 0x80 ? v - (1n << BigInt(8 * b.length)) : v;
 }
 
 /** The callable a BUILD state assigns to `__setstate__` (in the dict state or the slot-state dict of a (dict, slots) pair). */

@@ -4,16 +4,25 @@
  * `maxInlineBytes` (enough to follow a nested payload), so a hostile pickle cannot grow memory.
  */
 export type Value =
-  | { t: 'str'; v: string }
-  | { t: 'bytes'; v: Buffer; len: number }
+  /**
+   * `big`: an operand longer than maxInlineBytes, skipped unread (its text is not known). `py2`: a
+   * Python 2 string (STRING, BINSTRING), decoded as latin-1; a loader with encoding='bytes' keeps bytes.
+   */
+  | { t: 'str'; v: string; big?: true; py2?: true }
+  /** `kind`: a bytearray (BYTEARRAY8) or the read-only memoryview READONLY_BUFFER makes of one. */
+  | { t: 'bytes'; v: Buffer; len: number; kind?: 'bytearray' | 'memoryview' }
   | { t: 'num'; v: number | bigint }
+  | { t: 'float'; v: number }
   | { t: 'bool'; v: boolean }
   | { t: 'none' }
-  | { t: 'tuple' | 'list' | 'set'; items: Value[]; dropped: number }
-  | { t: 'dict'; entries: [Value, Value][]; dropped: number }
-  | { t: 'global'; module: string; name: string; offset: number }
-  | { t: 'call'; fn: Value; args: Value; offset: number; how: 'REDUCE' | 'INST' | 'OBJ' | 'NEWOBJ' | 'NEWOBJ_EX' }
-  | { t: 'persid'; id: Value }
+  /** `frozen`: a frozenset; `unhashable`: a tuple holding a list, dict, set or bytearray. */
+  | { t: 'tuple' | 'list' | 'set'; items: Value[]; dropped: number; frozen?: true; unhashable?: true }
+  /** Keys that are not str, counted as constants and as loader-made objects (NEWOBJ_EX keyword arguments must be str). */
+  | { t: 'dict'; entries: [Value, Value][]; dropped: number; nonStrKeys?: number; stubKeys?: number }
+  /** `root`: the index in PickleRun.trace of the find_class (or persistent_load) that made the object. */
+  | { t: 'global'; module: string; name: string; offset: number; root?: number }
+  | { t: 'call'; fn: Value; args: Value; offset: number; how: 'REDUCE' | 'INST' | 'OBJ' | 'NEWOBJ' | 'NEWOBJ_EX'; root?: number }
+  | { t: 'persid'; id: Value; root?: number }
   | { t: 'buffer' }
   | { t: 'unknown'; why: string };
 
@@ -39,6 +48,7 @@ export function render(v: Value | undefined, depth = 0): string {
     case 'bytes':
       return `b<${v.len} bytes>`;
     case 'num':
+    case 'float':
       return String(v.v);
     case 'bool':
       return v.v ? 'True' : 'False';
