@@ -9,6 +9,8 @@ export interface ImportRecord {
   /** Byte offset of the GLOBAL / INST / STACK_GLOBAL opcode in the stream. */
   offset: number;
   opcode: string;
+  /** The protocol in force when it was read (the last PROTO before it, else 0): find_class maps Python 2 names below 3. */
+  protocol: number;
 }
 
 export interface CallRecord {
@@ -129,7 +131,7 @@ export function runPickle(cur: Cursor, limits: Limits, depth = 0): PickleRun {
     return asText ? { t: 'str', v: '' } : { t: 'bytes', v: Buffer.alloc(0), len };
   };
   const imported = (module: string, name: string, offset: number, opcode: string): Value => {
-    run.imports.push({ module, name, offset, opcode });
+    run.imports.push({ module, name, offset, opcode, protocol: run.protocol });
     return { t: 'global', module, name, offset };
   };
 
