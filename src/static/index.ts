@@ -7,7 +7,7 @@ import { LtrackError, wrapError } from '../core/errors.js';
 import type { TargetFile } from '../report/schema.js';
 import { BufBytes, FileBytes, FileHandle } from '../formats/bytes.js';
 import { resolveLimits, type Limits } from '../formats/limits.js';
-import { defaultPolicy } from './pickle/policy.js';
+import { defaultPolicy, type GlobalsPolicy } from './pickle/policy.js';
 import { scanBytes } from './scan.js';
 
 export interface StaticResult {
@@ -20,9 +20,9 @@ export interface StaticResult {
  * (sha256 of every byte, streamed) and parsed by what its content is. A file that cannot be read
  * is an error naming it (exit 2); malformed content is a finding.
  */
-export async function scanPaths(paths: string[], options: { limits?: Partial<Limits>; onProgress?: (msg: string) => void } = {}): Promise<StaticResult> {
+export async function scanPaths(paths: string[], options: { limits?: Partial<Limits>; onProgress?: (msg: string) => void; policy?: GlobalsPolicy } = {}): Promise<StaticResult> {
   const limits = resolveLimits(options.limits);
-  const policy = defaultPolicy();
+  const policy = options.policy ?? defaultPolicy();
   const targets: TargetFile[] = [];
   const detections: Detection[] = [];
   for (const p of paths) {

@@ -18,12 +18,16 @@ import { outcomeDetections } from './outcome.js';
 import { summarise } from './observed.js';
 import { loadablePlanModels } from './plan.js';
 import { sinkholeFindings } from './sinkhole.js';
+import { settleUnknowns } from './settle.js';
+import { defaultPolicy, digestWithPolicy, withUserAllowlist } from '../static/pickle/policy.js';
 
 export interface VetOptions {
   paths: string[];
   staticOnly: boolean;
   sandbox: 'docker' | 'bwrap' | 'auto';
   deps?: string;
+  /** A [safe] table admitting more pickle globals for this vet (its digest goes into the report and rule-set digest). */
+  allowGlobals?: string;
   wheelhouse?: string;
   network: 'none' | 'sinkhole';
   timeoutSec: number;
@@ -52,8 +56,9 @@ export async function vet(opts: VetOptions): Promise<VetOutcome> {
 
   for (const p of opts.paths) await assertReadable(p);
   const rules = await timed('rules', () => loadRuleSet());
+  const policy = opts.allowGlobals ? withUserAllowlist(defaultPolicy(), opts.allowGlobals) : defaultPolicy();
   opts.onProgress('static analysis');
-  const statik = await timed('static', () => scanPaths(opts.paths, { onProgress: opts.onProgress }));
+  const statik = await timed('static', () => scanPaths(opts.paths, { onProgress: opts.onProgress, policy }));
 
   const lockChecks = opts.deps ? await analyseLock(opts.deps) : [];
   const detections: Detection[] = [...statik.detections, ...lockChecks];
@@ -86,6 +91,7 @@ export async function vet(opts: VetOptions): Promise<VetOutcome> {
       detections.push(...outcomeDetections(dynamic.sandbox), ...matchEvents(rules, events));
     }
   }
+  incomplete.push(...settleUnknowns(detections, dynamic ? { sandbox: dynamic.sandbox, models: loadablePlanModels(statik.targets) } : undefined));
   const sink = dynamic?.sandbox.sinkhole ? sinkholeFindings(dynamic.sandbox, events) : undefined;
   if (sink) detections.push(...sink.detections);
 
@@ -110,7 +116,8 @@ export async function vet(opts: VetOptions): Promise<VetOutcome> {
       sandbox: driver,
       durationsMs: durations,
     },
-    rulesetDigest: rules.digest,
+    rulesetDigest: digestWithPolicy(rules.digest, policy),
+    globalsPolicy: [...policy.sources],
   };
   return { report, events, exitCode: exitCodeOfStatus(report.verdict.status) };
 }

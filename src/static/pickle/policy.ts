@@ -212,3 +212,14 @@ function readToml(file: string, what: string): { doc: Record<string, unknown>; s
     throw new LtrackError('rules_invalid', `${what} is not valid TOML: ${err instanceof Error ? err.message.split('\n')[0] : String(err)}`, { cause: err, file });
   }
 }
+
+/**
+ * The rule set's digest extended with every globals policy file in force (the default table and a
+ * user's --allow-globals file, by their sha256, in order): what a report and a manifest pin, so
+ * production knows which globals the vet admitted.
+ */
+export function digestWithPolicy(rulesDigest: string, policy: GlobalsPolicy): string {
+  const h = createHash('sha256').update(`rules\0${rulesDigest}\0`);
+  for (const s of policy.sources) h.update(`globals\0${s.sha256}\0`);
+  return h.digest('hex');
+}

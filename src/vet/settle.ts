@@ -1,0 +1,56 @@
+import type { Detection } from '../core/finding.js';
+import type { SandboxResult } from '../sandbox/index.js';
+
+/** What the harness said about one model's load (the load phase's detail, one entry per plan model). */
+export interface LoadResult {
+  ok: boolean;
+  error?: string;
+}
+
+/**
+ * The load result of each plan model by its host path. The harness loads PLAN["models"] in order
+ * and records one result each; a list that does not line up with the plan settles nothing.
+ */
+export function loadResults(sandbox: SandboxResult, models: { hostPath: string; format: string }[]): Map<string, LoadResult> {
+  const out = new Map<string, LoadResult>();
+  const detail = sandbox.phases.find((p) => p.phase === 'load')?.detail?.models;
+  if (!Array.isArray(detail) || detail.length !== models.length) return out;
+  models.forEach((m, i) => {
+    const r = detail[i] as { format?: unknown; ok?: unknown; error?: unknown } | null;
+    if (!r || typeof r !== 'object' || r.format !== m.format) return;
+    out.set(m.hostPath, { ok: r.ok === true, ...(typeof r.error === 'string' ? { error: r.error } : {}) });
+  });
+  return out;
+}
+
+/**
+ * Unknown globals that a pickle only reconstructs the standard way (LT-PKL-008 with
+ * evidence.settle = "load": NEWOBJ, copyreg._reconstructor, or a bare reference) are settled by a
+ * sandboxed load of that file that completed: the class then resolved in the sandbox and whatever
+ * its reconstruction ran was traced. Without such a load — a --static-only vet, a file the sandbox
+ * does not load, or a load that failed (the class's module is missing from the sandbox's library
+ * versions, or the payload raised) — nothing confirmed it, and the vet is incomplete with a reason
+ * naming the file, the globals and the remedy. Unknown callables that are *called* never get here:
+ * they block statically (LT-PKL-013). Returns the incomplete reasons.
+ */
+export function settleUnknowns(detections: Detection[], run: { sandbox: SandboxResult; models: { hostPath: string; format: string }[] } | undefined): string[] {
+  const pending = new Map<string, Set<string>>();
+  for (const d of detections) {
+    if (d.ruleId !== 'LT-PKL-008' || d.evidence.settle !== 'load' || !d.location) continue;
+    const names = pending.get(d.location.file) ?? new Set<string>();
+    names.add(String(d.evidence.callable));
+    pending.set(d.location.file, names);
+  }
+  if (pending.size === 0) return [];
+  const results = run ? loadResults(run.sandbox, run.models) : new Map<string, LoadResult>();
+  const remedy = "supply production's library versions with --deps so the sandbox can load it, or admit the globals with --allow-globals";
+  const reasons: string[] = [];
+  for (const [file, names] of pending) {
+    const list = [...names].slice(0, 5).join(', ') + (names.size > 5 ? ` and ${names.size - 5} more` : '');
+    const result = results.get(file);
+    if (result?.ok) continue;
+    const why = !run ? 'no sandboxed load ran (--static-only)' : !result ? 'the sandbox did not load it' : `its sandboxed load failed (${(result.error ?? 'no error given').slice(0, 200)})`;
+    reasons.push(`${file}: globals not on the allowlist (${list}) were never confirmed, because ${why}: ${remedy}`);
+  }
+  return reasons;
+}
