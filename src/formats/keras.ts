@@ -52,3 +52,20 @@ export function kerasCodeLayers(json: string, maxDepth = 64): KerasCodeLayers | 
   visit(root, 0);
   return found;
 }
+
+/** Offset of the first bracket that opens deeper than `maxDepth` (strings skipped), for a finding's region. */
+export function nestingBeyond(json: string, maxDepth: number): number | undefined {
+  let depth = 0;
+  let inString = false;
+  for (let i = 0; i < json.length; i++) {
+    const c = json[i];
+    if (inString) {
+      if (c === '\\') i++;
+      else if (c === '"') inString = false;
+    } else if (c === '"') inString = true;
+    else if (c === '{' || c === '[') {
+      if (++depth > maxDepth) return i;
+    } else if (c === '}' || c === ']') depth--;
+  }
+  return undefined;
+}

@@ -4,7 +4,7 @@ import type { Limits } from '../formats/limits.js';
 import { sniff } from '../formats/sniff.js';
 import { memberData, readZip } from '../formats/zip.js';
 import { unpack } from '../formats/unpack.js';
-import { kerasCodeLayers } from '../formats/keras.js';
+import { kerasCodeLayers, nestingBeyond } from '../formats/keras.js';
 import { readOnnx } from '../formats/onnx.js';
 import { readTar } from '../formats/tar.js';
 import { readNpyHeader } from '../formats/npy.js';
@@ -190,7 +190,7 @@ function scanKerasConfig(bytes: Bytes, entry: string[], ctx: ScanContext): void 
   }
   // offsets are of the text in config.json (its JSON is ASCII in practice), for the report's region
   const at = (needle: string) => Math.max(0, text.indexOf(needle));
-  if (layers.tooDeep) detect(ctx, 'LT-KERAS-003', `Keras config.json nests deeper than ${ctx.limits.maxNestingDepth * 4} levels: the layers below were not analysed`, entry);
+  if (layers.tooDeep) detect(ctx, 'LT-KERAS-003', `Keras config.json nests deeper than ${ctx.limits.maxNestingDepth * 4} levels: the layers below were not analysed`, entry, { byteOffset: nestingBeyond(text, ctx.limits.maxNestingDepth * 4) ?? 0 });
   for (const name of layers.lambdas) detect(ctx, 'LT-KERAS-001', `Keras Lambda layer ${name}: its Python function is rebuilt and called when the model is loaded`, entry, { byteOffset: at('"Lambda"') }, { layer: name });
   for (const obj of [...new Set(layers.customObjects)]) detect(ctx, 'LT-KERAS-002', `Keras model needs ${obj} from outside Keras: loading it imports and runs that module's code`, entry, { byteOffset: at(obj.split('.').pop()!) }, { object: obj });
 }
@@ -254,7 +254,7 @@ function scanHdf5(bytes: Bytes, entry: string[], ctx: ScanContext): string {
   const json = start < 0 ? undefined : balancedJson(text, start);
   const layers = json === undefined ? undefined : kerasCodeLayers(Buffer.from(json, 'latin1').toString('utf8'), ctx.limits.maxNestingDepth * 4);
   if (layers) {
-    if (layers.tooDeep) detect(ctx, 'LT-KERAS-003', `Keras model_config nests deeper than ${ctx.limits.maxNestingDepth * 4} levels: the layers below were not analysed`, entry, { byteOffset: start });
+    if (layers.tooDeep) detect(ctx, 'LT-KERAS-003', `Keras model_config nests deeper than ${ctx.limits.maxNestingDepth * 4} levels: the layers below were not analysed`, entry, { byteOffset: start + (nestingBeyond(json!, ctx.limits.maxNestingDepth * 4) ?? 0) });
     for (const name of layers.lambdas) detect(ctx, 'LT-KERAS-001', `Keras Lambda layer ${name}: its marshalled Python code runs when the model is loaded`, entry, { byteOffset: text.indexOf('"Lambda"', start) }, { layer: name });
     for (const obj of [...new Set(layers.customObjects)]) detect(ctx, 'LT-KERAS-002', `Keras model needs ${obj} from outside Keras: loading it imports and runs that module's code`, entry, { byteOffset: start }, { object: obj });
     return 'keras-h5';
