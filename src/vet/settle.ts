@@ -30,18 +30,21 @@ export function loadResults(sandbox: SandboxResult, models: { hostPath: string; 
  * its reconstruction ran was traced. Without such a load — a --static-only vet, a file the sandbox
  * does not load, or a load that failed (the class's module is missing from the sandbox's library
  * versions, or the payload raised) — nothing confirmed it, and the vet is incomplete with a reason
- * naming the file, the globals and the remedy. Unknown callables that are *called* never get here:
- * they block statically (LT-PKL-013). Returns the incomplete reasons.
+ * naming the file, the globals and the remedy. Likewise a load that failed on a file the static
+ * analysis had any finding on (a limit, a malformation, a container irregularity) is never a pass:
+ * what ran before the failure, and what a payload that recognised the sandbox skipped, is unknown.
+ * Unknown callables that are *called* never get here: they block statically (LT-PKL-013).
+ * Returns the incomplete reasons.
  */
 export function settleUnknowns(detections: Detection[], run: { sandbox: SandboxResult; models: { hostPath: string; format: string }[] } | undefined): string[] {
   const pending = new Map<string, Set<string>>();
+  const flagged = new Map<string, Set<string>>();
   for (const d of detections) {
-    if (d.ruleId !== 'LT-PKL-008' || d.evidence.settle !== 'load' || !d.location) continue;
-    const names = pending.get(d.location.file) ?? new Set<string>();
-    names.add(String(d.evidence.callable));
-    pending.set(d.location.file, names);
+    if (d.source !== 'static' || !d.location) continue;
+    const file = d.location.file;
+    flagged.set(file, (flagged.get(file) ?? new Set<string>()).add(d.ruleId));
+    if (d.ruleId === 'LT-PKL-008' && d.evidence.settle === 'load') pending.set(file, (pending.get(file) ?? new Set<string>()).add(String(d.evidence.callable)));
   }
-  if (pending.size === 0) return [];
   const results = run ? loadResults(run.sandbox, run.models) : new Map<string, LoadResult>();
   const remedy = "supply production's library versions with --deps so the sandbox can load it, or admit the globals with --allow-globals";
   const reasons: string[] = [];
@@ -49,8 +52,15 @@ export function settleUnknowns(detections: Detection[], run: { sandbox: SandboxR
     const list = [...names].slice(0, 5).join(', ') + (names.size > 5 ? ` and ${names.size - 5} more` : '');
     const result = results.get(file);
     if (result?.ok) continue;
-    const why = !run ? 'no sandboxed load ran (--static-only)' : !result ? 'the sandbox did not load it' : `its sandboxed load failed (${(result.error ?? 'no error given').slice(0, 200)})`;
+    const why = !run ? 'no sandboxed load ran (--static-only)' : !result ? 'the sandbox did not load it' : `its sandboxed load failed (${failure(result)})`;
     reasons.push(`${file}: globals not on the allowlist (${list}) were never confirmed, because ${why}: ${remedy}`);
+  }
+  for (const [file, result] of results) {
+    const rules = flagged.get(file);
+    if (result.ok || pending.has(file) || !rules) continue;
+    reasons.push(`${file}: its sandboxed load failed (${failure(result)}) on a file the static analysis did not fully clear (${[...rules].join(', ')}): what ran before the failure is not confirmed`);
   }
   return reasons;
 }
+
+const failure = (r: LoadResult) => (r.error ?? 'no error given').slice(0, 200);

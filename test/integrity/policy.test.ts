@@ -196,6 +196,12 @@ describe('settling unknown classes by a completed load', () => {
     expect(settleUnknowns([], undefined)).toEqual([]);
   });
 
+  it('a failed load of a file with any static finding is not a pass either', () => {
+    const limit: Detection = { ruleId: 'LT-LIM-001', source: 'static', phase: 'static', message: '', evidence: {}, location: { file: '/m/b.pkl' } };
+    expect(settleUnknowns([limit], { sandbox: sandbox(ok), models })).toEqual([expect.stringMatching(/^\/m\/b\.pkl: its sandboxed load failed .*LT-LIM-001/)]);
+    expect(settleUnknowns([{ ...limit, location: { file: '/m/a.pt' } }], { sandbox: sandbox(ok), models })).toEqual([]);
+  });
+
   it('results that do not line up with the plan settle nothing', () => {
     expect(loadResults(sandbox(ok.slice(0, 1)), models).size).toBe(0);
     expect(loadResults(sandbox([ok[1], ok[0]]), models).size).toBe(0);
