@@ -2,6 +2,7 @@ import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import type { Detection } from '../../src/core/finding.js';
 import { BufBytes } from '../../src/formats/bytes.js';
@@ -67,6 +68,19 @@ describe('globals policy: dotted names resolve hop by hop', () => {
     expect(p.classify('lib.sub', 'Thing.__init__.__globals__')).toMatchObject({ kind: 'dangerous', rule: 'LT-PKL-006' });
     // a plain name is matched as written: lib.os is lib's own module, not os
     expect(p.classify('lib.os', 'system').kind).toBe('safe');
+  });
+
+  it('property: under a wildcard, no dotted name is safe, and any chain ending in a dangerous name is dangerous', () => {
+    const ident = fc.stringMatching(/^[a-z_][a-z0-9_]{0,6}$/);
+    fc.assert(
+      fc.property(fc.array(ident, { minLength: 1, maxLength: 4 }), fc.constantFrom('os.system', 'builtins.exec', 'subprocess.run'), (hops, tail) => {
+        const kind = p.classify('tool', hops.join('.')).kind;
+        if (hops.length === 1) expect(kind).toBe('safe');
+        else expect(kind).not.toBe('safe');
+        expect(p.classify('lib.sub', `${hops.join('.')}.${tail}`).kind).toBe('dangerous');
+      }),
+      { numRuns: 2000 },
+    );
   });
 
   it('deserialisers are found through dotted names too', () => {
