@@ -169,6 +169,13 @@ describe('deserialisers: what they load is a nested candidate', () => {
     expect(ids(computed)).toEqual(['LT-PKL-014']);
   });
 
+  it('a deserialiser called by a helper, or as a planted __setstate__, is still followed', () => {
+    expect(ids(b([0x80, 2], 'ctorch._tensor\n_rebuild_from_type_v2\n(ctorch.storage\n_load_from_bytes\nctorch\nTensor\n', [0x43, 1], 'x', [0x85], 'NtR.'))).toEqual(['LT-PKL-014']);
+    const inner = b('cos\nsystem\n', unicode('/bin/true'), [0x85], 'R.');
+    const planted = b([0x80, 2], 'ccollections\nOrderedDict\n)R', '}', unicode('__setstate__'), 'cpickle\nloads\ns', 'b', [0x43, inner.length], inner, 'b.');
+    expect(ids(planted)).toContain('LT-PKL-001');
+  });
+
   it('a pickle in bytes handed to pickle.loads is analysed and located inside', () => {
     const inner = b('cos\nsystem\n', unicode('/bin/true'), [0x85], 'R.');
     const outer = b([0x80, 2], 'cpickle\nloads\n', [0x43, inner.length], inner, [0x85], 'R.');

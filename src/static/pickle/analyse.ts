@@ -76,6 +76,9 @@ export function analysePickle(run: PickleRun, ctx: PickleContext): Detection[] {
         const argName = nameOf(arg);
         if (argName) {
           if (verdictOf(argName).kind !== 'safe') add(invoked, argName.full, c);
+          if (ctx.policy.deserialiser(argName.module, argName.name)) {
+            out.push({ ruleId: 'LT-PKL-014', source: 'static', phase: 'static', message: `${fn.full} calls the deserialiser ${argName.full} with arguments of its own choosing: what it loads cannot be analysed`, evidence: { callable: argName.full, via: fn.full }, location: loc(c.offset) });
+          }
         } else if (arg) {
           out.push(computedCall(c, `${fn.full} calls its argument ${i + 1}, ${render(arg)}, an object computed at load time`, loc));
         }
@@ -196,10 +199,11 @@ function nestedPayloads(run: PickleRun, ctx: PickleContext, nameOf: (v: Value | 
   const out: Detection[] = [];
   for (const c of run.calls) {
     const fn = nameOf(c.fn);
-    const how = fn && INVOKING.has(c.how) ? ctx.policy.deserialiser(fn.module, fn.name) : undefined;
+    const how = fn && (INVOKING.has(c.how) || c.how === 'BUILD') ? ctx.policy.deserialiser(fn.module, fn.name) : undefined;
     if (!fn || !how) continue;
     const unseen = (why: string) => out.push({ ruleId: 'LT-PKL-014', source: 'static', phase: 'static', message: `${fn.full} deserialises ${why}: what it loads cannot be analysed`, evidence: { callable: fn.full, args: [render(c.args)] }, location: loc(c.offset) });
-    const arg = c.args.t === 'tuple' ? c.args.items[0] : undefined;
+    // a planted __setstate__ (BUILD) is called with the state itself
+    const arg = c.how === 'BUILD' ? c.args : c.args.t === 'tuple' ? c.args.items[0] : undefined;
     const data = constBytes(arg, ctx.limits, nameOf);
     if ('problem' in data) {
       unseen(data.problem);
