@@ -128,7 +128,8 @@ export function readZip(bytes: Bytes, limits: Limits): ZipArchive {
 }
 
 /**
- * A member's bytes (stored, deflated or bzip2), bounded: never more than the in-memory limit.
+ * A member's bytes (stored, deflated, bzip2 or LZMA: every method Python's zipfile reads, so an npz
+ * member numpy loads is never skipped as "unsupported"), bounded: never more than the in-memory limit.
  * Irregularities that a real loader reads past — a CRC or size that does not match (torch's reader
  * does not check CRCs), a stored member whose two sizes differ — are problems that come *with*
  * the data, so what the loader would unpickle is still analysed. A problem alone is returned only
@@ -144,13 +145,13 @@ export function memberData(bytes: Bytes, e: ZipEntry, limits: Limits): { data: B
     if (e.compressedSize <= limits.maxCrcCheckBytes && crc32(raw.read(0, e.compressedSize)) !== e.crc) badCrc('CRC');
     return { data: raw, problems };
   }
-  if (e.method !== 8 && e.method !== 12) return { problem: { ruleId: 'LT-ZIP-006', message: `member ${JSON.stringify(e.name)} uses compression method ${e.method}, not analysed`, entry: e.name } };
+  if (e.method !== 8 && e.method !== 12 && e.method !== 14) return { problem: { ruleId: 'LT-ZIP-006', message: `member ${JSON.stringify(e.name)} uses compression method ${e.method}, not analysed`, entry: e.name } };
   if (e.size > limits.maxInMemoryBytes || (e.compressedSize > 0 && e.size / e.compressedSize > limits.maxCompressionRatio)) {
     return { problem: { ruleId: 'LT-LIM-001', message: `compressed member ${JSON.stringify(e.name)} of ${e.size} bytes is over the in-memory limit or ratio; not analysed`, entry: e.name } };
   }
   let out: Buffer;
-  if (e.method === 12) {
-    const got = unpack('bz2', raw.read(0, e.compressedSize), limits);
+  if (e.method === 12 || e.method === 14) {
+    const got = unpack(e.method === 12 ? 'bz2' : 'lzma', e.method === 12 ? raw.read(0, e.compressedSize) : lzmaAlone(raw.read(0, e.compressedSize), e.size), limits);
     if ('problem' in got) return { problem: { ruleId: got.limit ? 'LT-LIM-001' : 'LT-ZIP-006', message: `member ${JSON.stringify(e.name)}: ${got.problem}`, entry: e.name } };
     out = got.data;
   } else {
@@ -163,4 +164,17 @@ export function memberData(bytes: Bytes, e: ZipEntry, limits: Limits): { data: B
   if (out.length !== e.size) badCrc('size');
   else if (crc32(out) !== e.crc) badCrc('CRC');
   return { data: new BufBytes(out), problems };
+}
+
+/**
+ * A zip LZMA member (APPNOTE 5.8.8: 2-byte version, 2-byte properties size, the 5 properties bytes,
+ * then the raw stream) as a legacy .lzma stream (properties, 64-bit uncompressed size, stream) that
+ * xz decodes. A malformed header is passed through for the decoder to reject.
+ */
+function lzmaAlone(member: Buffer, size: number): Buffer {
+  if (member.length < 9 || member.readUInt16LE(2) !== 5) return member;
+  const header = Buffer.alloc(13);
+  member.copy(header, 0, 4, 9);
+  header.writeBigUInt64LE(BigInt(size), 5);
+  return Buffer.concat([header, member.subarray(9)]);
 }

@@ -191,6 +191,13 @@ describe('deserialisers: what they load is a nested candidate', () => {
 });
 
 describe('containers: irregularities the loader reads past are analysed past', () => {
+  it.each([['bzip2', 'ZIP_BZIP2'], ['LZMA', 'ZIP_LZMA']])('a %s zip member (Python zipfile reads it) is unpacked and analysed', (_name, method) => {
+    const script = `import io, sys, zipfile\nb = io.BytesIO()\nwith zipfile.ZipFile(b, "w", zipfile.${method}) as z: z.writestr("arr.pkl", b"cos\\nsystem\\n(S'/bin/true'\\ntR.")\nsys.stdout.buffer.write(b.getvalue())`;
+    const py = spawnSync('/usr/bin/python3', ['-c', script]);
+    expect(py.status, py.stderr.toString()).toBe(0);
+    expect(ids(py.stdout)).toEqual(['LT-PKL-001']);
+  });
+
   it('a member with a wrong CRC comes with its data and the problem', () => {
     const data = readFileSync(join(FIXTURES, 'policy', 'bad_crc_checkpoint.pt'));
     const bytes = new BufBytes(data);
