@@ -198,6 +198,15 @@ describe('containers: irregularities the loader reads past are analysed past', (
     expect(ids(py.stdout)).toEqual(['LT-PKL-001']);
   });
 
+  it('a Keras HDF5 model_config nested below the bound blocks too (LT-KERAS-003), with the offset where it goes too deep', () => {
+    let node: unknown = { class_name: 'Lambda', config: { name: 'hidden' } };
+    for (let i = 0; i < 80; i++) node = { class_name: 'Wrapper', config: { layer: node } };
+    const json = JSON.stringify({ class_name: 'Sequential', config: { layers: [node] } });
+    const h5 = b([0x89], 'HDF\r\n', [0x1a], '\n', Buffer.alloc(64), 'model_config', Buffer.alloc(8), json);
+    const hit = scan(h5).find((d) => d.ruleId === 'LT-KERAS-003');
+    expect(hit?.location?.byteOffset).toBeGreaterThan(h5.indexOf('{"class_name"'));
+  });
+
   it('a member with a wrong CRC comes with its data and the problem', () => {
     const data = readFileSync(join(FIXTURES, 'policy', 'bad_crc_checkpoint.pt'));
     const bytes = new BufBytes(data);
