@@ -9,6 +9,11 @@ export interface KerasCodeLayers {
   lambdas: string[];
   /** `module.class_name` of objects from outside keras/tensorflow */
   customObjects: string[];
+  /**
+   * The JSON nests deeper than the bound (or than the parser's stack): what lies below was not
+   * looked at, and a Lambda can hide there — the caller must block, never pass it silently.
+   */
+  tooDeep: boolean;
 }
 
 const KERAS_MODULES = /^(keras|tensorflow|tf_keras)(\.|$)/;
@@ -18,12 +23,18 @@ export function kerasCodeLayers(json: string, maxDepth = 64): KerasCodeLayers | 
   let root: unknown;
   try {
     root = JSON.parse(json);
-  } catch {
+  } catch (err) {
+    // V8's parser recurses: nesting beyond its stack is a RangeError, not a syntax error
+    if (err instanceof RangeError) return { lambdas: [], customObjects: [], tooDeep: true };
     return undefined;
   }
-  const found: KerasCodeLayers = { lambdas: [], customObjects: [] };
+  const found: KerasCodeLayers = { lambdas: [], customObjects: [], tooDeep: false };
   const visit = (node: unknown, depth: number): void => {
-    if (depth > maxDepth || node === null || typeof node !== 'object') return;
+    if (node === null || typeof node !== 'object') return;
+    if (depth > maxDepth) {
+      found.tooDeep = true;
+      return;
+    }
     if (Array.isArray(node)) {
       for (const item of node) visit(item, depth + 1);
       return;
@@ -40,4 +51,21 @@ export function kerasCodeLayers(json: string, maxDepth = 64): KerasCodeLayers | 
   };
   visit(root, 0);
   return found;
+}
+
+/** Offset of the first bracket that opens deeper than `maxDepth` (strings skipped), for a finding's region. */
+export function nestingBeyond(json: string, maxDepth: number): number | undefined {
+  let depth = 0;
+  let inString = false;
+  for (let i = 0; i < json.length; i++) {
+    const c = json[i];
+    if (inString) {
+      if (c === '\\') i++;
+      else if (c === '"') inString = false;
+    } else if (c === '"') inString = true;
+    else if (c === '{' || c === '[') {
+      if (++depth > maxDepth) return i;
+    } else if (c === '}' || c === ']') depth--;
+  }
+  return undefined;
 }

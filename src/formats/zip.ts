@@ -1,6 +1,7 @@
 import { crc32, inflateRawSync } from 'node:zlib';
 import { BufBytes, type Bytes } from './bytes.js';
 import type { Limits } from './limits.js';
+import { unpack } from './unpack.js';
 
 export interface ZipEntry {
   name: string;
@@ -127,29 +128,53 @@ export function readZip(bytes: Bytes, limits: Limits): ZipArchive {
 }
 
 /**
- * A member's bytes (stored or deflated), bounded: never more than the declared size nor the
- * in-memory limit, and the CRC is checked. Returns a problem instead when it cannot be had.
+ * A member's bytes (stored, deflated, bzip2 or LZMA: every method Python's zipfile reads, so an npz
+ * member numpy loads is never skipped as "unsupported"), bounded: never more than the in-memory limit.
+ * Irregularities that a real loader reads past — a CRC or size that does not match (torch's reader
+ * does not check CRCs), a stored member whose two sizes differ — are problems that come *with*
+ * the data, so what the loader would unpickle is still analysed. A problem alone is returned only
+ * when the bytes cannot be had (encrypted, unknown method, over a bound, not inflatable).
  */
-export function memberData(bytes: Bytes, e: ZipEntry, limits: Limits): { data: Bytes } | { problem: ZipProblem } {
+export function memberData(bytes: Bytes, e: ZipEntry, limits: Limits): { data: Bytes; problems: ZipProblem[] } | { problem: ZipProblem } {
   if (e.encrypted) return { problem: { ruleId: 'LT-ZIP-004', message: `member ${JSON.stringify(e.name)} is encrypted`, entry: e.name } };
   const raw = bytes.slice(e.dataOffset, e.compressedSize);
+  const problems: ZipProblem[] = [];
+  const badCrc = (what: string) => problems.push({ ruleId: 'LT-ZIP-003', message: `member ${JSON.stringify(e.name)} fails its ${what} check; analysed anyway, as loaders that skip the check read it`, entry: e.name });
   if (e.method === 0) {
-    if (e.size !== e.compressedSize) return { problem: { ruleId: 'LT-ZIP-001', message: `stored member ${JSON.stringify(e.name)} has different sizes`, entry: e.name } };
-    if (e.size <= limits.maxCrcCheckBytes && crc32(raw.read(0, e.size)) !== e.crc) {
-      return { problem: { ruleId: 'LT-ZIP-003', message: `member ${JSON.stringify(e.name)} fails its CRC check`, entry: e.name } };
-    }
-    return { data: raw };
+    if (e.size !== e.compressedSize) problems.push({ ruleId: 'LT-ZIP-001', message: `stored member ${JSON.stringify(e.name)} has different sizes; its ${e.compressedSize} stored bytes were analysed`, entry: e.name });
+    if (e.compressedSize <= limits.maxCrcCheckBytes && crc32(raw.read(0, e.compressedSize)) !== e.crc) badCrc('CRC');
+    return { data: raw, problems };
   }
-  if (e.method !== 8) return { problem: { ruleId: 'LT-ZIP-006', message: `member ${JSON.stringify(e.name)} uses compression method ${e.method}, not analysed`, entry: e.name } };
+  if (e.method !== 8 && e.method !== 12 && e.method !== 14) return { problem: { ruleId: 'LT-ZIP-006', message: `member ${JSON.stringify(e.name)} uses compression method ${e.method}, not analysed`, entry: e.name } };
   if (e.size > limits.maxInMemoryBytes || (e.compressedSize > 0 && e.size / e.compressedSize > limits.maxCompressionRatio)) {
-    return { problem: { ruleId: 'LT-LIM-001', message: `deflated member ${JSON.stringify(e.name)} of ${e.size} bytes is over the in-memory limit or ratio; not analysed`, entry: e.name } };
+    return { problem: { ruleId: 'LT-LIM-001', message: `compressed member ${JSON.stringify(e.name)} of ${e.size} bytes is over the in-memory limit or ratio; not analysed`, entry: e.name } };
   }
   let out: Buffer;
-  try {
-    out = inflateRawSync(raw.read(0, e.compressedSize), { maxOutputLength: Math.max(1, e.size) });
-  } catch (err) {
-    return { problem: { ruleId: 'LT-ZIP-006', message: `member ${JSON.stringify(e.name)} does not inflate: ${err instanceof Error ? err.message : String(err)}`, entry: e.name } };
+  if (e.method === 12 || e.method === 14) {
+    const got = unpack(e.method === 12 ? 'bz2' : 'lzma', e.method === 12 ? raw.read(0, e.compressedSize) : lzmaAlone(raw.read(0, e.compressedSize), e.size), limits);
+    if ('problem' in got) return { problem: { ruleId: got.limit ? 'LT-LIM-001' : 'LT-ZIP-006', message: `member ${JSON.stringify(e.name)}: ${got.problem}`, entry: e.name } };
+    out = got.data;
+  } else {
+    try {
+      out = inflateRawSync(raw.read(0, e.compressedSize), { maxOutputLength: Math.min(limits.maxInMemoryBytes, Math.max(1, e.size, limits.maxCompressionRatio * e.compressedSize)) });
+    } catch (err) {
+      return { problem: { ruleId: 'LT-ZIP-006', message: `member ${JSON.stringify(e.name)} does not inflate: ${err instanceof Error ? err.message : String(err)}`, entry: e.name } };
+    }
   }
-  if (out.length !== e.size || crc32(out) !== e.crc) return { problem: { ruleId: 'LT-ZIP-003', message: `member ${JSON.stringify(e.name)} fails its size or CRC check`, entry: e.name } };
-  return { data: new BufBytes(out) };
+  if (out.length !== e.size) badCrc('size');
+  else if (crc32(out) !== e.crc) badCrc('CRC');
+  return { data: new BufBytes(out), problems };
+}
+
+/**
+ * A zip LZMA member (APPNOTE 5.8.8: 2-byte version, 2-byte properties size, the 5 properties bytes,
+ * then the raw stream) as a legacy .lzma stream (properties, 64-bit uncompressed size, stream) that
+ * xz decodes. A malformed header is passed through for the decoder to reject.
+ */
+function lzmaAlone(member: Buffer, size: number): Buffer {
+  if (member.length < 9 || member.readUInt16LE(2) !== 5) return member;
+  const header = Buffer.alloc(13);
+  member.copy(header, 0, 4, 9);
+  header.writeBigUInt64LE(BigInt(size), 5);
+  return Buffer.concat([header, member.subarray(9)]);
 }

@@ -75,8 +75,10 @@ export interface Report {
   findings: Finding[];
   observed: ObservedBehavior;
   stats: RunStats;
-  /** sha256 over the rule files used, so a manifest can pin the rule set. */
+  /** sha256 over the rule files used and the pickle globals policy files in force, so a manifest can pin the rule set. */
   rulesetDigest: string;
+  /** The pickle globals policy files in force: the default table and a user's --allow-globals file, with their sha256. */
+  globalsPolicy?: { file: string; sha256: string }[];
 }
 
 const str = { type: 'string' } as const;
@@ -168,5 +170,6 @@ export const REPORT_JSON_SCHEMA = {
       properties: { events: { type: 'integer' }, drops: { type: 'integer' }, tracerTiers: strs, sandbox: { enum: ['docker', 'bwrap', 'none'] }, durationsMs: { type: 'object', additionalProperties: num } },
     },
     rulesetDigest: { type: 'string', pattern: '^[0-9a-f]{64}$' },
+    globalsPolicy: { type: 'array', items: { type: 'object', additionalProperties: false, required: ['file', 'sha256'], properties: { file: str, sha256: { type: 'string', pattern: '^[0-9a-f]{64}$' } } } },
   },
 } as const;

@@ -9,7 +9,7 @@ import { startsLikePickle } from '../formats/sniff.js';
 import { loaderOpensByName } from '../intake/loader-names.js';
 import type { SkippedFile } from '../intake/enumerate.js';
 import { stageCandidates, type StagedFile, type Staging } from '../intake/stage.js';
-import { defaultPolicy } from './pickle/policy.js';
+import { defaultPolicy, type GlobalsPolicy } from './pickle/policy.js';
 import { scanBytes, scanPickleStream, type ScanContext } from './scan.js';
 
 export interface StaticResult {
@@ -22,6 +22,8 @@ export interface StaticResult {
 export interface ScanOptions {
   limits?: Partial<Limits>;
   onProgress?: (msg: string) => void;
+  /** The globals policy (the default one, or extended by --allow-globals). */
+  policy?: GlobalsPolicy;
 }
 
 /**
@@ -48,7 +50,7 @@ export async function scanPaths(paths: string[], options: ScanOptions = {}): Pro
  */
 export async function scanStaged(staging: Staging, options: ScanOptions = {}): Promise<StaticResult> {
   const limits = resolveLimits(options.limits);
-  const policy = defaultPolicy();
+  const policy = options.policy ?? defaultPolicy();
   const targets: TargetFile[] = [];
   const detections: Detection[] = [];
   for (const c of staging.candidates) {

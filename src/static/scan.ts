@@ -4,13 +4,13 @@ import type { Limits } from '../formats/limits.js';
 import { sniff } from '../formats/sniff.js';
 import { memberData, readZip } from '../formats/zip.js';
 import { unpack } from '../formats/unpack.js';
-import { kerasCodeLayers } from '../formats/keras.js';
+import { kerasCodeLayers, nestingBeyond } from '../formats/keras.js';
 import { readOnnx } from '../formats/onnx.js';
 import { readTar } from '../formats/tar.js';
 import { readNpyHeader } from '../formats/npy.js';
 import { checkSafetensors } from '../formats/safetensors.js';
 import { readGgufHeader, templateCodeExecution } from '../formats/gguf.js';
-import { analysePickle } from './pickle/analyse.js';
+import { analysePickle, type PickleContext } from './pickle/analyse.js';
 import { runPickle, type PickleRun } from './pickle/interpreter.js';
 import type { GlobalsPolicy } from './pickle/policy.js';
 
@@ -40,7 +40,7 @@ export function scanBytes(bytes: Bytes, entry: string[], ctx: ScanContext, depth
   const kind = sniff(bytes);
   switch (kind) {
     case 'pickle':
-      return scanPickleStream(bytes, entry, ctx);
+      return scanPickleStream(bytes, entry, ctx, depth);
     case 'zip':
       return scanZip(bytes, entry, ctx, depth);
     case 'npy':
@@ -82,7 +82,7 @@ export function scanBytes(bytes: Bytes, entry: string[], ctx: ScanContext, depth
 }
 
 /** Pickles back to back: pickle.load reads one, torch's legacy format five, joblib one with inline arrays. */
-export function scanPickleStream(bytes: Bytes, entry: string[], ctx: ScanContext): string {
+export function scanPickleStream(bytes: Bytes, entry: string[], ctx: ScanContext, depth = 0): string {
   const cur = new Cursor(bytes);
   let format = 'pickle';
   const runs: PickleRun[] = [];
@@ -99,7 +99,7 @@ export function scanPickleStream(bytes: Bytes, entry: string[], ctx: ScanContext
     // Trailing bytes that do not even begin a pickle end the stream quietly (pickle.load never reads them).
     if (i > 0 && run.error && cur.pos - start <= 2 && run.imports.length === 0) break;
     runs.push(run);
-    ctx.out.push(...analysePickle(run, { file: ctx.file, entry, base: 0, policy: ctx.policy, limits: ctx.limits, depth: 0 }));
+    ctx.out.push(...analysePickle(run, { file: ctx.file, entry, base: 0, policy: ctx.policy, limits: ctx.limits, depth, nested: nestedScanner(ctx) }));
     if (run.error) break;
     if (i === 0 && isTorchLegacyMagic(bytes, start, run)) format = 'torch-legacy';
     // torch's legacy format: magic, protocol, sys info, the object, storage keys; raw storage bytes follow.
@@ -107,6 +107,21 @@ export function scanPickleStream(bytes: Bytes, entry: string[], ctx: ScanContext
   }
   if (format === 'pickle' && runs.some((r) => r.imports.some((m) => m.module === 'joblib.numpy_pickle'))) format = 'joblib';
   return format;
+}
+
+/**
+ * Bytes a deserialising callable receives inside a pickle (torch.storage._load_from_bytes,
+ * pickle.loads, …) are a nested candidate: scanned as the callable reads them — one pickle, or by
+ * content like torch.load (zip, tar, legacy stream; anything else it unpickles) — with findings
+ * located inside the outer stream's entry.
+ */
+function nestedScanner(ctx: ScanContext): NonNullable<PickleContext['nested']> {
+  return (data, entry, how, depth) => {
+    const sub: ScanContext = { ...ctx, out: [] };
+    const bytes = new BufBytes(data);
+    if (how === 'pickle' || scanBytes(bytes, entry, sub, depth) === 'unknown') scanPickleStream(bytes, entry, sub, depth);
+    return sub.out;
+  };
 }
 
 function isTorchLegacyMagic(bytes: Bytes, start: number, run: PickleRun): boolean {
@@ -138,6 +153,7 @@ function scanZip(bytes: Bytes, entry: string[], ctx: ScanContext, depth: number)
       detect(ctx, got.problem.ruleId, got.problem.message, where);
       continue;
     }
+    for (const p of got.problems) detect(ctx, p.ruleId, p.message, where);
     if (keras && e.name === 'config.json') {
       scanKerasConfig(got.data, where, ctx);
       continue;
@@ -175,6 +191,7 @@ function scanKerasConfig(bytes: Bytes, entry: string[], ctx: ScanContext): void 
   }
   // offsets are of the text in config.json (its JSON is ASCII in practice), for the report's region
   const at = (needle: string) => Math.max(0, text.indexOf(needle));
+  if (layers.tooDeep) detect(ctx, 'LT-KERAS-003', `Keras config.json nests deeper than ${ctx.limits.maxNestingDepth * 4} levels: the layers below were not analysed`, entry, { byteOffset: nestingBeyond(text, ctx.limits.maxNestingDepth * 4) ?? 0 });
   for (const name of layers.lambdas) detect(ctx, 'LT-KERAS-001', `Keras Lambda layer ${name}: its Python function is rebuilt and called when the model is loaded`, entry, { byteOffset: at('"Lambda"') }, { layer: name });
   for (const obj of [...new Set(layers.customObjects)]) detect(ctx, 'LT-KERAS-002', `Keras model needs ${obj} from outside Keras: loading it imports and runs that module's code`, entry, { byteOffset: at(obj.split('.').pop()!) }, { object: obj });
 }
@@ -238,6 +255,7 @@ function scanHdf5(bytes: Bytes, entry: string[], ctx: ScanContext): string {
   const json = start < 0 ? undefined : balancedJson(text, start);
   const layers = json === undefined ? undefined : kerasCodeLayers(Buffer.from(json, 'latin1').toString('utf8'), ctx.limits.maxNestingDepth * 4);
   if (layers) {
+    if (layers.tooDeep) detect(ctx, 'LT-KERAS-003', `Keras model_config nests deeper than ${ctx.limits.maxNestingDepth * 4} levels: the layers below were not analysed`, entry, { byteOffset: start + (nestingBeyond(json!, ctx.limits.maxNestingDepth * 4) ?? 0) });
     for (const name of layers.lambdas) detect(ctx, 'LT-KERAS-001', `Keras Lambda layer ${name}: its marshalled Python code runs when the model is loaded`, entry, { byteOffset: text.indexOf('"Lambda"', start) }, { layer: name });
     for (const obj of [...new Set(layers.customObjects)]) detect(ctx, 'LT-KERAS-002', `Keras model needs ${obj} from outside Keras: loading it imports and runs that module's code`, entry, { byteOffset: start }, { object: obj });
     return 'keras-h5';

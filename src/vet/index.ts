@@ -21,12 +21,16 @@ import { outcomeDetections } from './outcome.js';
 import { summarise } from './observed.js';
 import { loadablePlanModels } from './plan.js';
 import { sinkholeFindings } from './sinkhole.js';
+import { settleUnknowns } from './settle.js';
+import { defaultPolicy, digestWithPolicy, withUserAllowlist } from '../static/pickle/policy.js';
 
 export interface VetOptions {
   paths: string[];
   staticOnly: boolean;
   sandbox: 'docker' | 'bwrap' | 'auto';
   deps?: string;
+  /** A [safe] table admitting more pickle globals for this vet (its digest goes into the report and rule-set digest). */
+  allowGlobals?: string;
   wheelhouse?: string;
   network: 'none' | 'sinkhole';
   timeoutSec: number;
@@ -89,8 +93,9 @@ async function vetStaged(
   timed: <T>(name: string, body: () => Promise<T>) => Promise<T>,
 ): Promise<VetOutcome> {
   const rules = await timed('rules', () => loadRuleSet());
+  const policy = opts.allowGlobals ? withUserAllowlist(defaultPolicy(), opts.allowGlobals) : defaultPolicy();
   opts.onProgress('static analysis');
-  const statik = await timed('static', () => scanStaged(staging, { onProgress: opts.onProgress }));
+  const statik = await timed('static', () => scanStaged(staging, { onProgress: opts.onProgress, policy }));
 
   const lockChecks = stagedDeps && opts.deps ? renameFile(await analyseLock(stagedDeps), stagedDeps, opts.deps) : [];
   const detections: Detection[] = [...statik.detections, ...lockChecks];
@@ -98,11 +103,11 @@ async function vetStaged(
   let dynamic: DynamicRun | undefined;
   const incomplete: string[] = unaccounted(statik.targets, statik.skipped);
   let driver: 'docker' | 'bwrap' | 'none' = 'none';
+  const models = loadablePlanModels(statik.targets, staging.files);
 
   if (!opts.staticOnly) {
     const chosen = await pickDriver(opts.sandbox);
     driver = chosen;
-    const models = loadablePlanModels(statik.targets, staging.files);
     if (models.length === 0 && !opts.deps) incomplete.push('no file in a format the sandbox can load; nothing was run dynamically');
     else dynamic = await timed('sandbox', () =>
       runTraced(
@@ -123,6 +128,7 @@ async function vetStaged(
       detections.push(...outcomeDetections(dynamic.sandbox), ...matchEvents(rules, events));
     }
   }
+  incomplete.push(...settleUnknowns(detections, dynamic ? { sandbox: dynamic.sandbox, models } : undefined));
   const sink = dynamic?.sandbox.sinkhole ? sinkholeFindings(dynamic.sandbox, events) : undefined;
   if (sink) detections.push(...sink.detections);
 
@@ -148,7 +154,8 @@ async function vetStaged(
       sandbox: driver,
       durationsMs: durations,
     },
-    rulesetDigest: rules.digest,
+    rulesetDigest: digestWithPolicy(rules.digest, policy),
+    globalsPolicy: [...policy.sources],
   };
   return { report, events, exitCode: exitCodeOfStatus(report.verdict.status) };
 }

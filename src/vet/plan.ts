@@ -10,15 +10,22 @@ const LOADABLE = new Set(['pickle', 'torch-zip', 'torch-legacy', 'torch-tar', 'n
  * bytes that were hashed and scanned), never the user's path. Copies with the same digest and
  * format (a symlink and its blob) are loaded once.
  */
-export function loadablePlanModels(targets: TargetFile[], staged: StagedFile[]): { hostPath: string; format: string }[] {
+export function loadablePlanModels(targets: TargetFile[], staged: StagedFile[]): PlanModel[] {
   if (targets.length !== staged.length) throw new Error('loadablePlanModels: targets and staged copies differ in number');
-  const seen = new Set<string>();
-  const out: { hostPath: string; format: string }[] = [];
+  const byKey = new Map<string, PlanModel>();
   targets.forEach((t, i) => {
     const key = `${t.sha256}/${t.format}`;
-    if (!LOADABLE.has(t.format) || seen.has(key)) return;
-    seen.add(key);
-    out.push({ hostPath: staged[i]!.staged, format: t.format });
+    if (!LOADABLE.has(t.format)) return;
+    const known = byKey.get(key);
+    if (known) known.reportPaths.push(t.path);
+    else byKey.set(key, { hostPath: staged[i]!.staged, format: t.format, reportPaths: [t.path] });
   });
-  return out;
+  return [...byKey.values()];
+}
+
+/** A file the sandbox loads: the staged copy, its loader, and the report paths (user paths) it stands for. */
+export interface PlanModel {
+  hostPath: string;
+  format: string;
+  reportPaths: string[];
 }

@@ -21,7 +21,7 @@ describe('pickle interpreter: imports and invocations', () => {
   it('protocol 0 GLOBAL + REDUCE records the callable, the call and its constant argument', () => {
     const r = run(b('cos\nsystem\n(S\'/bin/true\'\ntR.'));
     expect(r.stopped).toBe(true);
-    expect(r.imports).toEqual([{ module: 'os', name: 'system', offset: 0, opcode: 'GLOBAL' }]);
+    expect(r.imports).toEqual([{ module: 'os', name: 'system', protocol: 0, offset: 0, opcode: 'GLOBAL' }]);
     expect(r.calls[0]!.how).toBe('REDUCE');
     expect(ids(b('cos\nsystem\n(S\'/bin/true\'\ntR.'))).toEqual(['LT-PKL-001']);
   });
@@ -63,9 +63,10 @@ describe('pickle interpreter: imports and invocations', () => {
     expect(ids(b('cbuiltins\nopen\n(S\'/etc/passwd\'\ntR.'))).toEqual(['LT-PKL-004']);
   });
 
-  it('allowlisted globals pass and unknown ones are medium', () => {
+  it('allowlisted globals pass; unknown ones are medium when reconstructed (NEWOBJ), blocking when called (REDUCE)', () => {
     expect(ids(b([0x80, 2], 'ccollections\nOrderedDict\n', ')', 'R', '.'))).toEqual([]);
-    expect(ids(b('cmypkg.models\nNet\n)R.'))).toEqual(['LT-PKL-008']);
+    expect(ids(b([0x80, 2], 'cmypkg.models\nNet\n)', [0x81], '.'))).toEqual(['LT-PKL-008']);
+    expect(ids(b('cmypkg.models\nNet\n)R.'))).toEqual(['LT-PKL-013']);
   });
 
   it('indirect gadgets that denylists miss are critical', () => {

@@ -70,7 +70,7 @@ describe('Keras architecture', () => {
       { module: 'keras.layers', class_name: 'TimeDistributed', config: { layer: { class_name: 'Lambda', config: { name: 'inner' } } } },
       { module: 'my_company.layers', class_name: 'Attention', registered_name: 'my>Attention', config: {} },
     ] } };
-    expect(kerasCodeLayers(JSON.stringify(config))).toEqual({ lambdas: ['inner'], customObjects: ['my_company.layers.Attention'] });
+    expect(kerasCodeLayers(JSON.stringify(config))).toEqual({ lambdas: ['inner'], customObjects: ['my_company.layers.Attention'], tooDeep: false });
   });
 
   it('reads the model_config of a Keras HDF5 file written by h5py: Lambda and custom layers', async () => {
@@ -89,10 +89,10 @@ describe('Keras architecture', () => {
     ]);
   });
 
-  it('plain models have neither; non-JSON is undefined; hostile nesting is bounded', () => {
-    expect(kerasCodeLayers(JSON.stringify({ class_name: 'Sequential', module: 'keras', config: { layers: [{ class_name: 'Dense', module: 'keras.layers' }] } }))).toEqual({ lambdas: [], customObjects: [] });
+  it('plain models have neither; non-JSON is undefined; hostile nesting is bounded and said, never silent', () => {
+    expect(kerasCodeLayers(JSON.stringify({ class_name: 'Sequential', module: 'keras', config: { layers: [{ class_name: 'Dense', module: 'keras.layers' }] } }))).toEqual({ lambdas: [], customObjects: [], tooDeep: false });
     expect(kerasCodeLayers('{not json')).toBeUndefined();
     const deep = '['.repeat(5000) + ']'.repeat(5000);
-    expect(kerasCodeLayers(deep)).toEqual({ lambdas: [], customObjects: [] });
+    expect(kerasCodeLayers(deep)).toEqual({ lambdas: [], customObjects: [], tooDeep: true });
   });
 });

@@ -2,6 +2,7 @@ import type { Command } from 'commander';
 import { action } from '../run.js';
 import { ExitCode } from '../../core/exit.js';
 import { DEFAULT_RULES_DIR, loadRuleSet, runRuleTests } from '../../rules/index.js';
+import { defaultPolicy, digestWithPolicy } from '../../static/pickle/policy.js';
 
 const load = (files: string[]) => loadRuleSet(files.length > 0 ? (files.length === 1 ? files[0]! : files) : DEFAULT_RULES_DIR);
 
@@ -14,7 +15,8 @@ export function registerRules(program: Command): void {
     .action(
       action(async (files: string[]) => {
         const set = await load(files);
-        process.stdout.write(`${set.rules.length} rules in ${set.files.length} files are valid (rule-set digest ${set.digest})\n`);
+        // a vet records the digest with the pickle globals policy folded in: print that too, to compare with reports and manifests
+        process.stdout.write(`${set.rules.length} rules in ${set.files.length} files are valid (rule-set digest ${set.digest}; with the pickle globals policy, as a vet records it, ${digestWithPolicy(set.digest, defaultPolicy())})\n`);
         return ExitCode.Pass;
       }),
     );

@@ -15,6 +15,7 @@ interface VetFlags {
   staticOnly?: boolean;
   sandbox: 'docker' | 'bwrap' | 'auto';
   deps?: string;
+  allowGlobals?: string;
   wheelhouse?: string;
   format: 'text' | 'json' | 'sarif' | 'cef';
   out?: string;
@@ -33,6 +34,7 @@ export function registerVet(program: Command): void {
     .option('--static-only', 'static analysis only: no sandbox, no tracer')
     .addOption(new Option('--sandbox <driver>', 'sandbox driver').choices(['docker', 'bwrap', 'auto']).default('auto'))
     .option('--deps <file>', 'pip requirements/lock or conda lock to install in the sandbox')
+    .option('--allow-globals <file>', 'TOML [safe] table ("module" = ["name", …]) admitting pickle globals for this vet; its digest is in the report and the manifest')
     .option('--wheelhouse <dir>', 'local folder of wheels/sdists (or a conda channel) the dependencies come from')
     .addOption(new Option('--format <format>', 'what to print on stdout').choices(['text', 'json', 'sarif', 'cef']).default('text'))
     .option('--out <dir>', 'write every output (report.json, report.sarif, report.html, report.cef, events.jsonl, manifest) here')
@@ -62,6 +64,7 @@ async function runVet(paths: string[], flags: VetFlags): Promise<ExitCode> {
     staticOnly: flags.staticOnly === true,
     sandbox: flags.sandbox,
     ...(flags.deps ? { deps: flags.deps } : {}),
+    ...(flags.allowGlobals ? { allowGlobals: flags.allowGlobals } : {}),
     ...(flags.wheelhouse ? { wheelhouse: flags.wheelhouse } : {}),
     network: flags.network === 'sinkhole' ? 'sinkhole' : 'none',
     timeoutSec,

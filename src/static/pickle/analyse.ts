@@ -3,7 +3,8 @@ import type { Detection, Location } from '../../core/finding.js';
 import type { Limits } from '../../formats/limits.js';
 import { BufBytes, Cursor } from '../../formats/bytes.js';
 import { runPickle, type CallRecord, type PickleRun } from './interpreter.js';
-import type { GlobalsPolicy } from './policy.js';
+import { mapPython2Name } from './compat.js';
+import type { Deserialiser, GlobalsPolicy, Verdict } from './policy.js';
 import { render, strOf, type Value } from './values.js';
 
 export interface PickleContext {
@@ -15,55 +16,126 @@ export interface PickleContext {
   policy: GlobalsPolicy;
   limits: Limits;
   depth: number;
+  /**
+   * Scans the bytes a deserialising callable is handed as a nested candidate (by content, like the
+   * callable reads them) and returns what was found inside; scan.ts, which owns format dispatch,
+   * supplies it. Without it, nested bytes are interpreted as one pickle.
+   */
+  nested?: (data: Buffer, entry: string[], how: Deserialiser, depth: number) => Detection[];
 }
 
+type Name = { module: string; name: string; full: string };
+
 const WRITE_MODE = /[wax+]/;
-const FILE_OPENERS = new Set(['builtins.open', '__builtin__.open', 'io.open', '_io.open', 'io.FileIO', '_io.FileIO', 'codecs.open', 'pathlib.Path.open', 'pathlib.PosixPath.open']);
-/** Callables that deserialize bytes handed to them: their constant argument is scanned as a pickle. */
-const LOADERS = new Set(['pickle.loads', '_pickle.loads', 'cPickle.loads', 'dill.loads', 'dill._dill.loads', 'cloudpickle.loads', 'torch.load', 'joblib.load', 'numpy.loads']);
+const FILE_OPENERS = new Set(['builtins.open', 'io.open', '_io.open', 'io.FileIO', '_io.FileIO', 'codecs.open', 'pathlib.Path.open', 'pathlib.PosixPath.open']);
+/** Opcodes that call the callable with arguments the pickle chose (NEWOBJ, which needs a type and only runs __new__, is reconstruction). */
+const INVOKING = new Set<CallRecord['how']>(['REDUCE', 'INST', 'OBJ', 'NEWOBJ_EX']);
+const UNKNOWN_INVOKED = 'not on the allowlist and called with arguments the pickle chose: a payload that recognises the sandbox does nothing there, so no dynamic run can clear it; admit it with --allow-globals if it is legitimate';
 
 /**
- * Turns one interpreted pickle into detections: each import the policy does not allow (once per
- * callable, at its first offset, with whether and how it was invoked and its constant arguments),
- * imports with non-constant operands, malformation (the stream is kept up to the break: a payload
- * that runs and then crashes the load is still seen), limits, and payloads nested in bytes that
- * reach a loader, which are interpreted in turn.
+ * Turns one interpreted pickle into detections. Names are resolved as find_class resolves them
+ * (Python 2 names mapped below protocol 3) and classified by the policy. Each import the policy
+ * does not allow is reported once, at its first offset, with whether and how it was invoked and
+ * its constant arguments: a dangerous one by its rule; an unknown one that is *called* (REDUCE,
+ * INST, OBJ, NEWOBJ_EX, a planted __setstate__, a callable argument that a safe helper calls)
+ * blocks (LT-PKL-013); an unknown one that is only reconstructed the standard way (NEWOBJ,
+ * copyreg._reconstructor, __newobj__) or referenced is LT-PKL-008, which only a dynamic run whose
+ * load completed can settle (src/vet/settle.ts). Calls of objects computed at load time block too.
+ * Imports with non-constant operands, malformation (the stream is kept up to the break: a payload
+ * that runs and then crashes the load is still seen) and limits are reported, and the constant
+ * argument of every deserialising callable is scanned as a nested candidate.
  */
 export function analysePickle(run: PickleRun, ctx: PickleContext): Detection[] {
   const out: Detection[] = [];
   const loc = (offset: number, length = 1): Location => ({ file: ctx.file, ...(ctx.entry.length ? { entry: ctx.entry } : {}), byteOffset: ctx.base + offset, byteLength: length });
-  const calls = new Map<string, CallRecord[]>();
-  for (const c of run.calls) {
-    if (c.fn.t !== 'global') continue;
-    const key = `${c.fn.module}.${c.fn.name}`;
-    calls.set(key, [...(calls.get(key) ?? []), c]);
+  const resolved = new Map<number, Name>();
+  for (const imp of run.imports) {
+    const r = mapPython2Name(imp.module, imp.name, imp.protocol);
+    resolved.set(imp.offset, { ...r, full: `${r.module}.${r.name}` });
   }
+  const nameOf = (v: Value | undefined): Name | undefined => (v?.t === 'global' ? (resolved.get(v.offset) ?? { module: v.module, name: v.name, full: `${v.module}.${v.name}` }) : undefined);
+  const verdicts = new Map<string, Verdict>();
+  const verdictOf = (n: Name): Verdict => {
+    let v = verdicts.get(n.full);
+    if (!v) verdicts.set(n.full, (v = ctx.policy.classify(n.module, n.name)));
+    return v;
+  };
+
+  // Every call of a global, and every global that ends up called: directly, through a planted
+  // __setstate__ (BUILD), or as the argument a safe helper calls (copyreg._reconstructor's base).
+  const calls = new Map<string, CallRecord[]>();
+  const invoked = new Map<string, CallRecord[]>();
+  const add = (m: Map<string, CallRecord[]>, key: string, c: CallRecord) => m.set(key, [...(m.get(key) ?? []), c]);
+  for (const c of run.calls) {
+    const fn = nameOf(c.fn);
+    if (fn) {
+      add(calls, fn.full, c);
+      if (INVOKING.has(c.how) || c.how === 'BUILD') add(invoked, fn.full, c);
+      for (const i of ctx.policy.invokedArguments(fn.module, fn.name)) {
+        const arg = c.args.t === 'tuple' ? c.args.items[i] : undefined;
+        const argName = nameOf(arg);
+        if (argName) {
+          if (verdictOf(argName).kind !== 'safe') add(invoked, argName.full, c);
+          if (ctx.policy.deserialiser(argName.module, argName.name)) {
+            out.push({ ruleId: 'LT-PKL-014', source: 'static', phase: 'static', message: `${fn.full} calls the deserialiser ${argName.full} with arguments of its own choosing: what it loads cannot be analysed`, evidence: { callable: argName.full, via: fn.full }, location: loc(c.offset) });
+          }
+        } else if (arg) {
+          out.push(computedCall(c, `${fn.full} calls its argument ${i + 1}, ${render(arg)}, an object computed at load time`, loc));
+        }
+      }
+    } else if ((INVOKING.has(c.how) || c.how === 'NEWOBJ') && (c.fn.t === 'call' || c.fn.t === 'persid')) {
+      out.push(computedCall(c, `${c.how} calls ${render(c.fn)}, an object computed at load time`, loc));
+    }
+  }
+
   const seen = new Set<string>();
   for (const imp of run.imports) {
-    const full = `${imp.module}.${imp.name}`;
-    if (seen.has(full)) continue;
-    seen.add(full);
-    const verdict = ctx.policy.classify(imp.module, imp.name);
+    const n = resolved.get(imp.offset)!;
+    if (seen.has(n.full)) continue;
+    seen.add(n.full);
+    const verdict = verdictOf(n);
     if (verdict.kind === 'safe') continue;
-    const invoked = calls.get(full) ?? [];
-    const args = invoked.map((c) => render(c.args));
-    let ruleId = verdict.kind === 'dangerous' ? verdict.rule : 'LT-PKL-008';
-    let why = verdict.kind === 'dangerous' ? verdict.why : 'not on the allowlist; confirm dynamically';
-    if (FILE_OPENERS.has(full) && invoked.some((c) => WRITE_MODE.test(modeOf(c.args) ?? ''))) {
-      ruleId = 'LT-PKL-005';
-      why = 'opens a file for writing';
+    const all = calls.get(n.full) ?? [];
+    const called = invoked.get(n.full) ?? [];
+    const args = all.map((c) => render(c.args));
+    const shown = n.full === `${imp.module}.${imp.name}` ? n.full : `${n.full} (written ${imp.module}.${imp.name})`;
+    let ruleId: string;
+    let why: string;
+    if (verdict.kind === 'dangerous') {
+      ruleId = verdict.rule;
+      why = verdict.why;
+      if (FILE_OPENERS.has(n.full) && all.some((c) => WRITE_MODE.test(modeOf(c.args) ?? ''))) {
+        ruleId = 'LT-PKL-005';
+        why = 'opens a file for writing';
+      }
+    } else if (called.length > 0) {
+      ruleId = 'LT-PKL-013';
+      why = UNKNOWN_INVOKED;
+    } else {
+      ruleId = 'LT-PKL-008';
+      why = 'not on the allowlist, reconstructed as a class or only referenced: settled only by a sandboxed load that resolves it and completes';
     }
-    const how = invoked.length ? `called via ${[...new Set(invoked.map((c) => c.how))].join('/')} with ${args.slice(0, 3).join(', ')}` : 'imported, not called';
+    const hows = [...new Set([...all, ...called].map((c) => c.how))];
+    const how = all.length || called.length ? `${called.length ? 'called' : 'used'} via ${hows.join('/')} with ${args.slice(0, 3).join(', ') || 'its arguments'}` : 'imported, not called';
     out.push({
       ruleId,
       source: 'static',
       phase: 'static',
-      message: `${full} ${how} (${why})`,
-      evidence: { callable: full, opcode: imp.opcode, invoked: invoked.length > 0, calls: invoked.length, args: args.slice(0, 5), reason: why },
+      message: `${shown} ${how} (${why})`,
+      evidence: {
+        callable: n.full,
+        ...(shown !== n.full ? { written: `${imp.module}.${imp.name}`, protocol: imp.protocol } : {}),
+        opcode: imp.opcode,
+        invoked: called.length > 0,
+        calls: all.length,
+        args: args.slice(0, 5),
+        reason: why,
+        ...(ruleId === 'LT-PKL-008' ? { settle: 'load' } : {}),
+      },
       location: loc(imp.offset),
     });
   }
-  out.push(...attributeCalls(run, ctx, loc, seen));
+  out.push(...attributeCalls(run, ctx, loc, seen, nameOf));
   for (const d of run.dynamicImports) {
     out.push({ ruleId: 'LT-PKL-006', source: 'static', phase: 'static', message: `import with operands the pickle computes: ${d.what}`, evidence: { what: d.what }, location: loc(d.offset) });
   }
@@ -79,8 +151,12 @@ export function analysePickle(run: PickleRun, ctx: PickleContext): Detection[] {
     });
   }
   for (const inner of run.nested) out.push(...analysePickle(inner, ctx));
-  out.push(...nestedPayloads(run, ctx));
+  out.push(...nestedPayloads(run, ctx, nameOf, loc));
   return out;
+}
+
+function computedCall(c: CallRecord, message: string, loc: (o: number) => Location): Detection {
+  return { ruleId: 'LT-PKL-013', source: 'static', phase: 'static', message: `${message} (${UNKNOWN_INVOKED})`, evidence: { how: c.how, callable: render(c.fn), args: [render(c.args)], invoked: true }, location: loc(c.offset) };
 }
 
 /**
@@ -88,15 +164,15 @@ export function analysePickle(run: PickleRun, ctx: PickleContext): Detection[] {
  * method of that class: getattr(pathlib.Path(p), 'write_text') is pathlib.Path.write_text. Resolve
  * it and classify it like an import, so an attribute chain cannot hide a dangerous method.
  */
-function attributeCalls(run: PickleRun, ctx: PickleContext, loc: (o: number) => Location, seen: Set<string>): Detection[] {
+function attributeCalls(run: PickleRun, ctx: PickleContext, loc: (o: number) => Location, seen: Set<string>, nameOf: (v: Value | undefined) => Name | undefined): Detection[] {
   const out: Detection[] = [];
   for (const c of run.calls) {
-    if (c.fn.t !== 'global' || c.fn.name !== 'getattr' || !['builtins', '__builtin__'].includes(c.fn.module) || c.args.t !== 'tuple') continue;
+    if (nameOf(c.fn)?.full !== 'builtins.getattr' || c.args.t !== 'tuple') continue;
     const [target, attr] = c.args.items;
     const name = strOf(attr);
-    const owner = target?.t === 'call' && target.fn.t === 'global' ? target.fn : target?.t === 'global' ? target : undefined;
+    const owner = target?.t === 'call' ? nameOf(target.fn) : nameOf(target);
     if (!owner || name === undefined) continue;
-    const full = `${owner.module}.${owner.name}.${name}`;
+    const full = `${owner.full}.${name}`;
     if (seen.has(full)) continue;
     seen.add(full);
     const verdict = ctx.policy.classify(owner.module, `${owner.name}.${name}`);
@@ -113,44 +189,66 @@ function attributeCalls(run: PickleRun, ctx: PickleContext, loc: (o: number) => 
   return out;
 }
 
-/** Bytes that reach pickle.loads & co. (possibly through zlib/base64) are pickles too: interpret them. */
-function nestedPayloads(run: PickleRun, ctx: PickleContext): Detection[] {
+/**
+ * Every call of a deserialising callable (rules/pickle-globals.toml [deserialisers]: torch.load,
+ * torch.storage._load_from_bytes, pickle.loads, …) loads its argument at load time: constant bytes
+ * (possibly through zlib/base64) are scanned as a nested candidate, located inside this stream;
+ * an argument the pickle computes, or one too large to keep, cannot be seen and blocks.
+ */
+function nestedPayloads(run: PickleRun, ctx: PickleContext, nameOf: (v: Value | undefined) => Name | undefined, loc: (o: number) => Location): Detection[] {
   const out: Detection[] = [];
   for (const c of run.calls) {
-    if (c.fn.t !== 'global' || !LOADERS.has(`${c.fn.module}.${c.fn.name}`)) continue;
-    const arg = c.args.t === 'tuple' ? c.args.items[0] : undefined;
-    const data = constBytes(arg, ctx.limits);
-    if (!data || data.length === 0) continue;
-    if (ctx.depth + 1 > ctx.limits.maxNestingDepth) {
-      out.push({ ruleId: 'LT-LIM-001', source: 'static', phase: 'static', message: 'nested pickles deeper than the nesting limit', evidence: {}, location: { file: ctx.file, byteOffset: ctx.base + c.offset } });
+    const fn = nameOf(c.fn);
+    const how = fn && (INVOKING.has(c.how) || c.how === 'BUILD') ? ctx.policy.deserialiser(fn.module, fn.name) : undefined;
+    if (!fn || !how) continue;
+    const unseen = (why: string) => out.push({ ruleId: 'LT-PKL-014', source: 'static', phase: 'static', message: `${fn.full} deserialises ${why}: what it loads cannot be analysed`, evidence: { callable: fn.full, args: [render(c.args)] }, location: loc(c.offset) });
+    // a planted __setstate__ (BUILD) is called with the state itself
+    const arg = c.how === 'BUILD' ? c.args : c.args.t === 'tuple' ? c.args.items[0] : undefined;
+    const data = constBytes(arg, ctx.limits, nameOf);
+    if ('problem' in data) {
+      unseen(data.problem);
       continue;
     }
-    const inner = runPickle(new Cursor(new BufBytes(data)), ctx.limits, ctx.depth + 1);
-    out.push(...analysePickle(inner, { ...ctx, entry: [...ctx.entry, `nested@${ctx.base + c.offset}`], base: 0, depth: ctx.depth + 1 }));
+    if (data.bytes.length === 0) continue;
+    if (ctx.depth + 1 > ctx.limits.maxNestingDepth) {
+      unseen('bytes nested deeper than the nesting limit');
+      continue;
+    }
+    const entry = [...ctx.entry, `nested@${ctx.base + c.offset}`];
+    if (ctx.nested) out.push(...ctx.nested(data.bytes, entry, how, ctx.depth + 1));
+    else {
+      const inner = runPickle(new Cursor(new BufBytes(data.bytes)), ctx.limits, ctx.depth + 1);
+      out.push(...analysePickle(inner, { ...ctx, entry, base: 0, depth: ctx.depth + 1 }));
+    }
   }
   return out;
 }
 
-/** The constant bytes a value evaluates to, following zlib/gzip decompression and base64 decoding. */
-function constBytes(v: Value | undefined, limits: Limits): Buffer | undefined {
-  if (!v) return undefined;
-  if (v.t === 'bytes') return v.v.length === v.len ? v.v : undefined;
-  if (v.t === 'str') return Buffer.from(v.v, 'latin1');
-  if (v.t !== 'call' || v.fn.t !== 'global') return undefined;
-  const fn = `${v.fn.module}.${v.fn.name}`;
-  const inner = constBytes(v.args.t === 'tuple' ? v.args.items[0] : undefined, limits);
-  if (!inner) return undefined;
+/**
+ * The constant bytes a value evaluates to, following zlib/gzip decompression and base64 decoding;
+ * a problem when the value is computed at load time or was too large to keep.
+ */
+function constBytes(v: Value | undefined, limits: Limits, nameOf: (v: Value | undefined) => Name | undefined): { bytes: Buffer } | { problem: string } {
+  if (!v) return { problem: 'no argument the analysis can see' };
+  if (v.t === 'bytes') return v.v.length === v.len ? { bytes: v.v } : { problem: `${v.len} bytes, more than the ${limits.maxInlineBytes} the analysis keeps` };
+  if (v.t === 'str') return { bytes: Buffer.from(v.v, 'latin1') };
+  const fn = v.t === 'call' ? nameOf(v.fn)?.full : undefined;
+  if (v.t !== 'call' || !fn || !DECODERS.has(fn)) return { problem: `data computed at load time (${render(v)})` };
+  const inner = constBytes(v.args.t === 'tuple' ? v.args.items[0] : undefined, limits, nameOf);
+  if ('problem' in inner) return inner;
   try {
     const max = { maxOutputLength: limits.maxInlineBytes };
-    if (fn === 'zlib.decompress') return inflateSync(inner, max);
-    if (fn === 'gzip.decompress') return unzipSync(inner, max);
-    if (fn === 'base64.b64decode' || fn === 'binascii.a2b_base64') return Buffer.from(inner.toString('latin1'), 'base64');
-    if (fn === '_codecs.encode' || fn === 'codecs.encode') return inner;
-  } catch {
-    return undefined;
+    if (fn === 'zlib.decompress') return { bytes: inflateSync(inner.bytes, max) };
+    if (fn === 'gzip.decompress') return { bytes: unzipSync(inner.bytes, max) };
+    if (fn === 'base64.b64decode' || fn === 'binascii.a2b_base64') return { bytes: Buffer.from(inner.bytes.toString('latin1'), 'base64') };
+    return { bytes: inner.bytes };
+  } catch (err) {
+    return { problem: `bytes that ${fn} cannot decode here (${err instanceof Error ? err.message : String(err)})` };
   }
-  return undefined;
 }
+
+/** Pure decoders whose result the analysis can compute. */
+const DECODERS = new Set(['zlib.decompress', 'gzip.decompress', 'base64.b64decode', 'binascii.a2b_base64', '_codecs.encode', 'codecs.encode']);
 
 function modeOf(args: Value): string | undefined {
   if (args.t !== 'tuple') return undefined;

@@ -10,6 +10,8 @@ export interface ImportRecord {
   /** Byte offset of the GLOBAL / INST / STACK_GLOBAL opcode in the stream. */
   offset: number;
   opcode: string;
+  /** The protocol in force when it was read (the last PROTO before it, else 0): find_class maps Python 2 names below 3. */
+  protocol: number;
 }
 
 export interface CallRecord {
@@ -229,7 +231,7 @@ export function runPickle(cur: Cursor, limits: Limits, depth = 0): PickleRun {
   };
   const u64 = (): bigint => need(8).readBigUInt64LE(0);
   const imported = (module: string, name: string, opcode: string): Extract<Value, { t: 'global' }> => {
-    run.imports.push({ module, name, offset, opcode });
+    run.imports.push({ module, name, offset, opcode, protocol: run.protocol });
     return { t: 'global', module, name, offset, root: note({ op: 'find_class', module, name, offset }) };
   };
   const called = (fn: Value, args: Value, how: Extract<Value, { t: 'call' }>['how'], n: number): Value => {

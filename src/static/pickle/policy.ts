@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { parse as parseToml } from 'smol-toml';
 import { LtrackError } from '../../core/errors.js';
@@ -5,35 +6,70 @@ import { projectPath } from '../../core/paths.js';
 
 export type Verdict = { kind: 'safe' } | { kind: 'dangerous'; rule: string; why: string; family: string } | { kind: 'unknown' };
 
+/** How a deserialising callable reads its argument: as one pickle, or by content like torch.load. */
+export type Deserialiser = 'pickle' | 'content';
+
 interface PolicyFile {
   safe: Record<string, string[]>;
   safe_class_modules: { prefixes: string[] };
   dangerous: Record<string, { rule: string; why: string; names: string[] }>;
+  deserialisers?: Record<string, string>;
+  invokes_arguments?: Record<string, number[]>;
 }
+
+/** A user's extension of the allowlist (`ltrack vet --allow-globals FILE`): a [safe] table only. */
+interface AllowFile {
+  safe: Record<string, string[]>;
+}
+
+/** A file the policy was read from, with the sha256 of its bytes (reports and manifests pin it). */
+export interface PolicySource {
+  file: string;
+  sha256: string;
+}
+
+/** One [safe] entry: a module (or, for `mod.*`, a module and its submodules) and its names ("*" = all). */
+interface SafeEntry {
+  module: string;
+  submodules: boolean;
+  names: Set<string> | '*';
+}
+
+/** Attribute hops through interpreter internals reach builtins, globals and code objects from anything. */
+const DUNDER = /^__\w+__$/;
+const INTERNALS: Verdict = { kind: 'dangerous', rule: 'LT-PKL-006', why: 'walks interpreter internals (a dunder attribute) to reach other objects', family: 'code' };
 
 /**
  * The globals policy of rules/pickle-globals.toml, allowlist first: a dangerous entry wins over a
  * safe one (deny beats allow), then safe entries and safe class modules pass, and everything else is
- * unknown. Names are matched on the full dotted path `module.name` (protocol 4 allows dotted names).
+ * unknown.
+ *
+ * From protocol 4, find_class resolves a dotted name `a.b.c` by getattr from the module, hop by hop,
+ * so the object reached can be anything importable from that module's globals. A dotted name is
+ * therefore safe only if every hop (`module.a`, `module.a.b`, `module.a.b.c`) is: the first hop may
+ * be covered by a wildcard ("*", `mod.*`) or a class module, deeper hops only by an exact entry.
+ * On the deny side, a dotted name is dangerous when any run of its components that ends in an
+ * attribute hop names a dangerous object (`m.torch.os.system` reaches `os.system`,
+ * `m.builtins.exec` reaches `builtins.exec`) or when a hop is a dunder attribute.
  */
 export class GlobalsPolicy {
-  private readonly safeExact = new Set<string>();
-  private readonly safePrefixes: string[] = [];
+  private readonly safe: SafeEntry[] = [];
   private readonly classPrefixes: string[];
   private readonly dangerExact = new Map<string, Verdict>();
   private readonly dangerPrefixes: [string, Verdict][] = [];
+  private readonly deserialisers = new Map<string, Deserialiser>();
+  private readonly invokes = new Map<string, number[]>();
+  private readonly doc: PolicyFile;
 
-  constructor(doc: PolicyFile, file: string) {
+  constructor(
+    doc: PolicyFile,
+    file: string,
+    readonly sources: readonly PolicySource[] = [],
+  ) {
     if (typeof doc.safe !== 'object' || typeof doc.dangerous !== 'object' || !Array.isArray(doc.safe_class_modules?.prefixes)) {
       throw new LtrackError('rules_invalid', 'pickle globals policy needs [safe], [safe_class_modules] and [dangerous.*] tables', { file });
     }
-    for (const [module, names] of Object.entries(doc.safe)) {
-      for (const name of names) {
-        if (module.endsWith('.*')) this.safePrefixes.push(module.slice(0, -1));
-        else if (name === '*') this.safePrefixes.push(`${module}.`);
-        else this.safeExact.add(`${module}.${name}`);
-      }
-    }
+    this.addSafe(doc.safe, file);
     this.classPrefixes = doc.safe_class_modules.prefixes;
     for (const [family, entry] of Object.entries(doc.dangerous)) {
       if (!/^LT-PKL-\d{3}$/.test(entry.rule) || !Array.isArray(entry.names)) throw new LtrackError('rules_invalid', `dangerous.${family} needs a rule id and names`, { file });
@@ -43,15 +79,86 @@ export class GlobalsPolicy {
         else this.dangerExact.set(n, v);
       }
     }
+    for (const [callable, how] of Object.entries(doc.deserialisers ?? {})) {
+      if (how !== 'pickle' && how !== 'content') throw new LtrackError('rules_invalid', `deserialisers.${callable} must be "pickle" or "content"`, { file });
+      this.deserialisers.set(callable, how);
+    }
+    for (const [callable, positions] of Object.entries(doc.invokes_arguments ?? {})) {
+      if (!Array.isArray(positions) || !positions.every((i) => Number.isInteger(i) && i >= 0)) throw new LtrackError('rules_invalid', `invokes_arguments.${callable} must list argument positions`, { file });
+      this.invokes.set(callable, positions);
+    }
+    this.doc = doc;
+  }
+
+  /** This policy with a user's [safe] table added (its dangerous entries still win), and its digest recorded. */
+  extend(user: AllowFile, source: PolicySource): GlobalsPolicy {
+    const safe: Record<string, string[]> = { ...this.doc.safe };
+    for (const [module, names] of Object.entries(user.safe)) safe[module] = [...(safe[module] ?? []), ...names];
+    return new GlobalsPolicy({ ...this.doc, safe }, source.file, [...this.sources, source]);
+  }
+
+  private addSafe(table: Record<string, unknown>, file: string): void {
+    for (const [key, names] of Object.entries(table)) {
+      if (!Array.isArray(names) || !names.every((n) => typeof n === 'string')) throw new LtrackError('rules_invalid', `safe.${key} must be a list of names`, { file });
+      const submodules = key.endsWith('.*');
+      const module = submodules ? key.slice(0, -2) : key;
+      const entry: SafeEntry = { module, submodules, names: names.includes('*') ? '*' : new Set(names as string[]) };
+      this.safe.push(entry);
+    }
+  }
+
+  /**
+   * How `module.name` deserialises its first argument, when it is a loader (torch.load, pickle.loads,
+   * …); a dotted name is looked up by every run of components its hops can reach, like dangerOf.
+   */
+  deserialiser(module: string, name: string): Deserialiser | undefined {
+    return this.reachable(module, name, (path) => this.deserialisers.get(path));
+  }
+
+  /** Argument positions that the safe helper `module.name` calls (copyreg._reconstructor calls its base's __init__). */
+  invokedArguments(module: string, name: string): number[] {
+    return this.invokes.get(`${module}.${name}`) ?? [];
+  }
+
+  /** The first hit of `lookup` over the whole path and, for a dotted name, every run of components ending at an attribute hop. */
+  private reachable<T>(module: string, name: string, lookup: (path: string) => T | undefined): T | undefined {
+    const whole = lookup(`${module}.${name}`);
+    if (whole !== undefined || !name.includes('.')) return whole;
+    const mods = module.split('.');
+    const parts = [...mods, ...name.split('.')];
+    for (let j = mods.length + 1; j <= parts.length; j++) {
+      for (let i = 0; i <= j - 2; i++) {
+        const hit = lookup(parts.slice(i, j).join('.'));
+        if (hit !== undefined) return hit;
+      }
+    }
+    return undefined;
   }
 
   classify(module: string, name: string): Verdict {
-    const full = `${module}.${name}`;
-    const danger = this.dangerExact.get(full) ?? this.dangerPrefixes.find(([p]) => full.startsWith(p))?.[1];
+    const danger = this.dangerOf(module, name);
     if (danger) return danger;
-    if (this.safeExact.has(full) || this.safePrefixes.some((p) => full.startsWith(p))) return { kind: 'safe' };
-    if (/^[A-Z][A-Za-z0-9_]*$/.test(name) && this.classPrefixes.some((p) => module.startsWith(p))) return { kind: 'safe' };
-    return { kind: 'unknown' };
+    const hops = name.split('.');
+    // every hop must be allowed; only the first (a plain name) may be covered by a wildcard
+    for (let k = 1; k <= hops.length; k++) {
+      if (!this.isSafeHop(module, hops.slice(0, k).join('.'), k === 1)) return { kind: 'unknown' };
+    }
+    return { kind: 'safe' };
+  }
+
+  private isSafeHop(module: string, name: string, wildcardsApply: boolean): boolean {
+    for (const e of this.safe) {
+      const moduleMatches = module === e.module || (e.submodules && module.startsWith(`${e.module}.`));
+      if (!moduleMatches) continue;
+      if (e.names === '*' ? wildcardsApply : e.names.has(name)) return true;
+    }
+    return wildcardsApply && /^[A-Z][A-Za-z0-9_]*$/.test(name) && this.classPrefixes.some((p) => module.startsWith(p));
+  }
+
+  private dangerOf(module: string, name: string): Verdict | undefined {
+    const lookup = (path: string) => this.dangerExact.get(path) ?? this.dangerPrefixes.find(([p]) => path.startsWith(p))?.[1];
+    if (name.split('.').length > 1 && name.split('.').some((h) => DUNDER.test(h))) return lookup(`${module}.${name}`) ?? INTERNALS;
+    return this.reachable(module, name, lookup);
   }
 }
 
@@ -63,16 +170,56 @@ export function defaultPolicy(): GlobalsPolicy {
 }
 
 export function loadPolicy(file: string): GlobalsPolicy {
-  let text: string;
+  const { doc, source } = readToml(file, 'the pickle globals policy');
   try {
-    text = readFileSync(file, 'utf8');
-  } catch (err) {
-    throw new LtrackError('bad_input', 'cannot read the pickle globals policy', { cause: err, file });
-  }
-  try {
-    return new GlobalsPolicy(parseToml(text) as unknown as PolicyFile, file);
+    return new GlobalsPolicy(doc as unknown as PolicyFile, file, [source]);
   } catch (err) {
     if (err instanceof LtrackError) throw err;
-    throw new LtrackError('rules_invalid', `pickle globals policy is not valid TOML: ${String(err)}`, { cause: err, file });
+    throw new LtrackError('rules_invalid', `pickle globals policy is not valid: ${String(err)}`, { cause: err, file });
   }
+}
+
+/**
+ * A user's allowlist extension (`--allow-globals FILE`): the [safe] shape of rules/pickle-globals.toml
+ * and nothing else, so a user can admit globals but never un-deny one. Added to `base`.
+ */
+export function withUserAllowlist(base: GlobalsPolicy, file: string): GlobalsPolicy {
+  const { doc, source } = readToml(file, 'the globals allowlist');
+  const keys = Object.keys(doc);
+  if (typeof doc.safe !== 'object' || doc.safe === null || Array.isArray(doc.safe) || keys.some((k) => k !== 'safe')) {
+    throw new LtrackError('bad_input', 'a globals allowlist has one [safe] table ("module" = ["name", …]) and nothing else', { file });
+  }
+  for (const [module, names] of Object.entries(doc.safe as Record<string, unknown>)) {
+    if (!Array.isArray(names) || !names.every((n) => typeof n === 'string' && n.length > 0)) throw new LtrackError('bad_input', `safe."${module}" must be a list of names`, { file });
+  }
+  try {
+    return base.extend(doc as unknown as AllowFile, source);
+  } catch (err) {
+    throw err instanceof LtrackError ? new LtrackError('bad_input', err.message, { cause: err, file }) : err;
+  }
+}
+
+function readToml(file: string, what: string): { doc: Record<string, unknown>; source: PolicySource } {
+  let bytes: Buffer;
+  try {
+    bytes = readFileSync(file);
+  } catch (err) {
+    throw new LtrackError('bad_input', `cannot read ${what}`, { cause: err, file });
+  }
+  try {
+    return { doc: parseToml(bytes.toString('utf8')), source: { file, sha256: createHash('sha256').update(bytes).digest('hex') } };
+  } catch (err) {
+    throw new LtrackError('rules_invalid', `${what} is not valid TOML: ${err instanceof Error ? err.message.split('\n')[0] : String(err)}`, { cause: err, file });
+  }
+}
+
+/**
+ * The rule set's digest extended with every globals policy file in force (the default table and a
+ * user's --allow-globals file, by their sha256, in order): what a report and a manifest pin, so
+ * production knows which globals the vet admitted.
+ */
+export function digestWithPolicy(rulesDigest: string, policy: GlobalsPolicy): string {
+  const h = createHash('sha256').update(`rules\0${rulesDigest}\0`);
+  for (const s of policy.sources) h.update(`globals\0${s.sha256}\0`);
+  return h.digest('hex');
 }

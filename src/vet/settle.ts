@@ -1,0 +1,68 @@
+import type { Detection } from '../core/finding.js';
+import type { SandboxResult } from '../sandbox/index.js';
+import type { PlanModel } from './plan.js';
+
+/** What the harness said about one model's load (the load phase's detail, one entry per plan model). */
+export interface LoadResult {
+  ok: boolean;
+  error?: string;
+}
+
+/**
+ * The load result of each plan model by the report paths it stands for. The harness loads PLAN["models"] in order
+ * and records one result each; a list that does not line up with the plan settles nothing.
+ */
+export function loadResults(sandbox: SandboxResult, models: PlanModel[]): Map<string, LoadResult> {
+  const out = new Map<string, LoadResult>();
+  const detail = sandbox.phases.find((p) => p.phase === 'load')?.detail?.models;
+  if (!Array.isArray(detail) || detail.length !== models.length) return out;
+  models.forEach((m, i) => {
+    const r = detail[i] as { format?: unknown; ok?: unknown; error?: unknown } | null;
+    if (!r || typeof r !== 'object' || r.format !== m.format) return;
+    // Keyed by the report's (user's) paths, which findings name; the plan mounts staged copies.
+    for (const path of m.reportPaths) out.set(path, { ok: r.ok === true, ...(typeof r.error === 'string' ? { error: r.error } : {}) });
+  });
+  return out;
+}
+
+/**
+ * Unknown globals that a pickle only reconstructs the standard way (LT-PKL-008 with
+ * evidence.settle = "load": NEWOBJ, copyreg._reconstructor, or a bare reference) are settled by a
+ * sandboxed load of that file that completed: the class then resolved in the sandbox and whatever
+ * its reconstruction ran was traced. Without such a load — a --static-only vet, a file the sandbox
+ * does not load, or a load that failed (the class's module is missing from the sandbox's library
+ * versions, or the payload raised) — nothing confirmed it, and the vet is incomplete with a reason
+ * naming the file, the globals and the remedy. Likewise a load that failed on a file the static
+ * analysis had any finding on (a limit, a malformation, a container irregularity) is never a pass:
+ * what ran before the failure, and what a payload that recognised the sandbox skipped, is unknown.
+ * Unknown callables that are *called* never get here: they block statically (LT-PKL-013).
+ * Returns the incomplete reasons.
+ */
+export function settleUnknowns(detections: Detection[], run: { sandbox: SandboxResult; models: PlanModel[] } | undefined): string[] {
+  const pending = new Map<string, Set<string>>();
+  const flagged = new Map<string, Set<string>>();
+  for (const d of detections) {
+    if (d.source !== 'static' || !d.location) continue;
+    const file = d.location.file;
+    flagged.set(file, (flagged.get(file) ?? new Set<string>()).add(d.ruleId));
+    if (d.ruleId === 'LT-PKL-008' && d.evidence.settle === 'load') pending.set(file, (pending.get(file) ?? new Set<string>()).add(String(d.evidence.callable)));
+  }
+  const results = run ? loadResults(run.sandbox, run.models) : new Map<string, LoadResult>();
+  const remedy = "supply production's library versions with --deps so the sandbox can load it, or admit the globals with --allow-globals";
+  const reasons: string[] = [];
+  for (const [file, names] of pending) {
+    const list = [...names].slice(0, 5).join(', ') + (names.size > 5 ? ` and ${names.size - 5} more` : '');
+    const result = results.get(file);
+    if (result?.ok) continue;
+    const why = !run ? 'no sandboxed load ran (--static-only)' : !result ? 'the sandbox did not load it' : `its sandboxed load failed (${failure(result)})`;
+    reasons.push(`${file}: globals not on the allowlist (${list}) were never confirmed, because ${why}: ${remedy}`);
+  }
+  for (const [file, result] of results) {
+    const rules = flagged.get(file);
+    if (result.ok || pending.has(file) || !rules) continue;
+    reasons.push(`${file}: its sandboxed load failed (${failure(result)}) on a file the static analysis did not fully clear (${[...rules].join(', ')}): what ran before the failure is not confirmed`);
+  }
+  return reasons;
+}
+
+const failure = (r: LoadResult) => (r.error ?? 'no error given').slice(0, 200);
