@@ -1,6 +1,6 @@
 import type { TraceEvent } from '../core/event.js';
 import { LtrackError } from '../core/errors.js';
-import { runSandbox, type RunPlan, type SandboxResult } from '../sandbox/index.js';
+import { resolveLimits, runSandbox, type RunPlan, type SandboxResult } from '../sandbox/index.js';
 import { startTrace, type TraceSession, type TraceStats } from '../trace/index.js';
 import { tagPhases } from './phases.js';
 
@@ -55,6 +55,11 @@ export async function runTraced(plan: RunPlan, onProgress: (m: string) => void):
     incomplete.push('the tracer never attached');
   }
   if (sandbox.timedOut) incomplete.push('the sandbox hit its time limit before the run finished');
+  if (sandbox.oomKilled) {
+    // Never a block on its own: a benign model that needs more memory than the limit looks the same.
+    const mib = Math.round(resolveLimits(plan.limits).memoryBytes / 2 ** 20);
+    incomplete.push(`the sandbox was killed at its memory limit (${mib} MiB) before the load finished; if the model needs more, vet it again with --memory (e.g. --memory ${Math.ceil((mib * 2) / 1024)}g)`);
+  }
   tagPhases(events, sandbox.phases.map((p) => ({ phase: p.phase, startNs: p.startNs, endNs: p.endNs })));
   return { sandbox, events, stats, incomplete };
 }

@@ -11,7 +11,7 @@ import { analyseLock } from '../locks/index.js';
 import { loadRuleSet, matchEvents } from '../rules/index.js';
 import { score, verdict as decide } from '../scoring/index.js';
 import { REPORT_VERSION, type Report } from '../report/schema.js';
-import { pickDriver, requireImage } from '../sandbox/index.js';
+import { memoryForModels, pickDriver, requireImage } from '../sandbox/index.js';
 import { sha256File } from '../manifest/index.js';
 import { runTraced, type DynamicRun } from './dynamic.js';
 import { outcomeDetections } from './outcome.js';
@@ -27,6 +27,8 @@ export interface VetOptions {
   wheelhouse?: string;
   network: 'none' | 'sinkhole';
   timeoutSec: number;
+  /** The sandbox's memory limit in bytes; sized from the models when absent (src/sandbox/sizing.ts). */
+  memoryBytes?: number;
   failOn: Severity;
   onProgress: (message: string) => void;
 }
@@ -76,6 +78,7 @@ export async function vet(opts: VetOptions): Promise<VetOutcome> {
           ...(opts.wheelhouse ? { wheelhouse: opts.wheelhouse } : {}),
           network: opts.network,
           timeoutSec: opts.timeoutSec,
+          limits: { memoryBytes: opts.memoryBytes ?? memoryForModels(statik.targets.filter((t) => models.some((m) => m.hostPath === t.path))) },
         },
         opts.onProgress,
       ),
