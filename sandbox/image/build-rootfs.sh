@@ -1,19 +1,22 @@
 #!/usr/bin/env bash
 # Builds the sandbox rootfs into DEST (which must not exist) from the Debian mirror MIRROR:
-# debootstrap minbase bookworm, then the packages of packages.txt, then setup.sh in a chroot.
+# debootstrap minbase $SUITE, then the packages of packages.txt, then setup.sh in a chroot.
+# The image is Debian's current stable (trixie: Python 3.13, torch 2.6 with memory-mapped loads)
+# although the host is bookworm: the same mirror serves both, and bookworm's debootstrap builds it.
 # Called by `ltrack sandbox build` (src/sandbox/image.ts), which owns caching and docker import.
 set -euo pipefail
 dest=$1 mirror=$2
+suite=trixie
 here=$(cd "$(dirname "$0")" && pwd)
 [ ! -e "$dest" ] || { echo "build-rootfs: $dest exists" >&2; exit 2; }
 mkdir -p "$dest"
 # /proc is needed by some maintainer scripts; unmount it whatever happens.
 cleanup() { mountpoint -q "$dest/proc" && umount -l "$dest/proc" || true; }
 trap cleanup EXIT
-echo "step: debootstrap minbase bookworm from $mirror"
-debootstrap --variant=minbase bookworm "$dest" "$mirror" >"$dest.debootstrap.log" 2>&1 \
+echo "step: debootstrap minbase $suite from $mirror"
+debootstrap --variant=minbase "$suite" "$dest" "$mirror" >"$dest.debootstrap.log" 2>&1 \
   || { tail -5 "$dest.debootstrap.log" >&2; exit 1; }
-echo "deb $mirror bookworm main" >"$dest/etc/apt/sources.list"
+echo "deb $mirror $suite main" >"$dest/etc/apt/sources.list"
 mount -t proc proc "$dest/proc"
 mapfile -t pkgs < <(sed -e 's/#.*//' -e '/^[[:space:]]*$/d' "$here/packages.txt")
 echo "step: apt-get install ${pkgs[*]}"

@@ -11,7 +11,7 @@ sed -i 's#^nobody:.*#nobody:x:65534:65534:nobody:/home/ltrack:/usr/sbin/nologin#
 # Nothing in the image should be setuid: a payload that finds one would have a way up.
 find / -xdev -perm /6000 -type f -exec chmod ug-s {} + 2>/dev/null || true
 # Compiled bytecode: the read-only root cannot take __pycache__ writes later, so compile now.
-python3 -m compileall -q -j 0 /usr/lib/python3/dist-packages /usr/lib/python3.11 >/dev/null 2>&1 || true
+python3 -m compileall -q -j 0 /usr/lib/python3/dist-packages /usr/lib/python3.[0-9]* >/dev/null 2>&1 || true
 # Caches and docs are dead weight in an image that never runs apt again.
 apt-get clean
 rm -rf /var/lib/apt/lists/* /var/cache/apt/*.bin /usr/share/doc/* /usr/share/man/* /usr/share/info/*

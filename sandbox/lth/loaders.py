@@ -5,7 +5,6 @@ a file needs it, and so that its import shows up inside the load phase like it w
 """
 import json
 import pickle
-import struct
 
 
 def _pickle(path):
@@ -20,9 +19,20 @@ def _torch(path):
     return torch.load(path, map_location="cpu", weights_only=False)
 
 
+def _torch_mmap(path):
+    """A torch zip checkpoint, memory-mapped: tensors are paged from the read-only candidate (file
+    pages the sandbox's memory limit can reclaim) instead of copied in, so a checkpoint larger than
+    the limit loads. Only the zip format can be mapped; the legacy and tar formats use _torch."""
+    import torch
+
+    return torch.load(path, map_location="cpu", weights_only=False, mmap=True)
+
+
 def _npy(path):
     import numpy
 
+    # Not memory-mapped: numpy refuses mmap_mode for object arrays (the pickles we vet); the
+    # sandbox's memory limit is sized from the file instead (src/sandbox/sizing.ts).
     return numpy.load(path, allow_pickle=True)
 
 
@@ -62,27 +72,17 @@ def _onnx(path):
     return model
 
 
-_ST_DTYPES = {"F64": "<f8", "F32": "<f4", "F16": "<f2", "I64": "<i8", "I32": "<i4", "I16": "<i2", "I8": "i1",
-              "U8": "u1", "BOOL": "?", "BF16": "<u2"}
-
-
 def _safetensors(path):
-    """safetensors: an 8-byte little-endian header length, a JSON header, then raw tensor bytes."""
-    import numpy
+    """safetensors with the safetensors library and torch, as production reads it: the header is parsed
+    by the library and each tensor is read from the memory-mapped file one at a time (never the whole
+    file at once; numpy has no bfloat16, so torch is the framework)."""
+    from safetensors import safe_open
 
-    with open(path, "rb") as f:
-        (n,) = struct.unpack("<Q", f.read(8))
-        if n > 100 * 1024 * 1024:
-            raise ValueError(f"safetensors header of {n} bytes")
-        header = json.loads(f.read(n))
-        data = f.read()
-    tensors = {}
-    for name, spec in header.items():
-        if name == "__metadata__":
-            continue
-        start, end = spec["data_offsets"]
-        tensors[name] = numpy.frombuffer(data[start:end], dtype=_ST_DTYPES[spec["dtype"]]).reshape(spec["shape"])
-    return tensors
+    shapes = {}
+    with safe_open(path, framework="pt") as f:
+        for name in f.keys():
+            shapes[name] = list(f.get_tensor(name).shape)
+    return shapes
 
 
 def _keras_h5(path):
@@ -124,7 +124,7 @@ def _architecture(config, weights):
 
 LOADERS = {
     "pickle": _pickle,
-    "torch-zip": _torch,
+    "torch-zip": _torch_mmap,
     "torch-legacy": _torch,
     "torch-tar": _torch,
     "torch": _torch,

@@ -1,6 +1,6 @@
 import type { TraceEvent } from '../core/event.js';
 import { LtrackError } from '../core/errors.js';
-import { runSandbox, type RunPlan, type SandboxResult } from '../sandbox/index.js';
+import { resolveLimits, runSandbox, type RunPlan, type SandboxResult } from '../sandbox/index.js';
 import { startTrace, type TraceSession, type TraceStats } from '../trace/index.js';
 import { derivePhases, lingerers, phaseGaps, tagPhases, type PhaseDerivation } from './phases.js';
 
@@ -56,6 +56,11 @@ export async function runTraced(plan: RunPlan, onProgress: (m: string) => void):
     incomplete.push('the tracer never attached');
   }
   if (sandbox.timedOut) incomplete.push('the sandbox hit its time limit before the run finished');
+  if (sandbox.oomKilled) {
+    // Never a block on its own: a benign model that needs more memory than the limit looks the same.
+    const mib = Math.round(resolveLimits(plan.limits).memoryBytes / 2 ** 20);
+    incomplete.push(`the sandbox was killed at its memory limit (${mib} MiB) before the load finished; if the model needs more, vet it again with --memory (e.g. --memory ${Math.ceil((mib * 2) / 1024)}g)`);
+  }
   if (sandbox.pidsLimitHits === undefined) incomplete.push("the sandbox's pids limit counter could not be read");
   const derived = derivePhases(events);
   if (session) incomplete.push(...phaseGaps(derived));

@@ -14,7 +14,7 @@ import { analyseLock } from '../locks/index.js';
 import { loadRuleSet, matchEvents } from '../rules/index.js';
 import { score, verdict as decide } from '../scoring/index.js';
 import { REPORT_VERSION, type Report } from '../report/schema.js';
-import { pickDriver, requireImage } from '../sandbox/index.js';
+import { memoryForModels, pickDriver, requireImage } from '../sandbox/index.js';
 import { sha256File } from '../manifest/index.js';
 import { runTraced, type DynamicRun } from './dynamic.js';
 import { outcomeDetections } from './outcome.js';
@@ -34,6 +34,8 @@ export interface VetOptions {
   wheelhouse?: string;
   network: 'none' | 'sinkhole';
   timeoutSec: number;
+  /** The sandbox's memory limit in bytes; sized from the models when absent (src/sandbox/sizing.ts). */
+  memoryBytes?: number;
   failOn: Severity;
   onProgress: (message: string) => void;
 }
@@ -118,6 +120,7 @@ async function vetStaged(
           ...(opts.wheelhouse ? { wheelhouse: opts.wheelhouse } : {}),
           network: opts.network,
           timeoutSec: opts.timeoutSec,
+          limits: { memoryBytes: opts.memoryBytes ?? memoryForModels(models.map((m) => ({ format: m.format, size: statik.targets.find((t) => t.path === m.reportPaths[0])?.size ?? 0 }))) },
         },
         opts.onProgress,
       ),

@@ -72,7 +72,7 @@ import subprocess; print('SPAWN', subprocess.run(['/bin/true']).returncode)
   it('cannot write the root, the candidate or system packages; /tmp and HOME are writable and sized', async () => {
     const r = await runCode(driver, 'writes', `
 import os
-for p in ['/usr/lib/python3/dist-packages/evil.pth', '/candidate/writes.pkl', '/etc/cron.d/x', '/tmp/ok', '/home/ltrack/ok']:
+for p in ['/usr/lib/python3/dist-packages/evil.pth', '/candidate/writes.pkl', '/etc/cron.daily/x', '/tmp/ok', '/home/ltrack/ok']:
     try:
         open(p, 'a').close(); print('WROTE', p)
     except OSError as e:
@@ -87,7 +87,7 @@ print('DECOY', open(os.path.expanduser('~/.ssh/id_rsa')).read().startswith('----
     // uid 65534 is refused before the read-only mount is consulted (EACCES); the mount is ro as well
     expect(r.stdout).toMatch(/DENIED \/candidate\/writes.pkl (13|30)/);
     expect(r.stdout).toContain('MOUNT /candidate/writes.pkl ro');
-    expect(r.stdout).toMatch(/DENIED \/etc\/cron.d\/x 30/);
+    expect(r.stdout).toMatch(/DENIED \/etc\/cron.daily\/x 30/);
     expect(r.stdout).toContain('WROTE /tmp/ok');
     expect(r.stdout).toContain('WROTE /home/ltrack/ok');
     expect(Number(/TMPSIZE (\d+)/.exec(r.stdout)?.[1])).toBe(1024 * 1024 * 1024);

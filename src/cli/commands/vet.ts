@@ -7,6 +7,7 @@ import { LtrackError } from '../../core/errors.js';
 import { ExitCode } from '../../core/exit.js';
 import { SEVERITIES, type Severity } from '../../core/severity.js';
 import { vet } from '../../vet/index.js';
+import { parseMemory } from '../../sandbox/index.js';
 import { terminalSummary, toCef, toJson, toSarif, writeOutputs } from '../../report/index.js';
 import { forTerminal, jsonForTerminal, maskSecrets } from '../../report/escape.js';
 import { buildManifest, keylessAvailable, readSigningKey, signEd25519, signKeyless } from '../../manifest/index.js';
@@ -24,6 +25,7 @@ interface VetFlags {
   forceManifest?: boolean;
   network: string;
   timeout: string;
+  memory?: string;
 }
 
 export function registerVet(program: Command): void {
@@ -43,6 +45,7 @@ export function registerVet(program: Command): void {
     .option('--force-manifest', 'write a manifest even when the vet did not pass (it is marked so)')
     .addOption(new Option('--network <mode>', 'sandbox network').choices(['none', 'sinkhole']).default('none'))
     .option('--timeout <seconds>', 'wall-clock limit of the sandboxed run', '300')
+    .option('--memory <size>', 'memory limit of the sandbox (e.g. 8g); default 2 GiB plus twice the size of models that cannot be memory-mapped')
     .addHelpText(
       'after',
       '\nExit codes: 0 pass, 1 blocked (a finding at or above --fail-on), 2 bad usage or bad input,\n' +
@@ -68,6 +71,7 @@ async function runVet(paths: string[], flags: VetFlags): Promise<ExitCode> {
     ...(flags.wheelhouse ? { wheelhouse: flags.wheelhouse } : {}),
     network: flags.network === 'sinkhole' ? 'sinkhole' : 'none',
     timeoutSec,
+    ...(flags.memory !== undefined ? { memoryBytes: parseMemory(flags.memory) } : {}),
     failOn: flags.failOn,
     onProgress: (m) => {
       if (tty || process.env.LTRACK_PROGRESS) process.stderr.write(`ltrack: ${forTerminal(m)}\n`);
