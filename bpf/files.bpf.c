@@ -78,10 +78,15 @@ static __always_inline int open_exit(long ret, const char *filename, __u64 flags
 	h->count = count;
 	b->flags = flags;
 	b->ret = ret;
-	b->pad[0] = b->pad[1] = 0;
 	b->rule = 0;
+	b->inode = 0;
+	b->dev = 0;
 	__u16 len;
 	if (f) {
+		/* the file's identity, read from the kernel's struct file: no path trick changes it */
+		struct inode *ino = BPF_CORE_READ(f, f_inode);
+		b->inode = BPF_CORE_READ(ino, i_ino);
+		b->dev = BPF_CORE_READ(ino, i_sb, s_dev);
 		__u32 trunc = 0;
 		struct path p;
 		bpf_core_read(&p, sizeof(p), &f->f_path);

@@ -65,7 +65,8 @@ export interface TraceEvent {
   port?: number;
   /** sendfile: bytes requested; target is a socket. */
   bytes?: number;
-  /** mmap_exec: inode and device of the mapped file. */
+  /** mmap_exec, file_open (successful): inode and device of the file, device in the kernel's
+   * s_dev encoding (major << 20 | minor; src/trace/identity.ts converts a host stat to it). */
   inode?: number;
   dev?: number;
   /** setid / ptrace / mount / bpf: the syscall's name and its main argument. */
@@ -74,6 +75,9 @@ export interface TraceEvent {
   /** Id of the kernel rule (KernelRuleSet, src/core/kernel-filter.ts) this event matched, when
    * the tracer ran with kernel rules. */
   ruleId?: string;
+  /** file_open: set by the vet when the opened file is one of the run's planted decoy secrets
+   * (same inode and device, whatever path reached it): the decoy's planted path. */
+  decoy?: string;
   /** Set when an enforcement hook acted on this event (denied / killed). */
   enforced?: 'denied' | 'killed';
 }

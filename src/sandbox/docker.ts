@@ -9,7 +9,7 @@ import { resolveLimits } from './limits.js';
 import { CappedSink } from './output.js';
 import { collectResult } from './result.js';
 import { DECOY_ENV } from './decoys.js';
-import { MOUNTS, candidateMounts, followPhases, harnessPlan, makeRunDir, type RunPlan, type SandboxHooks, type SandboxResult } from './plan.js';
+import { MOUNTS, candidateMounts, decoyIdentities, followPhases, harnessPlan, makeRunDir, type RunPlan, type SandboxHooks, type SandboxResult } from './plan.js';
 import { HARNESS_DIR } from './recipe.js';
 import { startSinkContainer, type Sink } from './sinkhole.js';
 
@@ -39,7 +39,7 @@ export async function runDocker(plan: RunPlan, hooks: SandboxHooks): Promise<San
     const binds = [
       `${HARNESS_DIR}:${MOUNTS.harness}:ro`,
       `${run.out}:${MOUNTS.out}:rw`,
-      `${run.decoys}:${MOUNTS.decoys}:ro`,
+      ...run.decoys.map((d) => `${d.hostPath}:${d.path}:ro`),
       ...candidateMounts(plan.models).map((m) => `${m.hostPath}:${m.path}:ro`),
       ...(plan.deps ? [`${resolve(plan.deps.hostPath)}:${SANDBOX_LAYOUT.deps}/${plan.deps.hostPath.split('/').pop()}:ro`] : []),
       ...(plan.wheelhouse ? [`${resolve(plan.wheelhouse)}:${SANDBOX_LAYOUT.wheelhouse}:ro`] : []),
@@ -114,7 +114,7 @@ export async function runDocker(plan: RunPlan, hooks: SandboxHooks): Promise<San
     const after = await c.inspect();
     await following?.stop();
     following = undefined;
-    const result = await collectResult('docker', run.out, { stdout, stderr }, { exitCode: exit.StatusCode, oomKilled: after.State.OOMKilled === true, timedOut });
+    const result = await collectResult('docker', run.out, { stdout, stderr }, { exitCode: exit.StatusCode, oomKilled: after.State.OOMKilled === true, timedOut }, decoyIdentities(run));
     if (sink) {
       result.sinkhole = await sink.stop();
       sink = undefined;

@@ -12,6 +12,7 @@ export async function collectResult(
   outDir: string,
   output: { stdout: CappedSink; stderr: CappedSink },
   end: { exitCode: number | null; oomKilled: boolean; timedOut: boolean },
+  decoys: SandboxResult['decoys'],
 ): Promise<SandboxResult> {
   // process.hrtime is CLOCK_MONOTONIC, the clock the harness and the kernel stamp with.
   const { phases } = await readChannel(join(outDir, CHANNEL_FILE), Number(process.hrtime.bigint()));
@@ -25,5 +26,6 @@ export async function collectResult(
     stderr: output.stderr.text(),
     packages: (install?.detail?.packages as SandboxResult['packages'] | undefined) ?? [],
     asRoot: false,
+    decoys,
   };
 }

@@ -43,6 +43,7 @@ const LAYOUT: Readonly<Record<EventKind, { body: number; pathLen?: number; argvL
 export class WireEvent implements TraceEvent {
   readonly kind: EventKind;
   phase?: Phase;
+  decoy?: string;
 
   // Few own fields keep construction cheap and, above all, the garbage collector's work small
   // (with seventeen fields it took 60% of the consumer's time): everything, header included, is
@@ -158,11 +159,17 @@ export class WireEvent implements TraceEvent {
   get bytes(): number | undefined {
     return this.kind === 'sendfile' ? u64(this.#dv, this.#b + BODY.lt_sendfile.bytes) : undefined;
   }
+  /** mmap_exec, and file_open when it succeeded: the file's identity (kernel s_dev encoding). */
   get inode(): number | undefined {
-    return this.kind === 'mmap_exec' ? u64(this.#dv, this.#b + BODY.lt_mmap.inode) : undefined;
+    if (this.kind === 'mmap_exec') return u64(this.#dv, this.#b + BODY.lt_mmap.inode);
+    if (this.kind !== 'file_open') return undefined;
+    const ino = u64(this.#dv, this.#b + BODY.lt_open.inode);
+    return ino === 0 ? undefined : ino;
   }
   get dev(): number | undefined {
-    return this.kind === 'mmap_exec' ? this.#dv.getUint32(this.#b + BODY.lt_mmap.dev, true) : undefined;
+    if (this.kind === 'mmap_exec') return this.#dv.getUint32(this.#b + BODY.lt_mmap.dev, true);
+    if (this.kind !== 'file_open' || this.inode === undefined) return undefined;
+    return this.#dv.getUint32(this.#b + BODY.lt_open.dev, true);
   }
   /** privileged operations: the syscall; mmap_exec: 'mprotect' when mprotect added exec;
    * sendfile: 'sendfile' or 'splice' */
@@ -267,6 +274,7 @@ export class WireEvent implements TraceEvent {
     const optional = {
       phase: this.phase,
       path: this.path,
+      decoy: this.decoy,
       pathUnresolved: this.pathUnresolved,
       truncated: this.truncated,
       flags: this.flags,

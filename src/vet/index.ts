@@ -18,6 +18,7 @@ import { outcomeDetections } from './outcome.js';
 import { summarise } from './observed.js';
 import { loadablePlanModels } from './plan.js';
 import { sinkholeFindings } from './sinkhole.js';
+import { markDecoys } from './decoys.js';
 
 export interface VetOptions {
   paths: string[];
@@ -83,6 +84,7 @@ export async function vet(opts: VetOptions): Promise<VetOutcome> {
     if (dynamic) {
       events = dynamic.events;
       incomplete.push(...dynamic.incomplete);
+      markDecoys(events, dynamic.sandbox.decoys);
       detections.push(...outcomeDetections(dynamic.sandbox), ...matchEvents(rules, events));
     }
   }
