@@ -70,11 +70,21 @@ export function sinkholeFindings(sandbox: SandboxResult, events: TraceEvent[]): 
   return { captures, detections };
 }
 
-/** The sink reports IPv4 peers dotted; an IPv6 socket's connect to one shows it v4-mapped. */
+/** The sink reports IPv4 peers dotted; an IPv6 socket's connect to one is traced v4-mapped
+ * (::ffff:7f00:1, or dotted after the prefix). */
 function sameHost(traced: string | undefined, captured: string | undefined): boolean {
   if (traced === undefined || captured === undefined) return false;
-  const plain = (a: string) => a.toLowerCase().replace(/^::ffff:(?=\d+\.\d+\.\d+\.\d+$)/, '');
-  return plain(traced) === plain(captured);
+  return unmap(traced) === unmap(captured);
+}
+
+function unmap(addr: string): string {
+  const a = addr.toLowerCase();
+  const dotted = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/.exec(a);
+  if (dotted) return dotted[1]!;
+  const hex = /^::ffff:([0-9a-f]{1,4}):([0-9a-f]{1,4})$/.exec(a);
+  if (!hex) return a;
+  const [hi, lo] = [parseInt(hex[1]!, 16), parseInt(hex[2]!, 16)];
+  return `${hi >> 8}.${hi & 0xff}.${lo >> 8}.${lo & 0xff}`;
 }
 
 /** First bytes as text: printable ASCII kept, the rest as \xNN, cut at PREVIEW_CHARS. */

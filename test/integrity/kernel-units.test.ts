@@ -56,6 +56,7 @@ describe('sinkhole cross-check: a capture no traced call explains is LT-NET-006'
     const connected = ev({ kind: 'connect', family: 'inet', addr: '127.0.0.1', port: 53 });
     expect(ids([dns, { ...dns, ts: 6 }], [connected])).toEqual([]);
     expect(ids([tcp], [ev({ kind: 'connect', family: 'inet6', addr: '::ffff:127.0.0.1', port: 9 })])).toEqual([]);
+    expect(ids([tcp], [ev({ kind: 'connect', family: 'inet6', addr: '::ffff:7f00:1', port: 9 })])).toEqual([]);
     expect(ids([tcp], [ev({ kind: 'sendmsg', family: 'inet', addr: '127.0.0.1', port: 9 })])).toEqual([]);
   });
   it('keeps the decoy exfiltration finding alongside', () => {
