@@ -192,10 +192,12 @@ int lt_exit_sendmmsg(struct trace_event_raw_sys_exit *ctx)
 
 /* The cgroup sock_addr hooks: the peer as the kernel copied it. For a traced thread inside a traced
  * call, the first peer goes to the call's sys_exit event; a further one in the same call (sendmmsg
- * sends one message after another) is reported at once in an event of its own.
+ * sends one message after another) is reported at once in an event of its own, and so is a peer
+ * reached outside any traced syscall (io_uring's connect/sendmsg, in the task or its io-wq
+ * workers): whatever path leads into the kernel's inet connect/sendmsg is seen here.
  * Enforce mode: a traced process may reach only the allowed peers. Returning 0 makes the
  * syscall fail with EPERM; the sys_exit event above then carries LT_F_DENIED. */
-static __always_inline int net_hook(struct bpf_sock_addr *ctx, bool v6)
+static __always_inline int net_hook(struct bpf_sock_addr *ctx, bool v6, __u32 kind)
 {
 	__u64 id = bpf_get_current_pid_tgid();
 	if (!is_traced(id >> 32))
@@ -215,12 +217,15 @@ static __always_inline int net_hook(struct bpf_sock_addr *ctx, bool v6)
 	}
 	bool deny = (mode_bits() & LT_MODE_DENY_NET) && !bpf_map_lookup_elem(&lt_allow_net, &k);
 	struct lt_args *a = bpf_map_lookup_elem(&lt_pending, &id);
+	if (!a || a->hooked) {
+		/* ret is not known here: 0, or -EPERM when this hook denies */
+		struct lt_args own = { .kind = a ? a->kind : kind, .denied = deny, .hooked = 1, .family = k.family, .port = k.port };
+		__builtin_memcpy(own.addr, k.addr, 16);
+		if (kind_on(own.kind))
+			net_emit(&own, deny ? -EPERM : 0);
+	}
 	if (a) {
-		if (a->hooked) {
-			struct lt_args extra = { .kind = a->kind, .denied = deny, .hooked = 1, .family = k.family, .port = k.port };
-			__builtin_memcpy(extra.addr, k.addr, 16);
-			net_emit(&extra, deny ? -EPERM : 0);
-		} else {
+		if (!a->hooked) {
 			a->hooked = 1;
 			a->family = k.family;
 			a->port = k.port;
@@ -235,23 +240,23 @@ static __always_inline int net_hook(struct bpf_sock_addr *ctx, bool v6)
 SEC("cgroup/connect4")
 int lt_connect4(struct bpf_sock_addr *ctx)
 {
-	return net_hook(ctx, false);
+	return net_hook(ctx, false, LT_CONNECT);
 }
 
 SEC("cgroup/connect6")
 int lt_connect6(struct bpf_sock_addr *ctx)
 {
-	return net_hook(ctx, true);
+	return net_hook(ctx, true, LT_CONNECT);
 }
 
 SEC("cgroup/sendmsg4")
 int lt_sendmsg4(struct bpf_sock_addr *ctx)
 {
-	return net_hook(ctx, false);
+	return net_hook(ctx, false, LT_SENDMSG);
 }
 
 SEC("cgroup/sendmsg6")
 int lt_sendmsg6(struct bpf_sock_addr *ctx)
 {
-	return net_hook(ctx, true);
+	return net_hook(ctx, true, LT_SENDMSG);
 }
