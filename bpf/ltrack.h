@@ -54,6 +54,10 @@ enum lt_flag {
 	LT_F_KILLED = 4,     /* enforcement sent SIGKILL */
 	LT_F_DENIED = 8,     /* enforcement denied the operation (EPERM) */
 	LT_F_MPROTECT = 16,  /* mmap_exec came from mprotect adding PROT_EXEC */
+	/* file_open reporting a name made by rename/renameat/renameat2 (LT_F_RENAME) or
+	 * link/linkat/symlink/symlinkat (LT_F_LINK) rather than an open: the new name, as O_WRONLY|O_CREAT */
+	LT_F_RENAME = 32,
+	LT_F_LINK = 64,
 };
 
 /* Which syscall a privileged-op event (struct lt_op) reports. */

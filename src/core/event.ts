@@ -69,7 +69,9 @@ export interface TraceEvent {
    * s_dev encoding (major << 20 | minor; src/trace/identity.ts converts a host stat to it). */
   inode?: number;
   dev?: number;
-  /** setid / ptrace / mount / bpf: the syscall's name and its main argument. */
+  /** setid / ptrace / mount / bpf: the syscall's name and its main argument. file_open: 'rename'
+   * or 'link' when the event reports a name made by rename(2) or link/symlink(2) (flags then
+   * O_WRONLY|O_CREAT, path the user's string joined to its directory). */
   op?: string;
   arg?: number;
   /** Id of the kernel rule (KernelRuleSet, src/core/kernel-filter.ts) this event matched, when

@@ -172,9 +172,11 @@ export class WireEvent implements TraceEvent {
     return this.#dv.getUint32(this.#b + BODY.lt_open.dev, true);
   }
   /** privileged operations: the syscall; mmap_exec: 'mprotect' when mprotect added exec;
-   * sendfile: 'sendfile' or 'splice' */
+   * sendfile: 'sendfile' or 'splice'; file_open: 'rename' or 'link' when the event is a name made
+   * by rename(2) or link/symlink(2) rather than an open */
   get op(): string | undefined {
     if (this.kind === 'mmap_exec') return this.#hflags & FLAG.mprotect ? 'mprotect' : undefined;
+    if (this.kind === 'file_open') return this.#hflags & FLAG.rename ? 'rename' : this.#hflags & FLAG.link ? 'link' : undefined;
     if (this.kind === 'sendfile') return XFERS[this.#dv.getUint16(this.#b + BODY.lt_sendfile.via, true)] ?? 'unknown';
     if (!this.#isOp() || this.kind === 'memfd_create') return undefined;
     return OPS[this.#dv.getUint32(this.#b + BODY.lt_op_ev.op, true)] ?? 'unknown';

@@ -51,7 +51,7 @@ export const KIND_VALUE: Readonly<Record<EventKind, number>> = Object.fromEntrie
 export const KIND_COUNT = EVENT_KINDS.length;
 
 /** enum lt_flag */
-export const FLAG = { truncated: 1, unresolved: 2, killed: 4, denied: 8, mprotect: 16 } as const;
+export const FLAG = { truncated: 1, unresolved: 2, killed: 4, denied: 8, mprotect: 16, rename: 32, link: 64 } as const;
 
 /** enum lt_op, by wire value: the syscall a privileged-operation event reports. */
 export const OPS = [

@@ -41,7 +41,7 @@ os.link(${JSON.stringify(secret)}, ${JSON.stringify(link)})
 open(${JSON.stringify(secret)}, 'rb').read()
 open(${JSON.stringify(link)}, 'rb').read()
 `);
-    const opens = events.filter((e) => e.kind === 'file_open' && (e.path === secret || e.path === link));
+    const opens = events.filter((e) => e.kind === 'file_open' && e.op === undefined && (e.path === secret || e.path === link));
     expect(opens.map((e) => e.path).sort()).toEqual([link, secret].sort());
     for (const e of opens) expect({ inode: e.inode, dev: e.dev }).toEqual({ inode: Number(s.ino), dev: kernelDev(s.dev) });
     // a failed open has no file, hence no identity
@@ -135,4 +135,28 @@ print('res', struct.unpack_from('<Qi', cq, p.cq_off.cqes + head * 16)[1], s.getp
     const connects = events.filter((e) => e.tgid === pid && e.kind === 'connect' && e.family === 'inet');
     expect(connects.map((e) => `${e.addr}:${e.port}`)).toEqual(['127.0.0.3:9']);
   });
+
+  it('a name made by rename, link or symlink is reported as a write of that name, relative names joined to their directory', async () => {
+    const { events } = await traced(`
+import os
+d = ${JSON.stringify(dir)}
+open(os.path.join(d, 'staged'), 'w').write('x')
+os.rename(os.path.join(d, 'staged'), os.path.join(d, 'authorized_keys'))
+fd = os.open(d, os.O_RDONLY | os.O_DIRECTORY)
+os.link('authorized_keys', 'hard.pth', src_dir_fd=fd, dst_dir_fd=fd)
+os.chdir(d)
+os.symlink('authorized_keys', 'sym.pth')
+os.replace('sym.pth', 'moved.pth')
+try: os.rename('absent', 'never.pth')
+except FileNotFoundError: pass
+`);
+    const made = events.filter((e) => e.kind === 'file_open' && e.op !== undefined);
+    expect(made.map((e) => [e.op, e.path, e.flags, e.ret, e.pathUnresolved])).toEqual([
+      ['rename', join(dir, 'authorized_keys'), 0o101, 0, true],
+      ['link', join(dir, 'hard.pth'), 0o101, 0, true],
+      ['link', join(dir, 'sym.pth'), 0o101, 0, true],
+      ['rename', join(dir, 'moved.pth'), 0o101, 0, true],
+    ]);
+  });
 });
+
