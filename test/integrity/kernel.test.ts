@@ -75,12 +75,16 @@ describe.each(['docker', 'bwrap'] as Driver[])('kernel-side integrity (%s)', (dr
     const written = events.filter((e) => e.kind === 'file_open' && e.path === pth);
     expect(written.some((e) => (e.ret ?? -1) >= 0 && ((e.flags ?? 0) & 0o3) !== 0)).toBe(true);
     expect(ranTrue(events)).toBe(true); // the .pth's line ran /bin/true at the fresh interpreter's start
+    expect(sandbox.stdout).toContain('PERSIST-ALIASES ok');
 
     const v = await vetJson(driver, 'persist');
     expect(v.code, v.stderr).toBe(1);
     const rules = dynamicRules(v.report);
     expect(rules).toContain('LT-FILE-006');
     expect(rules).toContain('LT-FILE-005'); // the authorized_keys append, refused or not
+    // ~/.bash_aliases was never opened: it was renamed into place
+    const aliases = v.report.findings.find((f) => f.ruleId === 'LT-FILE-008');
+    expect(aliases?.evidence).toMatchObject({ path: '/home/ltrack/.bash_aliases', op: 'rename' });
   });
 
   it('racing connect: every traced peer is the one the kernel used while a thread rewrote the sockaddr', async () => {
