@@ -1,10 +1,10 @@
 """ltrack's sandbox harness: install -> import -> load -> probe, reported on the phase channel.
 
 Started by a driver as the sandbox's first process (uid 65534, read-only root, no network; the
-decoy secrets are bind-mounted read-only into HOME by the driver) and held before its first real
-action: it waits for the go-line (stdin, Docker) or is not even exec'd until released
-(bubblewrap's --block-fd). The tracer attaches in between, so
-everything after go is observed. The plan comes in LTRACK_PLAN (JSON, written by src/sandbox/plan.ts).
+driver bind-mounts the decoy secrets read-only into HOME) and held before its first real action:
+it waits for the go-line (stdin, Docker) or is not even exec'd until released (bubblewrap's
+--block-fd). The tracer attaches in between, so everything after go is observed. The plan comes in
+LTRACK_PLAN (JSON, written by src/sandbox/plan.ts).
 """
 import importlib
 import json
