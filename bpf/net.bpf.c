@@ -178,6 +178,9 @@ int lt_exit_sendmsg(struct trace_event_raw_sys_exit *ctx)
 SEC("tracepoint/syscalls/sys_enter_sendmmsg")
 int lt_enter_sendmmsg(struct trace_event_raw_sys_enter *ctx)
 {
+	/* untraced callers pay one lookup, not a user-memory read */
+	if (!kind_on(LT_SENDMSG) || !is_traced(bpf_get_current_pid_tgid() >> 32))
+		return 0;
 	struct user_msghdr m = {};
 	bpf_probe_read_user(&m, sizeof(m), (void *)ctx->args[1]);
 	return net_enter(LT_SENDMSG, m.msg_name, m.msg_namelen, true);
