@@ -18,6 +18,41 @@ beforeAll(async () => {
 });
 afterAll(async () => rm(dir, { recursive: true, force: true }));
 
+/** The racing connect (see its test); prints: RACE port ret errno address-in-memory-at-exit. */
+const RACE = `
+import ctypes, errno, os, signal, socket, struct, threading, time
+libc = ctypes.CDLL(None, use_errno=True)
+# a listener whose accept queue is full: a connect to it blocks (its SYNs are dropped)
+lst = socket.socket(); lst.bind(('127.0.0.1', 0)); lst.listen(0)
+port = lst.getsockname()[1]
+fillers = []
+for _ in range(2):
+    f = socket.socket(); f.setblocking(False); f.connect_ex(('127.0.0.1', port)); fillers.append(f)
+time.sleep(0.2)
+addr = ctypes.create_string_buffer(struct.pack('<H', socket.AF_INET) + struct.pack('>H', port) + socket.inet_aton('127.0.0.1') + bytes(8), 16)
+signal.signal(signal.SIGUSR1, lambda *_: None)  # interrupts the connect (EINTR), no restart
+main = threading.get_ident()
+tid = threading.get_native_id()
+def rewrite():
+    # once the main thread sits in connect(2) (syscall 42), the kernel has its copy: rewrite ours
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        with open(f'/proc/self/task/{tid}/syscall') as f:
+            if f.read().split()[0] == '42':
+                break
+        time.sleep(0.001)
+    ctypes.memmove(ctypes.addressof(addr) + 4, socket.inet_aton('127.0.0.2'), 4)
+    time.sleep(0.05)
+    signal.pthread_kill(main, signal.SIGUSR1)
+t = threading.Thread(target=rewrite); t.start()
+s = socket.socket()
+r = libc.connect(s.fileno(), addr, 16)
+e = ctypes.get_errno()
+t.join()
+# EINTR: the kernel was blocked connecting to 127.0.0.1 (127.0.0.2 has no listener and refuses at once)
+print('RACE', port, r, errno.errorcode.get(e, e), socket.inet_ntoa(addr.raw[4:8]), flush=True)
+`;
+
 async function traced(script: string): Promise<{ events: TraceEvent[]; stdout: string; pid: number }> {
   const child = spawnGated(PYTHON, ['-c', `${GATE}${script}`]);
   const session = await startTrace({ pid: child.pid }, { aggregateMs: 0 });
@@ -71,38 +106,18 @@ print('sent', libc.sendmmsg(s.fileno(), vec, 2, 0))
     expect(sends.map((e) => `${e.addr}:${e.port}`).sort()).toEqual(['127.0.0.1:9', '127.0.0.2:9']);
   });
 
-  it('a connect reports the peer the kernel used, even while another thread rewrites the sockaddr', async () => {
-    // The main thread connects UDP sockets through libc with one sockaddr buffer while a second
-    // thread flips its address between 127.0.0.1 and 127.0.0.2 (ctypes drops the GIL in the call).
-    // getpeername tells which address the kernel took; the traced events must say the same, in order.
-    const { events, stdout, pid } = await traced(`
-import ctypes, socket, struct, threading
-libc = ctypes.CDLL(None, use_errno=True)
-addr = ctypes.create_string_buffer(struct.pack('<H', socket.AF_INET) + struct.pack('>H', 9) + socket.inet_aton('127.0.0.1') + bytes(8), 16)
-ips = [socket.inet_aton('127.0.0.1'), socket.inet_aton('127.0.0.2')]
-done = False
-def flip():
-    i = 0
-    while not done:
-        ctypes.memmove(ctypes.addressof(addr) + 4, ips[i & 1], 4)
-        i += 1
-t = threading.Thread(target=flip); t.start()
-peers = []
-# until the kernel has taken both addresses (a busy machine may switch threads rarely), bounded
-while len(peers) < 20000 and not (len(peers) >= 400 and len(set(peers)) == 2):
-    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    if libc.connect(s.fileno(), addr, 16) == 0:
-        peers.append(s.getpeername()[0])
-    s.close()
-done = True; t.join()
-print(' '.join(peers))
-`);
-    const peers = stdout.trim().split(' ');
-    expect(peers.length).toBeGreaterThanOrEqual(400);
-    // the flipper really ran during the calls: the kernel took both addresses
-    expect(new Set(peers)).toEqual(new Set(['127.0.0.1', '127.0.0.2']));
-    const connects = events.filter((e) => e.tgid === pid && e.pid === pid && e.kind === 'connect' && e.family === 'inet' && e.port === 9);
-    expect(connects.map((e) => e.addr)).toEqual(peers);
+  it('a connect reports the peer the kernel used, though another thread rewrote the sockaddr during the call', async () => {
+    // The main thread connects to a listener whose accept queue is full, so the call blocks; once
+    // /proc says it sits in connect(2), a second thread rewrites the address to 127.0.0.2 (where
+    // nobody listens: a connect there would be refused at once) and interrupts the call. EINTR
+    // proves the kernel was connecting to 127.0.0.1 while user memory said 127.0.0.2 at exit.
+    const { events, stdout, pid } = await traced(RACE);
+    const [, port, ret, err, memory] = stdout.trim().split(' ');
+    expect([ret, err, memory]).toEqual(['-1', 'EINTR', '127.0.0.2']);
+    // the two non-blocking fillers come first (EINPROGRESS), then the interrupted call, whose
+    // sys_exit sees the kernel's -ERESTARTSYS (-512; user space gets EINTR)
+    const connects = events.filter((e) => e.pid === pid && e.kind === 'connect' && e.port === Number(port));
+    expect(connects.map((e) => [e.addr, e.ret])).toEqual([['127.0.0.1', -115], ['127.0.0.1', -115], ['127.0.0.1', -512]]);
   });
 
   it('a connect made by io_uring, with no connect syscall at all, is reported with its peer by the cgroup hook', async () => {
