@@ -138,6 +138,12 @@ struct lt_args {
 	__u64 a2;
 	__u32 kind;
 	__u32 denied; /* set by a cgroup hook that denied this thread's connect/sendmsg */
+	/* The peer as the kernel copied it, set by a cgroup sock_addr hook during the call: user
+	 * memory read back at sys_exit can have been rewritten by another thread since. */
+	__u32 hooked; /* how many times a hook saw a peer in this call (sendmmsg: once per message) */
+	__u16 family; /* enum lt_family */
+	__u16 port;   /* host order */
+	__u8 addr[16];
 };
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);

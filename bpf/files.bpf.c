@@ -78,10 +78,15 @@ static __always_inline int open_exit(long ret, const char *filename, __u64 flags
 	h->count = count;
 	b->flags = flags;
 	b->ret = ret;
-	b->pad[0] = b->pad[1] = 0;
 	b->rule = 0;
+	b->inode = 0;
+	b->dev = 0;
 	__u16 len;
 	if (f) {
+		/* the file's identity, read from the kernel's struct file: no path trick changes it */
+		struct inode *ino = BPF_CORE_READ(f, f_inode);
+		b->inode = BPF_CORE_READ(ino, i_ino);
+		b->dev = BPF_CORE_READ(ino, i_sb, s_dev);
 		__u32 trunc = 0;
 		struct path p;
 		bpf_core_read(&p, sizeof(p), &f->f_path);
@@ -139,6 +144,122 @@ int lt_exit_openat2(struct trace_event_raw_sys_exit *ctx)
 	/* struct open_how starts with its u64 flags */
 	bpf_probe_read_user(&flags, sizeof(flags), (void *)BPF_CORE_READ(r, dx));
 	return open_exit(ctx->ret, (const char *)BPF_CORE_READ(r, si), flags);
+}
+
+/* ---- names made without an open: rename, link, symlink ----
+ * A payload can write a file anywhere harmless and then move or link it into place (authorized_keys,
+ * a .pth, a cron file). A successful call is reported as a file_open of the new name with
+ * O_WRONLY|O_CREAT, so the rules about writing a path apply to it. The name is the user's string,
+ * read at sys_exit (LT_F_UNRESOLVED: another thread may have changed it since); a relative one is
+ * joined to the kernel's path of its directory fd (or the cwd). */
+#define AT_FDCWD -100
+
+static __always_inline int name_made(long ret, int dirfd, const char *name, __u16 how)
+{
+	if (ret != 0 || !kind_on(LT_FILE_OPEN) || !is_traced(bpf_get_current_pid_tgid() >> 32))
+		return 0;
+	struct lt_scratch *s = scratch();
+	if (!s)
+		return 0;
+	struct lt_hdr *h = (void *)s->rec;
+	struct lt_open *b = (void *)(h + 1);
+	char *tail = (char *)(b + 1);
+	fill_hdr(h, LT_FILE_OPEN);
+	h->flags |= how | LT_F_UNRESOLVED;
+	b->flags = O_WRONLY | O_CREAT;
+	b->ret = 0;
+	b->rule = 0;
+	b->inode = 0;
+	b->dev = 0;
+	char first = 0;
+	bpf_probe_read_user(&first, 1, name);
+	/* the directory part: walk[start..LT_PATH_MAX), empty for an absolute name */
+	__u32 start = LT_PATH_MAX;
+	if (first != '/') {
+		struct path dir;
+		struct file *df = dirfd == AT_FDCWD ? NULL : fd_file(dirfd);
+		if (dirfd == AT_FDCWD) {
+			struct task_struct *t = (struct task_struct *)bpf_get_current_task();
+			BPF_CORE_READ_INTO(&dir, t, fs, pwd);
+		} else if (df) {
+			bpf_core_read(&dir, sizeof(dir), &df->f_path);
+		} else {
+			return 0;
+		}
+		__u32 trunc = 0;
+		start = resolve_path(s, &dir, &trunc);
+		if (trunc)
+			h->flags |= LT_F_TRUNCATED;
+		/* "/" + "/name" would double the slash */
+		if (start == LT_PATH_MAX - 1)
+			start = LT_PATH_MAX;
+		s->walk[LT_PATH_MAX] = '/';
+		long n = bpf_probe_read_user_str(&s->walk[LT_PATH_MAX + 1], LT_PATH_MAX - 1, name);
+		if (n <= 0)
+			return 0;
+		__u32 len = LT_PATH_MAX - start + n; /* dir + '/' + name without its NUL */
+		if (len > LT_PATH_MASK) {
+			len = LT_PATH_MASK;
+			h->flags |= LT_F_TRUNCATED;
+		}
+		barrier_var(len);
+		len &= LT_PATH_MASK;
+		bpf_probe_read_kernel(tail, len, &s->walk[start & LT_PATH_MASK]);
+		b->path_len = len;
+	} else {
+		b->path_len = user_str(name, tail, h);
+	}
+	emit(s->rec, sizeof(*h) + sizeof(*b) + (b->path_len & LT_PATH_MASK), LT_FILE_OPEN);
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_exit_rename")
+int lt_exit_rename(struct trace_event_raw_sys_exit *ctx)
+{
+	struct pt_regs *r = syscall_regs();
+	return name_made(ctx->ret, AT_FDCWD, (const char *)BPF_CORE_READ(r, si), LT_F_RENAME);
+}
+
+SEC("tracepoint/syscalls/sys_exit_renameat")
+int lt_exit_renameat(struct trace_event_raw_sys_exit *ctx)
+{
+	struct pt_regs *r = syscall_regs();
+	return name_made(ctx->ret, BPF_CORE_READ(r, dx), (const char *)BPF_CORE_READ(r, r10), LT_F_RENAME);
+}
+
+SEC("tracepoint/syscalls/sys_exit_renameat2")
+int lt_exit_renameat2(struct trace_event_raw_sys_exit *ctx)
+{
+	struct pt_regs *r = syscall_regs();
+	return name_made(ctx->ret, BPF_CORE_READ(r, dx), (const char *)BPF_CORE_READ(r, r10), LT_F_RENAME);
+}
+
+SEC("tracepoint/syscalls/sys_exit_link")
+int lt_exit_link(struct trace_event_raw_sys_exit *ctx)
+{
+	struct pt_regs *r = syscall_regs();
+	return name_made(ctx->ret, AT_FDCWD, (const char *)BPF_CORE_READ(r, si), LT_F_LINK);
+}
+
+SEC("tracepoint/syscalls/sys_exit_linkat")
+int lt_exit_linkat(struct trace_event_raw_sys_exit *ctx)
+{
+	struct pt_regs *r = syscall_regs();
+	return name_made(ctx->ret, BPF_CORE_READ(r, dx), (const char *)BPF_CORE_READ(r, r10), LT_F_LINK);
+}
+
+SEC("tracepoint/syscalls/sys_exit_symlink")
+int lt_exit_symlink(struct trace_event_raw_sys_exit *ctx)
+{
+	struct pt_regs *r = syscall_regs();
+	return name_made(ctx->ret, AT_FDCWD, (const char *)BPF_CORE_READ(r, si), LT_F_LINK);
+}
+
+SEC("tracepoint/syscalls/sys_exit_symlinkat")
+int lt_exit_symlinkat(struct trace_event_raw_sys_exit *ctx)
+{
+	struct pt_regs *r = syscall_regs();
+	return name_made(ctx->ret, BPF_CORE_READ(r, si), (const char *)BPF_CORE_READ(r, dx), LT_F_LINK);
 }
 
 /* An executable mapping of a file: report it, and in kill mode stop it unless the library is

@@ -54,6 +54,10 @@ enum lt_flag {
 	LT_F_KILLED = 4,     /* enforcement sent SIGKILL */
 	LT_F_DENIED = 8,     /* enforcement denied the operation (EPERM) */
 	LT_F_MPROTECT = 16,  /* mmap_exec came from mprotect adding PROT_EXEC */
+	/* file_open reporting a name made by rename/renameat/renameat2 (LT_F_RENAME) or
+	 * link/linkat/symlink/symlinkat (LT_F_LINK) rather than an open: the new name, as O_WRONLY|O_CREAT */
+	LT_F_RENAME = 32,
+	LT_F_LINK = 64,
 };
 
 /* Which syscall a privileged-op event (struct lt_op) reports. */
@@ -122,13 +126,16 @@ struct lt_exec {
 	__u16 rule; /* 1 + index of the kernel rule that matched, 0 for none */
 };
 
-/* tail: path */
+/* tail: path. inode/dev identify the opened file whatever path reached it (a hard link, a renamed
+ * folder, another mount of it): the decoy secrets are matched by identity, not by name. dev is the
+ * kernel's s_dev (major << 20 | minor); both are 0 for a failed open. */
 struct lt_open {
+	__u64 inode;
+	__u32 dev;
 	__u32 flags;
 	__s32 ret;
 	__u16 path_len;
 	__u16 rule; /* 1 + index of the kernel rule that matched, 0 for none */
-	__u16 pad[2];
 };
 
 /* tail: path */
@@ -234,7 +241,7 @@ _Static_assert(sizeof(struct lt_hdr) == 64, "lt_hdr");
 _Static_assert(sizeof(struct lt_fork) == 8, "lt_fork");
 _Static_assert(sizeof(struct lt_exit) == 8, "lt_exit");
 _Static_assert(sizeof(struct lt_exec) == 8, "lt_exec");
-_Static_assert(sizeof(struct lt_open) == 16, "lt_open");
+_Static_assert(sizeof(struct lt_open) == 24, "lt_open");
 _Static_assert(sizeof(struct lt_mmap) == 24, "lt_mmap");
 _Static_assert(sizeof(struct lt_net) == 32, "lt_net");
 _Static_assert(sizeof(struct lt_sendfile) == 16, "lt_sendfile");
@@ -243,6 +250,6 @@ _Static_assert(sizeof(struct lt_inode_key) == 16, "lt_inode_key");
 _Static_assert(sizeof(struct lt_net_key) == 24, "lt_net_key");
 _Static_assert(sizeof(struct lt_agg_key) == 24, "lt_agg_key");
 _Static_assert(sizeof(struct lt_prefix_key) == 4 + LT_RULE_PATH, "lt_prefix_key");
-_Static_assert(sizeof(struct lt_agg_val) == 64 + 16 + 24 + LT_AGG_PATH, "lt_agg_val");
+_Static_assert(sizeof(struct lt_agg_val) == 64 + 24 + 24 + LT_AGG_PATH, "lt_agg_val");
 
 #endif

@@ -1,16 +1,16 @@
 """ltrack's sandbox harness: install -> import -> load -> probe, each announced by a marker syscall.
 
-Started by a driver as the sandbox's first process (uid 65534, read-only root, no network) and held
-before its first real action: decoys are planted, then it waits for the go-line (stdin, Docker) or
-is not even exec'd until released (bubblewrap's --block-fd). The tracer attaches in between, so
-everything after go is observed. The plan comes in LTRACK_PLAN (JSON, written by src/sandbox/plan.ts).
+Started by a driver as the sandbox's first process (uid 65534, read-only root, no network; the
+driver bind-mounts the decoy secrets read-only into HOME) and held before its first real action:
+it waits for the go-line (stdin, Docker) or is not even exec'd until released (bubblewrap's
+--block-fd). The tracer attaches in between, so everything after go is observed. The plan comes in
+LTRACK_PLAN (JSON, written by src/sandbox/plan.ts).
 Phases are what the kernel sees of the markers (lth/channel.py); the channel file only adds details.
 Interpreters run with -s: a user site folder in the writable HOME is no place to start code from.
 """
 import importlib
 import json
 import os
-import shutil
 import site
 import sys
 import time
@@ -23,13 +23,6 @@ from lth.util import site_dirs, top_level_modules
 
 PLAN = json.loads(os.environ["LTRACK_PLAN"])
 AFTER_INSTALL = "--after-install"
-
-
-def plant_decoys():
-    for dest, src in PLAN["decoys"].items():
-        os.makedirs(os.path.dirname(dest), mode=0o700, exist_ok=True)
-        shutil.copyfile(src, dest)
-        os.chmod(dest, 0o600)
 
 
 def wait_for_go():
@@ -152,7 +145,6 @@ def main():
     if AFTER_INSTALL in sys.argv[1:]:
         after_install(channel)
         return
-    plant_decoys()
     wait_for_go()
     channel.mark("go")
     channel.emit("go", pid=os.getpid())

@@ -65,15 +65,21 @@ export interface TraceEvent {
   port?: number;
   /** sendfile: bytes requested; target is a socket. */
   bytes?: number;
-  /** mmap_exec: inode and device of the mapped file. */
+  /** mmap_exec, file_open (successful): inode and device of the file, device in the kernel's
+   * s_dev encoding (major << 20 | minor; src/trace/identity.ts converts a host stat to it). */
   inode?: number;
   dev?: number;
-  /** setid / ptrace / mount / bpf: the syscall's name and its main argument. */
+  /** setid / ptrace / mount / bpf: the syscall's name and its main argument. file_open: 'rename'
+   * or 'link' when the event reports a name made by rename(2) or link/symlink(2) (flags then
+   * O_WRONLY|O_CREAT, path the user's string joined to its directory). */
   op?: string;
   arg?: number;
   /** Id of the kernel rule (KernelRuleSet, src/core/kernel-filter.ts) this event matched, when
    * the tracer ran with kernel rules. */
   ruleId?: string;
+  /** file_open: set by the vet when the opened file is one of the run's planted decoy secrets
+   * (same inode and device, whatever path reached it): the decoy's planted path. */
+  decoy?: string;
   /** Set when an enforcement hook acted on this event (denied / killed). */
   enforced?: 'denied' | 'killed';
 }

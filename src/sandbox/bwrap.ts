@@ -12,7 +12,7 @@ import { CappedSink } from './output.js';
 import { collectResult } from './result.js';
 import { DECOY_ENV } from './decoys.js';
 import { RunCgroup } from './cgroup.js';
-import { MOUNTS, candidateMounts, followPhases, harnessPlan, makeRunDir, type RunPlan, type SandboxHooks, type SandboxResult } from './plan.js';
+import { MOUNTS, candidateMounts, decoyIdentities, followPhases, harnessPlan, makeRunDir, type RunPlan, type SandboxHooks, type SandboxResult } from './plan.js';
 import { HARNESS_DIR } from './recipe.js';
 import { startSinkInNetns, type Sink } from './sinkhole.js';
 import { projectPath } from '../core/paths.js';
@@ -81,11 +81,11 @@ export async function runBwrap(plan: RunPlan, hooks: SandboxHooks): Promise<Sand
       '--proc', '/proc', '--dev', '/dev',
       '--size', String(limits.tmpBytes), '--tmpfs', '/tmp',
       '--size', String(limits.homeBytes), '--perms', '0700', '--tmpfs', SANDBOX_LAYOUT.home,
+      ...run.decoys.flatMap((d) => ['--ro-bind', d.hostPath, d.path]),
       // Mount points cannot be made on the read-only root: small tmpfs parents hold them, then go read-only.
       '--tmpfs', '/ltrack',
       '--ro-bind', HARNESS_DIR, MOUNTS.harness,
       '--bind', run.out, MOUNTS.out,
-      '--ro-bind', run.decoys, MOUNTS.decoys,
       '--remount-ro', '/ltrack',
       '--tmpfs', SANDBOX_LAYOUT.candidate,
       ...modelMounts,
@@ -128,7 +128,7 @@ export async function runBwrap(plan: RunPlan, hooks: SandboxHooks): Promise<Sand
       oomKilled: await cg.oomKilled(),
       timedOut,
       pidsLimitHits: await cg.pidsLimitHits(),
-    });
+    }, decoyIdentities(run));
     if (sink) {
       result.sinkhole = await sink.stop();
       sink = undefined;

@@ -1,4 +1,4 @@
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { SANDBOX_LAYOUT } from '../core/sandbox-layout.js';
 
@@ -19,17 +19,47 @@ export const DECOY_ENV: Record<string, string> = {
   AWS_SECRET_ACCESS_KEY: `${DECOY_MARKER}/env/wJalrXUtnFEMIK7MDENG`,
 };
 
+/** A decoy's identity as the kernel reports a file_open of it: inode and s_dev. */
+export interface DecoyIdentity {
+  /** where it is planted in the sandbox */
+  path: string;
+  inode: number;
+  /** kernel encoding (major << 20 | minor), as in TraceEvent.dev */
+  dev: number;
+}
+
+export interface PlantedDecoy extends DecoyIdentity {
+  /** the host file bind-mounted read-only at `path` */
+  hostPath: string;
+}
+
 /**
- * Writes the decoy sources into `dir` (mounted read-only in the sandbox at `mountedAt`) and returns
- * the harness's map of sandbox destination → sandbox source; the harness copies them into HOME.
+ * Writes one host file per decoy into `dir`; each is bind-mounted read-only at its sandbox path.
+ * A read-only bind mount is its own mount: a hard link to it fails (EXDEV) and writes fail (EROFS),
+ * so the only ways to its bytes are opens of this very inode, whatever path or mount they take
+ * (a renamed ~/.ssh, /proc/self/root/..., a copy made by reading it): the vet matches them by
+ * identity (src/vet/decoys.ts), never by name.
  */
-export async function writeDecoys(dir: string, mountedAt: string): Promise<Record<string, string>> {
-  await mkdir(dir, { recursive: true });
-  const plan: Record<string, string> = {};
+export async function writeDecoys(dir: string): Promise<PlantedDecoy[]> {
+  await mkdir(dir, { recursive: true, mode: 0o755 });
+  const out: PlantedDecoy[] = [];
   for (const [i, dest] of SANDBOX_LAYOUT.decoyFiles.entries()) {
-    const name = `decoy-${i}`;
-    await writeFile(join(dir, name), FILES[dest] ?? `${DECOY_MARKER}\n`, { mode: 0o644 });
-    plan[dest] = `${mountedAt}/${name}`;
+    const hostPath = join(dir, `decoy-${i}`);
+    // readable by the sandbox's unprivileged uid (bwrap reads it as that uid on the host)
+    await writeFile(hostPath, FILES[dest] ?? `${DECOY_MARKER}\n`, { mode: 0o644 });
+    const s = await stat(hostPath, { bigint: true });
+    out.push({ path: dest, hostPath, inode: Number(s.ino), dev: kernelDev(s.dev) });
   }
-  return plan;
+  return out;
+}
+
+/**
+ * A stat(2) st_dev (glibc's makedev layout: major in bits 8-19 and 32+, minor in bits 0-7 and
+ * 20-31) as the kernel's internal dev_t, major << 20 | minor, which is what BPF reads from
+ * inode->i_sb->s_dev.
+ */
+export function kernelDev(st: bigint): number {
+  const major = ((st >> 8n) & 0xfffn) | ((st >> 32n) & ~0xfffn);
+  const minor = (st & 0xffn) | ((st >> 12n) & ~0xffn);
+  return Number(((major << 20n) | (minor & 0xfffffn)) & 0xffffffffn);
 }

@@ -10,7 +10,7 @@ import { CappedSink } from './output.js';
 import { collectResult } from './result.js';
 import { dockerPidsCgroup, watchPidsLimitHits } from './cgroup.js';
 import { DECOY_ENV } from './decoys.js';
-import { MOUNTS, candidateMounts, followPhases, harnessPlan, makeRunDir, type RunPlan, type SandboxHooks, type SandboxResult } from './plan.js';
+import { MOUNTS, candidateMounts, decoyIdentities, followPhases, harnessPlan, makeRunDir, type RunPlan, type SandboxHooks, type SandboxResult } from './plan.js';
 import { HARNESS_DIR } from './recipe.js';
 import { startSinkContainer, type Sink } from './sinkhole.js';
 
@@ -41,11 +41,11 @@ export async function runDocker(plan: RunPlan, hooks: SandboxHooks): Promise<San
     const binds = [
       `${HARNESS_DIR}:${MOUNTS.harness}:ro`,
       `${run.out}:${MOUNTS.out}:rw`,
-      `${run.decoys}:${MOUNTS.decoys}:ro`,
     ];
     // The candidate's paths are the user's names: structured mounts, because a `:` or `,` in a
     // string-built volume spec splits it into other fields.
     const userMounts: Docker.MountSettings[] = [
+      ...run.decoys.map((d) => readOnlyBind(d.hostPath, d.path)),
       ...candidateMounts(plan.models).map((m) => readOnlyBind(m.hostPath, m.path)),
       ...(plan.deps ? [readOnlyBind(resolve(plan.deps.hostPath), `${SANDBOX_LAYOUT.deps}/${basename(plan.deps.hostPath)}`)] : []),
       ...(plan.wheelhouse ? [readOnlyBind(resolve(plan.wheelhouse), SANDBOX_LAYOUT.wheelhouse)] : []),
@@ -124,7 +124,7 @@ export async function runDocker(plan: RunPlan, hooks: SandboxHooks): Promise<San
     pidsWatch = undefined;
     await following?.stop();
     following = undefined;
-    const result = await collectResult('docker', run.out, { stdout, stderr }, { exitCode: exit.StatusCode, oomKilled: after.State.OOMKilled === true, timedOut, pidsLimitHits });
+    const result = await collectResult('docker', run.out, { stdout, stderr }, { exitCode: exit.StatusCode, oomKilled: after.State.OOMKilled === true, timedOut, pidsLimitHits }, decoyIdentities(run));
     if (sink) {
       result.sinkhole = await sink.stop();
       sink = undefined;

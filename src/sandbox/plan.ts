@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import type { Phase } from '../core/phase.js';
 import { SANDBOX_LAYOUT } from '../core/sandbox-layout.js';
 import { resolveLimits, type SandboxLimits } from './limits.js';
-import { writeDecoys } from './decoys.js';
+import { writeDecoys, type DecoyIdentity, type PlantedDecoy } from './decoys.js';
 import { lockKind } from '../locks/kind.js';
 import type { SinkRecord } from './sinkhole.js';
 import { followChannel, type PhaseEdge, type PhaseReport } from './channel.js';
@@ -68,13 +68,14 @@ export interface SandboxResult {
   asRoot: boolean;
   /** --network sinkhole: what the sink recorded (connections with their first bytes, DNS queries). */
   sinkhole?: SinkRecord[];
+  /** The decoy secrets planted in this run, by identity: any open of one of these inodes is a read of it. */
+  decoys: DecoyIdentity[];
 }
 
 /** Where the host-side pieces of one run live inside the sandbox. */
 export const MOUNTS = Object.freeze({
   harness: '/ltrack/harness',
   out: '/ltrack/out',
-  decoys: '/ltrack/decoys',
   /**
    * Never exists: the harness opens `<markers>/<phase>` at each phase boundary, and the tracer's
    * failed-open event (kernel time, caller's tgid) is what decides phases (src/vet/phases.ts).
@@ -88,23 +89,33 @@ export function followPhases(outDir: string, hooks: SandboxHooks): { stop(): Pro
   return hooks.onPhase ? followChannel(join(outDir, CHANNEL_FILE), hooks.onPhase) : undefined;
 }
 
-/** The host folder of one run: the channel the harness writes, the decoy sources. Removed after the run. */
+/** The host folder of one run: the channel the harness writes, the decoy files. Removed after the run. */
 export interface RunDir {
   root: string;
   out: string;
-  decoys: string;
+  /** each bind-mounted read-only at its sandbox path by the driver */
+  decoys: PlantedDecoy[];
   cleanup(): Promise<void>;
 }
 
 export async function makeRunDir(): Promise<RunDir> {
   const root = await mkdtemp(join(tmpdir(), 'ltrack-run-'));
   const out = join(root, 'out');
-  const decoys = join(root, 'decoys');
   await mkdir(out);
   await chmod(root, 0o755);
   // The harness runs as an unprivileged uid and must append to the channel file here.
   await chmod(out, 0o777);
-  return { root, out, decoys, cleanup: () => rm(root, { recursive: true, force: true }) };
+  const cleanup = () => rm(root, { recursive: true, force: true });
+  const decoys = await writeDecoys(join(root, 'decoys')).catch(async (err: unknown) => {
+    await cleanup();
+    throw err;
+  });
+  return { root, out, decoys, cleanup };
+}
+
+/** The identities a result reports (the host paths stay on the host). */
+export function decoyIdentities(run: RunDir): DecoyIdentity[] {
+  return run.decoys.map(({ path, inode, dev }) => ({ path, inode, dev }));
 }
 
 /** Each model at /candidate/<name>, read-only; equal base names get an index so none shadows another. */
@@ -125,7 +136,6 @@ export async function harnessPlan(plan: RunPlan, run: RunDir, go: 'stdin' | 'blo
     channel: `${MOUNTS.out}/${CHANNEL_FILE}`,
     markers: MOUNTS.markers,
     lingerSec: resolveLimits(plan.limits).lingerMs / 1000,
-    decoys: await writeDecoys(run.decoys, MOUNTS.decoys),
     prefix: SANDBOX_LAYOUT.installPrefix,
     wheelhouse: plan.wheelhouse ? SANDBOX_LAYOUT.wheelhouse : null,
     deps: plan.deps ? { kind: lockKind(plan.deps.hostPath), path: `${SANDBOX_LAYOUT.deps}/${basename(plan.deps.hostPath)}` } : null,

@@ -13,6 +13,7 @@ export async function collectResult(
   outDir: string,
   output: { stdout: CappedSink; stderr: CappedSink },
   end: { exitCode: number | null; oomKilled: boolean; timedOut: boolean; pidsLimitHits: number | undefined },
+  decoys: SandboxResult['decoys'],
 ): Promise<SandboxResult> {
   const { reports } = await readChannel(join(outDir, CHANNEL_FILE));
   const install = reports.find((p) => p.phase === 'install');
@@ -28,5 +29,6 @@ export async function collectResult(
     stderr: output.stderr.text(),
     packages: (install?.detail?.packages as SandboxResult['packages'] | undefined) ?? [],
     asRoot: false,
+    decoys,
   };
 }

@@ -43,6 +43,7 @@ const LAYOUT: Readonly<Record<EventKind, { body: number; pathLen?: number; argvL
 export class WireEvent implements TraceEvent {
   readonly kind: EventKind;
   phase?: Phase;
+  decoy?: string;
 
   // Few own fields keep construction cheap and, above all, the garbage collector's work small
   // (with seventeen fields it took 60% of the consumer's time): everything, header included, is
@@ -158,16 +159,24 @@ export class WireEvent implements TraceEvent {
   get bytes(): number | undefined {
     return this.kind === 'sendfile' ? u64(this.#dv, this.#b + BODY.lt_sendfile.bytes) : undefined;
   }
+  /** mmap_exec, and file_open when it succeeded: the file's identity (kernel s_dev encoding). */
   get inode(): number | undefined {
-    return this.kind === 'mmap_exec' ? u64(this.#dv, this.#b + BODY.lt_mmap.inode) : undefined;
+    if (this.kind === 'mmap_exec') return u64(this.#dv, this.#b + BODY.lt_mmap.inode);
+    if (this.kind !== 'file_open') return undefined;
+    const ino = u64(this.#dv, this.#b + BODY.lt_open.inode);
+    return ino === 0 ? undefined : ino;
   }
   get dev(): number | undefined {
-    return this.kind === 'mmap_exec' ? this.#dv.getUint32(this.#b + BODY.lt_mmap.dev, true) : undefined;
+    if (this.kind === 'mmap_exec') return this.#dv.getUint32(this.#b + BODY.lt_mmap.dev, true);
+    if (this.kind !== 'file_open' || this.inode === undefined) return undefined;
+    return this.#dv.getUint32(this.#b + BODY.lt_open.dev, true);
   }
   /** privileged operations: the syscall; mmap_exec: 'mprotect' when mprotect added exec;
-   * sendfile: 'sendfile' or 'splice' */
+   * sendfile: 'sendfile' or 'splice'; file_open: 'rename' or 'link' when the event is a name made
+   * by rename(2) or link/symlink(2) rather than an open */
   get op(): string | undefined {
     if (this.kind === 'mmap_exec') return this.#hflags & FLAG.mprotect ? 'mprotect' : undefined;
+    if (this.kind === 'file_open') return this.#hflags & FLAG.rename ? 'rename' : this.#hflags & FLAG.link ? 'link' : undefined;
     if (this.kind === 'sendfile') return XFERS[this.#dv.getUint16(this.#b + BODY.lt_sendfile.via, true)] ?? 'unknown';
     if (!this.#isOp() || this.kind === 'memfd_create') return undefined;
     return OPS[this.#dv.getUint32(this.#b + BODY.lt_op_ev.op, true)] ?? 'unknown';
@@ -267,6 +276,7 @@ export class WireEvent implements TraceEvent {
     const optional = {
       phase: this.phase,
       path: this.path,
+      decoy: this.decoy,
       pathUnresolved: this.pathUnresolved,
       truncated: this.truncated,
       flags: this.flags,

@@ -29,7 +29,7 @@ export const BODY = {
   lt_fork: { size: 8, child_tgid: 0 },
   lt_exit: { size: 8, exit_code: 0 },
   lt_exec: { size: 8, path_len: 0, argv_len: 2, argc: 4, rule: 6 },
-  lt_open: { size: 16, flags: 0, ret: 4, path_len: 8, rule: 10 },
+  lt_open: { size: 24, inode: 0, dev: 8, flags: 12, ret: 16, path_len: 20, rule: 22 },
   lt_mmap: { size: 24, inode: 0, dev: 8, prot: 12, path_len: 16 },
   lt_net: { size: 32, addr: 0, ret: 16, family: 20, port: 22, path_len: 24, rule: 26 },
   lt_sendfile: { size: 16, bytes: 0, path_len: 8, via: 10 },
@@ -51,7 +51,7 @@ export const KIND_VALUE: Readonly<Record<EventKind, number>> = Object.fromEntrie
 export const KIND_COUNT = EVENT_KINDS.length;
 
 /** enum lt_flag */
-export const FLAG = { truncated: 1, unresolved: 2, killed: 4, denied: 8, mprotect: 16 } as const;
+export const FLAG = { truncated: 1, unresolved: 2, killed: 4, denied: 8, mprotect: 16, rename: 32, link: 64 } as const;
 
 /** enum lt_op, by wire value: the syscall a privileged-operation event reports. */
 export const OPS = [

@@ -23,6 +23,7 @@ import { loadablePlanModels } from './plan.js';
 import { sinkholeFindings } from './sinkhole.js';
 import { settleUnknowns } from './settle.js';
 import { defaultPolicy, digestWithPolicy, withUserAllowlist } from '../static/pickle/policy.js';
+import { markDecoys } from './decoys.js';
 
 export interface VetOptions {
   paths: string[];
@@ -128,6 +129,7 @@ async function vetStaged(
     if (dynamic) {
       events = dynamic.events;
       incomplete.push(...dynamic.incomplete);
+      markDecoys(events, dynamic.sandbox.decoys);
       detections.push(...outcomeDetections(dynamic.sandbox), ...matchEvents(rules, events));
     }
   }

@@ -7,7 +7,7 @@ import { netKey, pathKey, inodeKey } from '../../src/trace/maps.js';
 import { BODY, HDR, KIND_VALUE } from '../../src/trace/wire.js';
 
 /** Builds a file_open record the way bpf/files.bpf.c does (layout per bpf/ltrack.h). */
-function openRecord(path: string, o: { tgid: number; flags: number; ret: number; comm: string; hflags?: number }): Buffer {
+function openRecord(path: string, o: { tgid: number; flags: number; ret: number; comm: string; hflags?: number; inode?: number; dev?: number }): Buffer {
   const p = Buffer.from(path, 'utf8');
   const rec = Buffer.alloc(HDR.size + BODY.lt_open.size + p.length);
   rec.writeBigUInt64LE(123456789n, HDR.ts);
@@ -23,6 +23,8 @@ function openRecord(path: string, o: { tgid: number; flags: number; ret: number;
   rec.writeUInt32LE(1, HDR.count);
   rec.write(o.comm, HDR.comm, HDR.commLen, 'utf8');
   const b = HDR.size;
+  rec.writeBigUInt64LE(BigInt(o.inode ?? 0), b + BODY.lt_open.inode);
+  rec.writeUInt32LE(o.dev ?? 0, b + BODY.lt_open.dev);
   rec.writeUInt32LE(o.flags, b + BODY.lt_open.flags);
   rec.writeInt32LE(o.ret, b + BODY.lt_open.ret);
   rec.writeUInt16LE(p.length, b + BODY.lt_open.path_len);
@@ -36,12 +38,23 @@ describe('wire decoder', () => {
   it('round-trips file_open records of any path, flags and result', () => {
     fc.assert(
       fc.property(
-        fc.array(fc.record({ path: pathArb, tgid: fc.nat(2 ** 22), flags: fc.nat(2 ** 31), ret: fc.integer({ min: -4095, max: 1 << 20 }), comm: fc.stringMatching(/^[a-z]{1,15}$/) }), { maxLength: 20 }),
+        fc.array(
+          fc.record({
+            path: pathArb,
+            tgid: fc.nat(2 ** 22),
+            flags: fc.nat(2 ** 31),
+            ret: fc.integer({ min: -4095, max: 1 << 20 }),
+            comm: fc.stringMatching(/^[a-z]{1,15}$/),
+            inode: fc.integer({ min: 1, max: Number.MAX_SAFE_INTEGER }),
+            dev: fc.nat(2 ** 32 - 1),
+          }),
+          { maxLength: 20 },
+        ),
         (recs) => {
           const batch = Buffer.concat(recs.map((r) => openRecord(r.path, r)));
           const out = decodeBatch(batch);
-          expect(out.map((e) => ({ path: e.path, tgid: e.tgid, flags: e.flags, ret: e.ret, comm: e.comm }))).toEqual(
-            recs.map((r) => ({ path: r.path, tgid: r.tgid, flags: r.flags, ret: r.ret, comm: r.comm })),
+          expect(out.map((e) => ({ path: e.path, tgid: e.tgid, flags: e.flags, ret: e.ret, comm: e.comm, inode: e.inode, dev: e.dev }))).toEqual(
+            recs.map((r) => ({ path: r.path, tgid: r.tgid, flags: r.flags, ret: r.ret, comm: r.comm, inode: r.inode, dev: r.dev })),
           );
         },
       ),
