@@ -62,6 +62,11 @@ export interface RunStats {
   tracerTiers: string[];
   sandbox: 'docker' | 'bwrap' | 'none';
   durationsMs: Record<string, number>;
+  /**
+   * The loader stack the sandbox ran: the image and its Python/torch/numpy (from the image's dpkg
+   * database), and any of them that --deps installed over the image's (as the install reported it).
+   */
+  loaders?: { image: string; python?: string; torch?: string; numpy?: string; fromDeps: { name: string; version: string }[] };
 }
 
 export interface Report {
@@ -167,7 +172,25 @@ export const REPORT_JSON_SCHEMA = {
       type: 'object',
       additionalProperties: false,
       required: ['events', 'drops', 'tracerTiers', 'sandbox', 'durationsMs'],
-      properties: { events: { type: 'integer' }, drops: { type: 'integer' }, tracerTiers: strs, sandbox: { enum: ['docker', 'bwrap', 'none'] }, durationsMs: { type: 'object', additionalProperties: num } },
+      properties: {
+        events: { type: 'integer' },
+        drops: { type: 'integer' },
+        tracerTiers: strs,
+        sandbox: { enum: ['docker', 'bwrap', 'none'] },
+        durationsMs: { type: 'object', additionalProperties: num },
+        loaders: {
+          type: 'object',
+          additionalProperties: false,
+          required: ['image', 'fromDeps'],
+          properties: {
+            image: str,
+            python: str,
+            torch: str,
+            numpy: str,
+            fromDeps: { type: 'array', items: { type: 'object', additionalProperties: false, required: ['name', 'version'], properties: { name: str, version: str } } },
+          },
+        },
+      },
     },
     rulesetDigest: { type: 'string', pattern: '^[0-9a-f]{64}$' },
     globalsPolicy: { type: 'array', items: { type: 'object', additionalProperties: false, required: ['file', 'sha256'], properties: { file: str, sha256: { type: 'string', pattern: '^[0-9a-f]{64}$' } } } },

@@ -25,5 +25,10 @@ export function terminalSummary(report: Report, opts: { color: boolean; max?: nu
     lines.push(`  ${c.magenta('sinkhole')} ${forTerminal(to)} ${c.dim(`${forTerminal(`[${k.phase ?? '?'}]`)} ${k.size} bytes: ${forTerminal(k.preview).slice(0, 120)}`)}`);
   }
   lines.push(c.dim(`  events ${report.stats.events}, drops ${report.stats.drops}, sandbox ${report.stats.sandbox}${report.stats.tracerTiers.length ? `, tiers ${report.stats.tracerTiers.join(' ')}` : ''}`));
+  const l = report.stats.loaders;
+  if (l) {
+    const deps = l.fromDeps.map((p) => `${p.name} ${p.version} (--deps)`);
+    lines.push(c.dim(forTerminal(`  loaders ${l.image}: python ${l.python ?? '?'}, torch ${l.torch ?? '?'}, numpy ${l.numpy ?? '?'}${deps.length ? `; ${deps.join(', ')}` : ''}`)));
+  }
   return `${lines.join('\n')}\n`;
 }

@@ -14,7 +14,7 @@ import { analyseLock } from '../locks/index.js';
 import { loadRuleSet, matchEvents } from '../rules/index.js';
 import { score, verdict as decide } from '../scoring/index.js';
 import { REPORT_VERSION, type Report } from '../report/schema.js';
-import { memoryForModels, pickDriver, requireImage } from '../sandbox/index.js';
+import { imageLoaderVersions, memoryForModels, pickDriver, requireImage } from '../sandbox/index.js';
 import { sha256File } from '../manifest/index.js';
 import { runTraced, type DynamicRun } from './dynamic.js';
 import { outcomeDetections } from './outcome.js';
@@ -158,6 +158,7 @@ async function vetStaged(
       tracerTiers: dynamic?.stats?.tiers ?? [],
       sandbox: driver,
       durationsMs: durations,
+      ...(driver === 'none' ? {} : { loaders: await loaderStack(dynamic?.sandbox.packages ?? []) }),
     },
     rulesetDigest: digestWithPolicy(rules.digest, policy),
     globalsPolicy: [...policy.sources],
@@ -169,6 +170,14 @@ async function vetStaged(
  * Libraries the run mapped executable, hashed from the image's rootfs (the sandbox's root is that
  * rootfs, read-only), so a manifest can pin them. Libraries from the run's tmpfs are gone: no digest.
  */
+/** The image's Python/torch/numpy and what --deps installed over them (torch, numpy and friends by their pip names). */
+async function loaderStack(packages: { name: string; version: string }[]): Promise<NonNullable<Report['stats']['loaders']>> {
+  const { tag, rootfs } = await requireImage('bwrap').catch(() => ({ tag: 'unknown', rootfs: undefined }));
+  const versions = rootfs ? await imageLoaderVersions(rootfs) : {};
+  const fromDeps = packages.filter((p) => /^(torch|numpy|scipy|scikit-learn|joblib|dill|cloudpickle|safetensors|onnx|h5py)$/i.test(p.name)).map(({ name, version }) => ({ name, version }));
+  return { image: tag, ...versions, fromDeps };
+}
+
 async function withLibraryDigests(observed: Report['observed'], driver: string): Promise<Report['observed']> {
   if (driver === 'none') return observed;
   const { rootfs } = await requireImage('bwrap').catch(() => ({ rootfs: undefined }));

@@ -288,26 +288,26 @@ describe('integrity fixtures (policy): harmful when loaded unchecked, blocked by
 describe('an unknown class the sandbox cannot resolve leaves the vet incomplete, never pass', () => {
   const dir = mkdtempSync(join(tmpdir(), 'ltrack-settle-'));
   const file = join(dir, 'compiled.pkl');
-  // torch 2.x's compiled-module class, absent from the image's torch 1.13: NEWOBJ, then STOP
-  writeFileSync(file, b([0x80, 2], 'ctorch._dynamo.eval_frame\nOptimizedModule\n)', [0x81], '.'));
+  // a transformers model class — production has transformers, the sandbox image does not: NEWOBJ, then STOP
+  writeFileSync(file, b([0x80, 2], 'ctransformers.modeling_utils\nPreTrainedModel\n)', [0x81], '.'));
 
   it('--static-only: exit 3, the reason names --deps', () => {
     const r = ltrack(['vet', '--static-only', '--format', 'json', file]);
     expect(r.code, r.stderr).toBe(3);
     const report = JSON.parse(r.stdout) as { verdict: { status: string; reasons: string[] } };
-    expect(report.verdict.reasons.join('\n')).toMatch(/OptimizedModule.*--static-only.*--deps/);
+    expect(report.verdict.reasons.join('\n')).toMatch(/PreTrainedModel.*--static-only.*--deps/);
   });
 
   it('with the sandbox: the load fails with ModuleNotFoundError, exit 3', () => {
     const r = ltrack(['vet', '--format', 'json', file]);
     expect(r.code, r.stderr).toBe(3);
     const report = JSON.parse(r.stdout) as { verdict: { reasons: string[] } };
-    expect(report.verdict.reasons.join('\n')).toMatch(/OptimizedModule.*load failed.*ModuleNotFoundError.*--deps/);
+    expect(report.verdict.reasons.join('\n')).toMatch(/PreTrainedModel.*load failed.*ModuleNotFoundError.*--deps/);
   }, 300_000);
 
   it('--allow-globals admits it: the digest of the file is in the report and the rule-set digest', () => {
     const allow = join(dir, 'allow.toml');
-    writeFileSync(allow, '[safe]\n"torch._dynamo.eval_frame" = ["OptimizedModule"]\n');
+    writeFileSync(allow, '[safe]\n"transformers.modeling_utils" = ["PreTrainedModel"]\n');
     const plain = JSON.parse(ltrack(['vet', '--static-only', '--format', 'json', join(FIXTURES, 'benign', 'data.pkl')]).stdout) as { rulesetDigest: string };
     const r = ltrack(['vet', '--static-only', '--format', 'json', '--allow-globals', allow, file]);
     expect(r.code, r.stderr).toBe(0);

@@ -16,8 +16,9 @@ const harmful: Record<string, Omit<TraceEvent, keyof typeof base>> = {
   'exec of /bin/true (no shell)': { kind: 'exec', path: '/usr/bin/true', argv: ['/bin/true'] },
   'connect to 127.0.0.1:9': { kind: 'connect', family: 'inet', addr: '127.0.0.1', port: 9, ret: -111 },
   'DNS datagram': { kind: 'sendmsg', family: 'inet', addr: '127.0.0.53', port: 53 },
-  'decoy SSH key read': { kind: 'file_open', path: '/home/ltrack/.ssh/id_rsa', flags: 0 },
-  'decoy AWS credentials read': { kind: 'file_open', path: '/home/ltrack/.aws/credentials', flags: 0 },
+  // decoys are recognised by inode; the vet marks such opens with the decoy's path (src/vet/decoys.ts)
+  'decoy SSH key read': { kind: 'file_open', path: '/home/ltrack/.ssh/id_rsa', decoy: '/home/ltrack/.ssh/id_rsa', flags: 0 },
+  'decoy AWS credentials read': { kind: 'file_open', path: '/tmp/renamed', decoy: '/home/ltrack/.aws/credentials', flags: 0 },
 };
 
 describe('rule coverage by phase', async () => {
@@ -39,13 +40,16 @@ describe('rule coverage by phase', async () => {
     }
   });
 
-  it('an install-only rule is covered from import on by a rule of the same kinds with no conditions', () => {
+  it('what an install-only rule catches is still caught from import on (its own match cases, moved forward)', () => {
     for (const rule of rules.rules) {
       if (!rule.phases || rule.phases.join() !== 'install') continue;
-      const wider = rules.rules.find(
-        (r) => r !== rule && (r.conditions ?? []).length === 0 && !r.chain && rule.kinds!.every((k) => r.kinds?.includes(k)) && ['import', 'load', 'probe'].every((p) => !r.phases || r.phases.includes(p as Phase)),
-      );
-      expect(wider, `${rule.id} has no wider rule after install`).toBeDefined();
+      const cases = (rule.tests ?? []).filter((t) => t.expect === 'match');
+      expect(cases.length, `${rule.id} has no match case`).toBeGreaterThan(0);
+      for (const t of cases) {
+        for (const phase of ['import', 'load', 'probe'] as Phase[]) {
+          expect(fired({ ...base, ...t.event, phase } as TraceEvent), `${rule.id} case ${JSON.stringify(t.event)} in ${phase}`).not.toEqual([]);
+        }
+      }
     }
   });
 });
