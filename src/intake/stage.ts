@@ -58,7 +58,10 @@ const RUN_NAME = /^(\d+)-[0-9a-f]{16}$/;
  * a single byte is read); the user's files are only read. The caller must call cleanup() on
  * every path; a process killed before it could is swept by the next staging.
  */
-export async function stageCandidates(paths: string[], opts: { maxFiles: number; onProgress?: (m: string) => void }): Promise<Staging> {
+export async function stageCandidates(paths: string[], opts: { maxFiles: number; onProgress?: (m: string) => void; listable?: boolean }): Promise<Staging> {
+  // Candidates' folders can be traversed, not listed, by the sandbox's uid (it knows each name it
+  // loads); a wheelhouse must be listable, because pip's --find-links reads the folder.
+  const folderMode = opts.listable ? 0o755 : 0o711;
   const listed: Candidate[] = [];
   for (const p of paths) listed.push(await enumerateCandidate(p, opts.maxFiles));
   const dir = await makeStagingDir();
@@ -89,12 +92,12 @@ export async function stageCandidates(paths: string[], opts: { maxFiles: number;
     const total = listed.reduce((n, c) => n + c.files.length, 0);
     for (const [i, c] of listed.entries()) {
       const cdir = join(dir, `c${i}`);
-      await mkdir(cdir, { mode: 0o711 });
+      await mkdir(cdir, { mode: folderMode });
       const files: StagedFile[] = [];
       for (const f of c.files) {
         if (done++ % 64 === 0) opts.onProgress?.(`staging: ${f.path}${total > 1 ? ` (${done}/${total})` : ''}`);
         const staged = join(cdir, f.rel);
-        await mkdir(dirname(staged), { recursive: true, mode: 0o711 });
+        await mkdir(dirname(staged), { recursive: true, mode: folderMode });
         const twin = bySource.get(f.source);
         if (twin) {
           await link(twin.staged, staged);

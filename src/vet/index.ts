@@ -70,7 +70,10 @@ export async function vet(opts: VetOptions): Promise<VetOutcome> {
     stagings.push(staging);
     const deps = opts.deps ? await stageDeps(opts.deps, opts.onProgress) : undefined;
     if (deps) stagings.push(deps.staging);
-    return await vetStaged(opts, staging, deps?.path, started, durations, timed);
+    // The wheelhouse too: the archives pip installs are the ones the lock's hashes were checked against.
+    const wheels = opts.wheelhouse ? await stageCandidates([opts.wheelhouse], { maxFiles: limits.maxFilesPerFolder, onProgress: opts.onProgress, listable: true }) : undefined;
+    if (wheels) stagings.push(wheels);
+    return await vetStaged(opts, staging, { deps: deps?.path, wheelhouse: wheels?.candidates[0]?.dir }, started, durations, timed);
   } finally {
     for (const s of stagings) await s.cleanup();
   }
@@ -90,7 +93,7 @@ async function stageDeps(deps: string, onProgress: (m: string) => void): Promise
 async function vetStaged(
   opts: VetOptions,
   staging: Staging,
-  stagedDeps: string | undefined,
+  stagedInputs: { deps: string | undefined; wheelhouse: string | undefined },
   started: Date,
   durations: Record<string, number>,
   timed: <T>(name: string, body: () => Promise<T>) => Promise<T>,
@@ -100,6 +103,7 @@ async function vetStaged(
   opts.onProgress('static analysis');
   const statik = await timed('static', () => scanStaged(staging, { onProgress: opts.onProgress, policy }));
 
+  const { deps: stagedDeps, wheelhouse: stagedWheelhouse } = stagedInputs;
   const lockChecks = stagedDeps && opts.deps ? renameFile(await analyseLock(stagedDeps), stagedDeps, opts.deps) : [];
   const detections: Detection[] = [...statik.detections, ...lockChecks];
   let events: TraceEvent[] = [];
@@ -118,7 +122,7 @@ async function vetStaged(
           driver: chosen,
           models,
           ...(stagedDeps ? { deps: { hostPath: stagedDeps } } : {}),
-          ...(opts.wheelhouse ? { wheelhouse: opts.wheelhouse } : {}),
+          ...(stagedWheelhouse ? { wheelhouse: stagedWheelhouse } : {}),
           network: opts.network,
           timeoutSec: opts.timeoutSec,
           limits: { memoryBytes: opts.memoryBytes ?? memoryForModels(models.map((m) => ({ format: m.format, size: statik.targets.find((t) => t.path === m.reportPaths[0])?.size ?? 0 }))) },
