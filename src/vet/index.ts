@@ -1,5 +1,5 @@
 import { stat } from 'node:fs/promises';
-import { basename, join } from 'node:path';
+import { basename } from 'node:path';
 import type { Detection } from '../core/finding.js';
 import type { TraceEvent } from '../core/event.js';
 import type { Severity } from '../core/severity.js';
@@ -15,7 +15,7 @@ import { loadRuleSet, matchEvents } from '../rules/index.js';
 import { score, verdict as decide } from '../scoring/index.js';
 import { REPORT_VERSION, type Report } from '../report/schema.js';
 import { imageLoaderVersions, memoryForModels, pickDriver, requireImage } from '../sandbox/index.js';
-import { sha256File } from '../manifest/index.js';
+import { rootfsDigests } from './libdigests.js';
 import { runTraced, type DynamicRun } from './dynamic.js';
 import { outcomeDetections } from './outcome.js';
 import { summarise } from './observed.js';
@@ -186,12 +186,11 @@ async function withLibraryDigests(observed: Report['observed'], driver: string):
   if (driver === 'none') return observed;
   const { rootfs } = await requireImage('bwrap').catch(() => ({ rootfs: undefined }));
   if (!rootfs) return observed;
-  const librariesMapped = await Promise.all(
-    observed.librariesMapped.map(async (l) => {
-      const sha256 = await sha256File(join(rootfs, l.path)).catch(() => undefined);
-      return sha256 ? { ...l, sha256 } : l;
-    }),
-  );
+  const digests = await rootfsDigests(rootfs, observed.librariesMapped.map((l) => l.path));
+  const librariesMapped = observed.librariesMapped.map((l) => {
+    const sha256 = digests.get(l.path);
+    return sha256 ? { ...l, sha256 } : l;
+  });
   return { ...observed, librariesMapped };
 }
 
