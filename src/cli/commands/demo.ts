@@ -17,6 +17,8 @@ export interface FixtureEntry {
   does: string;
   verdict: 'pass' | 'block';
   rule: string | null;
+  /** Integrity fixtures: rules the sandboxed run must report besides the static one. */
+  dynamicRules?: string[];
 }
 
 /**
@@ -55,7 +57,8 @@ export function registerDemo(program: Command): void {
           await writeOutputs(outcome.report, dir, outcome.events);
           const top = outcome.report.findings[0];
           const status = outcome.report.verdict.status;
-          const ok = status === entry.verdict && (entry.rule === null || outcome.report.findings.some((f) => f.ruleId === entry.rule));
+          const found = new Set(outcome.report.findings.map((f) => f.ruleId));
+          const ok = status === entry.verdict && (entry.rule === null || found.has(entry.rule)) && (entry.dynamicRules ?? []).every((r) => found.has(r));
           if (!ok) mismatches++;
           rows.push([entry.file, entry.verdict, status, top ? `${top.ruleId} ${top.title}` : '-', ok ? 'ok' : 'MISMATCH']);
           process.stdout.write(`${ok ? 'ok      ' : 'MISMATCH'} ${entry.file}: ${status}${top ? ` (${top.ruleId})` : ''}\n`);
