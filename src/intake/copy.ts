@@ -13,6 +13,11 @@ export interface Copied {
 
 /** One buffer per copy: memory stays bounded whatever the file size. */
 const CHUNK = 1 << 20;
+/**
+ * Buffers are sized to the file (at least this, at most CHUNK): two 1 MiB buffers per small file
+ * were most of what a folder of thousands of small files allocated, and its garbage collection.
+ */
+const MIN_CHUNK = 4 << 10;
 
 /**
  * Copies one candidate file into the staging area and returns the digest of the copy — the
@@ -36,7 +41,7 @@ export async function copyHashed(source: string, dest: string, shown: string, op
     if (opts.tryReflink && (await reflink(src, dest))) {
       const copy = await open(dest, constants.O_RDONLY);
       try {
-        const { sha256, size } = await stream(copy, undefined, Number.MAX_SAFE_INTEGER);
+        const { sha256, size } = await stream(copy, undefined, Number.MAX_SAFE_INTEGER, s.size);
         return { sha256, size, how: 'reflink' };
       } finally {
         await copy.close();
@@ -44,7 +49,7 @@ export async function copyHashed(source: string, dest: string, shown: string, op
     }
     const out = await open(dest, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600);
     try {
-      const { sha256, size } = await stream(src, out, s.size);
+      const { sha256, size } = await stream(src, out, s.size, s.size);
       return { sha256, size, how: 'copy' };
     } finally {
       await out.close();
@@ -57,14 +62,15 @@ export async function copyHashed(source: string, dest: string, shown: string, op
 }
 
 /**
- * Reads `from` up to `limit` bytes, hashing each chunk and writing it to `to` when given. Two
+ * Reads `from` up to `limit` bytes (`sizeHint` sizes the buffers only), hashing each chunk and writing it to `to` when given. Two
  * buffers: the next chunk is read and the current one written on the thread pool while the main
  * thread hashes, so the copy costs about what hashing alone does.
  */
-async function stream(from: FileHandle, to: FileHandle | undefined, limit: number): Promise<{ sha256: string; size: number }> {
+async function stream(from: FileHandle, to: FileHandle | undefined, limit: number, sizeHint: number): Promise<{ sha256: string; size: number }> {
   const h = createHash('sha256');
-  const bufs = [Buffer.allocUnsafe(CHUNK), Buffer.allocUnsafe(CHUNK)] as const;
-  const readAt = async (buf: Buffer, pos: number) => (pos < limit ? (await from.read(buf, 0, Math.min(CHUNK, limit - pos), pos)).bytesRead : 0);
+  const bufSize = Math.min(CHUNK, Math.max(MIN_CHUNK, sizeHint));
+  const bufs = [Buffer.allocUnsafe(bufSize), Buffer.allocUnsafe(bufSize)] as const;
+  const readAt = async (buf: Buffer, pos: number) => (pos < limit ? (await from.read(buf, 0, Math.min(bufSize, limit - pos), pos)).bytesRead : 0);
   let pos = 0;
   let i = 0;
   let n = await readAt(bufs[0], 0);

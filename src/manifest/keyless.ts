@@ -1,4 +1,4 @@
-import { CIContextProvider, DSSEBundleBuilder, FulcioSigner, RekorWitness, DEFAULT_FULCIO_URL, DEFAULT_REKOR_URL, type Bundle } from '@sigstore/sign';
+import type { Bundle } from '@sigstore/sign';
 import { LtrackError } from '../core/errors.js';
 import { INTOTO_PAYLOAD_TYPE, type Statement } from './types.js';
 
@@ -21,6 +21,8 @@ export async function signKeyless(statement: Statement, opts: KeylessOptions = {
   if (!keylessAvailable()) {
     throw new LtrackError('usage', 'keyless signing needs an OIDC identity (GitHub Actions with id-token: write, or SIGSTORE_ID_TOKEN)');
   }
+  // Loaded here, not at start-up: only a keyless signing pays for the Sigstore client.
+  const { CIContextProvider, DSSEBundleBuilder, FulcioSigner, RekorWitness, DEFAULT_FULCIO_URL, DEFAULT_REKOR_URL } = await import('@sigstore/sign');
   const builder = new DSSEBundleBuilder({
     signer: new FulcioSigner({ identityProvider: new CIContextProvider('sigstore'), fulcioBaseURL: opts.fulcioURL ?? DEFAULT_FULCIO_URL }),
     witnesses: [new RekorWitness({ rekorBaseURL: opts.rekorURL ?? DEFAULT_REKOR_URL })],

@@ -1,7 +1,7 @@
 /** Report writers: JSON (with its schema), SARIF, HTML, CEF, the terminal summary. Only this folder serialises. */
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { Ajv2020 } from 'ajv/dist/2020.js';
+import { Ajv2020, type ValidateFunction } from 'ajv/dist/2020.js';
 import addFormats from 'ajv-formats';
 import type { TraceEvent } from '../core/event.js';
 import { LtrackError } from '../core/errors.js';
@@ -18,12 +18,20 @@ export { terminalSummary } from './text.js';
 export { REPORT_JSON_SCHEMA, REPORT_VERSION } from './schema.js';
 export type { Report, Verdict, TargetFile, ObservedBehavior } from './schema.js';
 
-const ajv = new Ajv2020({ allErrors: true, strict: false });
-(addFormats as unknown as (a: Ajv2020) => void)(ajv);
-const validate = ajv.compile(REPORT_JSON_SCHEMA);
+// Compiled on the first report validated, not at module load: commands that write no report skip it.
+let compiled: { ajv: Ajv2020; validate: ValidateFunction } | undefined;
+function reportValidator(): { ajv: Ajv2020; validate: ValidateFunction } {
+  if (!compiled) {
+    const ajv = new Ajv2020({ allErrors: true, strict: false });
+    (addFormats as unknown as (a: Ajv2020) => void)(ajv);
+    compiled = { ajv, validate: ajv.compile(REPORT_JSON_SCHEMA) };
+  }
+  return compiled;
+}
 
 /** Throws when a report does not match its schema: a report we cannot stand behind is not written. */
 export function validateReport(obj: unknown): void {
+  const { ajv, validate } = reportValidator();
   if (!validate(obj)) throw new LtrackError('internal', `report does not match its schema: ${ajv.errorsText(validate.errors)}`);
 }
 

@@ -1,4 +1,6 @@
-import { Ajv, type ErrorObject } from 'ajv';
+import type { ErrorObject, ValidateFunction } from 'ajv';
+// RULE_FILE_SCHEMA compiled ahead of time (src/rules/validator-source.ts): no schema compiler at start-up.
+import { validate } from './rule-file.validate.js';
 import { EVENT_KINDS, type EventKind } from '../core/event.js';
 import { PHASES, type Phase } from '../core/phase.js';
 import { SEVERITIES, type Severity } from '../core/severity.js';
@@ -117,11 +119,9 @@ export const RULE_FILE_SCHEMA = {
   },
 } as const;
 
-const ajv = new Ajv({ allErrors: true, strict: false });
-const validateFile = ajv.compile(RULE_FILE_SCHEMA);
-
 /** Schema errors of one parsed rule file, each as "path: message"; empty when valid. */
 export function schemaErrors(doc: unknown): string[] {
+  const validateFile = validate as ValidateFunction;
   if (validateFile(doc)) return [];
   return (validateFile.errors ?? []).filter((e: ErrorObject) => e.keyword !== 'if').map((e: ErrorObject) => `${e.instancePath || '/'}: ${e.message ?? 'invalid'}`);
 }

@@ -14,9 +14,7 @@ import { analyseLock } from '../locks/index.js';
 import { loadRuleSet, matchEvents } from '../rules/index.js';
 import { score, verdict as decide } from '../scoring/index.js';
 import { REPORT_VERSION, type Report } from '../report/schema.js';
-import { imageLoaderVersions, memoryForModels, pickDriver, requireImage } from '../sandbox/index.js';
-import { rootfsDigests } from './libdigests.js';
-import { runTraced, type DynamicRun } from './dynamic.js';
+import type { DynamicRun } from './dynamic.js';
 import { outcomeDetections } from './outcome.js';
 import { summarise } from './observed.js';
 import { loadablePlanModels } from './plan.js';
@@ -113,6 +111,8 @@ async function vetStaged(
   const models = loadablePlanModels(statik.targets, staging.files);
 
   if (!opts.staticOnly) {
+    // The sandbox drivers (docker client), the tracer and its addon load only for a dynamic vet.
+    const [{ memoryForModels, pickDriver }, { runTraced }] = await Promise.all([import('../sandbox/index.js'), import('./dynamic.js')]);
     const chosen = await pickDriver(opts.sandbox);
     driver = chosen;
     if (models.length === 0 && !opts.deps) incomplete.push('no file in a format the sandbox can load; nothing was run dynamically');
@@ -176,6 +176,7 @@ async function vetStaged(
  */
 /** The image's Python/torch/numpy and what --deps installed over them (torch, numpy and friends by their pip names). */
 async function loaderStack(packages: { name: string; version: string }[]): Promise<NonNullable<Report['stats']['loaders']>> {
+  const { imageLoaderVersions, requireImage } = await import('../sandbox/index.js');
   const { tag, rootfs } = await requireImage('bwrap').catch(() => ({ tag: 'unknown', rootfs: undefined }));
   const versions = rootfs ? await imageLoaderVersions(rootfs) : {};
   const fromDeps = packages.filter((p) => /^(torch|numpy|scipy|scikit-learn|joblib|dill|cloudpickle|safetensors|onnx|h5py)$/i.test(p.name)).map(({ name, version }) => ({ name, version }));
@@ -184,6 +185,7 @@ async function loaderStack(packages: { name: string; version: string }[]): Promi
 
 async function withLibraryDigests(observed: Report['observed'], driver: string): Promise<Report['observed']> {
   if (driver === 'none') return observed;
+  const [{ requireImage }, { rootfsDigests }] = await Promise.all([import('../sandbox/index.js'), import('./libdigests.js')]);
   const { rootfs } = await requireImage('bwrap').catch(() => ({ rootfs: undefined }));
   if (!rootfs) return observed;
   const digests = await rootfsDigests(rootfs, observed.librariesMapped.map((l) => l.path));

@@ -1,7 +1,8 @@
 import type { Detection } from '../core/finding.js';
 import type { TraceEvent } from '../core/event.js';
 import type { Report } from '../report/schema.js';
-import { DECOY_MARKER, type SandboxResult, type SinkRecord } from '../sandbox/index.js';
+import { DECOY_MARKER } from '../sandbox/decoys.js';
+import type { SandboxResult, SinkRecord } from '../sandbox/index.js';
 import { phaseAt } from './phases.js';
 
 type SinkCapture = NonNullable<Report['observed']['sinkhole']>[number];

@@ -5,9 +5,6 @@ import { action } from '../run.js';
 import { ExitCode } from '../../core/exit.js';
 import { LtrackError } from '../../core/errors.js';
 import { projectPath } from '../../core/paths.js';
-import { vet } from '../../vet/index.js';
-import { writeOutputs } from '../../report/index.js';
-import { runChecks } from '../../doctor/index.js';
 
 /** One row of fixtures/out/index.json (fixtures/README.md). */
 export interface FixtureEntry {
@@ -35,6 +32,7 @@ export function registerDemo(program: Command): void {
     .option('--sandbox <driver>', 'docker, bwrap or auto', 'auto')
     .action(
       action(async (opts: { fixtures: string; out: string; sandbox: 'docker' | 'bwrap' | 'auto' }) => {
+        const [{ vet }, { writeOutputs }, { runChecks }] = await Promise.all([import('../../vet/index.js'), import('../../report/index.js'), import('../../doctor/index.js')]);
         const index = await readIndex(opts.fixtures);
         const checks = await runChecks();
         const failing = checks.filter((c) => !c.ok);

@@ -2,7 +2,6 @@ import type { Command } from 'commander';
 import pc from 'picocolors';
 import { action } from '../run.js';
 import { ExitCode } from '../../core/exit.js';
-import { runChecks } from '../../doctor/index.js';
 
 export function registerDoctor(program: Command): void {
   program
@@ -11,6 +10,7 @@ export function registerDoctor(program: Command): void {
     .action(
       action(async () => {
         const color = process.stdout.isTTY === true && !process.env.NO_COLOR;
+        const { runChecks } = await import('../../doctor/index.js');
         const checks = await runChecks();
         for (const c of checks) {
           const mark = c.ok ? (color ? pc.green('ok  ') : 'ok  ') : color ? pc.red('FAIL') : 'FAIL';

@@ -1,7 +1,6 @@
 import type { Command } from 'commander';
 import { action } from '../run.js';
 import { ExitCode } from '../../core/exit.js';
-import { generateKeyPair } from '../../manifest/index.js';
 import { forTerminal } from '../../report/escape.js';
 
 export function registerKey(program: Command): void {
@@ -12,6 +11,7 @@ export function registerKey(program: Command): void {
     .description('generate an Ed25519 key pair for signing allowlist manifests')
     .action(
       action(async (prefix: string) => {
+        const { generateKeyPair } = await import('../../manifest/keys.js');
         const { privatePath, publicPath } = await generateKeyPair(prefix);
         process.stdout.write(`wrote ${forTerminal(privatePath)} (private, mode 0600) and ${forTerminal(publicPath)}\n`);
         return ExitCode.Pass;

@@ -3,7 +3,6 @@ import { readFile } from 'node:fs/promises';
 import { action } from '../run.js';
 import { ExitCode } from '../../core/exit.js';
 import { LtrackError, wrapError } from '../../core/errors.js';
-import { parsePublicKeyPem, verifyManifest } from '../../manifest/index.js';
 import { forTerminal } from '../../report/escape.js';
 
 interface VerifyFlags {
@@ -42,6 +41,7 @@ export function registerManifest(program: Command): void {
         if (!flags.files && !flags.signatureOnly) {
           throw new LtrackError('usage', 'manifest verify needs --files (the model folder or files) to bind the manifest to; --signature-only checks the signature alone');
         }
+        const { parsePublicKeyPem, verifyManifest } = await import('../../manifest/index.js');
         const read = (p: string) => readFile(p, 'utf8').catch((err: unknown) => Promise.reject(wrapError(err, 'bad_input', 'cannot read', p)));
         // The key is checked before anything else is read: a private key here is a usage error.
         const publicKey = parsePublicKeyPem(await read(flags.key), flags.key);

@@ -1,10 +1,13 @@
 import type { Command } from 'commander';
 import { action } from '../run.js';
 import { ExitCode } from '../../core/exit.js';
-import { DEFAULT_RULES_DIR, loadRuleSet, runRuleTests } from '../../rules/index.js';
-import { defaultPolicy, digestWithPolicy } from '../../static/pickle/policy.js';
+import type { RuleSet } from '../../rules/index.js';
 
-const load = (files: string[]) => loadRuleSet(files.length > 0 ? (files.length === 1 ? files[0]! : files) : DEFAULT_RULES_DIR);
+// The rule engine (schema compiler, CVSS library) loads when a rules command runs, not at start-up.
+async function load(files: string[]): Promise<RuleSet> {
+  const { DEFAULT_RULES_DIR, loadRuleSet } = await import('../../rules/index.js');
+  return loadRuleSet(files.length > 0 ? (files.length === 1 ? files[0]! : files) : DEFAULT_RULES_DIR);
+}
 
 export function registerRules(program: Command): void {
   const rules = program.command('rules').description('the TOML rule set shared by vet and agent');
@@ -15,6 +18,7 @@ export function registerRules(program: Command): void {
     .action(
       action(async (files: string[]) => {
         const set = await load(files);
+        const { defaultPolicy, digestWithPolicy } = await import('../../static/pickle/policy.js');
         // a vet records the digest with the pickle globals policy folded in: print that too, to compare with reports and manifests
         process.stdout.write(`${set.rules.length} rules in ${set.files.length} files are valid (rule-set digest ${set.digest}; with the pickle globals policy, as a vet records it, ${digestWithPolicy(set.digest, defaultPolicy())})\n`);
         return ExitCode.Pass;
@@ -26,7 +30,9 @@ export function registerRules(program: Command): void {
     .description("run the rules' inline test cases; every dynamic rule needs a match and a no_match case")
     .action(
       action(async (files: string[]) => {
-        const { results, untested } = runRuleTests(await load(files));
+        const set = await load(files);
+        const { runRuleTests } = await import('../../rules/index.js');
+        const { results, untested } = runRuleTests(set);
         const failed = results.filter((r) => !r.passed);
         for (const f of failed) process.stdout.write(`FAIL ${f.ruleId} case ${f.index + 1} (expected ${f.expect}) in ${f.file}\n`);
         for (const id of untested) process.stdout.write(`UNTESTED ${id}: needs at least one match and one no_match case\n`);

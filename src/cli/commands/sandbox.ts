@@ -1,7 +1,6 @@
 import type { Command } from 'commander';
 import { action } from '../run.js';
 import { ExitCode } from '../../core/exit.js';
-import { ensureImage } from '../../sandbox/index.js';
 
 export function registerSandbox(program: Command): void {
   const sandbox = program.command('sandbox').description('the sandbox image and drivers');
@@ -10,6 +9,7 @@ export function registerSandbox(program: Command): void {
     .description('build the offline sandbox image (debootstrap + docker import) if its recipe changed; a no-op otherwise')
     .action(
       action(async () => {
+        const { ensureImage } = await import('../../sandbox/index.js');
         const t0 = performance.now();
         const info = await ensureImage({ onProgress: (m) => process.stderr.write(`sandbox: ${m}\n`) });
         const secs = ((performance.now() - t0) / 1000).toFixed(1);

@@ -6,11 +6,8 @@ import { action } from '../run.js';
 import { LtrackError } from '../../core/errors.js';
 import { ExitCode } from '../../core/exit.js';
 import { SEVERITIES, type Severity } from '../../core/severity.js';
-import { vet } from '../../vet/index.js';
-import { parseMemory } from '../../sandbox/index.js';
-import { terminalSummary, toCef, toJson, toSarif, writeOutputs } from '../../report/index.js';
 import { forTerminal, jsonForTerminal, maskSecrets } from '../../report/escape.js';
-import { buildManifest, keylessAvailable, readSigningKey, signEd25519, signKeyless } from '../../manifest/index.js';
+import type { Report } from '../../report/schema.js';
 
 interface VetFlags {
   staticOnly?: boolean;
@@ -54,7 +51,15 @@ export function registerVet(program: Command): void {
     .action(action(runVet));
 }
 
+// The analysis, report writers, signer and sandbox load inside the action (dynamic import), so
+// registering `vet` costs nothing to `--version`, `--help` or another command.
 async function runVet(paths: string[], flags: VetFlags): Promise<ExitCode> {
+  const [{ vet }, { parseMemory }, { keylessAvailable }, { readSigningKey }] = await Promise.all([
+    import('../../vet/index.js'),
+    import('../../sandbox/sizing.js'),
+    import('../../manifest/keyless.js'),
+    import('../../manifest/keys.js'),
+  ]);
   const timeoutSec = Number(flags.timeout);
   if (!Number.isFinite(timeoutSec) || timeoutSec <= 0) throw new LtrackError('usage', `--timeout must be a positive number of seconds, got ${flags.timeout}`);
   if (flags.forceManifest && !flags.signKey && !keylessAvailable()) throw new LtrackError('usage', '--force-manifest needs --sign-key (or a Sigstore OIDC identity) to sign the manifest');
@@ -78,9 +83,21 @@ async function runVet(paths: string[], flags: VetFlags): Promise<ExitCode> {
     },
   });
   const { report, events } = outcome;
-  if (flags.out) await writeOutputs(report, flags.out, events);
+  if (flags.out) await (await import('../../report/index.js')).writeOutputs(report, flags.out, events);
   await maybeManifest(report, paths, flags, signKey);
-  switch (flags.format) {
+  await printReport(report, flags.format);
+  return outcome.exitCode;
+}
+
+/** The report on stdout; only the writer of the format asked for is loaded (the JSON one compiles the schema). */
+async function printReport(report: Report, format: VetFlags['format']): Promise<void> {
+  if (format === 'text') {
+    const { terminalSummary } = await import('../../report/text.js');
+    process.stdout.write(terminalSummary(report, { color: process.stdout.isTTY === true && !process.env.NO_COLOR }));
+    return;
+  }
+  const { toCef, toJson, toSarif } = await import('../../report/index.js');
+  switch (format) {
     case 'json':
       process.stdout.write(`${jsonForTerminal(toJson(report))}\n`);
       break;
@@ -90,11 +107,7 @@ async function runVet(paths: string[], flags: VetFlags): Promise<ExitCode> {
     case 'cef':
       process.stdout.write(`${toCef(report).join('\n')}\n`);
       break;
-    case 'text':
-      process.stdout.write(terminalSummary(report, { color: process.stdout.isTTY === true && !process.env.NO_COLOR }));
-      break;
   }
-  return outcome.exitCode;
 }
 
 /**
@@ -102,10 +115,12 @@ async function runVet(paths: string[], flags: VetFlags): Promise<ExitCode> {
  * --sign-key, or keylessly with Sigstore where an OIDC identity exists. Without either no manifest
  * is written — an unsigned allowlist would be worth nothing.
  */
-async function maybeManifest(report: Parameters<typeof buildManifest>[0], paths: string[], flags: VetFlags, signKey: KeyObject | undefined): Promise<void> {
+async function maybeManifest(report: Report, paths: string[], flags: VetFlags, signKey: KeyObject | undefined): Promise<void> {
+  const { keylessAvailable } = await import('../../manifest/keyless.js');
   if (report.verdict.status !== 'pass' && !flags.forceManifest) return;
   if (!signKey && !keylessAvailable()) return;
   if (!flags.out) return; // checked up front when a manifest was asked for
+  const { buildManifest, signEd25519, signKeyless } = await import('../../manifest/index.js');
   // One vetted folder is the model: subjects are named relative to it, as `manifest verify --files DIR` names them.
   // Unanalysed files are never subjects (verify then names them as outside the manifest).
   const folder = paths.length === 1 && (await stat(paths[0]!)).isDirectory() ? resolve(paths[0]!) : undefined;
