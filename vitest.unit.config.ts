@@ -1,3 +1,5 @@
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { defineConfig } from 'vitest/config';
 import base from './vitest.config.js';
 
@@ -41,5 +43,13 @@ export const UNIT_FILES = [
   'test/vet/phases.test.ts',
 ];
 
+/**
+ * Static vets stage their candidates in /var/lib/ltrack/stage, which src/intake/stage.ts refuses
+ * unless it belongs to this user; once root has run ltrack it does not. An unprivileged run gets a
+ * private staging area of its own (the documented LTRACK_STAGE_DIR), shared with the CLI it spawns.
+ */
+const uid = process.getuid?.() ?? 0;
+const env = uid !== 0 && !process.env.LTRACK_STAGE_DIR ? { LTRACK_STAGE_DIR: join(tmpdir(), `ltrack-stage-${uid}`) } : {};
+
 // Not mergeConfig: it would append to the base include (every test) instead of replacing it.
-export default defineConfig({ ...base, test: { ...base.test, include: UNIT_FILES } });
+export default defineConfig({ ...base, test: { ...base.test, include: UNIT_FILES, env } });
