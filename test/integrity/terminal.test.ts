@@ -71,18 +71,19 @@ function report(path: string, globalName: string): Report {
         ruleId: 'LT-PKL-008',
         title: `imports ${globalName}`,
         severity: 'high',
-        cvss: { vector: 'CVSS:4.0/AV:N', score: 8 },
+        cvss: { vector: 'CVSS:4.0/AV:N', base: 8, score: 8, weighting: [] },
         mitre: [],
+        action: 'block',
         source: 'static',
         phase: 'static',
         message: `${globalName} called`,
         evidence: {},
       },
     ],
-    observed: { filesRead: [], filesWritten: [], librariesMapped: [], exec: [], network: [], packages: [], sinkhole: [{ proto: 'dns', name: `x\u202e.example`, size: 3, preview: 'a\nb', phase: 'load\nPASS' }] },
+    observed: { filesRead: [], filesWritten: [], librariesMapped: [], exec: [], network: [], packages: [], sinkhole: [{ proto: 'dns', name: `x\u202e.example`, size: 3, preview: 'a\nb', phase: 'load' }] },
     stats: { events: 0, drops: 0, tracerTiers: [], sandbox: 'none', durationsMs: {} },
     rulesetDigest: 'c'.repeat(64),
-  } as Report;
+  };
 }
 
 describe('text report', () => {

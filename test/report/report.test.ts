@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { createRequire } from 'node:module';
-import AjvDraft04 from 'ajv-draft-04';
+import ajvDraft04 from 'ajv-draft-04';
 import { vet } from '../../src/vet/index.js';
 import { toCef, toHtml, toSarif, validateReport, writeOutputs, terminalSummary, type Report } from '../../src/report/index.js';
 import { DECOY_MARKER } from '../../src/sandbox/decoys.js';
@@ -34,7 +34,8 @@ describe('JSON report', () => {
 
 describe('SARIF', () => {
   // The official schema has a pattern that is invalid with the u flag; it is matched as JSON Schema draft 4 intends.
-  const ajv = new AjvDraft04({ allErrors: true, strict: false, unicodeRegExp: false });
+  // ajv-draft-04 is CommonJS: under NodeNext its default import is module.exports, the class is its `default`.
+  const ajv = new ajvDraft04.default({ allErrors: true, strict: false, unicodeRegExp: false });
   const validate = ajv.compile(sarifSchema);
   it('validates against the official SARIF 2.1.0 schema', () => {
     const log = toSarif(report);

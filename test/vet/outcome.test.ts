@@ -17,6 +17,7 @@ const result = (over: Partial<SandboxResult>): SandboxResult => ({
   pidsLimitHits: 0,
   forgedMarkers: [],
   lingering: [],
+  decoys: [],
   ...over,
 });
 const ids = (r: SandboxResult) => outcomeDetections(r).map((d) => d.ruleId);
