@@ -24,6 +24,7 @@ export const UNIT_FILES = [
   'test/manifest/manifest.test.ts',
   'test/report/report.test.ts',
   'test/rules/phase-coverage.test.ts',
+  'test/rules/rule-validator.test.ts',
   'test/rules/rules.test.ts',
   'test/sandbox/channel.test.ts',
   'test/sandbox/sizing.test.ts',
