@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Builds the sandbox rootfs into DEST (which must not exist) from the Debian mirror MIRROR:
-# debootstrap minbase $SUITE, then the packages of packages.txt, then setup.sh in a chroot.
+# debootstrap minbase of $suite, then the packages of packages.txt, then setup.sh in a chroot.
 # The image is Debian's current stable (trixie: Python 3.13, torch 2.6 with memory-mapped loads)
 # although the host is bookworm: the same mirror serves both, and bookworm's debootstrap builds it.
 # Called by `ltrack sandbox build` (src/sandbox/image.ts), which owns caching and docker import.
