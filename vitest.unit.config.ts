@@ -39,6 +39,7 @@ export const UNIT_FILES = [
   'test/trace/btf-layout.test.ts',
   'test/trace/decode.test.ts',
   'test/vet/libdigests.test.ts',
+  'test/vet/loader-stack.test.ts',
   'test/vet/observed.test.ts',
   'test/vet/outcome.test.ts',
   'test/vet/phases.test.ts',

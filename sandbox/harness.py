@@ -52,8 +52,7 @@ def install_phase(channel):
 def import_phase(channel):
     with channel.phase("import") as ph:
         dirs = site_dirs(PLAN["prefix"])
-        for d in dirs:
-            site.addsitedir(d)  # runs the install's .pth files, as the next interpreter start would
+        put_ahead_of_image(dirs)
         modules = sorted({m for d in dirs for m in top_level_modules(d)})
         imported, failed = [], {}
         for name in modules:
@@ -65,6 +64,19 @@ def import_phase(channel):
         ph.detail.update(siteDirs=dirs, imported=imported, failed=failed)
         if failed:
             ph.fail(f"{len(failed)} of {len(modules)} modules failed to import")
+
+
+def put_ahead_of_image(dirs):
+    """Adds the install's site folders (running their .pth files, as the next interpreter start
+    would) after the standard library but before the image's own site-packages: the versions the
+    user's lock pins are the ones production runs, so they, not the image's, must load the model."""
+    image_sites = set(site.getsitepackages())
+    before = list(sys.path)
+    for d in dirs:
+        site.addsitedir(d)
+    added = [p for p in sys.path if p not in before]
+    at = next((i for i, p in enumerate(before) if p in image_sites), len(before))
+    sys.path[:] = before[:at] + added + before[at:]
 
 
 def load_phase(channel):

@@ -1,7 +1,11 @@
 """install phase, pip: the user's requirements/lock from the local wheelhouse only, into the tmpfs prefix.
 
 Debian's pip refuses system installs (externally managed); --prefix on the tmpfs works and still sees
-the image's loaders. --no-build-isolation because an offline build cannot fetch setuptools again.
+the image's loaders. --ignore-installed because a lock that pins a loader at production's version
+(joblib 1.2 where the image has 1.4) must get that version in the prefix, ahead of the image's
+(harness.put_ahead_of_image); without it pip tries to uninstall the image's Debian copy and fails.
+Only what the lock names (and its dependencies) is installed; the rest still comes from the image.
+--no-build-isolation because an offline build cannot fetch setuptools again.
 pip verifies --hash entries offline and turns on hash checking by itself when the file has any.
 """
 import importlib.metadata
@@ -15,7 +19,7 @@ from .util import file_digest, normalize, site_dirs
 def install(deps_path, wheelhouse, prefix, phase):
     cmd = [
         sys.executable, "-m", "pip", "install",
-        "--no-index", "--prefix", prefix, "--no-build-isolation", "--no-cache-dir",
+        "--no-index", "--prefix", prefix, "--ignore-installed", "--no-build-isolation", "--no-cache-dir",
         "--disable-pip-version-check", "--no-warn-script-location", "--no-input",
         "-r", deps_path,
     ]

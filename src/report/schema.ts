@@ -63,10 +63,12 @@ export interface RunStats {
   sandbox: 'docker' | 'bwrap' | 'none';
   durationsMs: Record<string, number>;
   /**
-   * The loader stack the sandbox ran: the image and its Python/torch/numpy (from the image's dpkg
-   * database), and any of them that --deps installed over the image's (as the install reported it).
+   * The loader stack the sandbox ran: the image and its Python, and the torch/numpy that loaded the
+   * model (the image's, or the lock's when the kernel saw the lock's copy imported); `fromDeps` lists
+   * the loader libraries --deps installed, `loaded` when the kernel saw that copy imported
+   * (src/vet/loader-stack.ts).
    */
-  loaders?: { image: string; python?: string; torch?: string; numpy?: string; fromDeps: { name: string; version: string }[] };
+  loaders?: { image: string; python?: string; torch?: string; numpy?: string; fromDeps: { name: string; version: string; loaded: boolean }[] };
 }
 
 export interface Report {
@@ -187,7 +189,7 @@ export const REPORT_JSON_SCHEMA = {
             python: str,
             torch: str,
             numpy: str,
-            fromDeps: { type: 'array', items: { type: 'object', additionalProperties: false, required: ['name', 'version'], properties: { name: str, version: str } } },
+            fromDeps: { type: 'array', items: { type: 'object', additionalProperties: false, required: ['name', 'version', 'loaded'], properties: { name: str, version: str, loaded: { type: 'boolean' } } } },
           },
         },
       },

@@ -66,9 +66,22 @@ export async function runTraced(plan: RunPlan, onProgress: (m: string) => void):
   if (session) incomplete.push(...phaseGaps(derived));
   tagPhases(events, derived.spans);
   sandbox.phases = phaseRecords(derived, sandbox);
+  if (plan.deps) incomplete.push(...installGaps(sandbox.phases));
   sandbox.forgedMarkers = derived.forged;
   sandbox.lingering = lingerers(events, derived);
   return { sandbox, events, stats, incomplete };
+}
+
+/**
+ * A lock whose install did not complete leaves the vet without what production would run: the
+ * packages' own install scripts may not have run to the end, and the import phase imported nothing
+ * of them. Fail closed; the harness's word on the failure only adds the reason.
+ */
+function installGaps(phases: SandboxResult['phases']): string[] {
+  const install = phases.find((p) => p.phase === 'install');
+  if (!install) return ['the dependency set was given but its install phase was never seen'];
+  if (install.ok) return [];
+  return [`the dependency set did not install (${(install.error ?? 'unknown error').slice(0, 200)}): what production would install and import was not observed; fix the lock or the wheelhouse and vet again`];
 }
 
 /**

@@ -162,7 +162,7 @@ async function vetStaged(
       tracerTiers: dynamic?.stats?.tiers ?? [],
       sandbox: driver,
       durationsMs: durations,
-      ...(driver === 'none' ? {} : { loaders: await loaderStack(dynamic?.sandbox.packages ?? []) }),
+      ...(driver === 'none' ? {} : { loaders: await loadersUsed(dynamic?.sandbox.packages ?? [], events) }),
     },
     rulesetDigest: digestWithPolicy(rules.digest, policy),
     globalsPolicy: [...policy.sources],
@@ -174,13 +174,12 @@ async function vetStaged(
  * Libraries the run mapped executable, hashed from the image's rootfs (the sandbox's root is that
  * rootfs, read-only), so a manifest can pin them. Libraries from the run's tmpfs are gone: no digest.
  */
-/** The image's Python/torch/numpy and what --deps installed over them (torch, numpy and friends by their pip names). */
-async function loaderStack(packages: { name: string; version: string }[]): Promise<NonNullable<Report['stats']['loaders']>> {
-  const { imageLoaderVersions, requireImage } = await import('../sandbox/index.js');
+/** The image's Python/torch/numpy (from its dpkg database) and which loader libraries --deps put over them. */
+async function loadersUsed(packages: { name: string; version: string }[], events: TraceEvent[]): Promise<NonNullable<Report['stats']['loaders']>> {
+  const [{ imageLoaderVersions, requireImage }, { loaderStack }] = await Promise.all([import('../sandbox/index.js'), import('./loader-stack.js')]);
   const { tag, rootfs } = await requireImage('bwrap').catch(() => ({ tag: 'unknown', rootfs: undefined }));
   const versions = rootfs ? await imageLoaderVersions(rootfs) : {};
-  const fromDeps = packages.filter((p) => /^(torch|numpy|scipy|scikit-learn|joblib|dill|cloudpickle|safetensors|onnx|h5py)$/i.test(p.name)).map(({ name, version }) => ({ name, version }));
-  return { image: tag, ...versions, fromDeps };
+  return loaderStack({ tag, ...versions }, packages, events);
 }
 
 async function withLibraryDigests(observed: Report['observed'], driver: string): Promise<Report['observed']> {

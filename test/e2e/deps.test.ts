@@ -76,3 +76,20 @@ describe('lock-file checks', () => {
     ]);
   });
 });
+
+describe("production's versions: a lock that pins a loader loads the model with that version", () => {
+  it('loads a joblib model with the lock\'s joblib 1.2.0 instead of the image\'s, and the report says which ran', async () => {
+    const pinned = join(FIXTURES, 'deps', 'joblib-pinned');
+    const out = await mkdtemp(join(tmpdir(), 'ltrack-deps-'));
+    const r = ltrack(['vet', join(pinned, 'model.joblib'), '--deps', join(pinned, 'requirements.txt'), '--wheelhouse', join(pinned, 'wheelhouse'), '--out', out]);
+    expect(r.code, r.stdout + r.stderr).toBe(0);
+    const report = JSON.parse(await readFile(join(out, 'report.json'), 'utf8')) as Report;
+    expect(report.stats.loaders?.fromDeps).toEqual([{ name: 'joblib', version: '1.2.0', loaded: true }]);
+    expect(report.stats.loaders).toMatchObject({ python: expect.stringMatching(/^3\./), torch: expect.any(String), numpy: expect.any(String) });
+    // The kernel saw the model's load go through the lock's copy, not the image's 1.4.
+    const events = (await readFile(join(out, 'events.jsonl'), 'utf8')).split('\n').filter(Boolean).map((l) => JSON.parse(l) as { kind: string; phase?: string; path?: string });
+    const joblibOpens = events.filter((e) => e.kind === 'file_open' && /\/joblib\/(?:__pycache__\/)?numpy_pickle/.test(e.path ?? ''));
+    expect(joblibOpens.length).toBeGreaterThan(0);
+    expect(joblibOpens.every((e) => e.path?.startsWith('/tmp/ltrack/prefix/'))).toBe(true);
+  });
+});
