@@ -27,6 +27,8 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await rm(work, { recursive: true, force: true });
+  // Each run imports the image anew; removing it keeps runs from piling up dangling images.
+  await run('docker', ['rmi', '-f', IMAGE]).catch(() => undefined);
 });
 
 async function candidateDir(name: string): Promise<string> {
