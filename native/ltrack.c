@@ -441,14 +441,18 @@ static napi_value js_poll(napi_env env, napi_callback_info info)
 
 /* ---- maps ---- */
 
+static napi_value update_failed(napi_env env, const char *what)
+{
+	char msg[160];
+	snprintf(msg, sizeof(msg), "ltrack addon: %s: %s", what, strerror(errno));
+	return throw_code(env, "tracer_unavailable", msg);
+}
+
 static napi_value update(napi_env env, struct bpf_map *map, const void *key, size_t ksz, const char *what)
 {
 	__u8 one = 1;
-	if (bpf_map__update_elem(map, key, ksz, &one, sizeof(one), BPF_ANY)) {
-		char msg[160];
-		snprintf(msg, sizeof(msg), "ltrack addon: %s: %s", what, strerror(errno));
-		return throw_code(env, "tracer_unavailable", msg);
-	}
+	if (bpf_map__update_elem(map, key, ksz, &one, sizeof(one), BPF_ANY))
+		return update_failed(env, what);
 	return NULL;
 }
 
@@ -478,10 +482,12 @@ static napi_value js_add_cgroup(napi_env env, napi_callback_info info)
 	if (!t)
 		return NULL;
 	napi_get_value_bigint_uint64(env, argv[1], &id, &lossless);
-	napi_value r = update(env, t->skel->maps.lt_cgroups, &id, sizeof(id), "add traced cgroup");
-	/* the fast path reads this counter instead of a second map lookup */
+	if (bpf_map__update_elem(t->skel->maps.lt_cgroups, &id, sizeof(id), &(__u8){ 1 }, 1, BPF_ANY))
+		return update_failed(env, "add traced cgroup");
+	/* the fast path reads this counter instead of a second map lookup: counted only once the
+	 * map holds the id */
 	__atomic_add_fetch(&t->skel->bss->n_cgroup_targets, 1, __ATOMIC_SEQ_CST);
-	return r;
+	return NULL;
 }
 
 /* setMode(handle, modeBits, ruleKinds): enforcement bits (index 0 of lt_mode) and the kinds that
@@ -560,6 +566,30 @@ static napi_value js_drops(napi_env env, napi_callback_info info)
 	return arr;
 }
 
+/* lostForks(handle) -> children lt_fork could not add to the traced tree, summed over CPUs */
+static napi_value js_lost_forks(napi_env env, napi_callback_info info)
+{
+	size_t argc = 1;
+	napi_value argv[1], out;
+	napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+	struct tracer *t = arg_tracer(env, argv[0]);
+	if (!t)
+		return NULL;
+	int ncpu = libbpf_num_possible_cpus();
+	__u64 *vals = ncpu > 0 ? calloc(ncpu, sizeof(__u64)) : NULL;
+	__u32 k = 0;
+	if (!vals || bpf_map__lookup_elem(t->skel->maps.lt_lost_forks, &k, sizeof(k), vals, ncpu * sizeof(__u64), 0)) {
+		free(vals);
+		return throw_code(env, "internal", "ltrack addon: cannot read the lost-fork counter");
+	}
+	double sum = 0;
+	for (int c = 0; c < ncpu; c++)
+		sum += (double)vals[c];
+	free(vals);
+	napi_create_double(env, sum, &out);
+	return out;
+}
+
 /* flushAgg(handle) -> Buffer of file_open records carrying the repeats still pending in lt_agg
  * (processes alive when the trace stops); the entries are removed. */
 static napi_value js_flush_agg(napi_env env, napi_callback_info info)
@@ -585,8 +615,12 @@ static napi_value js_flush_agg(napi_env env, napi_callback_info info)
 		size_t rec = sizeof(v.hdr) + sizeof(v.body) + len;
 		if (used + rec > cap) {
 			char *nb = realloc(buf, cap * 2);
-			if (!nb)
+			if (!nb) {
+				/* the pending counts not copied yet would be lost unseen: fail the flush */
+				free(buf);
+				buf = NULL;
 				break;
+			}
 			buf = nb;
 			cap *= 2;
 		}
@@ -645,6 +679,7 @@ static napi_value init(napi_env env, napi_value exports)
 		{ "setMode", NULL, js_set_mode, NULL, NULL, NULL, napi_default, NULL },
 		{ "update", NULL, js_update, NULL, NULL, NULL, napi_default, NULL },
 		{ "drops", NULL, js_drops, NULL, NULL, NULL, napi_default, NULL },
+		{ "lostForks", NULL, js_lost_forks, NULL, NULL, NULL, napi_default, NULL },
 		{ "flushAgg", NULL, js_flush_agg, NULL, NULL, NULL, napi_default, NULL },
 		{ "skipped", NULL, js_skipped, NULL, NULL, NULL, napi_default, NULL },
 		{ "close", NULL, js_close, NULL, NULL, NULL, napi_default, NULL },
