@@ -28,6 +28,8 @@ export interface Addon {
   update(h: TracerHandle, map: string, key: Buffer, value: Buffer): void;
   /** Drop counters, [cpu * KIND_COUNT + kind]. */
   drops(h: TracerHandle): BigUint64Array;
+  /** Children the kernel could not add to the traced tree (lt_lost_forks): subtrees nothing followed. */
+  lostForks(h: TracerHandle): number;
   skipped(h: TracerHandle): string;
   /** Records of aggregated opens whose repeats are still pending; removes them. */
   flushAgg(h: TracerHandle): Buffer;

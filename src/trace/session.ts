@@ -30,6 +30,8 @@ export interface TraceStats {
   drops: number;
   dropsByCpu: number[];
   dropsByKind: Partial<Record<EventKind, number>>;
+  /** Children of traced processes the kernel could not add to the tree: their subtrees went unseen. */
+  lostForks: number;
   tiers: string[];
 }
 export interface TraceSession extends AsyncIterable<TraceEvent[]> {
@@ -78,6 +80,7 @@ class Session implements TraceSession {
   #stopping = false;
   #closed = false;
   #finalDrops: BigUint64Array | undefined;
+  #finalLostForks: number | undefined;
   #pump: Promise<void>;
   #error: unknown;
   /** wakes the consumer when a batch arrives or the session ends; wakes the pump when the queue drains */
@@ -112,7 +115,13 @@ class Session implements TraceSession {
     } catch (err) {
       this.#error = addonError(err, 'tracer');
     } finally {
-      this.#finalDrops = this.#addon.drops(this.#h);
+      // the counters are read before close frees the maps; a failed read must not keep the links attached
+      try {
+        this.#finalDrops = this.#addon.drops(this.#h);
+        this.#finalLostForks = this.#addon.lostForks(this.#h);
+      } catch (err) {
+        this.#error ??= addonError(err, 'tracer counters');
+      }
       this.#addon.close(this.#h);
       this.#closed = true;
       this.#wakeConsumer?.();
@@ -152,7 +161,8 @@ class Session implements TraceSession {
       dropsByKind[kind] = (dropsByKind[kind] ?? 0) + n;
       drops += n;
     });
-    return { events: this.#events, drops, dropsByCpu, dropsByKind, tiers: [...this.#tiers] };
+    const lostForks = this.#finalLostForks ?? (this.#closed ? 0 : this.#addon.lostForks(this.#h));
+    return { events: this.#events, drops, dropsByCpu, dropsByKind, lostForks, tiers: [...this.#tiers] };
   }
 
   async stop(): Promise<TraceStats> {

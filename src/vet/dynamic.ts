@@ -52,6 +52,7 @@ export async function runTraced(plan: RunPlan, onProgress: (m: string) => void):
     stats = await session.stop();
     await draining;
     if (stats.drops > 0) incomplete.push(`${stats.drops} kernel events were dropped`);
+    if (stats.lostForks > 0) incomplete.push(`${stats.lostForks} child processes could not be added to the traced tree; what they did was not seen`);
   } else {
     incomplete.push('the tracer never attached');
   }
