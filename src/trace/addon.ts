@@ -15,6 +15,8 @@ export interface OpenOptions {
   cgroupHooks: number;
   /** window of open aggregation in ms; 0 sends every open */
   aggregateMs: number;
+  /** where the cgroup v2 tree is mounted (the cgroup hooks attach at its root); '' when there is none */
+  cgroupRoot: string;
 }
 export interface Addon {
   open(o: OpenOptions): TracerHandle;

@@ -1,6 +1,7 @@
 import { EVENT_KINDS, type EventKind, type TraceEvent } from '../core/event.js';
 import type { EnforcementMode, KernelAllowlist, KernelRuleSet } from '../core/kernel-filter.js';
 import { LtrackError } from '../core/errors.js';
+import { cgroupLayout } from '../core/cgroup-layout.js';
 import { addonError, loadAddon, type Addon, type TracerHandle } from './addon.js';
 import { decodeBatch } from './decode.js';
 import { allowlistEntries, ENFORCE_BITS } from './maps.js';
@@ -10,7 +11,7 @@ import { compileRules } from './rules.js';
 export interface TraceTarget {
   /** a tgid: it and its descendants (followed through fork) are traced */
   pid?: number;
-  /** a cgroup v2 id (inode of the cgroup folder, e.g. /sys/fs/cgroup/unified/docker/<id>) */
+  /** a cgroup v2 id (inode of the cgroup's folder in the v2 tree, src/core/cgroup-layout.ts) */
   cgroupId?: number;
 }
 export interface TraceOptions {
@@ -207,7 +208,8 @@ export async function startTrace(target: TraceTarget, options: TraceOptions = {}
   const addon = loadAddon();
   let h: TracerHandle;
   try {
-    h = addon.open({ ringBytes, kindMask: kindMask(options.kinds), wakeupBytes: Math.min(2 << 20, ringBytes / 8), cgroupHooks: 1, aggregateMs });
+    const cgroupRoot = (await cgroupLayout()).v2Root ?? '';
+    h = addon.open({ ringBytes, kindMask: kindMask(options.kinds), wakeupBytes: Math.min(2 << 20, ringBytes / 8), cgroupHooks: 1, aggregateMs, cgroupRoot });
   } catch (err) {
     throw addonError(err, 'cannot start the tracer');
   }
