@@ -19,6 +19,9 @@ export interface CgroupLayout {
 /** The v1 controllers ltrack limits a run with. */
 export type V1Controller = 'pids' | 'memory' | 'cpu';
 
+/** Controllers of cgroup v1 (a v1 mount's super options also carry flags such as xattr, and name=). */
+const V1_CONTROLLERS = new Set(['cpu', 'cpuacct', 'cpuset', 'memory', 'devices', 'freezer', 'net_cls', 'net_prio', 'blkio', 'perf_event', 'hugetlb', 'pids', 'rdma', 'misc']);
+
 /** Reads the layout from mountinfo text (`man 5 proc`: fields, ` - `, fstype, source, super options). */
 export function parseMountinfo(text: string): CgroupLayout {
   let v2Root: string | undefined;
@@ -29,7 +32,7 @@ export function parseMountinfo(text: string): CgroupLayout {
     const mountPoint = unescapeMount(pre.split(' ')[4] ?? '');
     const [fstype, , superOpts = ''] = post.split(' ');
     if (fstype === 'cgroup2') v2Root ??= mountPoint;
-    else if (fstype === 'cgroup') for (const opt of superOpts.split(',')) if (opt !== 'rw' && opt !== 'ro' && !opt.includes('=')) v1[opt] ??= mountPoint;
+    else if (fstype === 'cgroup') for (const opt of superOpts.split(',')) if (V1_CONTROLLERS.has(opt)) v1[opt] ??= mountPoint;
   }
   const hasV1 = Object.keys(v1).length > 0;
   return { kind: hasV1 ? (v2Root === undefined ? 'v1' : 'hybrid') : 'v2', v2Root, v1 };
