@@ -230,6 +230,12 @@ export async function startTrace(target: TraceTarget, options: TraceOptions = {}
   ];
   if (rules) tiers.push('kernel-rules');
   const session = new Session(addon, h, tiers, options.kernelRules?.ruleIds ?? []);
-  session.addTarget(target);
+  try {
+    session.addTarget(target);
+  } catch (err) {
+    // the caller never gets the session to stop: detach here, or the links stay until exit
+    await session.stop().catch(() => undefined);
+    throw err;
+  }
   return session;
 }
