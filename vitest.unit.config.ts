@@ -26,6 +26,7 @@ export const UNIT_FILES = [
   'test/rules/phase-coverage.test.ts',
   'test/rules/rule-validator.test.ts',
   'test/rules/rules.test.ts',
+  'test/sandbox/cgroup-layout.test.ts',
   'test/sandbox/channel.test.ts',
   'test/sandbox/sizing.test.ts',
   'test/scoring/scoring.test.ts',

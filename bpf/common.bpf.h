@@ -63,6 +63,16 @@ struct {
 	__type(value, __u64);
 } lt_drops SEC(".maps");
 
+/* Children lt_fork could not add to lt_traced (the map full, or no memory): each is a subtree
+ * nothing follows any more, read by user space and reported as an incomplete run. Per-CPU like
+ * lt_drops, one slot. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u64);
+} lt_lost_forks SEC(".maps");
+
 /* Index 0: enum lt_mode_bits. Zero (observe) unless the addon sets enforcement.
  * Index LT_MODE_RULE_KINDS: kinds filtered by kernel rules. */
 struct {

@@ -11,7 +11,12 @@ int BPF_PROG(lt_fork, struct task_struct *parent, struct task_struct *child)
 	if (ctgid == ptgid || !is_traced(ptgid))
 		return 0;
 	__u8 one = 1;
-	bpf_map_update_elem(&lt_traced, &ctgid, &one, BPF_ANY);
+	if (bpf_map_update_elem(&lt_traced, &ctgid, &one, BPF_ANY)) {
+		__u32 k = 0;
+		__u64 *n = bpf_map_lookup_elem(&lt_lost_forks, &k);
+		if (n)
+			*n += 1;
+	}
 	if (!kind_on(LT_FORK))
 		return 0;
 	struct lt_scratch *s = scratch();

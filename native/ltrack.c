@@ -23,7 +23,6 @@
 #include "ltrack.h"
 #include "ltrack.skel.h"
 
-#define CGROUP2_ROOT "/sys/fs/cgroup/unified"
 #define MAX_LINKS 64
 
 struct tracer {
@@ -147,6 +146,21 @@ static int get_u32_prop(napi_env env, napi_value obj, const char *name, uint32_t
 	return napi_get_value_uint32(env, v, out) == napi_ok ? 1 : -1;
 }
 
+/* A string property into buf; 0 when absent, -1 when not a string or too long. */
+static int get_str_prop(napi_env env, napi_value obj, const char *name, char *buf, size_t size)
+{
+	napi_value v;
+	bool has = false;
+	size_t len = 0;
+	napi_has_named_property(env, obj, name, &has);
+	if (!has)
+		return 0;
+	napi_get_named_property(env, obj, name, &v);
+	if (napi_get_value_string_utf8(env, v, buf, size, &len) != napi_ok || len + 1 >= size)
+		return -1;
+	return 1;
+}
+
 /* ---- open: load and attach ---- */
 
 static int fail(struct tracer *t, const char *step, int err)
@@ -224,7 +238,7 @@ static void select_programs(struct tracer *t, uint32_t mask)
 }
 
 static int tracer_load(struct tracer *t, uint32_t ring_bytes, uint32_t kind_mask, uint32_t wakeup_bytes,
-		       uint32_t with_cgroup_hooks, uint32_t agg_ms)
+		       uint32_t with_cgroup_hooks, uint32_t agg_ms, const char *cgroup_root)
 {
 	t->skel = ltrack_bpf__open();
 	if (!t->skel)
@@ -241,9 +255,10 @@ static int tracer_load(struct tracer *t, uint32_t ring_bytes, uint32_t kind_mask
 		bpf_program__set_autoload(t->skel->progs.lt_sendmsg4, false);
 		bpf_program__set_autoload(t->skel->progs.lt_sendmsg6, false);
 	} else {
-		t->cgroup_fd = open(CGROUP2_ROOT, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		/* the host's cgroup v2 mount, detected by the caller (src/core/cgroup-layout.ts) */
+		t->cgroup_fd = cgroup_root[0] ? open(cgroup_root, O_RDONLY | O_DIRECTORY | O_CLOEXEC) : -1;
 		if (t->cgroup_fd < 0)
-			return fail(t, "open cgroup v2 root " CGROUP2_ROOT, errno);
+			return fail(t, "open the cgroup v2 root (none mounted?)", cgroup_root[0] ? errno : ENOENT);
 	}
 	int err = ltrack_bpf__load(t->skel);
 	if (err)
@@ -256,19 +271,21 @@ static int tracer_load(struct tracer *t, uint32_t ring_bytes, uint32_t kind_mask
 	return 0;
 }
 
-/* open({ ringBytes, kindMask, wakeupBytes, cgroupHooks }) -> handle */
+/* open({ ringBytes, kindMask, wakeupBytes, cgroupHooks, aggregateMs, cgroupRoot }) -> handle */
 static napi_value js_open(napi_env env, napi_callback_info info)
 {
 	size_t argc = 1;
 	napi_value argv[1];
 	napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
 	uint32_t ring = 16u << 20, mask = 0xffffffff, wake = 256u << 10, cg = 1, agg = 0;
+	char cgroup_root[256] = "";
 	if (argc < 1 || get_u32_prop(env, argv[0], "ringBytes", &ring) < 0 ||
 	    get_u32_prop(env, argv[0], "kindMask", &mask) < 0 ||
 	    get_u32_prop(env, argv[0], "wakeupBytes", &wake) < 0 ||
-	    get_u32_prop(env, argv[0], "cgroupHooks", &cg) < 0 || get_u32_prop(env, argv[0], "aggregateMs", &agg) < 0)
+	    get_u32_prop(env, argv[0], "cgroupHooks", &cg) < 0 || get_u32_prop(env, argv[0], "aggregateMs", &agg) < 0 ||
+	    get_str_prop(env, argv[0], "cgroupRoot", cgroup_root, sizeof(cgroup_root)) < 0)
 		return throw_code(env, "internal",
-				  "ltrack addon: open() wants { ringBytes, kindMask, wakeupBytes, cgroupHooks, aggregateMs }");
+				  "ltrack addon: open() wants { ringBytes, kindMask, wakeupBytes, cgroupHooks, aggregateMs, cgroupRoot }");
 	struct tracer *t = calloc(1, sizeof(*t));
 	if (!t)
 		return throw_code(env, "internal", "ltrack addon: out of memory");
@@ -276,7 +293,7 @@ static napi_value js_open(napi_env env, napi_callback_info info)
 	int rc;
 	/* A load can fail with EAGAIN while the kernel still frees a previous tracer's memory (seen
 	 * with large rings): retry a few times from a fresh object. */
-	for (int attempt = 0; (rc = tracer_load(t, ring, mask, wake, cg, agg)) && t->last_errno == EAGAIN && attempt < 4; attempt++) {
+	for (int attempt = 0; (rc = tracer_load(t, ring, mask, wake, cg, agg, cgroup_root)) && t->last_errno == EAGAIN && attempt < 4; attempt++) {
 		tracer_free(t);
 		memset(t, 0, sizeof(*t));
 		t->cgroup_fd = -1;
@@ -441,14 +458,18 @@ static napi_value js_poll(napi_env env, napi_callback_info info)
 
 /* ---- maps ---- */
 
+static napi_value update_failed(napi_env env, const char *what)
+{
+	char msg[160];
+	snprintf(msg, sizeof(msg), "ltrack addon: %s: %s", what, strerror(errno));
+	return throw_code(env, "tracer_unavailable", msg);
+}
+
 static napi_value update(napi_env env, struct bpf_map *map, const void *key, size_t ksz, const char *what)
 {
 	__u8 one = 1;
-	if (bpf_map__update_elem(map, key, ksz, &one, sizeof(one), BPF_ANY)) {
-		char msg[160];
-		snprintf(msg, sizeof(msg), "ltrack addon: %s: %s", what, strerror(errno));
-		return throw_code(env, "tracer_unavailable", msg);
-	}
+	if (bpf_map__update_elem(map, key, ksz, &one, sizeof(one), BPF_ANY))
+		return update_failed(env, what);
 	return NULL;
 }
 
@@ -478,10 +499,12 @@ static napi_value js_add_cgroup(napi_env env, napi_callback_info info)
 	if (!t)
 		return NULL;
 	napi_get_value_bigint_uint64(env, argv[1], &id, &lossless);
-	napi_value r = update(env, t->skel->maps.lt_cgroups, &id, sizeof(id), "add traced cgroup");
-	/* the fast path reads this counter instead of a second map lookup */
+	if (bpf_map__update_elem(t->skel->maps.lt_cgroups, &id, sizeof(id), &(__u8){ 1 }, 1, BPF_ANY))
+		return update_failed(env, "add traced cgroup");
+	/* the fast path reads this counter instead of a second map lookup: counted only once the
+	 * map holds the id */
 	__atomic_add_fetch(&t->skel->bss->n_cgroup_targets, 1, __ATOMIC_SEQ_CST);
-	return r;
+	return NULL;
 }
 
 /* setMode(handle, modeBits, ruleKinds): enforcement bits (index 0 of lt_mode) and the kinds that
@@ -560,6 +583,30 @@ static napi_value js_drops(napi_env env, napi_callback_info info)
 	return arr;
 }
 
+/* lostForks(handle) -> children lt_fork could not add to the traced tree, summed over CPUs */
+static napi_value js_lost_forks(napi_env env, napi_callback_info info)
+{
+	size_t argc = 1;
+	napi_value argv[1], out;
+	napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+	struct tracer *t = arg_tracer(env, argv[0]);
+	if (!t)
+		return NULL;
+	int ncpu = libbpf_num_possible_cpus();
+	__u64 *vals = ncpu > 0 ? calloc(ncpu, sizeof(__u64)) : NULL;
+	__u32 k = 0;
+	if (!vals || bpf_map__lookup_elem(t->skel->maps.lt_lost_forks, &k, sizeof(k), vals, ncpu * sizeof(__u64), 0)) {
+		free(vals);
+		return throw_code(env, "internal", "ltrack addon: cannot read the lost-fork counter");
+	}
+	double sum = 0;
+	for (int c = 0; c < ncpu; c++)
+		sum += (double)vals[c];
+	free(vals);
+	napi_create_double(env, sum, &out);
+	return out;
+}
+
 /* flushAgg(handle) -> Buffer of file_open records carrying the repeats still pending in lt_agg
  * (processes alive when the trace stops); the entries are removed. */
 static napi_value js_flush_agg(napi_env env, napi_callback_info info)
@@ -585,8 +632,12 @@ static napi_value js_flush_agg(napi_env env, napi_callback_info info)
 		size_t rec = sizeof(v.hdr) + sizeof(v.body) + len;
 		if (used + rec > cap) {
 			char *nb = realloc(buf, cap * 2);
-			if (!nb)
+			if (!nb) {
+				/* the pending counts not copied yet would be lost unseen: fail the flush */
+				free(buf);
+				buf = NULL;
 				break;
+			}
 			buf = nb;
 			cap *= 2;
 		}
@@ -645,6 +696,7 @@ static napi_value init(napi_env env, napi_value exports)
 		{ "setMode", NULL, js_set_mode, NULL, NULL, NULL, napi_default, NULL },
 		{ "update", NULL, js_update, NULL, NULL, NULL, napi_default, NULL },
 		{ "drops", NULL, js_drops, NULL, NULL, NULL, napi_default, NULL },
+		{ "lostForks", NULL, js_lost_forks, NULL, NULL, NULL, napi_default, NULL },
 		{ "flushAgg", NULL, js_flush_agg, NULL, NULL, NULL, napi_default, NULL },
 		{ "skipped", NULL, js_skipped, NULL, NULL, NULL, napi_default, NULL },
 		{ "close", NULL, js_close, NULL, NULL, NULL, napi_default, NULL },

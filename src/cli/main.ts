@@ -29,7 +29,8 @@ const program = new Command('ltrack')
   })
   .addHelpText(
     'after',
-    '\nExit codes: 0 pass, 1 blocked, 2 bad usage or bad input, 3 incomplete (the run could not be trusted).',
+    '\nExit codes: 0 pass, 1 blocked, 2 bad usage or bad input, 3 incomplete (the run could not be trusted);\n' +
+      '130/143 a vet stopped by SIGINT/SIGTERM after cleaning up.',
   );
 
 // Commander reports usage errors itself; make them exit 2 like every other bad usage.

@@ -4,4 +4,7 @@ export enum ExitCode {
   Blocked = 1,
   BadInput = 2,
   Incomplete = 3,
+  /** Stopped by SIGINT or SIGTERM after cleaning up: the shell's 128 + signal number (DESIGN.md names no code for it). */
+  Interrupted = 130,
+  Terminated = 143,
 }

@@ -4,6 +4,7 @@ import { chmod, link, lstat, mkdir, readdir, rm, stat, statfs } from 'node:fs/pr
 import { tmpdir } from 'node:os';
 import { dirname, join, sep } from 'node:path';
 import { LtrackError, wrapError } from '../core/errors.js';
+import { ownerAlive } from '../core/owner.js';
 import { copyHashed } from './copy.js';
 import { enumerateCandidate, type Candidate, type CandidateFile, type SkippedFile } from './enumerate.js';
 
@@ -58,28 +59,23 @@ const RUN_NAME = /^(\d+)-[0-9a-f]{16}$/;
  * a single byte is read); the user's files are only read. The caller must call cleanup() on
  * every path; a process killed before it could is swept by the next staging.
  */
-export async function stageCandidates(paths: string[], opts: { maxFiles: number; onProgress?: (m: string) => void; listable?: boolean }): Promise<Staging> {
+export async function stageCandidates(paths: string[], opts: { maxFiles: number; onProgress?: (m: string) => void; listable?: boolean; signal?: AbortSignal }): Promise<Staging> {
   // Candidates' folders can be traversed, not listed, by the sandbox's uid (it knows each name it
   // loads); a wheelhouse must be listable, because pip's --find-links reads the folder.
   const folderMode = opts.listable ? 0o755 : 0o711;
   const listed: Candidate[] = [];
   for (const p of paths) listed.push(await enumerateCandidate(p, opts.maxFiles));
   const dir = await makeStagingDir();
+  // A signal is the caller's to handle (the CLI aborts the vet, whose clean-up calls cleanup());
+  // a process that exits without it still removes the area, and one killed outright leaves it to
+  // the next staging's sweep.
   const remove = () => rmSync(dir, { recursive: true, force: true });
-  const onSignal = (sig: NodeJS.Signals) => {
-    remove();
-    process.kill(process.pid, sig);
-  };
   process.once('exit', remove);
-  process.once('SIGINT', onSignal);
-  process.once('SIGTERM', onSignal);
   let cleaned = false;
   const cleanup = async () => {
     if (cleaned) return;
     cleaned = true;
     process.off('exit', remove);
-    process.off('SIGINT', onSignal);
-    process.off('SIGTERM', onSignal);
     await rm(dir, { recursive: true, force: true });
   };
   try {
@@ -95,6 +91,7 @@ export async function stageCandidates(paths: string[], opts: { maxFiles: number;
       await mkdir(cdir, { mode: folderMode });
       const files: StagedFile[] = [];
       for (const f of c.files) {
+        opts.signal?.throwIfAborted();
         if (done++ % 64 === 0) opts.onProgress?.(`staging: ${f.path}${total > 1 ? ` (${done}/${total})` : ''}`);
         const staged = join(cdir, f.rel);
         await mkdir(dirname(staged), { recursive: true, mode: folderMode });
@@ -143,17 +140,8 @@ async function makeStagingDir(): Promise<string> {
 async function sweepStale(base: string): Promise<void> {
   for (const name of await readdir(base).catch(() => [] as string[])) {
     const m = RUN_NAME.exec(name);
-    if (!m || alive(Number(m[1]))) continue;
+    if (!m || ownerAlive(Number(m[1]))) continue;
     await rm(join(base, name), { recursive: true, force: true }).catch(() => undefined);
-  }
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
   }
 }
 

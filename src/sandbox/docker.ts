@@ -1,18 +1,17 @@
-import { stat } from 'node:fs/promises';
-import { basename, join, resolve } from 'node:path';
+import { readFile, stat } from 'node:fs/promises';
+import { resolve } from 'node:path';
 import type Docker from 'dockerode';
-import { LtrackError, wrapError } from '../core/errors.js';
+import { wrapError } from '../core/errors.js';
+import { processCgroupDirs } from '../core/cgroup-layout.js';
+import { OWNER_LABEL, ownerLabel } from '../core/owner.js';
 import { SANDBOX_LAYOUT } from '../core/sandbox-layout.js';
 import { attachOutput, docker } from './docker-client.js';
 import { requireImage } from './image.js';
-import { resolveLimits } from './limits.js';
-import { CappedSink } from './output.js';
-import { collectResult } from './result.js';
-import { dockerPidsCgroup, watchPidsLimitHits } from './cgroup.js';
-import { DECOY_ENV } from './decoys.js';
-import { MOUNTS, candidateMounts, decoyIdentities, followPhases, harnessPlan, makeRunDir, type RunPlan, type SandboxHooks, type SandboxResult } from './plan.js';
+import { watchPidsLimitHits } from './cgroup.js';
+import { MOUNTS, candidateMounts, depsMount } from './plan.js';
 import { HARNESS_DIR } from './recipe.js';
 import { startSinkContainer, type Sink } from './sinkhole.js';
+import type { Box, BoxContext, BoxExit } from './box.js';
 
 /**
  * The first process is a shell that reads one line and only then execs the harness: nothing of
@@ -21,125 +20,109 @@ import { startSinkContainer, type Sink } from './sinkhole.js';
  */
 const GATE = 'read -r go && [ "$go" = go ] && exec python3 -B -s /ltrack/harness/harness.py';
 
-/** Where runc puts every container in the cgroup v2 tree here; the folder's inode is its cgroup id. */
-const CGROUP2_DOCKER = '/sys/fs/cgroup/unified/docker';
-
-export async function runDocker(plan: RunPlan, hooks: SandboxHooks): Promise<SandboxResult> {
-  const { tag } = await requireImage('docker');
-  const limits = resolveLimits(plan.limits);
-  const run = await makeRunDir();
-  const stdout = new CappedSink(limits.outputBytes);
-  const stderr = new CappedSink(limits.outputBytes);
+/** The docker driver: one container of the sandbox image, held at the gate until "go". */
+export function dockerBox(ctx: BoxContext): Box {
+  const { plan, run, limits, env, stdout, stderr } = ctx;
+  let tag: string | undefined;
   let container: Docker.Container | undefined;
   let sink: Sink | undefined;
-  let following: ReturnType<typeof followPhases>;
+  let stdin: NodeJS.ReadWriteStream | undefined;
+  let streamEnded: Promise<void> = Promise.resolve();
   let pidsWatch: ReturnType<typeof watchPidsLimitHits> | undefined;
-  try {
-    // --network sinkhole: the candidate joins the network namespace of a sink of ours
-    if (plan.network === 'sinkhole') sink = await startSinkContainer(tag, limits);
-    const harness = await harnessPlan(plan, run, 'block');
-    const binds = [
-      `${HARNESS_DIR}:${MOUNTS.harness}:ro`,
-      `${run.out}:${MOUNTS.out}:rw`,
-    ];
-    // The candidate's paths are the user's names: structured mounts, because a `:` or `,` in a
-    // string-built volume spec splits it into other fields.
-    const userMounts: Docker.MountSettings[] = [
-      ...run.decoys.map((d) => readOnlyBind(d.hostPath, d.path)),
-      ...candidateMounts(plan.models).map((m) => readOnlyBind(m.hostPath, m.path)),
-      ...(plan.deps ? [readOnlyBind(resolve(plan.deps.hostPath), `${SANDBOX_LAYOUT.deps}/${basename(plan.deps.hostPath)}`)] : []),
-      ...(plan.wheelhouse ? [readOnlyBind(resolve(plan.wheelhouse), SANDBOX_LAYOUT.wheelhouse)] : []),
-    ];
-    const c = await docker()
-      .createContainer({
-        Image: tag,
-        Cmd: ['/bin/sh', '-c', GATE],
-        User: `${SANDBOX_LAYOUT.uid}:${SANDBOX_LAYOUT.gid}`,
-        WorkingDir: SANDBOX_LAYOUT.home,
-        Env: [
-          `HOME=${SANDBOX_LAYOUT.home}`,
-          'PATH=/usr/local/bin:/usr/bin:/bin',
-          'PYTHONDONTWRITEBYTECODE=1',
-          'LANG=C.UTF-8',
-          `LTRACK_PLAN=${JSON.stringify(harness)}`,
-          ...Object.entries(DECOY_ENV).map(([k, v]) => `${k}=${v}`),
-        ],
-        Labels: { 'dev.ltrack.run': run.root },
-        OpenStdin: true,
-        StdinOnce: true,
-        AttachStdin: true,
-        AttachStdout: true,
-        AttachStderr: true,
-        Tty: false,
-        NetworkDisabled: sink === undefined,
-        HostConfig: {
-          NetworkMode: sink ? `container:${sink.netns}` : 'none',
-          ReadonlyRootfs: true,
-          CapDrop: ['ALL'],
-          SecurityOpt: ['no-new-privileges:true'],
-          Memory: limits.memoryBytes,
-          MemorySwap: limits.memoryBytes,
-          PidsLimit: limits.pids,
-          NanoCpus: Math.round(limits.cpus * 1e9),
-          // An init as PID 1 reaps and forwards signals; without it the harness would be PID 1 and ignore TERM.
-          Init: true,
-          // exec: native extensions of installed dependencies must map from the install prefix.
-          Tmpfs: {
-            '/tmp': `rw,exec,nosuid,nodev,size=${limits.tmpBytes}`,
-            [SANDBOX_LAYOUT.home]: `rw,nosuid,nodev,size=${limits.homeBytes},uid=${SANDBOX_LAYOUT.uid},gid=${SANDBOX_LAYOUT.gid},mode=0700`,
+  return {
+    get sink() {
+      return sink;
+    },
+    async prepare() {
+      ({ tag } = await requireImage('docker'));
+    },
+    async start() {
+      const image = tag!;
+      // --network sinkhole: the candidate joins the network namespace of a sink of ours
+      if (plan.network === 'sinkhole') sink = await startSinkContainer(image, limits);
+      const deps = depsMount(plan);
+      // The candidate's paths are the user's names: structured mounts, because a `:` or `,` in a
+      // string-built volume spec splits it into other fields.
+      const userMounts: Docker.MountSettings[] = [
+        ...run.decoys.map((d) => readOnlyBind(d.hostPath, d.path)),
+        ...candidateMounts(plan.models).map((m) => readOnlyBind(m.hostPath, m.path)),
+        ...(deps ? [readOnlyBind(deps.hostPath, deps.path)] : []),
+        ...(plan.wheelhouse ? [readOnlyBind(resolve(plan.wheelhouse), SANDBOX_LAYOUT.wheelhouse)] : []),
+      ];
+      const c = await docker()
+        .createContainer({
+          Image: image,
+          Cmd: ['/bin/sh', '-c', GATE],
+          User: `${SANDBOX_LAYOUT.uid}:${SANDBOX_LAYOUT.gid}`,
+          WorkingDir: SANDBOX_LAYOUT.home,
+          Env: Object.entries(env).map(([k, v]) => `${k}=${v}`),
+          Labels: { 'dev.ltrack.run': run.root, [OWNER_LABEL]: ownerLabel() },
+          OpenStdin: true,
+          StdinOnce: true,
+          AttachStdin: true,
+          AttachStdout: true,
+          AttachStderr: true,
+          Tty: false,
+          NetworkDisabled: sink === undefined,
+          HostConfig: {
+            NetworkMode: sink ? `container:${sink.netns}` : 'none',
+            ReadonlyRootfs: true,
+            CapDrop: ['ALL'],
+            SecurityOpt: ['no-new-privileges:true'],
+            Memory: limits.memoryBytes,
+            MemorySwap: limits.memoryBytes,
+            PidsLimit: limits.pids,
+            NanoCpus: Math.round(limits.cpus * 1e9),
+            // An init as PID 1 reaps and forwards signals; without it the harness would be PID 1 and ignore TERM.
+            Init: true,
+            // exec: native extensions of installed dependencies must map from the install prefix.
+            Tmpfs: {
+              '/tmp': `rw,exec,nosuid,nodev,size=${limits.tmpBytes}`,
+              [SANDBOX_LAYOUT.home]: `rw,nosuid,nodev,size=${limits.homeBytes},uid=${SANDBOX_LAYOUT.uid},gid=${SANDBOX_LAYOUT.gid},mode=0700`,
+            },
+            Binds: [`${HARNESS_DIR}:${MOUNTS.harness}:ro`, `${run.out}:${MOUNTS.out}:rw`],
+            Mounts: userMounts,
           },
-          Binds: binds,
-          Mounts: userMounts,
-        },
-      })
-      .catch((err: unknown) => Promise.reject(wrapError(err, 'sandbox_failed', 'docker could not create the sandbox container')));
-    container = c;
-
-    const { stream, ended: streamEnded } = await attachOutput(c, stdout, stderr, { stdin: true });
-    await c.start();
-    const info = await c.inspect();
-    pidsWatch = watchPidsLimitHits(dockerPidsCgroup(info.Id));
-    const cgroupId = await stat(join(CGROUP2_DOCKER, info.Id)).then(
-      (s) => s.ino,
-      () => undefined,
-    );
-    await hooks.onReady?.({ pid: info.State.Pid, ...(cgroupId === undefined ? {} : { cgroupId }) });
-    stream.write('go\n');
-    following = followPhases(run.out, hooks);
-
-    let timedOut = false;
-    const timer = setTimeout(() => {
-      timedOut = true;
-      void c.kill().catch(() => undefined); // a killed client would leave it running: kill it ourselves
-    }, plan.timeoutSec * 1000);
-    let exit: { StatusCode: number };
-    try {
-      exit = (await c.wait()) as { StatusCode: number };
-    } finally {
-      clearTimeout(timer);
-    }
-    await Promise.race([streamEnded, new Promise((r) => setTimeout(r, 2000))]);
-    const after = await c.inspect();
-    const pidsLimitHits = await pidsWatch.stop();
-    pidsWatch = undefined;
-    await following?.stop();
-    following = undefined;
-    const result = await collectResult('docker', run.out, { stdout, stderr }, { exitCode: exit.StatusCode, oomKilled: after.State.OOMKilled === true, timedOut, pidsLimitHits }, decoyIdentities(run));
-    if (sink) {
-      result.sinkhole = await sink.stop();
-      sink = undefined;
-    }
-    return result;
-  } catch (err) {
-    if (container) await container.kill().catch(() => undefined);
-    throw err instanceof LtrackError ? err : wrapError(err, 'sandbox_failed', 'docker sandbox failed');
-  } finally {
-    await following?.stop();
-    await pidsWatch?.stop();
-    if (container) await container.remove({ force: true }).catch(() => undefined);
-    await sink?.stop().catch(() => undefined);
-    await run.cleanup();
-  }
+        })
+        .catch((err: unknown) => Promise.reject(wrapError(err, 'sandbox_failed', 'docker could not create the sandbox container')));
+      container = c;
+      ({ stream: stdin, ended: streamEnded } = await attachOutput(c, stdout, stderr, { stdin: true }));
+      await c.start();
+      const info = await c.inspect();
+      // The container's cgroups, as the kernel lists them for its first process (runc's layout
+      // differs by cgroup driver and version; /proc says where it really put them).
+      const dirs = await readFile(`/proc/${info.State.Pid}/cgroup`, 'utf8').then(
+        (text) => processCgroupDirs(text, ctx.layout),
+        () => ({ v1: {} }) as ReturnType<typeof processCgroupDirs>,
+      );
+      const pidsDir = dirs.v1.pids ?? dirs.v2;
+      if (pidsDir !== undefined) pidsWatch = watchPidsLimitHits(pidsDir);
+      const cgroupId = dirs.v2 === undefined ? undefined : await stat(dirs.v2).then((s) => s.ino, () => undefined);
+      return { pid: info.State.Pid, cgroupId };
+    },
+    go() {
+      stdin?.write('go\n');
+    },
+    async kill() {
+      // a killed client would leave the container running: kill it ourselves
+      await container?.kill().catch(() => undefined);
+    },
+    async wait(): Promise<BoxExit> {
+      const c = container!;
+      const exit = (await c.wait()) as { StatusCode: number };
+      await Promise.race([streamEnded, new Promise((r) => setTimeout(r, 2000))]);
+      const after = await c.inspect();
+      const pidsLimitHits = await pidsWatch?.stop();
+      pidsWatch = undefined;
+      return { exitCode: exit.StatusCode, oomKilled: after.State.OOMKilled === true, pidsLimitHits };
+    },
+    async release() {
+      await pidsWatch?.stop();
+      pidsWatch = undefined;
+      await container?.remove({ force: true }).catch(() => undefined);
+      container = undefined;
+    },
+  };
 }
 
 function readOnlyBind(source: string, target: string): Docker.MountSettings {

@@ -1,10 +1,11 @@
-import { chmod, mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { chmod, mkdir, mkdtemp, readdir, rm } from 'node:fs/promises';
 import { basename, join, resolve } from 'node:path';
 import { tmpdir } from 'node:os';
 import type { Phase } from '../core/phase.js';
 import { SANDBOX_LAYOUT } from '../core/sandbox-layout.js';
 import { resolveLimits, type SandboxLimits } from './limits.js';
-import { writeDecoys, type DecoyIdentity, type PlantedDecoy } from './decoys.js';
+import { DECOY_ENV, writeDecoys, type DecoyIdentity, type PlantedDecoy } from './decoys.js';
+import { ownerAlive } from '../core/owner.js';
 import { lockKind } from '../locks/kind.js';
 import type { SinkRecord } from './sinkhole.js';
 import { followChannel, type PhaseEdge, type PhaseReport } from './channel.js';
@@ -54,6 +55,11 @@ export interface SandboxResult {
    * read by the host; undefined when the counter could not be read.
    */
   pidsLimitHits?: number;
+  /**
+   * The sandbox's cgroup v2 id, read by the host; undefined when it could not be read (then neither
+   * the tracer nor the socket hooks could follow the run by its cgroup).
+   */
+  cgroupId?: number;
   /** Filled by a traced run from kernel events: phase markers refused as forged (src/vet/phases.ts). */
   forgedMarkers?: ForgedMarker[];
   /** Filled by a traced run from kernel events: processes of the tree still alive when the harness finished. */
@@ -98,8 +104,12 @@ export interface RunDir {
   cleanup(): Promise<void>;
 }
 
+/** A run folder's name carries its owner's pid, so a crashed run's folder can be told from a live one's. */
+const RUN_DIR_PREFIX = 'ltrack-run-';
+const RUN_DIR_NAME = /^ltrack-run-(\d+)-[A-Za-z0-9]{6}$/;
+
 export async function makeRunDir(): Promise<RunDir> {
-  const root = await mkdtemp(join(tmpdir(), 'ltrack-run-'));
+  const root = await mkdtemp(join(tmpdir(), `${RUN_DIR_PREFIX}${process.pid}-`));
   const out = join(root, 'out');
   await mkdir(out);
   await chmod(root, 0o755);
@@ -111,6 +121,18 @@ export async function makeRunDir(): Promise<RunDir> {
     throw err;
   });
   return { root, out, decoys, cleanup };
+}
+
+/** Run folders left by ltrack processes that no longer exist (SIGKILLed before their clean-up). */
+export async function sweepRunDirs(): Promise<string[]> {
+  const swept: string[] = [];
+  for (const name of await readdir(tmpdir()).catch(() => [] as string[])) {
+    const m = RUN_DIR_NAME.exec(name);
+    if (!m || ownerAlive(Number(m[1]))) continue;
+    await rm(join(tmpdir(), name), { recursive: true, force: true }).catch(() => undefined);
+    swept.push(name);
+  }
+  return swept;
 }
 
 /** The identities a result reports (the host paths stay on the host). */
@@ -129,8 +151,26 @@ export function candidateMounts(models: RunPlan['models']): { hostPath: string; 
   });
 }
 
+/** Where the lock file is mounted in the sandbox: the harness is told this path, the drivers mount it there. */
+export function depsMount(plan: RunPlan): { hostPath: string; path: string } | undefined {
+  return plan.deps ? { hostPath: resolve(plan.deps.hostPath), path: `${SANDBOX_LAYOUT.deps}/${basename(plan.deps.hostPath)}` } : undefined;
+}
+
+/** The whole environment of the sandbox's first process, the same from both drivers. */
+export function sandboxEnv(harness: Record<string, unknown>): Record<string, string> {
+  return {
+    HOME: SANDBOX_LAYOUT.home,
+    PATH: '/usr/local/bin:/usr/bin:/bin',
+    PYTHONDONTWRITEBYTECODE: '1',
+    LANG: 'C.UTF-8',
+    LTRACK_PLAN: JSON.stringify(harness),
+    ...DECOY_ENV,
+  };
+}
+
 /** The JSON the harness reads from LTRACK_PLAN (sandbox/harness.py). */
 export async function harnessPlan(plan: RunPlan, run: RunDir, go: 'stdin' | 'block'): Promise<Record<string, unknown>> {
+  const deps = depsMount(plan);
   return {
     go,
     channel: `${MOUNTS.out}/${CHANNEL_FILE}`,
@@ -138,7 +178,7 @@ export async function harnessPlan(plan: RunPlan, run: RunDir, go: 'stdin' | 'blo
     lingerSec: resolveLimits(plan.limits).lingerMs / 1000,
     prefix: SANDBOX_LAYOUT.installPrefix,
     wheelhouse: plan.wheelhouse ? SANDBOX_LAYOUT.wheelhouse : null,
-    deps: plan.deps ? { kind: lockKind(plan.deps.hostPath), path: `${SANDBOX_LAYOUT.deps}/${basename(plan.deps.hostPath)}` } : null,
+    deps: deps ? { kind: lockKind(deps.hostPath), path: deps.path } : null,
     models: candidateMounts(plan.models).map(({ path, format }) => ({ path, format })),
   };
 }

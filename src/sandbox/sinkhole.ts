@@ -6,6 +6,7 @@ import { attachOutput, docker } from './docker-client.js';
 import { CappedSink } from './output.js';
 import { HARNESS_DIR } from './recipe.js';
 import { projectPath } from '../core/paths.js';
+import { OWNER_LABEL, ownerLabel } from '../core/owner.js';
 
 const run = promisify(execFile);
 
@@ -60,7 +61,7 @@ export async function startSinkContainer(tag: string, limits: { memoryBytes: num
       Image: tag,
       Cmd: ['python3', '-B', '/ltrack/harness/sink/sink.py', ...SINK_ARGS],
       User: `${SINK_UID}:${SINK_UID}`,
-      Labels: { 'dev.ltrack.sink': '1' },
+      Labels: { 'dev.ltrack.sink': '1', [OWNER_LABEL]: ownerLabel() },
       AttachStdout: true,
       AttachStderr: true,
       HostConfig: {

@@ -15,6 +15,8 @@ export interface OpenOptions {
   cgroupHooks: number;
   /** window of open aggregation in ms; 0 sends every open */
   aggregateMs: number;
+  /** where the cgroup v2 tree is mounted (the cgroup hooks attach at its root); '' when there is none */
+  cgroupRoot: string;
 }
 export interface Addon {
   open(o: OpenOptions): TracerHandle;
@@ -28,6 +30,8 @@ export interface Addon {
   update(h: TracerHandle, map: string, key: Buffer, value: Buffer): void;
   /** Drop counters, [cpu * KIND_COUNT + kind]. */
   drops(h: TracerHandle): BigUint64Array;
+  /** Children the kernel could not add to the traced tree (lt_lost_forks): subtrees nothing followed. */
+  lostForks(h: TracerHandle): number;
   skipped(h: TracerHandle): string;
   /** Records of aggregated opens whose repeats are still pending; removes them. */
   flushAgg(h: TracerHandle): Buffer;

@@ -1,6 +1,7 @@
 import { EVENT_KINDS, type EventKind, type TraceEvent } from '../core/event.js';
 import type { EnforcementMode, KernelAllowlist, KernelRuleSet } from '../core/kernel-filter.js';
 import { LtrackError } from '../core/errors.js';
+import { cgroupLayout } from '../core/cgroup-layout.js';
 import { addonError, loadAddon, type Addon, type TracerHandle } from './addon.js';
 import { decodeBatch } from './decode.js';
 import { allowlistEntries, ENFORCE_BITS } from './maps.js';
@@ -10,7 +11,7 @@ import { compileRules } from './rules.js';
 export interface TraceTarget {
   /** a tgid: it and its descendants (followed through fork) are traced */
   pid?: number;
-  /** a cgroup v2 id (inode of the cgroup folder, e.g. /sys/fs/cgroup/unified/docker/<id>) */
+  /** a cgroup v2 id (inode of the cgroup's folder in the v2 tree, src/core/cgroup-layout.ts) */
   cgroupId?: number;
 }
 export interface TraceOptions {
@@ -30,6 +31,8 @@ export interface TraceStats {
   drops: number;
   dropsByCpu: number[];
   dropsByKind: Partial<Record<EventKind, number>>;
+  /** Children of traced processes the kernel could not add to the tree: their subtrees went unseen. */
+  lostForks: number;
   tiers: string[];
 }
 export interface TraceSession extends AsyncIterable<TraceEvent[]> {
@@ -78,6 +81,7 @@ class Session implements TraceSession {
   #stopping = false;
   #closed = false;
   #finalDrops: BigUint64Array | undefined;
+  #finalLostForks: number | undefined;
   #pump: Promise<void>;
   #error: unknown;
   /** wakes the consumer when a batch arrives or the session ends; wakes the pump when the queue drains */
@@ -112,7 +116,13 @@ class Session implements TraceSession {
     } catch (err) {
       this.#error = addonError(err, 'tracer');
     } finally {
-      this.#finalDrops = this.#addon.drops(this.#h);
+      // the counters are read before close frees the maps; a failed read must not keep the links attached
+      try {
+        this.#finalDrops = this.#addon.drops(this.#h);
+        this.#finalLostForks = this.#addon.lostForks(this.#h);
+      } catch (err) {
+        this.#error ??= addonError(err, 'tracer counters');
+      }
       this.#addon.close(this.#h);
       this.#closed = true;
       this.#wakeConsumer?.();
@@ -152,7 +162,8 @@ class Session implements TraceSession {
       dropsByKind[kind] = (dropsByKind[kind] ?? 0) + n;
       drops += n;
     });
-    return { events: this.#events, drops, dropsByCpu, dropsByKind, tiers: [...this.#tiers] };
+    const lostForks = this.#finalLostForks ?? (this.#closed ? 0 : this.#addon.lostForks(this.#h));
+    return { events: this.#events, drops, dropsByCpu, dropsByKind, lostForks, tiers: [...this.#tiers] };
   }
 
   async stop(): Promise<TraceStats> {
@@ -197,7 +208,8 @@ export async function startTrace(target: TraceTarget, options: TraceOptions = {}
   const addon = loadAddon();
   let h: TracerHandle;
   try {
-    h = addon.open({ ringBytes, kindMask: kindMask(options.kinds), wakeupBytes: Math.min(2 << 20, ringBytes / 8), cgroupHooks: 1, aggregateMs });
+    const cgroupRoot = (await cgroupLayout()).v2Root ?? '';
+    h = addon.open({ ringBytes, kindMask: kindMask(options.kinds), wakeupBytes: Math.min(2 << 20, ringBytes / 8), cgroupHooks: 1, aggregateMs, cgroupRoot });
   } catch (err) {
     throw addonError(err, 'cannot start the tracer');
   }
@@ -218,6 +230,12 @@ export async function startTrace(target: TraceTarget, options: TraceOptions = {}
   ];
   if (rules) tiers.push('kernel-rules');
   const session = new Session(addon, h, tiers, options.kernelRules?.ruleIds ?? []);
-  session.addTarget(target);
+  try {
+    session.addTarget(target);
+  } catch (err) {
+    // the caller never gets the session to stop: detach here, or the links stay until exit
+    await session.stop().catch(() => undefined);
+    throw err;
+  }
   return session;
 }

@@ -1,5 +1,7 @@
 import { access, readFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { LtrackError } from '../core/errors.js';
+import { cgroupLayout } from '../core/cgroup-layout.js';
 import { ADDON_PATH, addonError, loadAddon } from './addon.js';
 
 export interface Tier {
@@ -25,11 +27,16 @@ export async function probeTiers(): Promise<Tier[]> {
   out.push({ tier: 'addon', available: await exists(ADDON_PATH), detail: ADDON_PATH });
   out.push({ tier: 'btf', available: await exists('/sys/kernel/btf/vmlinux'), detail: '/sys/kernel/btf/vmlinux (CO-RE)' });
   out.push({ tier: 'tracefs', available: await exists('/sys/kernel/tracing/events/syscalls'), detail: 'syscall tracepoints need tracefs at /sys/kernel/tracing' });
-  out.push({ tier: 'cgroup2', available: await exists('/sys/fs/cgroup/unified/cgroup.procs'), detail: 'cgroup v2 at /sys/fs/cgroup/unified (socket hooks, container targets)' });
+  const layout = await cgroupLayout();
+  out.push({
+    tier: 'cgroup2',
+    available: layout.v2Root !== undefined && (await exists(join(layout.v2Root, 'cgroup.procs'))),
+    detail: `cgroup ${layout.kind}; v2 tree ${layout.v2Root ?? 'not mounted'} (socket hooks, container targets)`,
+  });
   let load: Tier;
   try {
     const addon = loadAddon();
-    const h = addon.open({ ringBytes: 1 << 16, kindMask: 0xffff, wakeupBytes: 1 << 14, cgroupHooks: 1, aggregateMs: 0 });
+    const h = addon.open({ ringBytes: 1 << 16, kindMask: 0xffff, wakeupBytes: 1 << 14, cgroupHooks: 1, aggregateMs: 0, cgroupRoot: layout.v2Root ?? '' });
     const skipped = addon.skipped(h);
     addon.close(h);
     load = { tier: 'observe:tracepoints+cgroup-sock', available: true, detail: `loaded and attached${skipped ? `; absent in this kernel: ${skipped}` : ''}` };

@@ -19,7 +19,7 @@ export interface DynamicRun {
  * Events are drained while the sandbox runs, then tagged with the harness phase they fell in, as the
  * kernel saw the harness's phase markers (never as the channel file says: the candidate can write it).
  */
-export async function runTraced(plan: RunPlan, onProgress: (m: string) => void): Promise<DynamicRun> {
+export async function runTraced(plan: RunPlan, onProgress: (m: string) => void, signal?: AbortSignal): Promise<DynamicRun> {
   const events: TraceEvent[] = [];
   const incomplete: string[] = [];
   let session: TraceSession | undefined;
@@ -41,9 +41,10 @@ export async function runTraced(plan: RunPlan, onProgress: (m: string) => void):
       })();
       onProgress(`tracer attached to pid ${target.pid}${target.cgroupId ? ` (cgroup ${target.cgroupId})` : ''}`);
     },
-  }).catch(async (err: unknown) => {
-    // A failed sandbox still detaches the tracer before the error goes up (exit 3).
+  }, signal).catch(async (err: unknown) => {
+    // A failed or aborted sandbox still detaches the tracer before the error goes up (exit 3).
     await session?.stop().catch(() => undefined);
+    await draining?.catch(() => undefined);
     throw err;
   });
 
@@ -52,6 +53,7 @@ export async function runTraced(plan: RunPlan, onProgress: (m: string) => void):
     stats = await session.stop();
     await draining;
     if (stats.drops > 0) incomplete.push(`${stats.drops} kernel events were dropped`);
+    if (stats.lostForks > 0) incomplete.push(`${stats.lostForks} child processes could not be added to the traced tree; what they did was not seen`);
   } else {
     incomplete.push('the tracer never attached');
   }
@@ -62,6 +64,7 @@ export async function runTraced(plan: RunPlan, onProgress: (m: string) => void):
     incomplete.push(`the sandbox was killed at its memory limit (${mib} MiB) before the load finished; if the model needs more, vet it again with --memory (e.g. --memory ${Math.ceil((mib * 2) / 1024)}g)`);
   }
   if (sandbox.pidsLimitHits === undefined) incomplete.push("the sandbox's pids limit counter could not be read");
+  if (sandbox.cgroupId === undefined) incomplete.push("the sandbox's cgroup id could not be read: neither the tracer nor the socket hooks could follow the run by its cgroup");
   const derived = derivePhases(events);
   if (session) incomplete.push(...phaseGaps(derived));
   tagPhases(events, derived.spans);

@@ -37,6 +37,11 @@ export interface VetOptions {
   memoryBytes?: number;
   failOn: Severity;
   onProgress: (message: string) => void;
+  /**
+   * Aborts the vet (the CLI's SIGINT/SIGTERM): the sandbox is killed, and the tracer, the sandbox's
+   * resources and the staging copies are released before vet rejects with the signal's reason.
+   */
+  signal?: AbortSignal;
 }
 
 export interface VetOutcome {
@@ -64,12 +69,13 @@ export async function vet(opts: VetOptions): Promise<VetOutcome> {
   if (opts.wheelhouse) await assertFolder(opts.wheelhouse);
   const stagings: Staging[] = [];
   try {
-    const staging = await timed('stage', () => stageCandidates(opts.paths, { maxFiles: limits.maxFilesPerFolder, onProgress: opts.onProgress }));
+    const signal = opts.signal ? { signal: opts.signal } : {};
+    const staging = await timed('stage', () => stageCandidates(opts.paths, { maxFiles: limits.maxFilesPerFolder, onProgress: opts.onProgress, ...signal }));
     stagings.push(staging);
     const deps = opts.deps ? await stageDeps(opts.deps, opts.onProgress) : undefined;
     if (deps) stagings.push(deps.staging);
     // The wheelhouse too: the archives pip installs are the ones the lock's hashes were checked against.
-    const wheels = opts.wheelhouse ? await stageCandidates([opts.wheelhouse], { maxFiles: limits.maxFilesPerFolder, onProgress: opts.onProgress, listable: true }) : undefined;
+    const wheels = opts.wheelhouse ? await stageCandidates([opts.wheelhouse], { maxFiles: limits.maxFilesPerFolder, onProgress: opts.onProgress, listable: true, ...signal }) : undefined;
     if (wheels) stagings.push(wheels);
     return await vetStaged(opts, staging, { deps: deps?.path, wheelhouse: wheels?.candidates[0]?.dir }, started, durations, timed);
   } finally {
@@ -100,6 +106,7 @@ async function vetStaged(
   const policy = opts.allowGlobals ? withUserAllowlist(defaultPolicy(), opts.allowGlobals) : defaultPolicy();
   opts.onProgress('static analysis');
   const statik = await timed('static', () => scanStaged(staging, { onProgress: opts.onProgress, policy }));
+  opts.signal?.throwIfAborted();
 
   const { deps: stagedDeps, wheelhouse: stagedWheelhouse } = stagedInputs;
   const lockChecks = stagedDeps && opts.deps ? renameFile(await analyseLock(stagedDeps), stagedDeps, opts.deps) : [];
@@ -128,6 +135,7 @@ async function vetStaged(
           limits: { memoryBytes: opts.memoryBytes ?? memoryForModels(models.map((m) => ({ format: m.format, size: statik.targets.find((t) => t.path === m.reportPaths[0])?.size ?? 0 }))) },
         },
         opts.onProgress,
+        opts.signal,
       ),
     );
     if (dynamic) {
@@ -141,6 +149,8 @@ async function vetStaged(
   const sink = dynamic?.sandbox.sinkhole ? sinkholeFindings(dynamic.sandbox, events) : undefined;
   if (sink) detections.push(...sink.detections);
 
+  const observed = await withLibraryDigests(summarise(events, dynamic?.sandbox.packages ?? []), driver);
+  incomplete.push(...observed.incomplete);
   const findings = score(rules, detections, {
     runAsRoot: dynamic?.sandbox.asRoot ?? false,
   });
@@ -153,7 +163,7 @@ async function vetStaged(
     verdict: decide(findings, { failOn: opts.failOn, incompleteReasons: incomplete }),
     findings,
     observed: {
-      ...(await withLibraryDigests(summarise(events, dynamic?.sandbox.packages ?? []), driver)),
+      ...observed.observed,
       ...(sink ? { sinkhole: sink.captures } : {}),
     },
     stats: {
@@ -182,17 +192,19 @@ async function loadersUsed(packages: { name: string; version: string }[], events
   return loaderStack({ tag, ...versions }, packages, events);
 }
 
-async function withLibraryDigests(observed: Report['observed'], driver: string): Promise<Report['observed']> {
-  if (driver === 'none') return observed;
+/** The observed summary with the mapped libraries' digests, and why some could not be had (incomplete reasons). */
+async function withLibraryDigests(observed: Report['observed'], driver: string): Promise<{ observed: Report['observed']; incomplete: string[] }> {
+  if (driver === 'none' || observed.librariesMapped.length === 0) return { observed, incomplete: [] };
   const [{ requireImage }, { rootfsDigests }] = await Promise.all([import('../sandbox/index.js'), import('./libdigests.js')]);
   const { rootfs } = await requireImage('bwrap').catch(() => ({ rootfs: undefined }));
-  if (!rootfs) return observed;
-  const digests = await rootfsDigests(rootfs, observed.librariesMapped.map((l) => l.path));
+  if (!rootfs) return { observed, incomplete: ["the sandbox image's rootfs was not found: the libraries the run mapped could not be hashed"] };
+  const { digests, failed } = await rootfsDigests(rootfs, observed.librariesMapped.map((l) => l.path));
   const librariesMapped = observed.librariesMapped.map((l) => {
     const sha256 = digests.get(l.path);
     return sha256 ? { ...l, sha256 } : l;
   });
-  return { ...observed, librariesMapped };
+  const incomplete = failed.length ? [`${failed.length} libraries the run mapped could not be hashed (${failed.slice(0, 3).join(', ')}${failed.length > 3 ? ', …' : ''})`] : [];
+  return { observed: { ...observed, librariesMapped }, incomplete };
 }
 
 function exitCodeOfStatus(status: Report['verdict']['status']): ExitCode {

@@ -14,25 +14,34 @@ interface Entry {
  * them again for every vet cost about a second. The rootfs of a recipe digest never changes (the
  * sandbox mounts it read-only); an entry is still only reused while the file's size and mtime match.
  */
-export async function rootfsDigests(rootfs: string, paths: string[]): Promise<Map<string, string>> {
+export async function rootfsDigests(rootfs: string, paths: string[]): Promise<{ digests: Map<string, string>; failed: string[] }> {
   const cacheFile = join(dirname(rootfs), `libdigests-${basename(rootfs).replace(/^rootfs-/, '')}.json`);
   const cache: Record<string, Entry> = await readFile(cacheFile, 'utf8')
     .then((t) => JSON.parse(t) as Record<string, Entry>)
     .catch(() => ({}));
   const out = new Map<string, string>();
+  /** files of the rootfs that could not be hashed: a manifest cannot pin them */
+  const failed: string[] = [];
   let changed = false;
   await Promise.all(
     paths.map(async (p) => {
       const file = join(rootfs, p);
-      const s = await stat(file).catch(() => undefined);
-      if (!s?.isFile()) return; // a library from the run's tmpfs is gone: no digest
+      const s = await stat(file).catch((err: NodeJS.ErrnoException) => {
+        // absent from the rootfs: a library from the run's tmpfs (installed dependencies), gone with it
+        if (err.code !== 'ENOENT' && err.code !== 'ENOTDIR') failed.push(p);
+        return undefined;
+      });
+      if (!s?.isFile()) return;
       const hit = cache[p];
       if (hit && hit.size === s.size && hit.mtimeMs === s.mtimeMs) {
         out.set(p, hit.sha256);
         return;
       }
       const sha256 = await sha256File(file).catch(() => undefined);
-      if (!sha256) return;
+      if (!sha256) {
+        failed.push(p);
+        return;
+      }
       cache[p] = { size: s.size, mtimeMs: s.mtimeMs, sha256 };
       out.set(p, sha256);
       changed = true;
@@ -45,5 +54,5 @@ export async function rootfsDigests(rootfs: string, paths: string[]): Promise<Ma
       .then(() => rename(tmp, cacheFile))
       .catch(() => undefined); // a cache that cannot be written only costs time
   }
-  return out;
+  return { digests: out, failed: failed.sort() };
 }

@@ -1,11 +1,12 @@
 import { execFile } from 'node:child_process';
-import { mkdtemp, mkdir, rm, stat, writeFile, copyFile } from 'node:fs/promises';
+import { mkdtemp, mkdir, readFile, rm, stat, writeFile, copyFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { TraceEvent } from '../../src/core/event.js';
 import { startTrace } from '../../src/trace/index.js';
+import { cgroupLayout, processCgroupDirs } from '../../src/core/cgroup-layout.js';
 import { collect } from './helpers.js';
 
 const run = promisify(execFile);
@@ -59,8 +60,10 @@ describe('tracer inside sandboxes', () => {
     const name = `lt-trace-${process.pid}`;
     await run('docker', ['run', '-d', '--name', name, '--network', 'none', '-v', `${dir}:/candidate`, IMAGE, '/ctr']);
     try {
-      const { stdout } = await run('docker', ['inspect', '-f', '{{.Id}}', name]);
-      const cgroupId = (await stat(`/sys/fs/cgroup/unified/docker/${stdout.trim()}`)).ino;
+      // the container's v2 folder, as the kernel lists it for the container's first process
+      const { stdout } = await run('docker', ['inspect', '-f', '{{.State.Pid}}', name]);
+      const v2 = processCgroupDirs(await readFile(`/proc/${stdout.trim()}/cgroup`, 'utf8'), await cgroupLayout()).v2;
+      const cgroupId = (await stat(v2!)).ino;
       const session = await startTrace({ cgroupId });
       await writeFile(join(dir, 'go'), '');
       const exited = run('docker', ['wait', name]).then((r) => r.stdout.trim());

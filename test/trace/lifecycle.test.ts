@@ -3,6 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { startTrace } from '../../src/trace/index.js';
 import { ADDON_PATH, addonError } from '../../src/trace/addon.js';
 import { LtrackError } from '../../src/core/errors.js';
+import { cgroupLayout } from '../../src/core/cgroup-layout.js';
 import { collect, GATE, loadedProgIds, ownedProgIds, PYTHON, spawnGated } from './helpers.js';
 
 /** Waits (bounded) until none of `ids` is still loaded: the kernel frees a program after its
@@ -18,6 +19,9 @@ async function stillLoaded(ids: Set<number>): Promise<number[]> {
   return left;
 }
 
+/** The addon is told where the cgroup v2 tree is (src/trace/session.ts passes the detected layout). */
+const CGROUP_ROOT = JSON.stringify((await cgroupLayout()).v2Root ?? '');
+
 describe('tracer lifecycle', () => {
   it('stop() detaches and frees every program', async () => {
     const before = await ownedProgIds('self');
@@ -31,7 +35,7 @@ describe('tracer lifecycle', () => {
   it('a crashed (SIGKILLed) host process leaks no program', async () => {
     const child = spawn(process.execPath, [
       '-e',
-      `const a = require(${JSON.stringify(ADDON_PATH)}); a.open({ ringBytes: 1 << 20, kindMask: 0xffff, wakeupBytes: 1 << 16, cgroupHooks: 1 }); console.log('ready'); setInterval(() => {}, 1000);`,
+      `const a = require(${JSON.stringify(ADDON_PATH)}); a.open({ ringBytes: 1 << 20, kindMask: 0xffff, wakeupBytes: 1 << 16, cgroupHooks: 1, cgroupRoot: ${CGROUP_ROOT} }); console.log('ready'); setInterval(() => {}, 1000);`,
     ]);
     await new Promise<void>((resolve, reject) => {
       child.stdout.on('data', (d: Buffer) => d.toString().includes('ready') && resolve());
@@ -47,7 +51,7 @@ describe('tracer lifecycle', () => {
   it('a host process that exits without stop() leaks no program', async () => {
     const child = spawn(process.execPath, [
       '-e',
-      `const a = require(${JSON.stringify(ADDON_PATH)}); a.open({ ringBytes: 1 << 20, kindMask: 0xffff, wakeupBytes: 1 << 16, cgroupHooks: 1 }); console.log('ready'); process.stdin.once('data', () => process.exit(0));`,
+      `const a = require(${JSON.stringify(ADDON_PATH)}); a.open({ ringBytes: 1 << 20, kindMask: 0xffff, wakeupBytes: 1 << 16, cgroupHooks: 1, cgroupRoot: ${CGROUP_ROOT} }); console.log('ready'); process.stdin.once('data', () => process.exit(0));`,
     ]);
     await new Promise<void>((resolve) => child.stdout.on('data', (d: Buffer) => d.toString().includes('ready') && resolve()));
     const ours = await ownedProgIds(child.pid!);

@@ -67,6 +67,9 @@ async function runVet(paths: string[], flags: VetFlags): Promise<ExitCode> {
   // A bad signing key must cost nothing: it is read and checked before any analysis runs.
   const signKey = flags.signKey ? await readSigningKey(flags.signKey) : undefined;
   const tty = process.stderr.isTTY === true;
+  // SIGINT/SIGTERM abort the vet; it rejects once its sandbox, tracer and copies are released
+  const { abortOnSignals } = await import('../signals.js');
+  const interrupt = abortOnSignals();
   const outcome = await vet({
     paths,
     staticOnly: flags.staticOnly === true,
@@ -81,7 +84,15 @@ async function runVet(paths: string[], flags: VetFlags): Promise<ExitCode> {
     onProgress: (m) => {
       if (tty || process.env.LTRACK_PROGRESS) process.stderr.write(`ltrack: ${forTerminal(m)}\n`);
     },
-  });
+    signal: interrupt.signal,
+  })
+    .catch((err: unknown) => {
+      if (interrupt.exitCode() === undefined) throw err;
+      return undefined;
+    })
+    .finally(() => interrupt.dispose());
+  const stopped = interrupt.exitCode();
+  if (stopped !== undefined || outcome === undefined) return stopped ?? ExitCode.Incomplete;
   const { report, events } = outcome;
   if (flags.out) await (await import('../../report/index.js')).writeOutputs(report, flags.out, events);
   await maybeManifest(report, paths, flags, signKey);
