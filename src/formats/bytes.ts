@@ -137,4 +137,16 @@ export class Cursor {
     this.pos += n;
     return true;
   }
+  /**
+   * The next n bytes as a range of the underlying bytes, consumed without reading them: a large
+   * operand stays where it is (a file region, or the buffer already in memory) and is analysed in
+   * place, by windows, only if something needs it. Undefined when the range ends first.
+   */
+  view(n: number): Bytes | undefined {
+    if (n > this.remaining) return undefined;
+    const v = this.bytes.slice(this.pos, n);
+    this.pos += n;
+    return v;
+  }
 }
+
