@@ -99,8 +99,9 @@ export class Cursor {
   private fill(n: number): void {
     this.winStart = this.pos;
     const want = Math.min(Math.max(n, this.windowBytes), Math.max(0, this.bytes.size - this.pos));
-    // a take() larger than the window gets a buffer of its own, not kept
-    if (want > this.windowBytes) {
+    // bytes already in memory are windowed as views; a take() larger than the window gets a
+    // buffer of its own, not kept
+    if (this.bytes instanceof BufBytes || want > this.windowBytes) {
       this.win = this.bytes.read(this.pos, want);
       return;
     }

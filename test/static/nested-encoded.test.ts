@@ -47,9 +47,9 @@ describe('pickles encoded inside constants', () => {
       fc.property(fc.array(stage, { maxLength: 4 }), (chain) => {
         let data: Buffer = PAYLOAD;
         for (const s of chain) data = encode(data, s);
-        const found = encodedStages(data);
+        const found = encodedStages(data, true);
         expect(found).toBeDefined();
-        const decoded = decodeStages(new BufBytes(data), found!, DEFAULT_LIMITS);
+        const decoded = decodeStages(new BufBytes(data), found!.stages, DEFAULT_LIMITS);
         expect('bytes' in decoded && decoded.bytes.read(0, decoded.bytes.size)).toEqual(PAYLOAD);
       }),
     );
@@ -63,10 +63,10 @@ describe('pickles encoded inside constants', () => {
     });
     fc.assert(
       fc.property(fc.oneof(fc.uint8Array({ maxLength: 5000 }).map((a) => Buffer.from(a)), mutated), (b) => {
-        const stages = encodedStages(b);
-        expect(stages === undefined || stages.length <= MAX_STAGES + 1).toBe(true);
-        if (stages) {
-          const out = decodeStages(new BufBytes(b), stages, small);
+        const found = encodedStages(b, true);
+        expect(found === undefined || found.stages.length <= MAX_STAGES + 1).toBe(true);
+        if (found) {
+          const out = decodeStages(new BufBytes(b), found.stages, small);
           if ('bytes' in out) expect(out.bytes.size).toBeLessThanOrEqual(Math.max(small.maxInMemoryBytes, b.length));
         }
       }),
@@ -89,6 +89,42 @@ describe('pickles encoded inside constants', () => {
     const hidden = runPickle(new Cursor(new BufBytes(holding(Buffer.concat([PAYLOAD, big])))), small);
     expect(hidden.embedded.length).toBe(1);
     expect(hidden.embedded[0]!.at.size).toBe(PAYLOAD.length + big.length);
+  });
+
+  it('words and digests that start like a pickle or read as hex/base64 are not kept as nested pickles', () => {
+    const parts: Buffer[] = [Buffer.from([0x80, 4, 0x5d, 0x28])]; // PROTO 4, EMPTY_LIST, MARK
+    const str = (t: string) => {
+      const b = Buffer.from(t);
+      const len = Buffer.alloc(4);
+      len.writeUInt32LE(b.length);
+      parts.push(Buffer.from([0x58]), len, b); // BINUNICODE
+    };
+    fc.assert(
+      fc.property(fc.uint8Array({ minLength: 32, maxLength: 32 }), fc.string({ minLength: 8, maxLength: 40 }), (digest, word) => {
+        str(Buffer.from(digest).toString('hex'));
+        str(Buffer.from(digest).toString('base64'));
+        str(`c${word}`);
+        str(`(${word}`);
+      }),
+      { numRuns: 5000 },
+    );
+    parts.push(Buffer.from([0x65, 0x2e])); // APPENDS, STOP
+    const run = runPickle(new Cursor(new BufBytes(Buffer.concat(parts))), DEFAULT_LIMITS);
+    expect(run.stopped).toBe(true);
+    expect(run.embedded.length).toBeLessThan(200); // of 20,000: the few kept are words that really read as pickles (a GLOBAL line)
+  });
+
+  it('an encoded pickle that runs past a bound of the analysis before its import is a limit (the loader goes on)', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'ltrack-nested-'));
+    try {
+      const deep = Buffer.concat([Buffer.from([0x80, 2]), Buffer.alloc(100_001, 0x4e), PAYLOAD.subarray(2)]);
+      const path = join(dir, 'deep.pkl');
+      writeFileSync(path, holding(Buffer.from(deep.toString('hex'))));
+      const r = await scanPaths([path]);
+      expect(r.detections.find((d) => d.ruleId === 'LT-LIM-001')?.location?.entry?.[0]).toMatch(/^constant@\d+:hex$/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('scanPaths: a hidden encoded pickle is found with its stages in the entry; one too large to decode is a limit', async () => {

@@ -66,25 +66,36 @@ function inflatePrefix(kind: 'zlib' | 'gzip', b: Buffer): Buffer | undefined {
 const COMPRESSIONS = new Set<string>(['zlib', 'gzip', 'bz2', 'xz', 'lzma']);
 
 /**
- * The stages that lead from this prefix of a constant to a pickle: [] when it starts like one
- * itself, undefined when no chain of at most MAX_STAGES does. bz2, xz and lzma are recognised by
- * their headers (their content is checked when the constant is decoded whole).
+ * A chain of stages from a constant's prefix to what starts like a pickle, and that pickle's
+ * prefix as decoded (undefined for bz2, xz and lzma, recognised by their headers only: their
+ * content is checked when the constant is decoded whole).
  */
-export function encodedStages(head: Buffer, stages = 0): Stage[] | undefined {
+export interface Encoding {
+  stages: Stage[];
+  prefix?: Buffer;
+  /** The prefix is the whole decoded content: where it ends, the loader's input ends too. */
+  complete: boolean;
+}
+
+/**
+ * The stages that lead from this prefix of a constant to a pickle ([] when it starts like one
+ * itself), or undefined when no chain of at most MAX_STAGES does.
+ */
+export function encodedStages(head: Buffer, whole: boolean, stages = 0): Encoding | undefined {
   if (head.length < MIN_BYTES || stages > MAX_STAGES) return undefined;
   for (const stage of ['hex', 'base64'] as const) {
     const next = decodeText(stage, head.subarray(0, 2 * PREFIX), false);
-    const rest = next && encodedStages(next, stages + 1);
-    if (rest) return [stage, ...rest];
+    const rest = next && encodedStages(next, whole && head.length <= 2 * PREFIX, stages + 1);
+    if (rest) return { ...rest, stages: [stage, ...rest.stages] };
   }
   const kind = sniff(new BufBytes(head));
   if (COMPRESSIONS.has(kind)) {
-    if (kind !== 'zlib' && kind !== 'gzip') return [kind as Compression];
+    if (kind !== 'zlib' && kind !== 'gzip') return { stages: [kind as Compression], complete: false };
     const next = inflatePrefix(kind, head);
-    const rest = next && encodedStages(next, stages + 1);
-    return rest ? [kind, ...rest] : undefined;
+    const rest = next && encodedStages(next, false, stages + 1);
+    return rest ? { ...rest, stages: [kind, ...rest.stages] } : undefined;
   }
-  return startsLikePickle(head) ? [] : undefined;
+  return startsLikePickle(head) ? { stages: [], prefix: head, complete: whole } : undefined;
 }
 
 export type Decoded = { bytes: Bytes } | { problem: string; limit: boolean };

@@ -1,4 +1,4 @@
-import { BufBytes, type Bytes, type Cursor } from '../../formats/bytes.js';
+import { BufBytes, Cursor, type Bytes } from '../../formats/bytes.js';
 import type { Limits } from '../../formats/limits.js';
 import { decodeAscii, decodeUtf8, parseFloat0, parseInt0, parseLong, parseMemoKey, parseQuoted, parseRawUnicode } from './literals.js';
 import { encodedStages, type Stage } from './encoded.js';
@@ -84,6 +84,8 @@ class Stop {
 const LONG_MIN = -(2n ** 63n);
 const MAX_TRACE = 1_000_000;
 const MAX_EMBEDDED = 10_000;
+/** Errors that mean the input ended (a prefix of a stream can end anywhere), not that it is malformed. */
+const END_OF_DATA = /truncated|ran out of input|runs past the end$/;
 const SSIZE_MAX = 2n ** 63n - 1n;
 
 /** Objects the loader made: the interpreter stands them in for anything (an imported class, an instance). */
@@ -225,11 +227,19 @@ export function runPickle(cur: Cursor, limits: Limits, depth = 0): PickleRun {
   /**
    * A constant that may be a pickle hidden in plain sight (raw, hex, base64, compressed): its
    * prefix is classified here, in stream order, and the constant is kept only as a view in place.
+   * The decoded prefix is run first: one that the unpickler rejects before the prefix ends (or at
+   * its end, when it is the whole content), having imported nothing, does nothing when loaded (numeric data and words often start like a pickle
+   * or read as base64), so only the rest are kept for analyse.ts to decode whole.
    */
   const embedded = (head: Buffer, at: Bytes) => {
-    const stages = encodedStages(head);
-    if (!stages) return;
-    if (run.embedded.length < MAX_EMBEDDED) run.embedded.push({ offset, at, stages });
+    const found = encodedStages(head, head.length === at.size);
+    if (!found) return;
+    if (found.prefix && depth + 1 <= limits.maxNestingDepth) {
+      const trial = runPickle(new Cursor(new BufBytes(found.prefix)), limits, depth + 1);
+      const cutShort = !found.complete && trial.error !== undefined && END_OF_DATA.test(trial.error.message);
+      if (trial.error && !trial.error.limit && !cutShort && trial.imports.length === 0) return;
+    }
+    if (run.embedded.length < MAX_EMBEDDED) run.embedded.push({ offset, at, stages: found.stages });
     else run.embeddedDropped = (run.embeddedDropped ?? 0) + 1;
   };
   /**
