@@ -66,7 +66,12 @@ export function analysePickle(run: PickleRun, ctx: PickleContext): Detection[] {
   // __setstate__ (BUILD), or as the argument a safe helper calls (copyreg._reconstructor's base).
   const calls = new Map<string, CallRecord[]>();
   const invoked = new Map<string, CallRecord[]>();
-  const add = (m: Map<string, CallRecord[]>, key: string, c: CallRecord) => m.set(key, [...(m.get(key) ?? []), c]);
+  // appended in place: a checkpoint calls one rebuild helper once per tensor (thousands of times)
+  const add = (m: Map<string, CallRecord[]>, key: string, c: CallRecord) => {
+    const list = m.get(key);
+    if (list) list.push(c);
+    else m.set(key, [c]);
+  };
   for (const c of run.calls) {
     const fn = nameOf(c.fn);
     if (fn) {
@@ -98,7 +103,7 @@ export function analysePickle(run: PickleRun, ctx: PickleContext): Detection[] {
     if (verdict.kind === 'safe') continue;
     const all = calls.get(n.full) ?? [];
     const called = invoked.get(n.full) ?? [];
-    const args = all.map((c) => render(c.args));
+    const args = all.slice(0, 5).map((c) => render(c.args));
     const shown = n.full === `${imp.module}.${imp.name}` ? n.full : `${n.full} (written ${imp.module}.${imp.name})`;
     let ruleId: string;
     let why: string;

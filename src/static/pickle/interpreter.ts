@@ -254,10 +254,11 @@ export function runPickle(cur: Cursor, limits: Limits, depth = 0): PickleRun {
     const lossless = as === 'bytes' || as === 'bytearray';
     if (!lossless) crossing(cur.pos + n);
     const big = n > limits.maxInlineBytes;
-    // small: read through the cursor's window and copied (the value outlives the window); large: a
-    // view, and one read of its prefix
-    const at = big ? cur.view(n)! : cur.bytes.slice(cur.pos, n);
-    const head = big ? at.read(0, limits.maxInlineBytes) : Buffer.from(cur.take(n)!);
+    // small: read through the cursor's window and copied (the value outlives the window), the copy
+    // is the whole operand; large: a view in place, and one read of its prefix
+    const view = big ? cur.view(n)! : undefined;
+    const head = view ? view.read(0, limits.maxInlineBytes) : Buffer.from(cur.take(n)!);
+    const at = view ?? new BufBytes(head);
     embedded(head, at);
     if (as === 'latin1' || as === 'utf8') {
       if (big) return { t: 'str', v: '', big: true, at, ...(as === 'latin1' ? { py2: true as const } : {}) };
