@@ -9,6 +9,11 @@ export interface Bytes {
   readonly size: number;
   /** Up to `len` bytes from `pos`; shorter only at the end. */
   read(pos: number, len: number): Buffer;
+  /**
+   * Up to `into.length` bytes from `pos`, in `into` when they must be read (a file) or as a view
+   * when they are already in memory: a reader that refills a window reuses one buffer.
+   */
+  readInto(pos: number, into: Buffer): Buffer;
   /** A view of [start, start+len) of this range. */
   slice(start: number, len: number): Bytes;
 }
@@ -21,6 +26,9 @@ export class BufBytes implements Bytes {
   read(pos: number, len: number): Buffer {
     const start = Math.max(0, Math.min(pos, this.buf.length));
     return this.buf.subarray(start, Math.min(this.buf.length, start + Math.max(0, len)));
+  }
+  readInto(pos: number, into: Buffer): Buffer {
+    return this.read(pos, into.length);
   }
   slice(start: number, len: number): Bytes {
     return new BufBytes(this.read(start, len));
@@ -45,9 +53,11 @@ export class FileBytes implements Bytes {
     readonly size: number,
   ) {}
   read(pos: number, len: number): Buffer {
+    return this.readInto(pos, Buffer.allocUnsafe(Math.min(this.size - Math.max(0, Math.min(pos, this.size)), Math.max(0, len))));
+  }
+  readInto(pos: number, out: Buffer): Buffer {
     const start = Math.max(0, Math.min(pos, this.size));
-    const n = Math.min(this.size - start, Math.max(0, len));
-    const out = Buffer.allocUnsafe(n);
+    const n = Math.min(this.size - start, out.length);
     let got = 0;
     while (got < n) {
       const r = readSync(this.handle.fd, out, got, n - got, this.base + start + got);
@@ -64,10 +74,13 @@ export class FileBytes implements Bytes {
 
 /**
  * Sequential reader with a window, for walkers that read many small operands (pickle opcodes)
- * and occasionally skip a huge one (tensor bytes) without reading it.
+ * and occasionally skip a huge one (tensor bytes) without reading it. The window's buffer is
+ * reused from one refill to the next (a fresh 1 MiB per refill was most of a large scan's
+ * memory and garbage): what take() and line() return is valid until the next read; keep a copy.
  */
 export class Cursor {
   private win: Buffer = Buffer.alloc(0);
+  private buf: Buffer | undefined;
   private winStart = 0;
   pos: number;
   constructor(
@@ -85,7 +98,15 @@ export class Cursor {
   }
   private fill(n: number): void {
     this.winStart = this.pos;
-    this.win = this.bytes.read(this.pos, Math.max(n, this.windowBytes));
+    const want = Math.min(Math.max(n, this.windowBytes), Math.max(0, this.bytes.size - this.pos));
+    // bytes already in memory are windowed as views; a take() larger than the window gets a
+    // buffer of its own, not kept
+    if (this.bytes instanceof BufBytes || want > this.windowBytes) {
+      this.win = this.bytes.read(this.pos, want);
+      return;
+    }
+    this.buf ??= Buffer.allocUnsafe(this.windowBytes);
+    this.win = this.bytes.readInto(this.pos, this.buf.subarray(0, want));
   }
   /** Next byte, or -1 at the end. */
   byte(): number {
@@ -124,7 +145,8 @@ export class Cursor {
       const end = nl === -1 ? this.win.length : nl;
       total += end - i;
       if (total > max) return undefined;
-      parts.push(this.win.subarray(i, end));
+      // a part that the next refill would overwrite is copied
+      parts.push(nl === -1 ? Buffer.from(this.win.subarray(i, end)) : this.win.subarray(i, end));
       this.pos += end - i;
       if (nl !== -1) {
         this.pos++;
@@ -137,4 +159,16 @@ export class Cursor {
     this.pos += n;
     return true;
   }
+  /**
+   * The next n bytes as a range of the underlying bytes, consumed without reading them: a large
+   * operand stays where it is (a file region, or the buffer already in memory) and is analysed in
+   * place, by windows, only if something needs it. Undefined when the range ends first.
+   */
+  view(n: number): Bytes | undefined {
+    if (n > this.remaining) return undefined;
+    const v = this.bytes.slice(this.pos, n);
+    this.pos += n;
+    return v;
+  }
 }
+

@@ -20,7 +20,10 @@ export interface Limits {
   maxPickleMemo: number;
   /** Items kept per symbolic container; the rest are counted, not stored. */
   maxContainerItems: number;
-  /** Bytes kept from a BINBYTES/BINSTRING operand (enough to follow nested payloads). */
+  /**
+   * Bytes of a BINBYTES/BINUNICODE/… operand kept in its symbolic value (names, modes, the prefix
+   * that tells an encoded pickle); the whole operand stays in place and is read by windows.
+   */
   maxInlineBytes: number;
   /** Length of a protocol-0 text line (LT-LIM-001). */
   maxLineBytes: number;
@@ -44,7 +47,7 @@ export const DEFAULT_LIMITS: Readonly<Limits> = Object.freeze({
   maxPickleStack: 100_000,
   maxPickleMemo: 1_000_000,
   maxContainerItems: 64,
-  maxInlineBytes: 16 * 2 ** 20,
+  maxInlineBytes: 64 * 2 ** 10,
   maxLineBytes: 1 << 20,
   maxNestingDepth: 16,
   maxPicklesPerStream: 1_000,

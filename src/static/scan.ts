@@ -118,8 +118,7 @@ export function scanPickleStream(bytes: Bytes, entry: string[], ctx: ScanContext
 function nestedScanner(ctx: ScanContext): NonNullable<PickleContext['nested']> {
   return (data, entry, how, depth) => {
     const sub: ScanContext = { ...ctx, out: [] };
-    const bytes = new BufBytes(data);
-    if (how === 'pickle' || scanBytes(bytes, entry, sub, depth) === 'unknown') scanPickleStream(bytes, entry, sub, depth);
+    if (how === 'pickle' || scanBytes(data, entry, sub, depth) === 'unknown') scanPickleStream(data, entry, sub, depth);
     return sub.out;
   };
 }

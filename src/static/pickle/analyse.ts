@@ -1,7 +1,8 @@
-import { inflateSync, unzipSync } from 'node:zlib';
 import type { Detection, Location } from '../../core/finding.js';
 import type { Limits } from '../../formats/limits.js';
-import { BufBytes, Cursor } from '../../formats/bytes.js';
+import { BufBytes, Cursor, type Bytes } from '../../formats/bytes.js';
+import { sniff } from '../../formats/sniff.js';
+import { decodeStages, type Stage } from './encoded.js';
 import { runPickle, type CallRecord, type PickleRun } from './interpreter.js';
 import { mapPython2Name } from './compat.js';
 import type { Deserialiser, GlobalsPolicy, Verdict } from './policy.js';
@@ -21,7 +22,7 @@ export interface PickleContext {
    * callable reads them) and returns what was found inside; scan.ts, which owns format dispatch,
    * supplies it. Without it, nested bytes are interpreted as one pickle.
    */
-  nested?: (data: Buffer, entry: string[], how: Deserialiser, depth: number) => Detection[];
+  nested?: (data: Bytes, entry: string[], how: Deserialiser, depth: number) => Detection[];
 }
 
 type Name = { module: string; name: string; full: string };
@@ -65,7 +66,12 @@ export function analysePickle(run: PickleRun, ctx: PickleContext): Detection[] {
   // __setstate__ (BUILD), or as the argument a safe helper calls (copyreg._reconstructor's base).
   const calls = new Map<string, CallRecord[]>();
   const invoked = new Map<string, CallRecord[]>();
-  const add = (m: Map<string, CallRecord[]>, key: string, c: CallRecord) => m.set(key, [...(m.get(key) ?? []), c]);
+  // appended in place: a checkpoint calls one rebuild helper once per tensor (thousands of times)
+  const add = (m: Map<string, CallRecord[]>, key: string, c: CallRecord) => {
+    const list = m.get(key);
+    if (list) list.push(c);
+    else m.set(key, [c]);
+  };
   for (const c of run.calls) {
     const fn = nameOf(c.fn);
     if (fn) {
@@ -97,7 +103,7 @@ export function analysePickle(run: PickleRun, ctx: PickleContext): Detection[] {
     if (verdict.kind === 'safe') continue;
     const all = calls.get(n.full) ?? [];
     const called = invoked.get(n.full) ?? [];
-    const args = all.map((c) => render(c.args));
+    const args = all.slice(0, 5).map((c) => render(c.args));
     const shown = n.full === `${imp.module}.${imp.name}` ? n.full : `${n.full} (written ${imp.module}.${imp.name})`;
     let ruleId: string;
     let why: string;
@@ -151,7 +157,9 @@ export function analysePickle(run: PickleRun, ctx: PickleContext): Detection[] {
     });
   }
   for (const inner of run.nested) out.push(...analysePickle(inner, ctx));
-  out.push(...nestedPayloads(run, ctx, nameOf, loc));
+  const used = new Set<Bytes>();
+  out.push(...nestedPayloads(run, ctx, nameOf, loc, used));
+  out.push(...embeddedPickles(run, ctx, loc, used));
   return out;
 }
 
@@ -195,21 +203,21 @@ function attributeCalls(run: PickleRun, ctx: PickleContext, loc: (o: number) => 
  * (possibly through zlib/base64) are scanned as a nested candidate, located inside this stream;
  * an argument the pickle computes, or one too large to keep, cannot be seen and blocks.
  */
-function nestedPayloads(run: PickleRun, ctx: PickleContext, nameOf: (v: Value | undefined) => Name | undefined, loc: (o: number) => Location): Detection[] {
+function nestedPayloads(run: PickleRun, ctx: PickleContext, nameOf: (v: Value | undefined) => Name | undefined, loc: (o: number) => Location, used: Set<Bytes>): Detection[] {
   const out: Detection[] = [];
   for (const c of run.calls) {
     const fn = nameOf(c.fn);
     const how = fn && (INVOKING.has(c.how) || c.how === 'BUILD') ? ctx.policy.deserialiser(fn.module, fn.name) : undefined;
     if (!fn || !how) continue;
-    const unseen = (why: string) => out.push({ ruleId: 'LT-PKL-014', source: 'static', phase: 'static', message: `${fn.full} deserialises ${why}: what it loads cannot be analysed`, evidence: { callable: fn.full, args: [render(c.args)] }, location: loc(c.offset) });
+    const unseen = (why: string, ruleId = 'LT-PKL-014') => out.push({ ruleId, source: 'static', phase: 'static', message: `${fn.full} deserialises ${why}: what it loads cannot be analysed`, evidence: { callable: fn.full, args: [render(c.args)] }, location: loc(c.offset) });
     // a planted __setstate__ (BUILD) is called with the state itself
     const arg = c.how === 'BUILD' ? c.args : c.args.t === 'tuple' ? c.args.items[0] : undefined;
-    const data = constBytes(arg, ctx.limits, nameOf);
+    const data = constBytes(arg, ctx.limits, nameOf, used);
     if ('problem' in data) {
-      unseen(data.problem);
+      unseen(data.problem, data.limit ? 'LT-LIM-001' : 'LT-PKL-014');
       continue;
     }
-    if (data.bytes.length === 0) continue;
+    if (data.bytes.size === 0) continue;
     if (ctx.depth + 1 > ctx.limits.maxNestingDepth) {
       unseen('bytes nested deeper than the nesting limit');
       continue;
@@ -217,7 +225,7 @@ function nestedPayloads(run: PickleRun, ctx: PickleContext, nameOf: (v: Value | 
     const entry = [...ctx.entry, `nested@${ctx.base + c.offset}`];
     if (ctx.nested) out.push(...ctx.nested(data.bytes, entry, how, ctx.depth + 1));
     else {
-      const inner = runPickle(new Cursor(new BufBytes(data.bytes)), ctx.limits, ctx.depth + 1);
+      const inner = runPickle(new Cursor(data.bytes), ctx.limits, ctx.depth + 1);
       out.push(...analysePickle(inner, { ...ctx, entry, base: 0, depth: ctx.depth + 1 }));
     }
   }
@@ -225,30 +233,133 @@ function nestedPayloads(run: PickleRun, ctx: PickleContext, nameOf: (v: Value | 
 }
 
 /**
- * The constant bytes a value evaluates to, following zlib/gzip decompression and base64 decoding;
- * a problem when the value is computed at load time or was too large to keep.
+ * Constants that are pickles, raw or encoded (hex, base64, compressed, in stages): whatever loads
+ * them later (a deserialiser the pickle reaches some other way, the model's own code) runs what
+ * they import, so each is decoded and analysed as a nested pickle, located at the opcode that
+ * pushed it. A decoded constant only counts when it reads as a pickle (it imports something, reaches
+ * STOP, or runs past a bound of the analysis): numeric data often begins with a byte that is also an
+ * opcode, and words often read as base64. A constant recognised as encoded but too large to decode
+ * within the bounds is a limit finding.
  */
-function constBytes(v: Value | undefined, limits: Limits, nameOf: (v: Value | undefined) => Name | undefined): { bytes: Buffer } | { problem: string } {
-  if (!v) return { problem: 'no argument the analysis can see' };
-  if (v.t === 'bytes') return v.v.length === v.len ? { bytes: v.v } : { problem: `${v.len} bytes, more than the ${limits.maxInlineBytes} the analysis keeps` };
-  if (v.t === 'str') return { bytes: Buffer.from(v.v, 'latin1') };
-  const fn = v.t === 'call' ? nameOf(v.fn)?.full : undefined;
-  if (v.t !== 'call' || !fn || !DECODERS.has(fn)) return { problem: `data computed at load time (${render(v)})` };
-  const inner = constBytes(v.args.t === 'tuple' ? v.args.items[0] : undefined, limits, nameOf);
-  if ('problem' in inner) return inner;
-  try {
-    const max = { maxOutputLength: limits.maxInlineBytes };
-    if (fn === 'zlib.decompress') return { bytes: inflateSync(inner.bytes, max) };
-    if (fn === 'gzip.decompress') return { bytes: unzipSync(inner.bytes, max) };
-    if (fn === 'base64.b64decode' || fn === 'binascii.a2b_base64') return { bytes: Buffer.from(inner.bytes.toString('latin1'), 'base64') };
-    return { bytes: inner.bytes };
-  } catch (err) {
-    return { problem: `bytes that ${fn} cannot decode here (${err instanceof Error ? err.message : String(err)})` };
+function embeddedPickles(run: PickleRun, ctx: PickleContext, loc: (o: number, l?: number) => Location, used: Set<Bytes>): Detection[] {
+  const out: Detection[] = [];
+  const limit = (message: string, offset: number) => out.push({ ruleId: 'LT-LIM-001', source: 'static', phase: 'static', message, evidence: { error: message }, location: loc(offset) });
+  if (run.embeddedDropped) limit(`${run.embeddedDropped} more constants than the analysis follows look like encoded pickles; they were not analysed`, run.end);
+  for (const e of run.embedded) {
+    if (used.has(e.at)) continue;
+    const how = e.stages.length ? ` (${e.stages.join(' of ')})` : '';
+    const decoded = decodeStages(e.at, e.stages, ctx.limits);
+    if ('problem' in decoded) {
+      // one that only looked encoded is data; one too big to decode may hold a pickle nobody saw
+      if (decoded.limit) limit(`a constant of ${e.at.size} bytes whose beginning decodes${how} to a pickle could not be analysed: ${decoded.problem}`, e.offset);
+      continue;
+    }
+    if (ctx.depth + 1 > ctx.limits.maxNestingDepth) {
+      if (e.stages.length) limit(`a constant that decodes${how} to a pickle is nested deeper than the nesting limit; not analysed`, e.offset);
+      continue;
+    }
+    const inner = runPickle(new Cursor(decoded.bytes), ctx.limits, ctx.depth + 1);
+    // what the loader would do with it: import something, or get past a bound of this analysis
+    if (inner.imports.length === 0 && !inner.stopped && inner.error?.stop !== 'limit') continue;
+    const entry = [...ctx.entry, `constant@${ctx.base + e.offset}${e.stages.length ? `:${e.stages.join('+')}` : ''}`];
+    out.push(...analysePickle(inner, { ...ctx, entry, base: 0, depth: ctx.depth + 1 }));
   }
+  return out;
 }
 
-/** Pure decoders whose result the analysis can compute. */
-const DECODERS = new Set(['zlib.decompress', 'gzip.decompress', 'base64.b64decode', 'binascii.a2b_base64', '_codecs.encode', 'codecs.encode']);
+type Constant = { bytes: Bytes } | { problem: string; limit?: boolean };
+
+/**
+ * The constant bytes a value evaluates to, in place when it is a constant, following decoders the
+ * analysis can compute (hex, base64, zlib, gzip, bz2, lzma, identity codecs) with their outputs
+ * bounded; a problem when the value is computed at load time or decodes past the bounds. The
+ * constants reached are added to `used` (they are analysed here, not again as embedded ones).
+ */
+function constBytes(v: Value | undefined, limits: Limits, nameOf: (v: Value | undefined) => Name | undefined, used: Set<Bytes>): Constant {
+  if (!v) return { problem: 'no argument the analysis can see' };
+  if (v.t === 'bytes') {
+    used.add(v.at);
+    return { bytes: v.at };
+  }
+  if (v.t === 'str') {
+    if (v.at) used.add(v.at);
+    return { bytes: v.at ?? new BufBytes(Buffer.from(v.v, v.py2 ? 'latin1' : 'utf8')) };
+  }
+  const fn = v.t === 'call' ? calleeName(v.fn, nameOf) : undefined;
+  const stage = v.t === 'call' && fn ? decoderStage(fn, v.args) : undefined;
+  if (v.t !== 'call' || stage === undefined) return { problem: `data computed at load time (${render(v)})` };
+  const inner = constBytes(v.args.t === 'tuple' ? v.args.items[0] : undefined, limits, nameOf, used);
+  if ('problem' in inner || stage === 'same') return inner;
+  // lzma.decompress reads both of its container formats
+  const actual: Stage = stage === 'lzma' ? (sniff(inner.bytes) === 'xz' ? 'xz' : 'lzma') : stage;
+  const out = decodeStages(inner.bytes, [actual], limits);
+  return 'problem' in out ? { problem: `bytes that ${fn} cannot decode here (${out.problem})`, limit: out.limit } : out;
+}
+
+/** The dotted name of a callable: an import, or getattr(import, 'name') with a constant name. */
+function calleeName(fn: Value, nameOf: (v: Value | undefined) => Name | undefined): string | undefined {
+  const direct = nameOf(fn)?.full;
+  if (direct) return direct;
+  if (fn.t !== 'call' || nameOf(fn.fn)?.full !== 'builtins.getattr' || fn.args.t !== 'tuple') return undefined;
+  const owner = nameOf(fn.args.items[0])?.full;
+  const attr = strOf(fn.args.items[1]);
+  return owner && attr !== undefined ? `${owner}.${attr}` : undefined;
+}
+
+/** Pure decoders whose result the analysis can compute, by the stage each applies. */
+const DECODERS: Record<string, Stage> = {
+  'zlib.decompress': 'zlib',
+  'gzip.decompress': 'gzip',
+  'bz2.decompress': 'bz2',
+  'lzma.decompress': 'lzma',
+  'base64.b64decode': 'base64',
+  'base64.urlsafe_b64decode': 'base64',
+  'base64.standard_b64decode': 'base64',
+  'base64.decodebytes': 'base64',
+  'base64.decodestring': 'base64',
+  'binascii.a2b_base64': 'base64',
+  'base64.b16decode': 'hex',
+  'binascii.unhexlify': 'hex',
+  'binascii.a2b_hex': 'hex',
+  'builtins.bytes.fromhex': 'hex',
+  'builtins.bytearray.fromhex': 'hex',
+};
+/** codecs.decode names (normalised as the codec registry does) and the stage each applies; text codecs leave the bytes as they are. */
+const CODECS: Record<string, Stage | 'same'> = {
+  hex: 'hex',
+  hex_codec: 'hex',
+  base64: 'base64',
+  base_64: 'base64',
+  base64_codec: 'base64',
+  zlib: 'zlib',
+  zip: 'zlib',
+  zlib_codec: 'zlib',
+  bz2: 'bz2',
+  bz2_codec: 'bz2',
+  latin1: 'same',
+  latin_1: 'same',
+  iso8859_1: 'same',
+  iso_8859_1: 'same',
+  l1: 'same',
+  ascii: 'same',
+  utf8: 'same',
+  utf_8: 'same',
+};
+
+/**
+ * The stage a call applies to its first argument. codecs.encode with a text codec is how protocol-2
+ * pickles write bytes (`_codecs.encode(str, 'latin1')`); with a binary codec it encodes, which
+ * the analysis does not follow.
+ */
+function decoderStage(fn: string, args: Value): Stage | 'same' | undefined {
+  if (DECODERS[fn]) return DECODERS[fn];
+  const codecCall = /^_?codecs\.(en|de)code$/.exec(fn);
+  if (!codecCall) return undefined;
+  const given = args.t === 'tuple' && args.items.length > 1 ? strOf(args.items[1]) : 'utf-8';
+  const codec = CODECS[(given ?? '').toLowerCase().replace(/[-\s]/g, '_')];
+  if (codecCall[1] === 'en') return codec === 'same' ? 'same' : undefined;
+  return codec;
+}
 
 function modeOf(args: Value): string | undefined {
   if (args.t !== 'tuple') return undefined;

@@ -1,6 +1,7 @@
-import type { Cursor } from '../../formats/bytes.js';
+import { BufBytes, Cursor, type Bytes } from '../../formats/bytes.js';
 import type { Limits } from '../../formats/limits.js';
 import { decodeAscii, decodeUtf8, parseFloat0, parseInt0, parseLong, parseMemoKey, parseQuoted, parseRawUnicode } from './literals.js';
+import { encodedStages, type Stage } from './encoded.js';
 import { HIGHEST_PROTOCOL, OPCODE_BY_BYTE } from './opcodes.js';
 import { render, strOf, type Value } from './values.js';
 
@@ -40,6 +41,14 @@ export interface PickleRun {
   error?: { offset: number; message: string; limit?: boolean; stop?: 'limit' | 'model' | 'frame' };
   /** Pickles found nested inline (joblib object arrays) run by the same interpreter. */
   nested: PickleRun[];
+  /**
+   * Constants whose first bytes are a pickle, or decode to one through `stages` (hex, base64,
+   * compression): `at` is the constant's bytes in place, `offset` the opcode that pushed it. The
+   * first MAX_EMBEDDED are kept; analyse.ts decodes and runs them as nested pickles.
+   */
+  embedded: { offset: number; at: Bytes; stages: Stage[] }[];
+  /** Set when more constants than MAX_EMBEDDED looked like encoded pickles (the rest were not analysed). */
+  embeddedDropped?: number;
   /** Every find_class / persistent_load and every operation on an object they made, in the order the loader does them. */
   trace?: TraceEvent[];
   /** Set when the trace holds only its first million events (the rest were counted, not kept). */
@@ -74,6 +83,9 @@ class Stop {
 
 const LONG_MIN = -(2n ** 63n);
 const MAX_TRACE = 1_000_000;
+const MAX_EMBEDDED = 10_000;
+/** Errors that mean the input ended (a prefix of a stream can end anywhere), not that it is malformed. */
+const END_OF_DATA = /truncated|ran out of input|runs past the end$/;
 const SSIZE_MAX = 2n ** 63n - 1n;
 
 /** Objects the loader made: the interpreter stands them in for anything (an imported class, an instance). */
@@ -104,7 +116,7 @@ const indexOf = (v: Value): bigint | undefined => (v.t === 'num' ? BigInt(v.v) :
  * recorded before it; `error.limit` marks a stop where the loader would go on (it must block).
  */
 export function runPickle(cur: Cursor, limits: Limits, depth = 0): PickleRun {
-  const run: PickleRun = { start: cur.pos, end: cur.pos, protocol: 0, stopped: false, imports: [], calls: [], dynamicImports: [], nested: [], trace: [] };
+  const run: PickleRun = { start: cur.pos, end: cur.pos, protocol: 0, stopped: false, imports: [], calls: [], dynamicImports: [], nested: [], embedded: [], trace: [] };
   const trace = run.trace!;
   // The C unpickler's two stacks: values, and marks as indices into them; the fence is the last mark.
   const stack: Value[] = [];
@@ -159,7 +171,8 @@ export function runPickle(cur: Cursor, limits: Limits, depth = 0): PickleRun {
       if (isStub(k)) d.stubKeys = (d.stubKeys ?? 0) + 1;
       else d.nonStrKeys = (d.nonStrKeys ?? 0) + 1;
     }
-    const same = k.t === 'str' ? d.entries.find(([key]) => key.t === 'str' && key.v === k.v) : undefined;
+    // keys too long to have been kept are never taken for one another
+    const same = k.t === 'str' && !k.big ? d.entries.find(([key]) => key.t === 'str' && !key.big && key.v === k.v) : undefined;
     if (same) same[1] = v;
     else if (d.entries.length < limits.maxContainerItems) d.entries.push([k, v]);
     else d.dropped++;
@@ -211,23 +224,48 @@ export function runPickle(cur: Cursor, limits: Limits, depth = 0): PickleRun {
     crossing(cur.pos, start);
     return b;
   };
-  /** A length-prefixed operand; `as` says what the loader makes of its bytes (undefined: it fails). */
+  /**
+   * A constant that may be a pickle hidden in plain sight (raw, hex, base64, compressed): its
+   * prefix is classified here, in stream order, and the constant is kept only as a view in place.
+   * The decoded prefix is run first: one that the unpickler rejects before the prefix ends (or at
+   * its end, when it is the whole content), having imported nothing, does nothing when loaded (numeric data and words often start like a pickle
+   * or read as base64), so only the rest are kept for analyse.ts to decode whole.
+   */
+  const embedded = (head: Buffer, at: Bytes) => {
+    const found = encodedStages(head, head.length === at.size);
+    if (!found) return;
+    if (found.prefix && depth + 1 <= limits.maxNestingDepth) {
+      const trial = runPickle(new Cursor(new BufBytes(found.prefix)), limits, depth + 1);
+      const cutShort = !found.complete && trial.error !== undefined && END_OF_DATA.test(trial.error.message);
+      if (trial.error && !trial.error.limit && !cutShort && trial.imports.length === 0) return;
+    }
+    if (run.embedded.length < MAX_EMBEDDED) run.embedded.push({ offset, at, stages: found.stages });
+    else run.embeddedDropped = (run.embeddedDropped ?? 0) + 1;
+  };
+  /**
+   * A length-prefixed operand; `as` says what the loader makes of its bytes (undefined: it fails).
+   * The operand is never copied whole: the value keeps its first maxInlineBytes and a view of the
+   * rest where it lies, so a 1 GB BINBYTES costs what reading past it costs.
+   */
   const counted = (len: bigint, as: 'bytes' | 'bytearray' | 'latin1' | 'utf8'): Value => {
     if (len > SSIZE_MAX) bad('operand length exceeds the maximum size');
     if (len > BigInt(cur.remaining)) bad('pickle data was truncated');
     const n = Number(len);
     const lossless = as === 'bytes' || as === 'bytearray';
     if (!lossless) crossing(cur.pos + n);
-    if (n > limits.maxInlineBytes) {
-      // Large tensor payloads are skipped, not read: only the length is kept.
-      cur.skip(n);
-      if (as === 'latin1' || as === 'utf8') return { t: 'str', v: '', big: true, ...(as === 'latin1' ? { py2: true as const } : {}) };
-      return as === 'bytearray' ? { t: 'bytes', v: Buffer.alloc(0), len: n, kind: 'bytearray' } : { t: 'bytes', v: Buffer.alloc(0), len: n };
+    const big = n > limits.maxInlineBytes;
+    // small: read through the cursor's window and copied (the value outlives the window), the copy
+    // is the whole operand; large: a view in place, and one read of its prefix
+    const view = big ? cur.view(n)! : undefined;
+    const head = view ? view.read(0, limits.maxInlineBytes) : Buffer.from(cur.take(n)!);
+    const at = view ?? new BufBytes(head);
+    embedded(head, at);
+    if (as === 'latin1' || as === 'utf8') {
+      if (big) return { t: 'str', v: '', big: true, at, ...(as === 'latin1' ? { py2: true as const } : {}) };
+      if (as === 'latin1') return { t: 'str', v: head.toString('latin1'), py2: true };
+      return { t: 'str', v: decodeUtf8(head, true) ?? bad('operand is not UTF-8') };
     }
-    const b = Buffer.from(cur.take(n)!);
-    if (as === 'latin1') return { t: 'str', v: b.toString('latin1'), py2: true };
-    if (as === 'utf8') return { t: 'str', v: decodeUtf8(b, true) ?? bad('operand is not UTF-8') };
-    return as === 'bytearray' ? { t: 'bytes', v: b, len: n, kind: 'bytearray' } : { t: 'bytes', v: b, len: n };
+    return as === 'bytearray' ? { t: 'bytes', v: head, len: n, at, kind: 'bytearray' } : { t: 'bytes', v: head, len: n, at };
   };
   const u64 = (): bigint => need(8).readBigUInt64LE(0);
   const imported = (module: string, name: string, opcode: string): Extract<Value, { t: 'global' }> => {
@@ -372,6 +410,7 @@ export function runPickle(cur: Cursor, limits: Limits, depth = 0): PickleRun {
         case 'STRING': {
           // Python 2 str: decoded with the Unpickler's encoding; latin-1 (the most permissive) keeps every byte.
           const b = parseQuoted(line()) ?? bad('the STRING opcode argument must be quoted, with valid escapes');
+          embedded(b, new BufBytes(b));
           push({ t: 'str', v: b.toString('latin1'), py2: true });
           break;
         }
@@ -381,9 +420,13 @@ export function runPickle(cur: Cursor, limits: Limits, depth = 0): PickleRun {
         case 'SHORT_BINSTRING':
           push(counted(BigInt(need(1)[0]!), 'latin1'));
           break;
-        case 'UNICODE':
-          push({ t: 'str', v: parseRawUnicode(line()) ?? bad('bad raw-unicode-escape operand') });
+        case 'UNICODE': {
+          const v = parseRawUnicode(line()) ?? bad('bad raw-unicode-escape operand');
+          const b = Buffer.from(v, 'utf8');
+          embedded(b, new BufBytes(b));
+          push({ t: 'str', v });
           break;
+        }
         case 'BINBYTES':
           push(counted(BigInt(need(4).readUInt32LE(0)), 'bytes'));
           break;

@@ -1,16 +1,24 @@
+import type { Bytes } from '../../formats/bytes.js';
+
 /**
  * Symbolic values of the pickle interpreter: what a real unpickler would hold, without running
- * anything. Containers keep at most `maxContainerItems` items (the rest are counted), bytes at most
- * `maxInlineBytes` (enough to follow a nested payload), so a hostile pickle cannot grow memory.
+ * anything. Containers keep at most `maxContainerItems` items (the rest are counted). A bytes or
+ * string operand is never copied whole: a value keeps at most `maxInlineBytes` of it (enough for a
+ * name, a mode, a dtype, the prefix that says whether it is an encoded pickle) and a view of the
+ * rest where it lies in the stream, so memory stays bounded whatever a pickle holds.
  */
 export type Value =
   /**
-   * `big`: an operand longer than maxInlineBytes, skipped unread (its text is not known). `py2`: a
-   * Python 2 string (STRING, BINSTRING), decoded as latin-1; a loader with encoding='bytes' keeps bytes.
+   * `big`: an operand longer than maxInlineBytes, not decoded (its text is not known; `at` is its
+   * raw bytes in place). `py2`: a Python 2 string (STRING, BINSTRING), decoded as latin-1; a loader
+   * with encoding='bytes' keeps bytes.
    */
-  | { t: 'str'; v: string; big?: true; py2?: true }
-  /** `kind`: a bytearray (BYTEARRAY8) or the read-only memoryview READONLY_BUFFER makes of one. */
-  | { t: 'bytes'; v: Buffer; len: number; kind?: 'bytearray' | 'memoryview' }
+  | { t: 'str'; v: string; big?: true; py2?: true; at?: Bytes }
+  /**
+   * `v`: the first min(len, maxInlineBytes) bytes; `at`: the whole operand in place (not read).
+   * `kind`: a bytearray (BYTEARRAY8) or the read-only memoryview READONLY_BUFFER makes of one.
+   */
+  | { t: 'bytes'; v: Buffer; len: number; at: Bytes; kind?: 'bytearray' | 'memoryview' }
   | { t: 'num'; v: number | bigint }
   | { t: 'float'; v: number }
   | { t: 'bool'; v: boolean }
@@ -34,8 +42,10 @@ export function globalOf(v: Value | undefined): { module: string; name: string }
   return v?.t === 'global' ? v : undefined;
 }
 
+/** The text of a constant string or bytes value; undefined for one too long to have been kept. */
 export function strOf(v: Value | undefined): string | undefined {
-  return v?.t === 'str' ? v.v : v?.t === 'bytes' ? v.v.toString('latin1') : undefined;
+  if (v?.t === 'str') return v.big ? undefined : v.v;
+  return v?.t === 'bytes' && v.v.length === v.len ? v.v.toString('latin1') : undefined;
 }
 
 /** A short, printable rendering for evidence (model-derived: escaped by the writers). */

@@ -1,0 +1,55 @@
+// Static vet of the shapes real model files have, end to end through the CLI (issue 13 item 1):
+// for each shape, in one run and side by side, `ltrack vet --static-only` (the package's bin,
+// dist/cli/main.js, as a user runs it) under /usr/bin/time -v for its wall time and peak RSS, and
+// `openssl dgst -sha256` of the same bytes. Targets: <= 1.25x openssl, peak RSS < 100 MB.
+// Usage: node bench/static/shapes.mjs [GiB=1] [rounds=1] [shape...]
+//   (after bash scripts/bootstrap; files are written once by shapes.py into /tmp/ltrack-bench-shapes/<GiB>g)
+import { execFileSync, spawnSync } from 'node:child_process';
+import { mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+const GiB = Number(process.argv[2] ?? 1);
+const rounds = Number(process.argv[3] ?? 1);
+const only = process.argv.slice(4);
+const dir = `/tmp/ltrack-bench-shapes/${GiB}g`;
+execFileSync('/usr/bin/python3', ['bench/static/shapes.py', dir, String(Math.round(GiB * 2 ** 30)), ...only], { stdio: 'inherit' });
+
+/** Every regular file under a path (a folder shape such as onnx/ is vetted as a folder). */
+const filesOf = (p) => (statSync(p).isDirectory() ? readdirSync(p).flatMap((f) => filesOf(join(p, f))) : [p]);
+
+function timed(cmd, args) {
+  const r = spawnSync('/usr/bin/time', ['-v', cmd, ...args], { encoding: 'utf8', maxBuffer: 1 << 26 });
+  const field = (name) => r.stderr.match(new RegExp(`${name}: (.*)`))?.[1] ?? '';
+  const [m, s] = field('Elapsed \\(wall clock\\) time \\(h:mm:ss or m:ss\\)').split(':').slice(-2).map(Number);
+  return { status: Number(field('Exit status')), seconds: m * 60 + s, rssMB: Number(field('Maximum resident set size \\(kbytes\\)')) / 1024, stdout: r.stdout, stderr: r.stderr };
+}
+
+const VERDICT = { 0: 'pass', 1: 'block', 2: 'bad input', 3: 'incomplete' };
+const rows = [];
+const out = mkdtempSync(join(tmpdir(), 'ltrack-bench-shapes-'));
+try {
+  for (const name of readdirSync(dir).filter((n) => !n.startsWith('.') && (only.length === 0 || only.includes(n))).sort()) {
+    const path = join(dir, name);
+    const files = filesOf(path);
+    const bytes = files.reduce((s, f) => s + statSync(f).size, 0);
+    for (let round = 0; round < rounds; round++) {
+      const ours = timed(process.execPath, ['dist/cli/main.js', 'vet', '--static-only', path, '--format', 'json', '--out', join(out, 'report.json')]);
+      if (ours.status === 2) throw new Error(`ltrack vet failed on ${name}: ${ours.stderr}`);
+      const ssl = timed('openssl', ['dgst', '-sha256', ...files]);
+      const split = JSON.parse(execFileSync(process.execPath, ['bench/static/split.mjs', path], { encoding: 'utf8' }));
+      const report = JSON.parse(ours.stdout);
+      const reasons = [...new Set((report.findings ?? []).map((f) => f.ruleId))].join(' ');
+      rows.push({ name, bytes, ...ours, ssl: ssl.seconds, split, verdict: VERDICT[ours.status] ?? ours.status, reasons });
+    }
+  }
+} finally {
+  rmSync(out, { recursive: true, force: true });
+}
+// The split (a separate run right after): staging copies and hashes; the analysis reads the copy.
+console.log(`| shape (${GiB} GiB) | ltrack vet --static-only s | peak RSS MB | openssl sha256 s | x openssl | staging s | analysis s (x openssl) | verdict (rules) |`);
+console.log('|---|---|---|---|---|---|---|---|');
+for (const r of rows) {
+  const x = (s) => (s / r.ssl).toFixed(2);
+  console.log(`| ${r.name} | ${r.seconds.toFixed(2)} | ${r.rssMB.toFixed(0)} | ${r.ssl.toFixed(2)} | **${x(r.seconds)}** | ${r.split.stageSeconds.toFixed(2)} | ${r.split.scanSeconds.toFixed(2)} (${x(r.split.scanSeconds)}) | ${r.verdict}${r.reasons ? ` (${r.reasons})` : ''} |`);
+}
