@@ -61,13 +61,3 @@ export function readGgufHeader(bytes: Bytes, limits: Limits): GgufHeader {
     return { problem: err instanceof Error ? err.message : String(err) };
   }
 }
-
-/**
- * Jinja constructs that reach Python objects from a template (server-side template injection):
- * dunder attribute walks to classes, globals and builtins, and the helpers known to expose them.
- */
-const SSTI = /__(class|mro|subclasses|globals|builtins|init|import|base|bases|dict|getattribute)__|\b(lipsum|cycler|joiner|namespace)\s*\.|\bself\._TemplateReference__context|\b(os|subprocess|popen|system|eval|exec)\s*\(/;
-
-export function templateCodeExecution(template: string): string | undefined {
-  return SSTI.exec(template)?.[0];
-}

@@ -1,0 +1,86 @@
+import type { Detection } from '../core/finding.js';
+import { analyseTemplate } from './template.js';
+
+/**
+ * Where chat templates live, and what each carrier is called as a format (the sandbox renders
+ * them: sandbox/lth/templates.py). transformers opens these by name, not by content:
+ * tokenizer_config.json (and a processor's chat_template.json) holds `chat_template`, a string or
+ * a list of {name, template}; chat_template.jinja (and additional_chat_templates/*.jinja) is the
+ * template itself. GGUF keeps them in its metadata (src/formats/gguf.ts).
+ */
+export type TemplateCarrier = 'tokenizer-config' | 'chat-template';
+
+export function templateCarrier(baseName: string): TemplateCarrier | undefined {
+  const lower = baseName.toLowerCase();
+  if (lower === 'tokenizer_config.json' || lower === 'chat_template.json') return 'tokenizer-config';
+  if (lower.endsWith('.jinja')) return 'chat-template';
+  return undefined;
+}
+
+/** A template and where in its carrier it sits (a metadata key, `chat_template`, `chat_template.NAME`). */
+export interface CarriedTemplate {
+  key: string;
+  template: string;
+}
+
+/**
+ * The templates of a tokenizer_config.json-shaped text, or why none could be read. A file that is
+ * not JSON, or whose `chat_template` is neither a string nor a list of {name, template}, is a
+ * problem: transformers may still read something from it.
+ */
+export function configTemplates(text: string): CarriedTemplate[] | { problem: string } {
+  let config: unknown;
+  try {
+    config = JSON.parse(text);
+  } catch (err) {
+    return { problem: `not JSON (${err instanceof Error ? err.message : String(err)})` };
+  }
+  if (typeof config !== 'object' || config === null || Array.isArray(config)) return { problem: 'not a JSON object' };
+  const value = (config as Record<string, unknown>).chat_template;
+  if (value === undefined || value === null) return [];
+  if (typeof value === 'string') return [{ key: 'chat_template', template: value }];
+  if (!Array.isArray(value)) return { problem: `chat_template is a ${typeof value}, not a string or a list` };
+  const out: CarriedTemplate[] = [];
+  for (const [i, item] of value.entries()) {
+    const { name, template } = (typeof item === 'object' && item !== null ? item : {}) as Record<string, unknown>;
+    if (typeof template !== 'string') return { problem: `chat_template[${i}] has no template string` };
+    out.push({ key: `chat_template.${typeof name === 'string' ? name : i}`, template });
+  }
+  return out;
+}
+
+/** GGUF metadata keys that hold chat templates: the default one and the named ones. */
+export function isTemplateKey(key: string): boolean {
+  return key === 'tokenizer.chat_template' || key.startsWith('tokenizer.chat_template.');
+}
+
+/** Each template analysed, its findings located in the file (and the member, for containers). */
+export function templateDetections(file: string, entry: string[], templates: CarriedTemplate[]): Detection[] {
+  const out: Detection[] = [];
+  for (const { key, template } of templates) {
+    for (const f of analyseTemplate(template)) {
+      out.push({ ruleId: f.ruleId, source: 'static', phase: 'static', message: `${key}: ${f.message}`, evidence: { key, ...f.evidence }, location: { file, ...(entry.length ? { entry } : {}) } });
+    }
+  }
+  return out;
+}
+
+/**
+ * A file transformers reads as a chat-template carrier (by its name): its templates analysed.
+ * Returns the format the sandbox renders it as, or undefined when the file holds no template
+ * (a tokenizer_config.json without `chat_template` is data like any other JSON).
+ */
+export function scanTemplateFile(carrier: TemplateCarrier, data: Buffer, file: string, maxBytes: number): { format: TemplateCarrier | undefined; found: Detection[] } {
+  const at = { file };
+  if (data.length > maxBytes) {
+    return { format: carrier, found: [{ ruleId: 'LT-LIM-001', source: 'static', phase: 'static', message: `chat-template carrier of ${data.length} bytes is over the in-memory limit; not analysed`, evidence: { size: data.length }, location: at }] };
+  }
+  const text = data.toString('utf8');
+  if (carrier === 'chat-template') return { format: carrier, found: templateDetections(file, [], [{ key: 'template', template: text }]) };
+  const templates = configTemplates(text);
+  if ('problem' in templates) {
+    return { format: carrier, found: [{ ruleId: 'LT-TPL-003', source: 'static', phase: 'static', message: `chat-template carrier could not be read: ${templates.problem}; transformers may read a template from it`, evidence: { problem: templates.problem }, location: at }] };
+  }
+  if (templates.length === 0) return { format: undefined, found: [] };
+  return { format: carrier, found: templateDetections(file, [], templates) };
+}
