@@ -79,7 +79,7 @@ export function analyseTemplate(source: string): TemplateFinding[] {
     program = parse(tokenize(source)) as unknown as Node;
   } catch (err) {
     const why = err instanceof Error ? err.message : String(err);
-    return [{ ruleId: 'LT-TPL-003', message: `chat template does not parse as Jinja (${why.slice(0, 200)}); the loader's Jinja may read it differently`, evidence: { error: why.slice(0, 500) } }];
+    return [{ ruleId: 'LT-TPL-003', message: `chat template does not parse as Jinja (${why.slice(0, 200)}); the loader's Jinja may read it differently`, evidence: { error: why.slice(0, 500) } }, ...unparsed(source)];
   }
   try {
     return new Walker(program).run();
@@ -102,6 +102,7 @@ class Walker {
   run(): TemplateFinding[] {
     const nodes = this.nodes();
     for (const n of nodes) this.bind(n);
+    this.bindMacroArguments(nodes);
     const callees = new Set<Node>();
     const notReferences = new Set<unknown>();
     for (const n of nodes) {
@@ -152,15 +153,55 @@ class Walker {
       const v = str(n.loopvar);
       if (v && isNode(n.iterable)) this.addBinding(v, { elementOf: n.iterable });
       else if (isNode(n.loopvar)) for (const part of tupleNames(n.loopvar)) this.addBinding(part, 'unknown');
-    } else if (n.type === 'Macro') {
-      for (const a of Array.isArray(n.args) ? n.args : []) {
-        const name = str(a) ?? (isNode(a) ? str(a.key) : undefined);
-        if (name) this.addBinding(name, 'unknown');
-      }
     } else if (n.type === 'CallStatement') {
       for (const a of Array.isArray(n.callerArgs) ? n.callerArgs : []) {
         const name = str(a) ?? (isNode(a) ? str(a.key) : undefined);
         if (name) this.addBinding(name, 'unknown');
+      }
+    }
+  }
+
+  /**
+   * A macro's parameters take the arguments of its call sites and its defaults. A macro whose
+   * name is used other than as a direct callee (passed around, called indirectly) may be called
+   * with anything: its parameters are unknown.
+   */
+  private bindMacroArguments(nodes: Node[]): void {
+    const macros = new Map<string, Node[]>();
+    for (const n of nodes) if (n.type === 'Macro' && str(n.name) !== undefined) macros.set(str(n.name)!, Array.isArray(n.args) ? (n.args as unknown[]).filter(isNode) : []);
+    const direct = new Set<unknown>();
+    const calls: Node[] = [];
+    for (const n of nodes) {
+      if (n.type === 'Macro') direct.add(n.name);
+      if (n.type === 'CallExpression' && macros.has(str(n.callee) ?? '')) {
+        direct.add(n.callee);
+        calls.push(n);
+      }
+    }
+    const escaped = new Set(nodes.filter((n) => n.type === 'Identifier' && macros.has(String(n.value)) && !direct.has(n)).map((n) => String(n.value)));
+    for (const [name, params] of macros) {
+      const names = params.map((p) => str(p) ?? str(p.key));
+      params.forEach((p, i) => {
+        const param = names[i];
+        if (param === undefined) return;
+        if (escaped.has(name)) this.addBinding(param, 'unknown');
+        else if (p.type === 'KeywordArgumentExpression' && isNode(p.value)) this.addBinding(param, p.value);
+      });
+      if (escaped.has(name)) continue;
+      for (const call of calls.filter((c) => str(c.callee) === name)) {
+        const args = (Array.isArray(call.args) ? (call.args as unknown[]) : []).filter(isNode);
+        let i = 0;
+        for (const a of args) {
+          if (a.type === 'SpreadExpression' || a.type === 'KeywordSpreadExpression') {
+            for (const param of names) if (param !== undefined) this.addBinding(param, 'unknown');
+          } else if (a.type === 'KeywordArgumentExpression') {
+            const key = str(a.key);
+            if (key !== undefined && names.includes(key) && isNode(a.value)) this.addBinding(key, a.value);
+          } else {
+            const param = names[i++];
+            if (param !== undefined) this.addBinding(param, a);
+          }
+        }
       }
     }
   }
@@ -599,4 +640,43 @@ function method(name: string, o: Value, args: Value[]): Value | undefined {
     default:
       return undefined;
   }
+}
+
+/**
+ * A template the parser refused (jinja2 accepts more: `()`, `(1,)`, octal and \N{} escapes) is
+ * still read: the text of its `{{ }}` and `{% %}` blocks, Python string escapes decoded and
+ * quoted pieces joined across `~`/`+`, searched for internal names and exposing globals. Coarser
+ * than the AST walk, so a template that breaks the parser cannot hide its payload behind it.
+ */
+function unparsed(source: string): TemplateFinding[] {
+  const out: TemplateFinding[] = [];
+  const seen = new Set<string>();
+  const add = (ruleId: TemplateRule, key: string, message: string, evidence: Record<string, unknown>) => {
+    if (seen.has(key) || out.length >= MAX_FINDINGS) return;
+    seen.add(key);
+    out.push({ ruleId, message, evidence });
+  };
+  const code = [...source.matchAll(/\{[{%]([\s\S]*?)[%}]\}/g)].map((m) => m[1]!).join('\n');
+  const joined = pythonUnescape(code).replace(/(['"])\s*[~+]\s*(['"])/g, '');
+  for (const m of joined.matchAll(/__[A-Za-z0-9_]+__|\b_[A-Za-z]\w*__\w+|\.\s*([A-Za-z_]\w*)/g)) {
+    const name = (m[1] ?? m[0]).trim();
+    if (m[1] !== undefined && !isInternalName(name)) continue;
+    add('LT-TPL-001', `name:${name}`, `chat template (read as text: it does not parse) names the Python internal \`${name}\`: rendered outside a strict sandbox, it walks to classes, globals and builtins`, { name, via: 'text' });
+  }
+  for (const m of joined.matchAll(/\b(cycler|joiner|lipsum|self|config|request|url_for|get_flashed_messages|namespace)\b/g)) {
+    const name = m[1]!;
+    if (name === 'namespace' && /^namespace\s*\(/.test(joined.slice(m.index))) continue;
+    add('LT-TPL-002', `global:${name}`, `chat template (read as text: it does not parse) uses the Jinja global \`${name}\`, which exposes Python objects`, { global: name, via: 'text' });
+  }
+  if (/\|\s*attr\b/.test(joined)) add('LT-TPL-004', 'attr', 'chat template (read as text: it does not parse) looks names up with |attr', { via: 'text' });
+  return out;
+}
+
+/** Python's unicode-escape for the escapes jinja2's lexer honours in string literals. */
+function pythonUnescape(text: string): string {
+  return text.replace(/\\(x[0-9a-fA-F]{2}|u[0-9a-fA-F]{4}|U[0-9a-fA-F]{8}|[0-7]{1,3}|N\{[^}]{1,40}\})/g, (m, e: string) => {
+    if (e[0] === 'N') return /^N\{LOW LINE\}$/i.test(e) ? '_' : m;
+    const code = /^[0-7]/.test(e) ? parseInt(e, 8) : parseInt(e.slice(1), 16);
+    return code <= 0x10ffff ? String.fromCodePoint(code) : m;
+  });
 }
