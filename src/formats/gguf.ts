@@ -6,7 +6,8 @@ const SCALAR_BYTES: Record<number, number> = { 0: 1, 1: 1, 2: 2, 3: 2, 4: 4, 5: 
 const STRING = 8;
 const ARRAY = 9;
 
-export type GgufHeader = { version: number; tensors: bigint; strings: Map<string, string> } | { problem: string };
+/** `offsets`: where each kept string's bytes start in the file (a chat template's place, for the report). */
+export type GgufHeader = { version: number; tensors: bigint; strings: Map<string, string>; offsets: Map<string, number> } | { problem: string };
 
 /**
  * Reads a GGUF header's metadata (magic, version, tensor and key counts, then typed key/value
@@ -51,12 +52,22 @@ export function readGgufHeader(bytes: Bytes, limits: Limits): GgufHeader {
     const kvs = u64();
     if (kvs > 1_000_000n) return { problem: `${kvs} metadata keys` };
     const strings = new Map<string, string>();
+    const offsets = new Map<string, number>();
+    const keys = new Set<string>();
     for (let i = 0n; i < kvs; i++) {
       const key = str();
-      const value = skipValue(u32(), 0);
-      if (value !== undefined) strings.set(key, value);
+      // gguf readers refuse a repeated key; one that kept the first or the last would differ from this one
+      if (keys.has(key)) throw new Error(`duplicate metadata key ${JSON.stringify(key.slice(0, 100))}`);
+      keys.add(key);
+      const type = u32();
+      const at = cur.pos + 8;
+      const value = skipValue(type, 0);
+      if (value !== undefined) {
+        strings.set(key, value);
+        offsets.set(key, at);
+      }
     }
-    return { version, tensors, strings };
+    return { version, tensors, strings, offsets };
   } catch (err) {
     return { problem: err instanceof Error ? err.message : String(err) };
   }

@@ -248,7 +248,7 @@ function scanGguf(bytes: Bytes, entry: string[], ctx: ScanContext): void {
     detect(ctx, 'LT-GGUF-002', `GGUF header: ${h.problem}`, entry);
     return;
   }
-  const templates = [...h.strings].filter(([key]) => isTemplateKey(key)).map(([key, template]) => ({ key, template }));
+  const templates = [...h.strings].filter(([key]) => isTemplateKey(key)).map(([key, template]) => ({ key, template, offset: h.offsets.get(key)! }));
   ctx.out.push(...templateDetections(ctx.file, entry, templates));
 }
 

@@ -21,6 +21,8 @@ export function templateCarrier(baseName: string): TemplateCarrier | undefined {
 export interface CarriedTemplate {
   key: string;
   template: string;
+  /** where the template's text starts in its carrier (bytes), when known */
+  offset?: number;
 }
 
 /**
@@ -57,9 +59,9 @@ export function isTemplateKey(key: string): boolean {
 /** Each template analysed, its findings located in the file (and the member, for containers). */
 export function templateDetections(file: string, entry: string[], templates: CarriedTemplate[]): Detection[] {
   const out: Detection[] = [];
-  for (const { key, template } of templates) {
+  for (const { key, template, offset } of templates) {
     for (const f of analyseTemplate(template)) {
-      out.push({ ruleId: f.ruleId, source: 'static', phase: 'static', message: `${key}: ${f.message}`, evidence: { key, ...f.evidence }, location: { file, ...(entry.length ? { entry } : {}) } });
+      out.push({ ruleId: f.ruleId, source: 'static', phase: 'static', message: `${key}: ${f.message}`, evidence: { key, ...f.evidence }, location: { file, ...(entry.length ? { entry } : {}), byteOffset: offset ?? 0 } });
     }
   }
   return out;
@@ -76,11 +78,13 @@ export function scanTemplateFile(carrier: TemplateCarrier, data: Buffer, file: s
     return { format: carrier, found: [{ ruleId: 'LT-LIM-001', source: 'static', phase: 'static', message: `chat-template carrier of ${data.length} bytes is over the in-memory limit; not analysed`, evidence: { size: data.length }, location: at }] };
   }
   const text = data.toString('utf8');
-  if (carrier === 'chat-template') return { format: carrier, found: templateDetections(file, [], [{ key: 'template', template: text }]) };
+  if (carrier === 'chat-template') return { format: carrier, found: templateDetections(file, [], [{ key: 'template', template: text, offset: 0 }]) };
   const templates = configTemplates(text);
   if ('problem' in templates) {
     return { format: carrier, found: [{ ruleId: 'LT-TPL-003', source: 'static', phase: 'static', message: `chat-template carrier could not be read: ${templates.problem}; transformers may read a template from it`, evidence: { problem: templates.problem }, location: at }] };
   }
   if (templates.length === 0) return { format: undefined, found: [] };
-  return { format: carrier, found: templateDetections(file, [], templates) };
+  // JSON keeps no positions: the report points at the `chat_template` key
+  const offset = Math.max(0, data.indexOf('"chat_template"'));
+  return { format: carrier, found: templateDetections(file, [], templates.map((t) => ({ ...t, offset }))) };
 }
