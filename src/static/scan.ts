@@ -11,7 +11,7 @@ import { readTar } from '../formats/tar.js';
 import { readNpyHeader } from '../formats/npy.js';
 import { checkSafetensors } from '../formats/safetensors.js';
 import { readGgufHeader } from '../formats/gguf.js';
-import { isTemplateKey, templateDetections } from './template-carriers.js';
+import { isTemplateKey, specialTokenDetections, templateDetections } from './template-carriers.js';
 import { analysePickle, type PickleContext } from './pickle/analyse.js';
 import { runPickle, type PickleRun } from './pickle/interpreter.js';
 import type { GlobalsPolicy } from './pickle/policy.js';
@@ -250,6 +250,7 @@ function scanGguf(bytes: Bytes, entry: string[], ctx: ScanContext): void {
   }
   const templates = [...h.strings].filter(([key]) => isTemplateKey(key)).map(([key, template]) => ({ key, template, offset: h.offsets.get(key)! }));
   ctx.out.push(...templateDetections(ctx.file, entry, templates));
+  if (templates.length) ctx.out.push(...specialTokenDetections(ctx.file, entry, h.specialTokens));
 }
 
 /**

@@ -1,5 +1,5 @@
 import type { Detection } from '../core/finding.js';
-import { analyseTemplate } from './template.js';
+import { analyseTemplate, isInternalName } from './template.js';
 
 /**
  * Where chat templates live, and what each carrier is called as a format (the sandbox renders
@@ -86,5 +86,31 @@ export function scanTemplateFile(carrier: TemplateCarrier, data: Buffer, file: s
   if (templates.length === 0) return { format: undefined, found: [] };
   // JSON keeps no positions: the report points at the `chat_template` key
   const offset = Math.max(0, data.indexOf('"chat_template"'));
-  return { format: carrier, found: templateDetections(file, [], templates.map((t) => ({ ...t, offset }))) };
+  return { format: carrier, found: [...templateDetections(file, [], templates.map((t) => ({ ...t, offset }))), ...specialTokenDetections(file, [], configSpecialTokens(text))] };
+}
+
+/**
+ * Special tokens reach the template as variables (bos_token, eos_token, …) and their text is the
+ * file's own: one that spells an internal name is a name a template can look up without writing
+ * it (`x[bos_token]`). No real tokenizer has such a token.
+ */
+export function specialTokenDetections(file: string, entry: string[], tokens: Iterable<[string, string]>): Detection[] {
+  const out: Detection[] = [];
+  for (const [name, text] of tokens) {
+    if (!isInternalName(text)) continue;
+    out.push({ ruleId: 'LT-TPL-001', source: 'static', phase: 'static', message: `special token ${name} is ${JSON.stringify(text.slice(0, 80))}, a Python internal name the chat template receives as a variable`, evidence: { key: name, name: text.slice(0, 200), via: 'special token' }, location: { file, ...(entry.length ? { entry } : {}), byteOffset: 0 } });
+  }
+  return out;
+}
+
+/** The special tokens of a tokenizer_config.json (strings, or AddedToken objects with `content`). */
+function configSpecialTokens(text: string): [string, string][] {
+  const config = JSON.parse(text) as Record<string, unknown>;
+  const out: [string, string][] = [];
+  for (const [name, value] of Object.entries(config)) {
+    if (!name.endsWith('_token')) continue;
+    const content = typeof value === 'object' && value !== null ? (value as { content?: unknown }).content : value;
+    if (typeof content === 'string') out.push([name, content]);
+  }
+  return out;
 }

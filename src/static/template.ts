@@ -145,7 +145,8 @@ class Walker {
   private bind(n: Node): void {
     if (n.type === 'Set') {
       const target = n.assignee;
-      const value = isNode(n.value) ? n.value : 'unknown';
+      // `{% set x %}…{% endset %}` captures its body's output: the text and expressions, joined
+      const value = isNode(n.value) ? n.value : Array.isArray(n.body) ? joinedOutput(n.body) : 'unknown';
       const name = str(target) ?? memberPath(target);
       if (name) this.addBinding(name, value);
       else if (isNode(target)) for (const part of tupleNames(target)) this.addBinding(part, 'unknown');
@@ -255,7 +256,7 @@ class Walker {
   private computedName(expr: Node, how: string, alwaysName: boolean): void {
     const values = this.fold(expr, 0);
     if (values === undefined) {
-      if (alwaysName || BUILDS_STRINGS.has(expr.type) || isStringBuildingCall(expr)) {
+      if (alwaysName || BUILDS_STRINGS.has(expr.type) || isStringBuildingCall(expr) || this.isMetadataValue(expr)) {
         this.report('LT-TPL-004', `unknown:${how}:${this.findings.length}`, `chat template looks up a name computed at render time (${how}); it cannot be checked statically`, { via: how });
       }
       return;
@@ -265,6 +266,16 @@ class Walker {
         this.nameUse(v, how, `${how} ${JSON.stringify(v)}`);
       }
     }
+  }
+
+  /**
+   * A special token the renderer passes in (bos_token, eos_token, …): its text comes from the
+   * model's own metadata, so the file's author chooses it, and `x[bos_token]` falls back to an
+   * attribute lookup in jinja2 when the item is missing.
+   */
+  private isMetadataValue(expr: Node): boolean {
+    const name = str(expr);
+    return name !== undefined && !this.bindings.has(name) && (name.endsWith('_token') || name === 'additional_special_tokens');
   }
 
   private nameUse(name: string, how: string, shown: string): void {
@@ -458,6 +469,12 @@ function memberPath(n: unknown): string | undefined {
   const object = str(n.object);
   const property = str(n.property);
   return object !== undefined && property !== undefined ? `${object}.${property}` : undefined;
+}
+
+function joinedOutput(body: unknown[]): Node {
+  const parts = body.filter(isNode);
+  if (parts.length === 0) return { type: 'StringLiteral', value: '' };
+  return parts.reduce((left, right) => ({ type: 'BinaryExpression', operator: { type: 'AdditiveBinaryOperator', value: '~' }, left, right }));
 }
 
 function tupleNames(n: Node): string[] {

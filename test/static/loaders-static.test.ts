@@ -11,6 +11,12 @@ import { isJoblibZfile, zfileDataOffset } from '../../src/formats/joblib.js';
 import { severityRank } from '../../src/core/severity.js';
 import { loadRuleSet } from '../../src/rules/index.js';
 import { FIXTURES, fixtureIndex } from '../helpers/fixtures.js';
+import { readGgufHeader } from '../../src/formats/gguf.js';
+import { DEFAULT_LIMITS } from '../../src/formats/limits.js';
+import { scanBytes } from '../../src/static/scan.js';
+import { defaultPolicy } from '../../src/static/pickle/policy.js';
+import { scanTemplateFile } from '../../src/static/template-carriers.js';
+import type { Detection } from '../../src/core/finding.js';
 
 const ours = fixtureIndex().filter((e) => e.generator === 'depth_loaders');
 
@@ -108,5 +114,61 @@ describe("joblib's pre-0.10 ZF files", () => {
     const r = await scanPaths([join(FIXTURES, 'depth_loaders', 'payload_legacy.joblib')]);
     const hit = r.detections.find((d) => d.ruleId === 'LT-PKL-001');
     expect(hit?.location?.entry).toEqual(['joblib-zfile', 'zlib-content']);
+  });
+});
+
+/** A GGUF v3 with a vocabulary, bos/eos ids (after the vocabulary, as llama.cpp writes them) and a chat template. */
+function gguf(tokens: string[], template: string): Buffer {
+  const str = (s: string) => {
+    const b = Buffer.from(s, 'utf8');
+    const n = Buffer.alloc(8);
+    n.writeBigUInt64LE(BigInt(b.length));
+    return Buffer.concat([n, b]);
+  };
+  const u32 = (v: number) => {
+    const b = Buffer.alloc(4);
+    b.writeUInt32LE(v);
+    return b;
+  };
+  const u64 = (v: number) => {
+    const b = Buffer.alloc(8);
+    b.writeBigUInt64LE(BigInt(v));
+    return b;
+  };
+  const kv = [
+    Buffer.concat([str('tokenizer.ggml.tokens'), u32(9), u32(8), u64(tokens.length), ...tokens.map(str)]),
+    Buffer.concat([str('tokenizer.ggml.bos_token_id'), u32(4), u32(1)]),
+    Buffer.concat([str('tokenizer.ggml.eos_token_id'), u32(4), u32(2)]),
+    Buffer.concat([str('tokenizer.chat_template'), u32(8), str(template)]),
+  ];
+  return Buffer.concat([Buffer.from('GGUF'), u32(3), u64(0), u64(kv.length), ...kv]);
+}
+
+describe('special tokens reach the template as variables', () => {
+  const scan = (b: Buffer): Detection[] => {
+    const out: Detection[] = [];
+    scanBytes(new BufBytes(b), [], { file: 'x', limits: DEFAULT_LIMITS, policy: defaultPolicy(), out });
+    return out;
+  };
+
+  it("GGUF: the vocabulary's entries at the bos and eos ids", () => {
+    const h = readGgufHeader(new BufBytes(readFileSync(join(FIXTURES, 'depth_loaders', 'chat_model.gguf'))), DEFAULT_LIMITS);
+    if ('problem' in h) throw new Error(h.problem);
+    expect([...h.specialTokens]).toEqual([['bos_token', '<s>'], ['eos_token', '</s>']]);
+    expect(scan(gguf(['<unk>', '<s>', '</s>'], '{{ bos_token }}{{ messages[0].content }}'))).toEqual([]);
+  });
+
+  it('a special token that spells an internal name, and a template that looks it up', () => {
+    const found = scan(gguf(['<unk>', '__globals__', '</s>'], '{{ lipsum[bos_token] }}'));
+    expect(found.map((d) => d.ruleId).sort()).toEqual(['LT-TPL-001', 'LT-TPL-002', 'LT-TPL-004']);
+    expect(found.find((d) => d.ruleId === 'LT-TPL-001')!.evidence).toMatchObject({ key: 'bos_token', name: '__globals__' });
+    const config = JSON.stringify({ bos_token: { content: '__init__' }, chat_template: '{{ cycler[bos_token] }}' });
+    expect(scanTemplateFile('tokenizer-config', Buffer.from(config), 'x', 1 << 20).found.map((d) => d.ruleId).sort()).toEqual(['LT-TPL-001', 'LT-TPL-002', 'LT-TPL-004']);
+  });
+
+  it('a repeated metadata key is a malformed header', () => {
+    const twice = gguf(['a'], 'x');
+    const h = readGgufHeader(new BufBytes(Buffer.concat([twice.subarray(0, 16), Buffer.from([5, 0, 0, 0, 0, 0, 0, 0]), twice.subarray(24), twice.subarray(24).subarray(twice.subarray(24).indexOf('tokenizer.chat_template') - 8)])), DEFAULT_LIMITS);
+    expect(h).toMatchObject({ problem: expect.stringMatching(/duplicate metadata key/) });
   });
 });

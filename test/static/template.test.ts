@@ -42,6 +42,7 @@ describe('chat template analysis: names however they are spelled', () => {
     ['a macro argument', "{% macro m(n) %}{{ x|attr(n) }}{% endmacro %}{{ m('__cl' ~ 'ass__') }}", '__class__'],
     ['a private name', '{{ self._TemplateReference__context }}', '_TemplateReference__context'],
     ['mro without underscores', '{{ x.mro() }}', 'mro'],
+    ['a block set', '{% set n %}__cla{{ "ss__" }}{% endset %}{{ x|attr(n) }}', '__class__'],
     ['a namespace attribute', "{% set ns = namespace(n='') %}{% set ns.n = '__glo' ~ 'bals__' %}{{ f|attr(ns.n) }}", '__globals__'],
   ])('%s', (_what, template, name) => {
     expect(names(template)).toContain(name);
@@ -60,6 +61,8 @@ describe('chat template analysis: names however they are spelled', () => {
     expect(rules('{{ x|attr(bos_token) }}')).toEqual(['LT-TPL-004']);
     expect(rules("{{ x[bos_token ~ 'a'] }}")).toEqual(['LT-TPL-004']);
     expect(rules('{{ x[key] }}{{ y[loop.index0] }}')).toEqual([]);
+    // special tokens come from the model's metadata: a subscript by one is a name the file's author picked
+    expect(rules('{{ cycler[bos_token] }}').sort()).toEqual(['LT-TPL-002', 'LT-TPL-004']);
     expect(rules("{{ '__class__' }}")).toEqual(['LT-TPL-004']);
   });
 
