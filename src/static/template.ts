@@ -25,7 +25,7 @@ const MAX_TEMPLATE_CHARS = 4 * 2 ** 20;
 const MAX_NODES = 500_000;
 const MAX_CANDIDATES = 32;
 const MAX_STRING = 4096;
-const MAX_FOLD_DEPTH = 48;
+const MAX_FOLD_DEPTH = 256;
 const MAX_FINDINGS = 50;
 
 /**
@@ -96,6 +96,8 @@ class Walker {
   private readonly findings: TemplateFinding[] = [];
   private readonly reported = new Set<string>();
   private readonly folding = new Set<string>();
+  /** A name's folded value, once known: a chain of `set`s that each use the last twice stays linear. */
+  private readonly folded = new Map<string, Folded>();
 
   constructor(private readonly program: Node) {}
 
@@ -335,18 +337,16 @@ class Walker {
     if (constant !== undefined) return [constant];
     const bound = this.bindings.get(name);
     if (!bound || this.folding.has(name)) return undefined; // free (a render-time value) or self-referential
+    if (this.folded.has(name)) return this.folded.get(name);
     this.folding.add(name);
-    try {
-      let out: Folded = [];
-      for (const b of bound) {
-        if (b === 'unknown') return undefined;
-        out = union(out, isNode(b) ? this.fold(b, depth) : elements(this.fold(b.elementOf, depth)));
-        if (out === undefined) return undefined;
-      }
-      return out;
-    } finally {
-      this.folding.delete(name);
+    let out: Folded = [];
+    for (const b of bound) {
+      out = b === 'unknown' ? undefined : union(out, isNode(b) ? this.fold(b, depth) : elements(this.fold(b.elementOf, depth)));
+      if (out === undefined) break;
     }
+    this.folding.delete(name);
+    this.folded.set(name, out);
+    return out;
   }
 
   private foldList(items: unknown[], depth: number): Folded {
@@ -481,9 +481,12 @@ function tupleNames(n: Node): string[] {
   return n.type === 'TupleLiteral' && Array.isArray(n.value) ? n.value.map(str).filter((s): s is string => s !== undefined) : [];
 }
 
+/** Both sets of candidates, each constant once (branches that agree do not multiply). */
 function union(a: Folded, b: Folded): Folded {
-  if (a === undefined || b === undefined || a.length + b.length > MAX_CANDIDATES) return undefined;
-  return [...a, ...b];
+  if (a === undefined || b === undefined) return undefined;
+  const out = [...a];
+  for (const v of b) if (typeof v === 'object' && v !== null ? true : !out.includes(v)) out.push(v);
+  return out.length > MAX_CANDIDATES ? undefined : out;
 }
 
 /** What a `for` over each candidate yields: list items, a string's characters, a dict's keys. */

@@ -151,6 +151,9 @@ describe('chat template analysis on random and mutated templates (never throws, 
     bounded('{{ ' + '('.repeat(5000) + 'x' + ')'.repeat(5000) + ' }}');
     bounded('{{ x|attr(' + Array.from({ length: 3000 }, (_, i) => `'${i % 10}'`).join(' ~ ') + ') }}');
     bounded('{% set a = b %}{% set b = a ~ c %}{% set c = b %}{{ x|attr(a) }}');
+    // each name uses the one before twice: folded once per name, not 2^40 times
+    const chain = Array.from({ length: 40 }, (_, i) => `{% set v${i + 1} = v${i} if q else v${i} %}`).join('');
+    expect(names(`{% set v0 = '__class__' %}${chain}{{ x|attr(v40) }}`)).toContain('__class__');
     bounded('{{ x|attr(' + "['a','b','c','d']".repeat(1) + '|join * 100000) }}');
   });
 });
