@@ -100,7 +100,9 @@ function scanFile(f: StagedFile, limits: Limits, policy: ReturnType<typeof defau
     const bytes = f.size <= SMALL_FILE ? new BufBytes(new FileBytes(handle, 0, f.size).read(0, f.size)) : new FileBytes(handle, 0, f.size);
     const ctx = { file, limits, policy, out: found };
     const format = guarded(file, () => scanBytes(bytes, [], ctx));
-    const carrier = format === 'unknown' ? templateCarrier(basename(file)) : undefined;
+    // transformers opens a template carrier by its name whatever its first bytes look like (a
+    // template can begin like a protocol-0 pickle): it is read as one, on top of what it sniffed as
+    const carrier = templateCarrier(basename(file));
     if (carrier) {
       const t = guarded(file, () => scanTemplateFile(carrier, bytes.read(0, Math.min(bytes.size, limits.maxInMemoryBytes + 1)), file, limits.maxInMemoryBytes));
       found.push(...t.found);

@@ -172,3 +172,19 @@ describe('special tokens reach the template as variables', () => {
     expect(h).toMatchObject({ problem: expect.stringMatching(/duplicate metadata key/) });
   });
 });
+
+describe('template carriers are read by their name, whatever their first bytes', () => {
+  it('a chat_template.jinja that begins like a protocol-0 pickle is still a template', async () => {
+    const { mkdtemp, writeFile, rm } = await import('node:fs/promises');
+    const { tmpdir } = await import('node:os');
+    const dir = await mkdtemp(join(tmpdir(), 'ltrack-tpl-'));
+    try {
+      await writeFile(join(dir, 'chat_template.jinja'), "chat\nformat\n{{ cycler.__init__.__globals__.os.system('/bin/true') }}");
+      const r = await scanPaths([join(dir, 'chat_template.jinja')]);
+      expect(r.targets[0]!.format).toBe('chat-template');
+      expect(r.detections.map((d) => d.ruleId)).toContain('LT-TPL-001');
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});
