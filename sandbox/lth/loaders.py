@@ -6,6 +6,8 @@ a file needs it, and so that its import shows up inside the load phase like it w
 import json
 import pickle
 
+from lth import templates
+
 
 def _pickle(path):
     with open(path, "rb") as f:
@@ -117,6 +119,59 @@ def _keras_zip(path):
     return _architecture(config, len(weights))
 
 
+# Datasets are read in slices of about this many bytes, so a large one never sits in memory whole.
+_HDF5_SLICE_BYTES = 16 * 2**20
+
+
+def _hdf5(path):
+    """A plain HDF5 file (datasets, not a Keras model) read as a data consumer reads it with h5py:
+    every group walked, every attribute read, every dataset's values read (in slices), and links
+    followed the way `f[name]` follows them — an external link or external storage opens the
+    file it names, which the tracer sees."""
+    import h5py
+
+    summary = {"groups": 0, "datasets": 0, "attributes": 0, "links": 0}
+
+    def attributes(obj):
+        for name in obj.attrs:
+            obj.attrs[name]
+            summary["attributes"] += 1
+
+    def dataset(ds):
+        summary["datasets"] += 1
+        if ds.shape is None:  # an empty dataspace holds no values
+            return
+        if ds.ndim == 0 or ds.shape[0] == 0:
+            ds[()]
+            return
+        row = max(1, ds.dtype.itemsize * (ds.size // ds.shape[0]))
+        step = max(1, _HDF5_SLICE_BYTES // row)
+        for start in range(0, ds.shape[0], step):
+            ds[start : start + step]
+
+    def visit(name, obj):
+        attributes(obj)
+        if isinstance(obj, h5py.Dataset):
+            dataset(obj)
+        else:
+            summary["groups"] += 1
+
+    def link(name, info):
+        if isinstance(info, (h5py.SoftLink, h5py.ExternalLink)):
+            summary["links"] += 1
+            target = f.get(name)
+            if isinstance(target, h5py.Dataset):
+                dataset(target)
+
+    with h5py.File(path, "r") as f:
+        if "model_config" in f.attrs:
+            raise ValueError("a Keras model (model_config attribute): not read as plain data")
+        attributes(f)
+        f.visititems(visit)  # hard links
+        f.visititems_links(link)  # soft and external links, which visititems does not follow
+    return summary
+
+
 def _architecture(config, weights):
     layers = config.get("config", {}).get("layers", []) if isinstance(config.get("config"), dict) else []
     return {"class_name": config.get("class_name"), "layers": [l.get("class_name") for l in layers], "weights": weights}
@@ -137,6 +192,10 @@ LOADERS = {
     "safetensors": _safetensors,
     "keras-h5": _keras_h5,
     "keras": _keras_zip,
+    "hdf5": _hdf5,
+    "gguf": templates.load_gguf,
+    "tokenizer-config": templates.load_config,
+    "chat-template": templates.load_jinja,
 }
 
 

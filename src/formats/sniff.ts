@@ -1,7 +1,9 @@
 import type { Bytes } from './bytes.js';
+import { isJoblibZfile } from './joblib.js';
+import { isLz4Frame } from './lz4.js';
 
 /** Container or content kinds recognised by their first bytes, never by file name. */
-export type Sniffed = 'zip' | 'npy' | 'pickle' | 'gzip' | 'zlib' | 'bz2' | 'xz' | 'lzma' | 'hdf5' | 'gguf' | 'safetensors' | 'tar' | '7z' | 'unknown';
+export type Sniffed = 'zip' | 'npy' | 'pickle' | 'gzip' | 'zlib' | 'bz2' | 'xz' | 'lzma' | 'lz4' | 'joblib-zfile' | 'hdf5' | 'gguf' | 'safetensors' | 'tar' | '7z' | 'unknown';
 
 /**
  * Opcodes CPython's C unpickler accepts as the first of a stream: the ones that push without
@@ -35,6 +37,8 @@ export function sniff(bytes: Bytes): Sniffed {
   if (h.length >= 3 && h.subarray(0, 3).toString('latin1') === 'BZh') return 'bz2';
   if (h.length >= 6 && h.subarray(0, 6).equals(Buffer.from([0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00]))) return 'xz';
   if (h.length >= 13 && isLzmaAlone(h)) return 'lzma';
+  if (isLz4Frame(h)) return 'lz4';
+  if (isJoblibZfile(h)) return 'joblib-zfile';
   if (h.length >= 8 && h.subarray(0, 8).equals(Buffer.from([0x89, 0x48, 0x44, 0x46, 0x0d, 0x0a, 0x1a, 0x0a]))) return 'hdf5';
   if (h.length >= 4 && h.subarray(0, 4).toString('latin1') === 'GGUF') return 'gguf';
   if (h.length >= 6 && h.subarray(0, 6).equals(Buffer.from([0x37, 0x7a, 0xbc, 0xaf, 0x27, 0x1c]))) return '7z';

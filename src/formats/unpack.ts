@@ -1,8 +1,9 @@
 import { spawnSync } from 'node:child_process';
 import { gunzipSync, inflateSync } from 'node:zlib';
 import type { Limits } from './limits.js';
+import { decodeLz4Frames } from './lz4.js';
 
-export type Compression = 'gzip' | 'zlib' | 'bz2' | 'xz' | 'lzma';
+export type Compression = 'gzip' | 'zlib' | 'bz2' | 'xz' | 'lzma' | 'lz4';
 
 /** What unpacking gave: the content (a prefix of it when a bound cut it), or why there is none. */
 export type Unpacked = { data: Buffer; cut?: string } | { problem: string; limit: boolean };
@@ -27,6 +28,7 @@ export function unpack(kind: Compression, input: Buffer, limits: Limits): Unpack
         : { problem: `malformed ${kind} stream: ${message}`, limit: false };
     }
   }
+  if (kind === 'lz4') return decodeLz4Frames(input, cap);
   const [tool, args] = kind === 'bz2' ? ['bzip2', ['--decompress', '--stdout']] : ['xz', ['--decompress', '--stdout', `--format=${kind === 'lzma' ? 'lzma' : 'xz'}`, '--memlimit-decompress=256MiB']];
   const r = spawnSync(tool, args, { input, maxBuffer: cap, timeout: 120_000, env: {} });
   if (r.error && (r.error as NodeJS.ErrnoException).code === 'ENOBUFS') {

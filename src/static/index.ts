@@ -11,6 +11,7 @@ import type { SkippedFile } from '../intake/enumerate.js';
 import { stageCandidates, type StagedFile, type Staging } from '../intake/stage.js';
 import { defaultPolicy, type GlobalsPolicy } from './pickle/policy.js';
 import { scanBytes, scanPickleStream, type ScanContext } from './scan.js';
+import { scanTemplateFile, templateCarrier } from './template-carriers.js';
 
 export interface StaticResult {
   targets: TargetFile[];
@@ -99,6 +100,14 @@ function scanFile(f: StagedFile, limits: Limits, policy: ReturnType<typeof defau
     const bytes = f.size <= SMALL_FILE ? new BufBytes(new FileBytes(handle, 0, f.size).read(0, f.size)) : new FileBytes(handle, 0, f.size);
     const ctx = { file, limits, policy, out: found };
     const format = guarded(file, () => scanBytes(bytes, [], ctx));
+    // transformers opens a template carrier by its name whatever its first bytes look like (a
+    // template can begin like a protocol-0 pickle): it is read as one, on top of what it sniffed as
+    const carrier = templateCarrier(basename(file));
+    if (carrier) {
+      const t = guarded(file, () => scanTemplateFile(carrier, bytes.read(0, Math.min(bytes.size, limits.maxInMemoryBytes + 1)), file, limits.maxInMemoryBytes));
+      found.push(...t.found);
+      if (t.format) return { target: { ...base, format: t.format }, found };
+    }
     if (!PICKLE_FAMILY.has(format)) guarded(file, () => polyglotPickle(bytes, format, ctx));
     return { target: { ...base, format, ...accountFor(format, bytes, basename(file), limits) }, found };
   } finally {

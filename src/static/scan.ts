@@ -3,13 +3,15 @@ import { BufBytes, Cursor, type Bytes } from '../formats/bytes.js';
 import type { Limits } from '../formats/limits.js';
 import { sniff } from '../formats/sniff.js';
 import { memberData, readZip } from '../formats/zip.js';
-import { unpack } from '../formats/unpack.js';
+import { unpack, type Compression } from '../formats/unpack.js';
+import { zfileDataOffset } from '../formats/joblib.js';
 import { kerasCodeLayers, nestingBeyond } from '../formats/keras.js';
 import { readOnnx } from '../formats/onnx.js';
 import { readTar } from '../formats/tar.js';
 import { readNpyHeader } from '../formats/npy.js';
 import { checkSafetensors } from '../formats/safetensors.js';
-import { readGgufHeader, templateCodeExecution } from '../formats/gguf.js';
+import { readGgufHeader } from '../formats/gguf.js';
+import { isTemplateKey, specialTokenDetections, templateDetections } from './template-carriers.js';
 import { analysePickle, type PickleContext } from './pickle/analyse.js';
 import { runPickle, type PickleRun } from './pickle/interpreter.js';
 import type { GlobalsPolicy } from './pickle/policy.js';
@@ -50,16 +52,14 @@ export function scanBytes(bytes: Bytes, entry: string[], ctx: ScanContext, depth
     case 'zlib':
     case 'bz2':
     case 'xz':
-    case 'lzma': {
-      const unpacked = unpack(kind, bytes.read(0, Math.min(bytes.size, ctx.limits.maxInMemoryBytes + 1)), ctx.limits);
-      if ('problem' in unpacked) {
-        detect(ctx, unpacked.limit ? 'LT-LIM-001' : 'LT-FMT-001', `${unpacked.problem}; its loader must be confirmed dynamically`, entry);
-        return kind;
-      }
-      if (unpacked.cut) detect(ctx, 'LT-LIM-001', unpacked.cut, entry);
-      const innerFormat = scanBytes(new BufBytes(unpacked.data), [...entry, `${kind}-content`], ctx, depth + 1);
-      // joblib's compressed dumps are a compressed joblib pickle; joblib.load reads them.
-      return innerFormat === 'joblib' || innerFormat === 'pickle' ? 'joblib' : kind;
+    case 'lzma':
+    case 'lz4':
+      return scanCompressed(kind, bytes, entry, ctx, depth);
+    case 'joblib-zfile': {
+      // joblib < 0.10: a zlib stream after a length header; joblib.load unpickles whatever it inflates to
+      const start = zfileDataOffset(bytes.read(0, 32));
+      scanCompressed('zlib', bytes.slice(start, bytes.size - start), [...entry, 'joblib-zfile'], ctx, depth);
+      return 'joblib';
     }
     case 'safetensors':
       for (const problem of checkSafetensors(bytes, ctx.limits)) detect(ctx, 'LT-ST-001', problem, entry);
@@ -79,6 +79,19 @@ export function scanBytes(bytes: Bytes, entry: string[], ctx: ScanContext, depth
       detect(ctx, 'LT-FMT-001', '7z archive: its members are not unpacked statically; extract it and vet the members', entry);
       return '7z';
   }
+}
+
+/** A compressed stream, unpacked within the bounds and its content scanned by what it is. */
+function scanCompressed(kind: Compression, bytes: Bytes, entry: string[], ctx: ScanContext, depth: number): string {
+  const unpacked = unpack(kind, bytes.read(0, Math.min(bytes.size, ctx.limits.maxInMemoryBytes + 1)), ctx.limits);
+  if ('problem' in unpacked) {
+    detect(ctx, unpacked.limit ? 'LT-LIM-001' : 'LT-FMT-001', `${unpacked.problem}; its loader must be confirmed dynamically`, entry);
+    return kind;
+  }
+  if (unpacked.cut) detect(ctx, 'LT-LIM-001', unpacked.cut, entry);
+  const innerFormat = scanBytes(new BufBytes(unpacked.data), [...entry, `${kind}-content`], ctx, depth + 1);
+  // joblib's compressed dumps are a compressed joblib pickle; joblib.load reads them.
+  return innerFormat === 'joblib' || innerFormat === 'pickle' ? 'joblib' : kind;
 }
 
 /** Pickles back to back: pickle.load reads one, torch's legacy format five, joblib one with inline arrays. */
@@ -227,18 +240,16 @@ function scanNpy(bytes: Bytes, entry: string[], ctx: ScanContext): void {
   if (h.object) scanBytes(bytes.slice(h.dataOffset, bytes.size - h.dataOffset), [...entry, 'object-array'], ctx, 1);
 }
 
-/** GGUF: the header must parse; a chat template is Jinja that llama.cpp-style runtimes render. */
+/** GGUF: the header must parse; its chat templates are Jinja that runtimes render (src/static/template.ts). */
 function scanGguf(bytes: Bytes, entry: string[], ctx: ScanContext): void {
   const h = readGgufHeader(bytes, ctx.limits);
   if ('problem' in h) {
     detect(ctx, 'LT-GGUF-002', `GGUF header: ${h.problem}`, entry);
     return;
   }
-  for (const [key, value] of h.strings) {
-    if (!key.includes('chat_template')) continue;
-    const hit = templateCodeExecution(value);
-    if (hit) detect(ctx, 'LT-GGUF-001', `${key} reaches Python objects from Jinja (${hit}): template injection runs code when the chat template is rendered`, entry, {}, { key, pattern: hit });
-  }
+  const templates = [...h.strings].filter(([key]) => isTemplateKey(key)).map(([key, template]) => ({ key, template, offset: h.offsets.get(key)! }));
+  ctx.out.push(...templateDetections(ctx.file, entry, templates));
+  if (templates.length) ctx.out.push(...specialTokenDetections(ctx.file, entry, h.specialTokens));
 }
 
 /**

@@ -1,8 +1,13 @@
 import type { TargetFile } from '../report/schema.js';
 import type { StagedFile } from '../intake/stage.js';
 
-/** Formats the sandbox harness has a real loader for (sandbox/lth/loaders.py). */
-const LOADABLE = new Set(['pickle', 'torch-zip', 'torch-legacy', 'torch-tar', 'npy', 'npz', 'joblib', 'dill', 'cloudpickle', 'onnx', 'safetensors', 'keras-h5', 'keras']);
+/**
+ * Formats the sandbox harness has a real loader for (sandbox/lth/loaders.py). `joblib` covers its
+ * compressed dumps too (zlib, gzip, bz2, xz, lzma, lz4 and the pre-0.10 `ZF` files: joblib.load
+ * reads each); `hdf5` is a plain HDF5 data file read with h5py; `gguf`, `tokenizer-config` and
+ * `chat-template` are loaded by rendering their chat templates (sandbox/lth/templates.py).
+ */
+const LOADABLE = new Set(['pickle', 'torch-zip', 'torch-legacy', 'torch-tar', 'npy', 'npz', 'joblib', 'dill', 'cloudpickle', 'onnx', 'safetensors', 'keras-h5', 'keras', 'hdf5', 'gguf', 'tokenizer-config', 'chat-template']);
 
 /**
  * The model files of a vet that the sandbox loads, each with the loader its sniffed format needs.

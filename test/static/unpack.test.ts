@@ -17,9 +17,11 @@ const samples: Record<Exclude<Compression, 'gzip' | 'zlib'>, (b: Buffer) => Buff
   bz2: (b) => compress('bzip2', ['-c'], b),
   xz: (b) => compress('xz', ['-c'], b),
   lzma: (b) => compress('xz', ['-c', '--format=lzma'], b),
+  // the reference lz4 tool's frames (content checksum, 4 MiB blocks): an oracle for src/formats/lz4.ts
+  lz4: (b) => compress('lz4', ['-c'], b),
 };
 
-describe('bounded unpacking of bzip2, xz and legacy lzma', () => {
+describe('bounded unpacking of bzip2, xz, legacy lzma and lz4', () => {
   const text = Buffer.from('a pickle would be here '.repeat(100));
 
   it.each(Object.entries(samples))('%s: round trip, and sniffed by content', (kind, make) => {
