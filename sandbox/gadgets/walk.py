@@ -141,6 +141,7 @@ class Index:
         self.files = 0
         self.parse_errors = 0
         self.mros = {}
+        self.memo = {}
 
     # ---- building -------------------------------------------------------------------------------
     def add_module(self, name, path, is_pkg):
@@ -221,10 +222,18 @@ class Index:
 
     # ---- resolution ----------------------------------------------------------------------------
     def lookup(self, dotted, seen=None):
-        """A dotted name -> ('func', Func) | ('class', Klass) | ('name', canonical dotted) | None."""
+        """A dotted name -> ('func', Func) | ('class', Klass) | ('name', canonical dotted) | None.
+        Results of top-level lookups are memoised: a package's star imports make misses costly."""
+        if seen:
+            return self._lookup(dotted, seen)
+        key = ("l", dotted)
+        if key not in self.memo:
+            self.memo[key] = self._lookup(dotted, set())
+        return self.memo[key]
+
+    def _lookup(self, dotted, seen):
         if dotted in SINK_CAP or dotted in OPENERS or dotted in LIBRARY_LOADERS:
             return ("name", dotted)
-        seen = seen or set()
         if dotted in seen or len(seen) > 30:
             return None
         seen.add(dotted)
@@ -247,6 +256,14 @@ class Index:
 
     def member(self, mod, name, seen):
         """What `name` is bound to at the top of `mod`: its own binding, else a star import's."""
+        if seen:
+            return self._member(mod, name, seen)
+        key = ("m", mod.name, name)
+        if key not in self.memo:
+            self.memo[key] = self._member(mod, name, set())
+        return self.memo[key]
+
+    def _member(self, mod, name, seen):
         b = mod.names.get(name)
         if b is None:
             for star in mod.stars:
