@@ -170,7 +170,8 @@ class Index:
         """Top-level statements of a module or class body, including those under if/try."""
         for st in body:
             if isinstance(st, (ast.If, ast.Try, getattr(ast, "TryStar", ast.Try))):
-                for block in (st.body, st.orelse, getattr(st, "finalbody", []), *[h.body for h in getattr(st, "handlers", [])]):
+                # `try: import x / except ImportError: x = None`: the fallback must not hide the import
+                for block in (*[h.body for h in getattr(st, "handlers", [])], st.body, st.orelse, getattr(st, "finalbody", [])):
                     self.scope(m, block, prefix, cls)
             elif isinstance(st, (ast.FunctionDef, ast.AsyncFunctionDef)):
                 q = prefix + st.name
@@ -210,7 +211,11 @@ class Index:
                     if isinstance(t, ast.Name):
                         # only aliases matter for resolution; any other value just shadows the name
                         alias = isinstance(st.value, (ast.Name, ast.Attribute))
-                        (cls.attrs if cls else m.names)[t.id] = ("expr", st.value) if alias else ("opaque", None)
+                        names = cls.attrs if cls else m.names
+                        if alias:
+                            names[t.id] = ("expr", st.value)
+                        else:
+                            names.setdefault(t.id, ("opaque", None))
 
     def instance_attrs(self, cls, fn):
         """`self.X = <name>` in a method binds X for every method of the class (FileHandler's _builtin_open)."""

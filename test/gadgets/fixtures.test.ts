@@ -1,6 +1,8 @@
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { parse as parseToml } from 'smol-toml';
 import { describe, expect, it } from 'vitest';
-import { defaultGadgets } from '../../src/rules/gadgets.js';
+import { GADGETS_FILE, defaultGadgets } from '../../src/rules/gadgets.js';
 import { recipeDigest } from '../../src/sandbox/recipe.js';
 import { GADGET_RULES, defaultPolicy } from '../../src/static/pickle/policy.js';
 import { scanPaths } from '../../src/static/index.js';
@@ -20,6 +22,15 @@ describe('the bundled gadget table', () => {
     expect(t.header.image_recipe).toBe(await recipeDigest());
     expect(t.size).toBe(t.header.gadgets);
     expect(Object.values(t.header.counts).reduce((a, b) => a + b, 0)).toBeGreaterThanOrEqual(t.size);
+  });
+
+  it('is TOML: the TOML library reads the same entries and aliases as the line reader', () => {
+    const doc = parseToml(readFileSync(GADGETS_FILE, 'utf8')) as { gadgets: Record<string, Record<string, string[]>>; aliases: Record<string, string> };
+    const t = defaultGadgets();
+    t.validate();
+    expect(Object.keys(doc.gadgets)).toHaveLength(t.size);
+    for (const [name, paths] of Object.entries(doc.gadgets)) expect(t.get(name)?.paths, name).toEqual(paths);
+    for (const [alias, target] of Object.entries(doc.aliases)) expect(t.get(alias)?.callable, alias).toBe(target);
   });
 
   it("lists the issue's classes: stdlib command helpers, ML test utilities, logging handlers, ctypes loaders", () => {

@@ -34,7 +34,6 @@ socket = 0
 "lib.shell.reviewed" = { file_write = ["lib.shell.reviewed", "builtins.open"] }
 
 [aliases]
-"lib.util.Helper" = "lib.util._impl.Helper"
 "lib.run_line" = "lib.shell._run_line"
 `;
 
@@ -100,7 +99,10 @@ describe('gadget table: the policy classifies what its hand-written entries leav
   });
 
   it('rejects a table with a capability it does not know or a path too short to be evidence', () => {
-    expect(() => GadgetTable.parse(TABLE.replace('{ process = ["lib.shell._run_line", "os.system"] }', '{ launch = ["a", "b"] }'), 't')).toThrow(/capability/);
-    expect(() => GadgetTable.parse(TABLE.replace('{ process = ["lib.shell._run_line", "os.system"] }', '{ process = ["a"] }'), 't')).toThrow(/call path/);
+    expect(() => GadgetTable.parse(TABLE.replace('{ process = ["lib.shell._run_line", "os.system"] }', '{ launch = ["a", "b"] }'), 't').validate()).toThrow(/capability/);
+    expect(() => GadgetTable.parse(TABLE.replace('{ process = ["lib.shell._run_line", "os.system"] }', '{ process = ["a"] }'), 't').validate()).toThrow(/call path/);
+    expect(() => GadgetTable.parse(TABLE.replace('"lib.run_line" = "lib.shell._run_line"', '"lib.run_line" = "lib.nothing"'), 't').validate()).toThrow(/names no gadget/);
+    expect(() => GadgetTable.parse(TABLE.replace('"tool.save" = {', 'tool.save = {'), 't')).toThrow(/line \d+ of \[gadgets\]/);
+    expect(() => GadgetTable.parse(TABLE, 't').validate()).not.toThrow();
   });
 });

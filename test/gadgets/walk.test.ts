@@ -83,7 +83,10 @@ def backup(src, dst):
     shutil.copy(src, dst)
 `,
   'loader.py': `
-import ctypes
+try:
+    import ctypes
+except ImportError:
+    ctypes = None  # a fallback binding must not hide the import
 
 def load(path):
     import importlib

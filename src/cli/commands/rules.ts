@@ -54,7 +54,7 @@ export function registerRules(program: Command): void {
         process.stdout.write(
           run.skipped
             ? `${run.file} is current for image recipe ${h.image_recipe} (${h.gadgets} gadgets)\n`
-            : `${run.file}: ${h.gadgets} gadgets of ${h.callables} callables in ${h.files} files (${counts}), image recipe ${h.image_recipe}, ${run.seconds.toFixed(1)}s\n`,
+            : `${run.file}: ${h.gadgets} gadgets of ${h.callables} callables in ${h.files} files (${counts}), image recipe ${h.image_recipe}, ${run.seconds.toFixed(1)}s (walker: parse ${run.walk?.parse}s, graph ${run.walk?.graph}s)\n`,
         );
         return ExitCode.Pass;
       }),
