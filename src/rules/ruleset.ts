@@ -85,7 +85,7 @@ export function parseRuleFile(text: string, file: string): Rule[] {
 }
 
 /** Files holding rule tables (`[[rule]]`); the static engine's own data files live beside them. */
-const NOT_RULE_FILES = new Set(['pickle-globals.toml']);
+const NOT_RULE_FILES = new Set(['pickle-globals.toml', 'gadgets.toml']);
 
 async function ruleFiles(dirOrFiles: string | string[]): Promise<string[]> {
   if (Array.isArray(dirOrFiles)) return [...dirOrFiles].sort();

@@ -40,4 +40,23 @@ export function registerRules(program: Command): void {
         return failed.length === 0 && untested.length === 0 ? ExitCode.Pass : ExitCode.BadInput;
       }),
     );
+  rules
+    .command('gadgets')
+    .option('--if-stale', 'keep the table when its header names the current image recipe digest (the bootstrap uses this)')
+    .option('--out <file>', 'where to write the table (default: the bundled rules/gadgets.toml)')
+    .description("derive the pickle gadget table from the sandbox image's Python sources (static reachability over their ASTs)")
+    .action(
+      action(async (opts: { ifStale?: boolean; out?: string }) => {
+        const { buildGadgets } = await import('../../rules/gadgets-build.js');
+        const run = await buildGadgets({ ...(opts.out ? { out: opts.out } : {}), ifStale: opts.ifStale === true });
+        const h = run.header;
+        const counts = Object.entries(h.counts).map(([c, n]) => `${c} ${n}`).join(', ');
+        process.stdout.write(
+          run.skipped
+            ? `${run.file} is current for image recipe ${h.image_recipe} (${h.gadgets} gadgets)\n`
+            : `${run.file}: ${h.gadgets} gadgets of ${h.callables} callables in ${h.files} files (${counts}), image recipe ${h.image_recipe}, ${run.seconds.toFixed(1)}s (walker: parse ${run.walk?.parse}s, graph ${run.walk?.graph}s)\n`,
+        );
+        return ExitCode.Pass;
+      }),
+    );
 }

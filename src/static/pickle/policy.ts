@@ -3,8 +3,23 @@ import { readFileSync } from 'node:fs';
 import { parse as parseToml } from 'smol-toml';
 import { LtrackError } from '../../core/errors.js';
 import { projectPath } from '../../core/paths.js';
+import { defaultGadgets, gadgetFileDigest, type Capability, type GadgetTable } from '../../rules/gadgets.js';
 
-export type Verdict = { kind: 'safe' } | { kind: 'dangerous'; rule: string; why: string; family: string } | { kind: 'unknown' };
+export type Verdict = { kind: 'safe' } | { kind: 'dangerous'; rule: string; why: string; family: string; path?: string[] } | { kind: 'unknown' };
+
+/**
+ * Rules (rules/static-gadgets.toml) for a callable of the image that the derived gadget table
+ * (rules/gadgets.toml) shows reaching a capability: one per capability, so severity follows what
+ * it reaches.
+ */
+export const GADGET_RULES: Record<Capability, { rule: string; why: string }> = {
+  process: { rule: 'LT-GDG-001', why: 'runs a process' },
+  code: { rule: 'LT-GDG-002', why: 'executes code it is handed' },
+  native: { rule: 'LT-GDG-003', why: 'loads a native library' },
+  import: { rule: 'LT-GDG-004', why: 'imports a module it is handed' },
+  file_write: { rule: 'LT-GDG-005', why: 'writes files' },
+  socket: { rule: 'LT-GDG-006', why: 'opens sockets' },
+};
 
 /** How a deserialising callable reads its argument: as one pickle, or by content like torch.load. */
 export type Deserialiser = 'pickle' | 'content';
@@ -61,10 +76,15 @@ export class GlobalsPolicy {
   private readonly invokes = new Map<string, number[]>();
   private readonly doc: PolicyFile;
 
+  /**
+   * `gadgets` supplies the derived gadget table on first need (undefined: none); by default the
+   * bundled rules/gadgets.toml, read only when a name is off the exact allowlist.
+   */
   constructor(
     doc: PolicyFile,
     file: string,
     readonly sources: readonly PolicySource[] = [],
+    readonly gadgets: () => GadgetTable | undefined = defaultGadgets,
   ) {
     if (typeof doc.safe !== 'object' || typeof doc.dangerous !== 'object' || !Array.isArray(doc.safe_class_modules?.prefixes)) {
       throw new LtrackError('rules_invalid', 'pickle globals policy needs [safe], [safe_class_modules] and [dangerous.*] tables', { file });
@@ -94,7 +114,7 @@ export class GlobalsPolicy {
   extend(user: AllowFile, source: PolicySource): GlobalsPolicy {
     const safe: Record<string, string[]> = { ...this.doc.safe };
     for (const [module, names] of Object.entries(user.safe)) safe[module] = [...(safe[module] ?? []), ...names];
-    return new GlobalsPolicy({ ...this.doc, safe }, source.file, [...this.sources, source]);
+    return new GlobalsPolicy({ ...this.doc, safe }, source.file, [...this.sources, source], this.gadgets);
   }
 
   private addSafe(table: Record<string, unknown>, file: string): void {
@@ -135,24 +155,47 @@ export class GlobalsPolicy {
     return undefined;
   }
 
+  /**
+   * Deny beats allow, and an exact allow beats the derived gadget table: hand-written entries are
+   * reviewed, the table over-approximates (any call site counts). A name admitted only by a
+   * wildcard ("*", `mod.*`, a class module) was never reviewed one by one, so the table still
+   * classifies it; what neither admits nor the table knows is unknown.
+   */
   classify(module: string, name: string): Verdict {
     const danger = this.dangerOf(module, name);
     if (danger) return danger;
     const hops = name.split('.');
+    let exact = true;
     // every hop must be allowed; only the first (a plain name) may be covered by a wildcard
     for (let k = 1; k <= hops.length; k++) {
-      if (!this.isSafeHop(module, hops.slice(0, k).join('.'), k === 1)) return { kind: 'unknown' };
+      const how = this.safeHop(module, hops.slice(0, k).join('.'), k === 1);
+      if (!how) return this.gadgetOf(module, name) ?? { kind: 'unknown' };
+      if (how === 'wildcard') exact = false;
     }
-    return { kind: 'safe' };
+    return exact ? { kind: 'safe' } : (this.gadgetOf(module, name) ?? { kind: 'safe' });
   }
 
-  private isSafeHop(module: string, name: string, wildcardsApply: boolean): boolean {
+  private safeHop(module: string, name: string, wildcardsApply: boolean): 'exact' | 'wildcard' | undefined {
+    let wildcard = false;
     for (const e of this.safe) {
       const moduleMatches = module === e.module || (e.submodules && module.startsWith(`${e.module}.`));
       if (!moduleMatches) continue;
-      if (e.names === '*' ? wildcardsApply : e.names.has(name)) return true;
+      if (e.names === '*') wildcard ||= wildcardsApply;
+      else if (e.names.has(name)) return 'exact';
     }
-    return wildcardsApply && /^[A-Z][A-Za-z0-9_]*$/.test(name) && this.classPrefixes.some((p) => module.startsWith(p));
+    if (wildcard) return 'wildcard';
+    return wildcardsApply && /^[A-Z][A-Za-z0-9_]*$/.test(name) && this.classPrefixes.some((p) => module.startsWith(p)) ? 'wildcard' : undefined;
+  }
+
+  /** The derived gadget table's entry for the name (or for an object its hops reach), as a verdict. */
+  private gadgetOf(module: string, name: string): Verdict | undefined {
+    const table = this.gadgets();
+    if (!table) return undefined;
+    const g = this.reachable(module, name, (path) => table.get(path));
+    if (!g) return undefined;
+    const path = g.paths[g.capability]!;
+    const { rule, why } = GADGET_RULES[g.capability];
+    return { kind: 'dangerous', rule, why: `${why}: ${path.join(' -> ')} (derived gadget table)`, family: `gadget:${g.capability}`, path };
   }
 
   private dangerOf(module: string, name: string): Verdict | undefined {
@@ -169,10 +212,10 @@ export function defaultPolicy(): GlobalsPolicy {
   return cached;
 }
 
-export function loadPolicy(file: string): GlobalsPolicy {
+export function loadPolicy(file: string, gadgets: () => GadgetTable | undefined = defaultGadgets): GlobalsPolicy {
   const { doc, source } = readToml(file, 'the pickle globals policy');
   try {
-    return new GlobalsPolicy(doc as unknown as PolicyFile, file, [source]);
+    return new GlobalsPolicy(doc as unknown as PolicyFile, file, [source], gadgets);
   } catch (err) {
     if (err instanceof LtrackError) throw err;
     throw new LtrackError('rules_invalid', `pickle globals policy is not valid: ${String(err)}`, { cause: err, file });
@@ -221,5 +264,8 @@ function readToml(file: string, what: string): { doc: Record<string, unknown>; s
 export function digestWithPolicy(rulesDigest: string, policy: GlobalsPolicy): string {
   const h = createHash('sha256').update(`rules\0${rulesDigest}\0`);
   for (const s of policy.sources) h.update(`globals\0${s.sha256}\0`);
+  // the gadget table classifies too: its bytes are pinned whether or not this vet needed it
+  const table = policy.gadgets === defaultGadgets ? { sha256: gadgetFileDigest() } : policy.gadgets()?.source;
+  if (table) h.update(`gadgets\0${table.sha256}\0`);
   return h.digest('hex');
 }
