@@ -19,14 +19,17 @@ export type ArgKind =
   | 'bytes4' // int4/uint4 length + bytes
   | 'bytes8'; // uint8 length + bytes
 
+/** Every opcode's name: the interpreter switches on this union, so a table entry it does not handle fails to compile. */
+export type OpcodeName = (typeof TABLE)[number][0];
+
 export interface OpcodeInfo {
-  readonly name: string;
+  readonly name: OpcodeName;
   readonly code: number;
   readonly arg: ArgKind;
   readonly proto: number;
 }
 
-const TABLE: readonly (readonly [string, string, ArgKind, number])[] = [
+const TABLE = [
   ['INT', 'I', 'line', 0],
   ['BININT', 'J', 'int4', 1],
   ['BININT1', 'K', 'uint1', 1],
@@ -95,7 +98,7 @@ const TABLE: readonly (readonly [string, string, ArgKind, number])[] = [
   ['FRAME', '\x95', 'uint8', 4],
   ['PERSID', 'P', 'line', 0],
   ['BINPERSID', 'Q', 'none', 1],
-];
+] as const satisfies readonly (readonly [string, string, ArgKind, number])[];
 
 export const OPCODES: readonly OpcodeInfo[] = TABLE.map(([name, ch, arg, proto]) =>
   Object.freeze({ name, code: ch.charCodeAt(0), arg, proto }),
