@@ -1,6 +1,7 @@
-import { createHash, createPublicKey, sign, verify, type KeyObject } from 'node:crypto';
+import { createPublicKey, sign, verify, type KeyObject } from 'node:crypto';
 import { decodeBase64Strict } from './base64.js';
 import { parsePrivateKeyPem, parsePublicKeyPem } from './keys.js';
+import { sha256 } from '../core/sha256.js';
 import type { Envelope } from './types.js';
 
 /**
@@ -14,7 +15,7 @@ export function pae(payloadType: string, payload: Buffer): Buffer {
 
 /** keyid: sha256 of the public key's DER (SPKI), so a verifier can tell which key signed. */
 export function keyIdOf(publicKey: KeyObject): string {
-  return createHash('sha256').update(publicKey.export({ type: 'spki', format: 'der' })).digest('hex');
+  return sha256(publicKey.export({ type: 'spki', format: 'der' }));
 }
 
 /** Signs with an Ed25519 private key (a checked KeyObject, or a PEM that is checked here). */

@@ -1,4 +1,4 @@
-import type { ObservedBehavior, VerdictStatus } from '../report/schema.js';
+import type { ObservedBehavior, VerdictStatus } from '../core/report.js';
 
 /** DSSE payload type of an in-toto statement, and the statement type we emit (in-toto v1). */
 export const INTOTO_PAYLOAD_TYPE = 'application/vnd.in-toto+json';

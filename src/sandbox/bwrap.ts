@@ -10,7 +10,7 @@ import { requireImage } from './image.js';
 import { resolveLimits } from './limits.js';
 import { CappedSink } from './output.js';
 import { collectResult } from './result.js';
-import { DECOY_ENV } from './decoys.js';
+import { DECOY_ENV } from '../core/decoys.js';
 import { RunCgroup } from './cgroup.js';
 import { MOUNTS, candidateMounts, decoyIdentities, followPhases, harnessPlan, makeRunDir, type RunPlan, type SandboxHooks, type SandboxResult } from './plan.js';
 import { HARNESS_DIR } from './recipe.js';

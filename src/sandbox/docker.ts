@@ -9,7 +9,7 @@ import { resolveLimits } from './limits.js';
 import { CappedSink } from './output.js';
 import { collectResult } from './result.js';
 import { dockerPidsCgroup, watchPidsLimitHits } from './cgroup.js';
-import { DECOY_ENV } from './decoys.js';
+import { DECOY_ENV } from '../core/decoys.js';
 import { MOUNTS, candidateMounts, decoyIdentities, followPhases, harnessPlan, makeRunDir, type RunPlan, type SandboxHooks, type SandboxResult } from './plan.js';
 import { HARNESS_DIR } from './recipe.js';
 import { startSinkContainer, type Sink } from './sinkhole.js';

@@ -8,5 +8,4 @@ export type { LoaderVersions } from './versions.js';
 export type { SandboxLimits } from './limits.js';
 export { pickDriver, runSandbox } from './run.js';
 export type { Driver, PhaseRecord, RunPlan, SandboxHooks, SandboxResult } from './plan.js';
-export { DECOY_ENV, DECOY_MARKER } from './decoys.js';
 export type { SinkRecord } from './sinkhole.js';

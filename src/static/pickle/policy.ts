@@ -1,8 +1,8 @@
-import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { parse as parseToml } from 'smol-toml';
 import { LtrackError } from '../../core/errors.js';
 import { projectPath } from '../../core/paths.js';
+import { sha256 } from '../../core/sha256.js';
 
 export type Verdict = { kind: 'safe' } | { kind: 'dangerous'; rule: string; why: string; family: string } | { kind: 'unknown' };
 
@@ -207,7 +207,7 @@ function readToml(file: string, what: string): { doc: Record<string, unknown>; s
     throw new LtrackError('bad_input', `cannot read ${what}`, { cause: err, file });
   }
   try {
-    return { doc: parseToml(bytes.toString('utf8')), source: { file, sha256: createHash('sha256').update(bytes).digest('hex') } };
+    return { doc: parseToml(bytes.toString('utf8')), source: { file, sha256: sha256(bytes) } };
   } catch (err) {
     throw new LtrackError('rules_invalid', `${what} is not valid TOML: ${err instanceof Error ? err.message.split('\n')[0] : String(err)}`, { cause: err, file });
   }
@@ -219,7 +219,5 @@ function readToml(file: string, what: string): { doc: Record<string, unknown>; s
  * production knows which globals the vet admitted.
  */
 export function digestWithPolicy(rulesDigest: string, policy: GlobalsPolicy): string {
-  const h = createHash('sha256').update(`rules\0${rulesDigest}\0`);
-  for (const s of policy.sources) h.update(`globals\0${s.sha256}\0`);
-  return h.digest('hex');
+  return sha256(`rules\0${rulesDigest}\0`, ...policy.sources.map((s) => `globals\0${s.sha256}\0`));
 }
