@@ -23,6 +23,8 @@ export const UNIT_FILES = [
   'test/manifest/hash-keyless.test.ts',
   'test/manifest/manifest.test.ts',
   'test/report/report.test.ts',
+  'test/rules/declared-ids.test.ts',
+  'test/rules/digest.test.ts',
   'test/rules/phase-coverage.test.ts',
   'test/rules/rule-validator.test.ts',
   'test/rules/rules.test.ts',

@@ -18,6 +18,18 @@ export type BaseOp = (typeof OPS)[number];
 export type Op = BaseOp | `not_${BaseOp}`;
 export const ALL_OPS: Op[] = [...OPS, ...OPS.map((o) => `not_${o}` as const)];
 
+/**
+ * Behaviour families. A static rule and a dynamic rule of one family describe the same behaviour
+ * (a pickle that calls os.system, a program executed), so both firing is independent confirmation
+ * (src/scoring weighs it).
+ */
+export const FAMILIES = ['exec', 'native-code', 'network', 'secret-read', 'persistence'] as const;
+export type Family = (typeof FAMILIES)[number];
+
+/** Tags the scoring reads. `decoy`: the detection means the run touched a planted decoy secret. */
+export const TAGS = ['decoy'] as const;
+export type Tag = (typeof TAGS)[number];
+
 export type Scalar = string | number | boolean;
 export interface Condition {
   field: string;
@@ -42,6 +54,8 @@ export interface Rule {
   title: string;
   description: string;
   source: 'static' | 'dynamic';
+  family?: Family;
+  tags?: Tag[];
   kinds?: EventKind[];
   conditions?: Condition[];
   /** Chain rules: ordered steps in one process tree (a later step's process is the earlier's or a descendant). */
@@ -90,6 +104,8 @@ export const RULE_FILE_SCHEMA = {
           title: { type: 'string', minLength: 3, maxLength: 120 },
           description: { type: 'string', minLength: 10 },
           source: { enum: ['static', 'dynamic'] },
+          family: { enum: [...FAMILIES] },
+          tags: { type: 'array', minItems: 1, uniqueItems: true, items: { enum: [...TAGS] } },
           kinds,
           conditions: { type: 'array', items: condition },
           chain: { type: 'array', minItems: 2, items: { type: 'object', required: ['kinds'], additionalProperties: false, properties: { kinds, conditions: { type: 'array', items: condition } } } },

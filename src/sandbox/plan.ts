@@ -66,7 +66,6 @@ export interface SandboxResult {
   stdout: string;
   stderr: string;
   packages: { name: string; version: string; sha256?: string }[];
-  asRoot: boolean;
   /** --network sinkhole: what the sink recorded (connections with their first bytes, DNS queries). */
   sinkhole?: SinkRecord[];
   /** The decoy secrets planted in this run, by identity: any open of one of these inodes is a read of it. */

@@ -141,9 +141,7 @@ async function vetStaged(
   const sink = dynamic?.sandbox.sinkhole ? sinkholeFindings(dynamic.sandbox, events) : undefined;
   if (sink) detections.push(...sink.detections);
 
-  const findings = score(rules, detections, {
-    runAsRoot: dynamic?.sandbox.asRoot ?? false,
-  });
+  const findings = score(rules, detections);
   const report: Report = {
     version: REPORT_VERSION,
     tool: { name: 'ltrack', version: TOOL_VERSION },
