@@ -33,6 +33,7 @@ export const UNIT_FILES = [
   'test/scoring/scoring.test.ts',
   'test/static/fixtures.test.ts',
   'test/static/formats.test.ts',
+  'test/static/joblib.test.ts',
   'test/static/onnx.test.ts',
   'test/static/pickle.test.ts',
   'test/static/regressions.test.ts',
