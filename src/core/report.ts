@@ -26,7 +26,7 @@ export interface TargetFile {
 }
 
 /** An entry of a candidate that was not staged, hashed or loaded (a symlink not followed), and why. */
-export interface SkippedEntry {
+interface SkippedEntry {
   path: string;
   reason: string;
   /** What it does to the verdict: a finding, incomplete, or nothing. */
@@ -56,7 +56,7 @@ export interface ObservedBehavior {
   sinkhole?: { proto: 'tcp' | 'dns'; dst?: string; port?: number; name?: string; size: number; preview: string; phase?: Phase }[];
 }
 
-export interface RunStats {
+interface RunStats {
   events: number;
   drops: number;
   /** Which kernel tiers ran (observation and enforcement), e.g. ["tracepoints", "cgroup-sock"]. */

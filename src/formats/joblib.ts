@@ -7,7 +7,7 @@
  */
 
 /** What follows a NumpyArrayWrapper's BUILD: a nested pickle, or `bytes` raw bytes (after padding when aligned). */
-export type InlineArray = { kind: 'pickle' } | { kind: 'raw'; bytes: bigint; aligned: boolean };
+type InlineArray = { kind: 'pickle' } | { kind: 'raw'; bytes: bigint; aligned: boolean };
 
 /** The inline array a wrapper of this dtype string ('<f8', '|O') and shape (undefined: unreadable) announces. */
 export function inlineArray(dtype: string, shape: readonly number[] | undefined, aligned: boolean): InlineArray | { problem: string } {

@@ -2,7 +2,7 @@ import type { Format } from '../core/formats.js';
 import type { Bytes } from './bytes.js';
 
 /** Container or content kinds recognised by their first bytes, never by file name. */
-export type Sniffed = Extract<Format, 'zip' | 'npy' | 'pickle' | 'gzip' | 'zlib' | 'bz2' | 'xz' | 'lzma' | 'hdf5' | 'gguf' | 'safetensors' | 'tar' | '7z' | 'unknown'>;
+type Sniffed = Extract<Format, 'zip' | 'npy' | 'pickle' | 'gzip' | 'zlib' | 'bz2' | 'xz' | 'lzma' | 'hdf5' | 'gguf' | 'safetensors' | 'tar' | '7z' | 'unknown'>;
 
 /**
  * Opcodes CPython's C unpickler accepts as the first of a stream: the ones that push without

@@ -4,7 +4,7 @@ import { LtrackError, wrapError } from '../core/errors.js';
 import { sha256Hasher } from '../core/sha256.js';
 import { notRegular } from './enumerate.js';
 
-export interface Copied {
+interface Copied {
   sha256: string;
   size: number;
   /** How the bytes got there: a reflink shares extents (no data read), a copy streamed them. */

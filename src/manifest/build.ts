@@ -8,7 +8,7 @@ import { commonFolder } from './modelfiles.js';
 import { sha256 } from '../core/sha256.js';
 import { PREDICATE_TYPE, STATEMENT_TYPE, type Statement, type Subject } from './types.js';
 
-export interface BuildOptions {
+interface BuildOptions {
   /** The model files the vet covered, as paths on this host. */
   files: string[];
   /** Subject names are relative to this folder (default: the files' common folder). */

@@ -14,7 +14,7 @@ export function pae(payloadType: string, payload: Buffer): Buffer {
 }
 
 /** keyid: sha256 of the public key's DER (SPKI), so a verifier can tell which key signed. */
-export function keyIdOf(publicKey: KeyObject): string {
+function keyIdOf(publicKey: KeyObject): string {
   return sha256(publicKey.export({ type: 'spki', format: 'der' }));
 }
 
@@ -25,7 +25,7 @@ export function signEnvelope(payloadType: string, payload: Buffer, privateKey: K
   return { payloadType, payload: payload.toString('base64'), signatures: [{ keyid: keyIdOf(createPublicKey(key)), sig: sig.toString('base64') }] };
 }
 
-export type EnvelopeCheck = { ok: true; payload: Buffer } | { ok: false; reason: string };
+type EnvelopeCheck = { ok: true; payload: Buffer } | { ok: false; reason: string };
 
 /**
  * Verifies one of the envelope's signatures (Ed25519 over the PAE) and returns the signed payload

@@ -12,7 +12,7 @@ export interface Subject {
   digest: { sha256: string };
 }
 
-export interface AllowlistPredicate {
+interface AllowlistPredicate {
   /** What the candidate legitimately did while it was vetted; production enforces exactly this. */
   allow: {
     /** Files read: exact paths, or folder prefixes ending in "/" (runtime and installed packages). */

@@ -34,7 +34,7 @@ export function validateReport(obj: unknown): void {
 export const REPORT_FORMATS = ['text', 'json', 'sarif', 'html', 'cef'] as const;
 export type ReportFormat = (typeof REPORT_FORMATS)[number];
 
-export interface RenderOptions {
+interface RenderOptions {
   /** The run's events, for the HTML process tree and timeline. */
   events?: TraceEvent[];
   /** ANSI colour in the text summary (a TTY without NO_COLOR). */

@@ -6,7 +6,7 @@ import type { Report } from '../core/report.js';
 import { maskSecrets } from './escape.js';
 
 /** GitHub code scanning accepts at most 25,000 results per run; beyond it we keep the worst. */
-export const SARIF_MAX_RESULTS = 25_000;
+const SARIF_MAX_RESULTS = 25_000;
 
 const LEVEL: Record<Finding['severity'], Sarif.Result.level> = { critical: 'error', high: 'error', medium: 'warning', low: 'note', info: 'note' };
 

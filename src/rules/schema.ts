@@ -13,22 +13,22 @@ import type { AgentAction } from '../core/finding.js';
  * process tree; static rules have neither: an analysis emits their id and the rule supplies title,
  * severity, CVSS vector, ATT&CK ids and the agent's action.
  */
-export const OPS = ['eq', 'in', 'prefix', 'suffix', 'glob', 'regex', 'cidr'] as const;
-export type BaseOp = (typeof OPS)[number];
-export type Op = BaseOp | `not_${BaseOp}`;
-export const ALL_OPS: Op[] = [...OPS, ...OPS.map((o) => `not_${o}` as const)];
+const OPS = ['eq', 'in', 'prefix', 'suffix', 'glob', 'regex', 'cidr'] as const;
+type BaseOp = (typeof OPS)[number];
+type Op = BaseOp | `not_${BaseOp}`;
+const ALL_OPS: Op[] = [...OPS, ...OPS.map((o) => `not_${o}` as const)];
 
 /**
  * Behaviour families. A static rule and a dynamic rule of one family describe the same behaviour
  * (a pickle that calls os.system, a program executed), so both firing is independent confirmation
  * (src/scoring weighs it).
  */
-export const FAMILIES = ['exec', 'native-code', 'network', 'secret-read', 'persistence'] as const;
-export type Family = (typeof FAMILIES)[number];
+const FAMILIES = ['exec', 'native-code', 'network', 'secret-read', 'persistence'] as const;
+type Family = (typeof FAMILIES)[number];
 
 /** Tags the scoring reads. `decoy`: the detection means the run touched a planted decoy secret. */
-export const TAGS = ['decoy'] as const;
-export type Tag = (typeof TAGS)[number];
+const TAGS = ['decoy'] as const;
+type Tag = (typeof TAGS)[number];
 
 export type Scalar = string | number | boolean;
 export interface Condition {
@@ -37,12 +37,12 @@ export interface Condition {
   value: Scalar | Scalar[];
 }
 
-export interface Step {
+interface Step {
   kinds: EventKind[];
   conditions?: Condition[];
 }
 
-export interface RuleTest {
+interface RuleTest {
   expect: 'match' | 'no_match';
   /** One event (dynamic rules) or a sequence (chain rules). */
   event?: Record<string, unknown>;

@@ -1,7 +1,7 @@
 /** The sandbox's public surface: the image, the drivers, one run plan. */
 export { ensureImage, imageStatus, requireImage } from './image.js';
 export { dockerAnswers } from './docker-client.js';
-export { DEFAULT_LIMITS, resolveLimits } from './limits.js';
+export { resolveLimits } from './limits.js';
 export { memoryForModels, parseMemory } from './sizing.js';
 export { imageLoaderVersions } from './versions.js';
 export type { LoaderVersions } from './versions.js';

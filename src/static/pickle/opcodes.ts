@@ -20,9 +20,9 @@ export type ArgKind =
   | 'bytes8'; // uint8 length + bytes
 
 /** Every opcode's name: the interpreter switches on this union, so a table entry it does not handle fails to compile. */
-export type OpcodeName = (typeof TABLE)[number][0];
+type OpcodeName = (typeof TABLE)[number][0];
 
-export interface OpcodeInfo {
+interface OpcodeInfo {
   readonly name: OpcodeName;
   readonly code: number;
   readonly arg: ArgKind;

@@ -4,7 +4,8 @@ import { LtrackError } from '../../core/errors.js';
 import { projectPath } from '../../core/paths.js';
 import { sha256 } from '../../core/sha256.js';
 
-export type Verdict = { kind: 'safe' } | { kind: 'dangerous'; rule: string; why: string; family: string } | { kind: 'unknown' };
+/** What the globals policy says of one imported name. */
+export type Classification = { kind: 'safe' } | { kind: 'dangerous'; rule: string; why: string; family: string } | { kind: 'unknown' };
 
 /** How a deserialising callable reads its argument: as one pickle, or by content like torch.load. */
 export type Deserialiser = 'pickle' | 'content';
@@ -37,7 +38,7 @@ interface SafeEntry {
 
 /** Attribute hops through interpreter internals reach builtins, globals and code objects from anything. */
 const DUNDER = /^__\w+__$/;
-const INTERNALS: Verdict = { kind: 'dangerous', rule: 'LT-PKL-006', why: 'walks interpreter internals (a dunder attribute) to reach other objects', family: 'code' };
+const INTERNALS: Classification = { kind: 'dangerous', rule: 'LT-PKL-006', why: 'walks interpreter internals (a dunder attribute) to reach other objects', family: 'code' };
 
 /**
  * The globals policy of rules/pickle-globals.toml, allowlist first: a dangerous entry wins over a
@@ -55,8 +56,8 @@ const INTERNALS: Verdict = { kind: 'dangerous', rule: 'LT-PKL-006', why: 'walks 
 export class GlobalsPolicy {
   private readonly safe: SafeEntry[] = [];
   private readonly classPrefixes: string[];
-  private readonly dangerExact = new Map<string, Verdict>();
-  private readonly dangerPrefixes: [string, Verdict][] = [];
+  private readonly dangerExact = new Map<string, Classification>();
+  private readonly dangerPrefixes: [string, Classification][] = [];
   private readonly deserialisers = new Map<string, Deserialiser>();
   private readonly invokes = new Map<string, number[]>();
   private readonly doc: PolicyFile;
@@ -73,7 +74,7 @@ export class GlobalsPolicy {
     this.classPrefixes = doc.safe_class_modules.prefixes;
     for (const [family, entry] of Object.entries(doc.dangerous)) {
       if (!/^LT-PKL-\d{3}$/.test(entry.rule) || !Array.isArray(entry.names)) throw new LtrackError('rules_invalid', `dangerous.${family} needs a rule id and names`, { file });
-      const v: Verdict = { kind: 'dangerous', rule: entry.rule, why: entry.why, family };
+      const v: Classification = { kind: 'dangerous', rule: entry.rule, why: entry.why, family };
       for (const n of entry.names) {
         if (n.endsWith('.*')) this.dangerPrefixes.push([n.slice(0, -1), v]);
         else this.dangerExact.set(n, v);
@@ -135,7 +136,7 @@ export class GlobalsPolicy {
     return undefined;
   }
 
-  classify(module: string, name: string): Verdict {
+  classify(module: string, name: string): Classification {
     const danger = this.dangerOf(module, name);
     if (danger) return danger;
     const hops = name.split('.');
@@ -155,7 +156,7 @@ export class GlobalsPolicy {
     return wildcardsApply && /^[A-Z][A-Za-z0-9_]*$/.test(name) && this.classPrefixes.some((p) => module.startsWith(p));
   }
 
-  private dangerOf(module: string, name: string): Verdict | undefined {
+  private dangerOf(module: string, name: string): Classification | undefined {
     const lookup = (path: string) => this.dangerExact.get(path) ?? this.dangerPrefixes.find(([p]) => path.startsWith(p))?.[1];
     if (name.split('.').length > 1 && name.split('.').some((h) => DUNDER.test(h))) return lookup(`${module}.${name}`) ?? INTERNALS;
     return this.reachable(module, name, lookup);
