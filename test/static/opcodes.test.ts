@@ -1,9 +1,9 @@
 import { describe, expect, it } from 'vitest';
-import { HIGHEST_PROTOCOL, OPCODES, type ArgKind } from '../../src/static/pickle/opcodes.js';
+import { HIGHEST_PROTOCOL, OPCODES, type ArgKind } from '../../src/formats/pickle-opcodes.js';
 import { runPython, type PythonWhere } from '../helpers/python.js';
 
 /**
- * The opcode table in src/static/pickle/opcodes.ts is the interpreter's authority; CPython's
+ * The opcode table in src/formats/pickle-opcodes.ts is the interpreter's authority; CPython's
  * pickletools.opcodes is the specification's. They must agree on every opcode's name, byte, operand
  * encoding and the protocol that introduced it, on the Python the fixtures are made with (the host's)
  * and on the one that loads candidates (the sandbox image's).

@@ -3,7 +3,7 @@ import type { Limits } from '../../formats/limits.js';
 import { inlineArray as joblibInlineArray } from '../../formats/joblib.js';
 import { decodeAscii, decodeUtf8, parseFloat0, parseInt0, parseLong, parseMemoKey, parseQuoted, parseRawUnicode } from './literals.js';
 import { assertNever } from '../../core/errors.js';
-import { HIGHEST_PROTOCOL, OPCODE_BY_BYTE } from './opcodes.js';
+import { HIGHEST_PROTOCOL, OPCODE_BY_BYTE } from '../../formats/pickle-opcodes.js';
 import { render, strOf, type Value } from './values.js';
 
 export interface ImportRecord {

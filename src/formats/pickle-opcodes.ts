@@ -1,6 +1,7 @@
 /**
  * The pickle opcode table, protocols 0-5, as CPython's Lib/pickletools.py defines it (the spec
- * authority: test/static/opcodes.test.ts compares this table with pickletools.opcodes).
+ * authority: test/static/opcodes.test.ts compares this table with pickletools.opcodes). The
+ * sniffer and the symbolic interpreter (src/static/pickle) both read it.
  * `arg` says how the operand is encoded after the opcode byte.
  */
 export type ArgKind =
@@ -20,7 +21,7 @@ export type ArgKind =
   | 'bytes8'; // uint8 length + bytes
 
 /** Every opcode's name: the interpreter switches on this union, so a table entry it does not handle fails to compile. */
-type OpcodeName = (typeof TABLE)[number][0];
+export type OpcodeName = (typeof TABLE)[number][0];
 
 interface OpcodeInfo {
   readonly name: OpcodeName;
@@ -110,5 +111,12 @@ export const OPCODE_BY_BYTE: readonly (OpcodeInfo | undefined)[] = (() => {
   for (const op of OPCODES) byByte[op.code] = op;
   return byByte;
 })();
+
+const BY_NAME = new Map(OPCODES.map((op) => [op.name, op.code]));
+
+/** The byte of a named opcode. */
+export function opcodeByte(name: OpcodeName): number {
+  return BY_NAME.get(name)!;
+}
 
 export const HIGHEST_PROTOCOL = 5;
