@@ -52,20 +52,6 @@ def _joblib(path):
     return joblib.load(path)
 
 
-def _dill(path):
-    import dill
-
-    with open(path, "rb") as f:
-        return dill.load(f)
-
-
-def _cloudpickle(path):
-    import cloudpickle
-
-    with open(path, "rb") as f:
-        return cloudpickle.load(f)
-
-
 def _onnx(path):
     import onnx
 
@@ -177,17 +163,16 @@ def _architecture(config, weights):
     return {"class_name": config.get("class_name"), "layers": [l.get("class_name") for l in layers], "weights": weights}
 
 
+# Keyed by the format names of src/core/formats.ts (LOADABLE_FORMATS): the plan asks for a loader by
+# the name the static engine gave the file; test/static/format-names.test.ts checks both lists agree.
 LOADERS = {
     "pickle": _pickle,
     "torch-zip": _torch_mmap,
     "torch-legacy": _torch,
     "torch-tar": _torch,
-    "torch": _torch,
     "npy": _npy,
     "npz": _npz,
     "joblib": _joblib,
-    "dill": _dill,
-    "cloudpickle": _cloudpickle,
     "onnx": _onnx,
     "safetensors": _safetensors,
     "keras-h5": _keras_h5,

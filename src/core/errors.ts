@@ -2,7 +2,7 @@
  * One error class for the whole tool. `code` is a literal union so callers switch on it
  * exhaustively; `cause` always keeps the original error. Only src/cli maps codes to exit codes.
  */
-export type ErrorCode =
+type ErrorCode =
   | 'usage' // bad command line
   | 'bad_input' // a user file is unreadable, truncated, malformed or over a limit
   | 'not_built' // a command whose implementation has not landed yet

@@ -25,7 +25,7 @@ export interface Detection {
   phase: Phase;
 }
 
-export interface Cvss {
+interface Cvss {
   vector: string;
   /** CVSS v4.0 base score of the vector. */
   base: number;

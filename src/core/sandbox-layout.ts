@@ -15,7 +15,4 @@ export const SANDBOX_LAYOUT = Object.freeze({
   deps: '/deps',
   /** pip --prefix / conda prefix target, on the tmpfs. */
   installPrefix: '/tmp/ltrack/prefix',
-  /** Decoy secrets planted as canaries; reading any of them is credential access. */
-  decoyFiles: ['/home/ltrack/.ssh/id_rsa', '/home/ltrack/.aws/credentials', '/home/ltrack/.netrc'],
-  decoyEnv: ['HF_TOKEN', 'AWS_SECRET_ACCESS_KEY'],
 });

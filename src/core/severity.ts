@@ -12,10 +12,6 @@ export function maxSeverity(list: Iterable<Severity>): Severity | undefined {
   return best;
 }
 
-export function isSeverity(s: string): s is Severity {
-  return (SEVERITIES as readonly string[]).includes(s);
-}
-
 /** CVSS v4 qualitative rating of a base score (FIRST spec, section 6). */
 export function severityOfScore(score: number): Severity {
   if (score === 0) return 'info';

@@ -4,7 +4,7 @@
  * (marshalled bytecode, or source) that Keras rebuilds and calls; a layer or object from a module
  * outside Keras needs that module's code imported to load at all.
  */
-export interface KerasCodeLayers {
+interface KerasCodeLayers {
   /** names of Lambda layers */
   lambdas: string[];
   /** `module.class_name` of objects from outside keras/tensorflow */

@@ -1,9 +1,11 @@
+import type { Format } from '../core/formats.js';
 import type { Bytes } from './bytes.js';
 import { isJoblibZfile } from './joblib.js';
 import { isLz4Frame } from './lz4.js';
+import { HIGHEST_PROTOCOL, opcodeByte, type OpcodeName } from './pickle-opcodes.js';
 
 /** Container or content kinds recognised by their first bytes, never by file name. */
-export type Sniffed = 'zip' | 'npy' | 'pickle' | 'gzip' | 'zlib' | 'bz2' | 'xz' | 'lzma' | 'lz4' | 'joblib-zfile' | 'hdf5' | 'gguf' | 'safetensors' | 'tar' | '7z' | 'unknown';
+export type Sniffed = Extract<Format, 'zip' | 'npy' | 'pickle' | 'gzip' | 'zlib' | 'bz2' | 'xz' | 'lzma' | 'lz4' | 'joblib-zfile' | 'hdf5' | 'gguf' | 'safetensors' | 'tar' | '7z' | 'unknown'>;
 
 /**
  * Opcodes CPython's C unpickler accepts as the first of a stream: the ones that push without
@@ -13,15 +15,16 @@ export type Sniffed = 'zip' | 'npy' | 'pickle' | 'gzip' | 'zlib' | 'bz2' | 'xz' 
  * registered extension or never at the start, are kept so their streams are analysed and reported
  * rather than called unknown.
  */
-const PICKLE_START = new Set([
-  ...'(]})NIJKLMFGSTUVXBCcPghj'.split('').map((c) => c.charCodeAt(0)),
-  0x88, 0x89, 0x8a, 0x8b, 0x8c, 0x8d, 0x8e, 0x8f, 0x95, 0x96, 0x82, 0x83, 0x84,
-]);
+const PICKLE_START_OPS: readonly OpcodeName[] = [
+  'MARK', 'EMPTY_LIST', 'EMPTY_DICT', 'EMPTY_TUPLE', 'EMPTY_SET', 'NONE', 'NEWTRUE', 'NEWFALSE',
+  'INT', 'BININT', 'BININT1', 'BININT2', 'LONG', 'LONG1', 'LONG4', 'FLOAT', 'BINFLOAT',
+  'STRING', 'BINSTRING', 'SHORT_BINSTRING', 'UNICODE', 'SHORT_BINUNICODE', 'BINUNICODE', 'BINUNICODE8',
+  'BINBYTES', 'SHORT_BINBYTES', 'BINBYTES8', 'BYTEARRAY8',
+  'GLOBAL', 'PERSID', 'FRAME', 'GET', 'BINGET', 'LONG_BINGET', 'EXT1', 'EXT2', 'EXT4',
+];
+const PICKLE_START = new Set(PICKLE_START_OPS.map(opcodeByte));
 
-/** The highest protocol the unpickler knows; PROTO 0..5 are all accepted. */
-const HIGHEST_PROTOCOL = 5;
-
-/** True when the first byte is an opcode a pickle stream can validly begin with (PROTO included). */
+/** True when the first byte is an opcode a pickle stream can validly begin with (PROTO 0..HIGHEST_PROTOCOL included). */
 export function startsLikePickle(h: Buffer): boolean {
   if (h.length < 2) return false;
   return h[0] === 0x80 ? h[1]! <= HIGHEST_PROTOCOL : PICKLE_START.has(h[0]!);

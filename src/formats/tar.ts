@@ -1,7 +1,7 @@
 import type { Bytes } from './bytes.js';
 import type { Limits } from './limits.js';
 
-export interface TarMember {
+interface TarMember {
   name: string;
   /** where the member's bytes start, and how many */
   offset: number;

@@ -1,10 +1,10 @@
-import { createHash } from 'node:crypto';
 import { constants } from 'node:fs';
 import { copyFile, open, rm, type FileHandle } from 'node:fs/promises';
 import { LtrackError, wrapError } from '../core/errors.js';
+import { sha256Hasher } from '../core/sha256.js';
 import { notRegular } from './enumerate.js';
 
-export interface Copied {
+interface Copied {
   sha256: string;
   size: number;
   /** How the bytes got there: a reflink shares extents (no data read), a copy streamed them. */
@@ -67,7 +67,7 @@ export async function copyHashed(source: string, dest: string, shown: string, op
  * thread hashes, so the copy costs about what hashing alone does.
  */
 async function stream(from: FileHandle, to: FileHandle | undefined, limit: number, sizeHint: number): Promise<{ sha256: string; size: number }> {
-  const h = createHash('sha256');
+  const h = sha256Hasher();
   const bufSize = Math.min(CHUNK, Math.max(MIN_CHUNK, sizeHint));
   const bufs = [Buffer.allocUnsafe(bufSize), Buffer.allocUnsafe(bufSize)] as const;
   const readAt = async (buf: Buffer, pos: number) => (pos < limit ? (await from.read(buf, 0, Math.min(bufSize, limit - pos), pos)).bytesRead : 0);

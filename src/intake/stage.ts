@@ -15,7 +15,7 @@ export interface StagedFile extends CandidateFile {
   size: number;
 }
 
-export interface StagedCandidate {
+interface StagedCandidate {
   given: string;
   folder: boolean;
   /** The staged folder (for a folder candidate) or the folder holding the single staged file. */

@@ -6,7 +6,6 @@ import { analyseRequirements } from './pip.js';
 export { analyseRequirements } from './pip.js';
 export { analyseCondaLock } from './conda.js';
 export { confusableWith } from './names.js';
-export { lockKind } from './kind.js';
 
 /** Lock checks for a dependency set (--deps), by the lock's kind, before anything is installed. */
 export function analyseLock(path: string): Promise<Detection[]> {

@@ -11,7 +11,7 @@ import { projectPath } from '../core/paths.js';
 const POPULAR_FILE = projectPath('rules', 'popular-packages.txt');
 
 /** PEP 503 normalisation (conda names are compared the same way). */
-export const normalizeName = (name: string): string => name.toLowerCase().replace(/[-_.]+/g, '-');
+const normalizeName = (name: string): string => name.toLowerCase().replace(/[-_.]+/g, '-');
 
 let popular: Set<string> | undefined;
 function popularNames(): Set<string> {

@@ -1,14 +1,14 @@
-import { createHash } from 'node:crypto';
 import { posix, relative, resolve, sep } from 'node:path';
 import { LtrackError } from '../core/errors.js';
 import { TOOL_VERSION } from '../core/version.js';
-import type { Report } from '../report/schema.js';
+import type { Report } from '../core/report.js';
 import { sha256Files, type HashProgress } from './hash.js';
 import { generaliseReads } from './generalise.js';
 import { commonFolder } from './modelfiles.js';
+import { sha256 } from '../core/sha256.js';
 import { PREDICATE_TYPE, STATEMENT_TYPE, type Statement, type Subject } from './types.js';
 
-export interface BuildOptions {
+interface BuildOptions {
   /** The model files the vet covered, as paths on this host. */
   files: string[];
   /** Subject names are relative to this folder (default: the files' common folder). */
@@ -81,7 +81,6 @@ export async function buildManifest(report: Report, opts: BuildOptions): Promise
 
 /** OMS v1.0 root digest: sha256 over the raw (binary) resource digests in name order. */
 export function omsRootDigest(subject: Subject[]): string {
-  const h = createHash('sha256');
-  for (const s of [...subject].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))) h.update(Buffer.from(s.digest.sha256, 'hex'));
-  return h.digest('hex');
+  const sorted = [...subject].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  return sha256(...sorted.map((s) => Buffer.from(s.digest.sha256, 'hex')));
 }

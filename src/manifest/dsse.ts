@@ -1,6 +1,7 @@
-import { createHash, createPublicKey, sign, verify, type KeyObject } from 'node:crypto';
+import { createPublicKey, sign, verify, type KeyObject } from 'node:crypto';
 import { decodeBase64Strict } from './base64.js';
 import { parsePrivateKeyPem, parsePublicKeyPem } from './keys.js';
+import { sha256 } from '../core/sha256.js';
 import type { Envelope } from './types.js';
 
 /**
@@ -13,8 +14,8 @@ export function pae(payloadType: string, payload: Buffer): Buffer {
 }
 
 /** keyid: sha256 of the public key's DER (SPKI), so a verifier can tell which key signed. */
-export function keyIdOf(publicKey: KeyObject): string {
-  return createHash('sha256').update(publicKey.export({ type: 'spki', format: 'der' })).digest('hex');
+function keyIdOf(publicKey: KeyObject): string {
+  return sha256(publicKey.export({ type: 'spki', format: 'der' }));
 }
 
 /** Signs with an Ed25519 private key (a checked KeyObject, or a PEM that is checked here). */
@@ -24,7 +25,7 @@ export function signEnvelope(payloadType: string, payload: Buffer, privateKey: K
   return { payloadType, payload: payload.toString('base64'), signatures: [{ keyid: keyIdOf(createPublicKey(key)), sig: sig.toString('base64') }] };
 }
 
-export type EnvelopeCheck = { ok: true; payload: Buffer } | { ok: false; reason: string };
+type EnvelopeCheck = { ok: true; payload: Buffer } | { ok: false; reason: string };
 
 /**
  * Verifies one of the envelope's signatures (Ed25519 over the PAE) and returns the signed payload

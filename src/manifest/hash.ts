@@ -1,15 +1,15 @@
-import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import { wrapError } from '../core/errors.js';
+import { sha256Hasher } from '../core/sha256.js';
 
 export type HashProgress = (doneBytes: number, totalBytes: number) => void;
 
 /** Streams one file through sha256 in bounded memory; `onBytes` gets each chunk's size. */
 export async function sha256File(path: string, onBytes: (n: number) => void = () => undefined): Promise<string> {
-  const hash = createHash('sha256');
+  const hash = sha256Hasher();
   try {
     for await (const chunk of createReadStream(path, { highWaterMark: 1 << 20 })) {
       hash.update(chunk as Buffer);
@@ -21,7 +21,8 @@ export async function sha256File(path: string, onBytes: (n: number) => void = ()
   return hash.digest('hex');
 }
 
-// The worker streams one file at a time and posts progress; a plain sha256 of one file is a
+// The worker streams one file at a time and posts progress (plain JavaScript: it cannot import
+// core/sha256.ts, so it calls node:crypto itself); a plain sha256 of one file is a
 // sequential chain that cannot be split, so parallelism is across files, one worker per core.
 const WORKER_SOURCE = `
 const { parentPort } = require('node:worker_threads');

@@ -2,7 +2,7 @@ import type { Bundle } from '@sigstore/sign';
 import { LtrackError } from '../core/errors.js';
 import { INTOTO_PAYLOAD_TYPE, type Statement } from './types.js';
 
-export interface KeylessOptions {
+interface KeylessOptions {
   fulcioURL?: string;
   rekorURL?: string;
 }

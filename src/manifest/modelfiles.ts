@@ -3,7 +3,7 @@ import { dirname, join, posix, relative, resolve, sep } from 'node:path';
 import { LtrackError } from '../core/errors.js';
 
 /** The model a manifest is checked against: subject name → file on this host, or why it cannot be. */
-export type ModelFiles = { ok: true; files: Map<string, string> } | { ok: false; reason: string };
+type ModelFiles = { ok: true; files: Map<string, string> } | { ok: false; reason: string };
 
 /**
  * What `manifest verify --files` binds to: one folder (every file below it, recursively — the

@@ -1,4 +1,4 @@
-import type { ObservedBehavior, VerdictStatus } from '../report/schema.js';
+import type { ObservedBehavior, VerdictStatus } from '../core/report.js';
 
 /** DSSE payload type of an in-toto statement, and the statement type we emit (in-toto v1). */
 export const INTOTO_PAYLOAD_TYPE = 'application/vnd.in-toto+json';
@@ -12,7 +12,7 @@ export interface Subject {
   digest: { sha256: string };
 }
 
-export interface AllowlistPredicate {
+interface AllowlistPredicate {
   /** What the candidate legitimately did while it was vetted; production enforces exactly this. */
   allow: {
     /** Files read: exact paths, or folder prefixes ending in "/" (runtime and installed packages). */

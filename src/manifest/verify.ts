@@ -1,5 +1,4 @@
 import type { KeyObject } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { verifyEnvelope } from './dsse.js';
 import { sha256File, sha256Files } from './hash.js';
@@ -7,7 +6,7 @@ import { omsRootDigest } from './build.js';
 import { modelFiles } from './modelfiles.js';
 import { INTOTO_PAYLOAD_TYPE, PREDICATE_TYPE, STATEMENT_TYPE, type Envelope, type Statement } from './types.js';
 
-export interface VerifyOptions {
+interface VerifyOptions {
   /** The Ed25519 public key: a checked KeyObject, or an SPKI PEM checked here (a private key is refused). */
   publicKey?: KeyObject | string;
   /**
@@ -27,7 +26,7 @@ export interface VerifyOptions {
 }
 
 /** `filesChecked` is the number of model files bound, 0 when only the signature was checked. */
-export type VerifyResult = { ok: true; statement: Statement; filesChecked: number } | { ok: false; reason: string };
+type VerifyResult = { ok: true; statement: Statement; filesChecked: number } | { ok: false; reason: string };
 
 class Invalid extends Error {}
 const fail = (reason: string): never => {
@@ -143,9 +142,4 @@ async function checkLibraries(st: Statement, root: string): Promise<void> {
     const actual = await sha256File(join(root, lib.path)).catch(() => fail(`library missing: ${lib.path}`));
     if (actual !== lib.sha256) fail(`library changed: ${lib.path}`);
   }
-}
-
-/** For callers holding a file path. */
-export async function verifyManifestFile(path: string, opts: VerifyOptions): Promise<VerifyResult> {
-  return verifyManifest(await readFile(path, 'utf8'), opts);
 }

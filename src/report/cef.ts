@@ -1,4 +1,4 @@
-import type { Report } from './schema.js';
+import type { Report } from '../core/report.js';
 import { cefHeader, cefValue } from './escape.js';
 
 const CEF_SEVERITY = { info: 1, low: 3, medium: 5, high: 8, critical: 10 } as const;

@@ -1,4 +1,4 @@
-import { DECOY_ENV, DECOY_MARKER } from '../sandbox/decoys.js';
+import { DECOY_ENV, DECOY_MARKER } from '../core/decoys.js';
 
 /** Decoy secret values never leave in an output, even when a payload echoed them into evidence. */
 const SECRET = new RegExp(`[^\\s"']*${DECOY_MARKER}[^\\s"']*|${Object.values(DECOY_ENV).map(escapeRe).join('|')}`, 'g');

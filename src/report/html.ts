@@ -1,6 +1,6 @@
 import type { TraceEvent } from '../core/event.js';
 import { PHASES } from '../core/phase.js';
-import type { Report } from './schema.js';
+import type { Report } from '../core/report.js';
 import { forHtml as h } from './escape.js';
 
 /**

@@ -5,18 +5,13 @@ import { Ajv2020, type ValidateFunction } from 'ajv/dist/2020.js';
 import addFormats from 'ajv-formats';
 import type { TraceEvent } from '../core/event.js';
 import { LtrackError } from '../core/errors.js';
-import { REPORT_JSON_SCHEMA, type Report } from './schema.js';
+import type { Report } from '../core/report.js';
+import { REPORT_JSON_SCHEMA } from './schema.js';
 import { toSarif } from './sarif.js';
 import { toHtml } from './html.js';
 import { toCef } from './cef.js';
-import { maskSecrets } from './escape.js';
-
-export { toSarif, SARIF_MAX_RESULTS } from './sarif.js';
-export { toHtml } from './html.js';
-export { toCef } from './cef.js';
-export { terminalSummary } from './text.js';
-export { REPORT_JSON_SCHEMA, REPORT_VERSION } from './schema.js';
-export type { Report, Verdict, TargetFile, ObservedBehavior } from './schema.js';
+import { terminalSummary } from './text.js';
+import { jsonForTerminal, maskSecrets } from './escape.js';
 
 // Compiled on the first report validated, not at module load: commands that write no report skip it.
 let compiled: { ajv: Ajv2020; validate: ValidateFunction } | undefined;
@@ -35,20 +30,51 @@ export function validateReport(obj: unknown): void {
   if (!validate(obj)) throw new LtrackError('internal', `report does not match its schema: ${ajv.errorsText(validate.errors)}`);
 }
 
-/** The JSON report, decoy secrets masked. */
-export function toJson(report: Report): string {
-  validateReport(report);
-  return maskSecrets(JSON.stringify(report, null, 2));
+/** The report formats: `--format` prints one of them, `--out` writes each but text. */
+export const REPORT_FORMATS = ['text', 'json', 'sarif', 'html', 'cef'] as const;
+export type ReportFormat = (typeof REPORT_FORMATS)[number];
+
+interface RenderOptions {
+  /** The run's events, for the HTML process tree and timeline. */
+  events?: TraceEvent[];
+  /** ANSI colour in the text summary (a TTY without NO_COLOR). */
+  color?: boolean;
 }
+
+/**
+ * The one way a report becomes text. Every format masks decoy secrets; JSON and SARIF carry C1 and
+ * bidi controls as \u escapes (the same JSON to a parser, nothing to a terminal they are printed
+ * on); the text summary and CEF escape every model-derived string themselves. Ends with a newline.
+ */
+export function render(report: Report, format: ReportFormat, opts: RenderOptions = {}): string {
+  switch (format) {
+    case 'text':
+      return terminalSummary(report, { color: opts.color === true });
+    case 'json':
+      validateReport(report);
+      return `${jsonForTerminal(maskSecrets(JSON.stringify(report, null, 2)))}\n`;
+    case 'sarif':
+      return `${jsonForTerminal(maskSecrets(JSON.stringify(toSarif(report), null, 2)))}\n`;
+    case 'html':
+      return toHtml(report, opts.events ?? []);
+    case 'cef':
+      return `${toCef(report).join('\n')}\n`;
+  }
+}
+
+/** What `--out` writes for each format: every format but the terminal summary. */
+const FILES: [string, Exclude<ReportFormat, 'text'>][] = [
+  ['report.json', 'json'],
+  ['report.sarif', 'sarif'],
+  ['report.html', 'html'],
+  ['report.cef', 'cef'],
+];
 
 /** Writes report.json, report.sarif, report.html, report.cef and events.jsonl into `outDir`. */
 export async function writeOutputs(report: Report, outDir: string, events: TraceEvent[] = []): Promise<string[]> {
   await mkdir(outDir, { recursive: true });
   const files: [string, string][] = [
-    ['report.json', toJson(report)],
-    ['report.sarif', maskSecrets(JSON.stringify(toSarif(report), null, 2))],
-    ['report.html', toHtml(report, events)],
-    ['report.cef', `${toCef(report).join('\n')}\n`],
+    ...FILES.map(([name, format]): [string, string] => [name, render(report, format, { events })]),
     ['events.jsonl', events.map((e) => maskSecrets(JSON.stringify(e))).join('\n') + (events.length ? '\n' : '')],
   ];
   for (const [name, text] of files) await writeFile(join(outDir, name), text);

@@ -1,12 +1,12 @@
-import { createHash } from 'node:crypto';
 import { pathToFileURL } from 'node:url';
 import type * as Sarif from 'sarif';
 import type { Finding } from '../core/finding.js';
-import type { Report } from './schema.js';
+import { sha256 } from '../core/sha256.js';
+import type { Report } from '../core/report.js';
 import { maskSecrets } from './escape.js';
 
 /** GitHub code scanning accepts at most 25,000 results per run; beyond it we keep the worst. */
-export const SARIF_MAX_RESULTS = 25_000;
+const SARIF_MAX_RESULTS = 25_000;
 
 const LEVEL: Record<Finding['severity'], Sarif.Result.level> = { critical: 'error', high: 'error', medium: 'warning', low: 'note', info: 'note' };
 
@@ -67,8 +67,6 @@ function artifactUri(path: string): string {
 }
 
 function fingerprint(f: Finding, fileDigest: string): string {
-  return createHash('sha256')
-    .update([f.ruleId, fileDigest, (f.location?.entry ?? []).join('/'), String(f.location?.byteOffset ?? ''), f.source === 'dynamic' ? String(f.evidence.path ?? f.evidence.addr ?? f.evidence.cmdline ?? '') : String(f.evidence.callable ?? '')].join('\0'))
-    .digest('hex')
-    .slice(0, 32);
+  const evidence = f.source === 'dynamic' ? String(f.evidence.path ?? f.evidence.addr ?? f.evidence.cmdline ?? '') : String(f.evidence.callable ?? '');
+  return sha256([f.ruleId, fileDigest, (f.location?.entry ?? []).join('/'), String(f.location?.byteOffset ?? ''), evidence].join('\0')).slice(0, 32);
 }

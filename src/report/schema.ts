@@ -1,98 +1,13 @@
-import type { Finding } from '../core/finding.js';
-import type { Severity } from '../core/severity.js';
-import type { Phase } from '../core/phase.js';
-
-/**
- * The JSON report (DESIGN.md "JSON report"), versioned. This module is the one definition of
- * its shape; the JSON Schema beside it (report.schema.json, built from the same module) is
- * what tests validate real reports against.
- */
-export const REPORT_VERSION = '1.0.0';
-
-export type VerdictStatus = 'pass' | 'block' | 'incomplete';
-
-export interface TargetFile {
-  path: string;
-  sha256: string;
-  size: number;
-  /** Sniffed by content, e.g. "pickle", "torch-zip", "npy", "safetensors", "text". */
-  format: string;
-  /** Why the content was not analysed (not recognised, over a limit); absent when it was. */
-  unanalysed?: string;
-  /** A symlink inside the candidate: the file it resolves to, relative to the candidate root (the
-   * digest is of that file's bytes, loaded under this path's name). */
-  linkTo?: string;
-}
-
-/** An entry of a candidate that was not staged, hashed or loaded (a symlink not followed), and why. */
-export interface SkippedEntry {
-  path: string;
-  reason: string;
-  /** What it does to the verdict: a finding, incomplete, or nothing. */
-  effect: 'finding' | 'incomplete' | 'none';
-}
-
-export interface Verdict {
-  status: VerdictStatus;
-  /** Highest finding severity, or "info" when there is none. */
-  severity: Severity;
-  /** Highest weighted CVSS score among findings, 0 when there is none. */
-  score: number;
-  failOn: Severity;
-  /** Why the verdict is what it is, one line each (e.g. "2 events dropped", "tracer absent"). */
-  reasons: string[];
-}
-
-export interface ObservedBehavior {
-  filesRead: string[];
-  filesWritten: string[];
-  librariesMapped: { path: string; sha256?: string }[];
-  exec: { path: string; argv: string[]; phase?: Phase }[];
-  network: { kind: 'connect' | 'bind' | 'sendmsg' | 'sendfile'; family: string; addr: string; port: number; phase?: Phase; denied: boolean }[];
-  packages: { name: string; version: string; sha256?: string }[];
-  /** --network sinkhole: each connection (original destination) and DNS query the sink caught,
-   * with a printable preview of the first bytes. Absent when the run had no sinkhole. */
-  sinkhole?: { proto: 'tcp' | 'dns'; dst?: string; port?: number; name?: string; size: number; preview: string; phase?: Phase }[];
-}
-
-export interface RunStats {
-  events: number;
-  drops: number;
-  /** Which kernel tiers ran (observation and enforcement), e.g. ["tracepoints", "cgroup-sock"]. */
-  tracerTiers: string[];
-  sandbox: 'docker' | 'bwrap' | 'none';
-  durationsMs: Record<string, number>;
-  /**
-   * The loader stack the sandbox ran: the image and its Python, and the torch/numpy that loaded the
-   * model (the image's, or the lock's when the kernel saw the lock's copy imported); `fromDeps` lists
-   * the loader libraries --deps installed, `loaded` when the kernel saw that copy imported
-   * (src/vet/loader-stack.ts).
-   */
-  loaders?: { image: string; python?: string; torch?: string; numpy?: string; fromDeps: { name: string; version: string; loaded: boolean }[] };
-}
-
-export interface Report {
-  version: typeof REPORT_VERSION;
-  tool: { name: 'ltrack'; version: string };
-  startedAt: string;
-  targets: TargetFile[];
-  /** Entries of the candidates that are not targets, each with why: every file is accounted for. */
-  skipped?: SkippedEntry[];
-  verdict: Verdict;
-  findings: Finding[];
-  observed: ObservedBehavior;
-  stats: RunStats;
-  /** sha256 over the rule files used and the pickle globals policy files in force, so a manifest can pin the rule set. */
-  rulesetDigest: string;
-  /** The pickle globals policy files in force: the default table and a user's --allow-globals file, with their sha256. */
-  globalsPolicy?: { file: string; sha256: string }[];
-}
+import { FORMATS } from '../core/formats.js';
+import { PHASES } from '../core/phase.js';
+import { SEVERITIES } from '../core/severity.js';
+import { REPORT_VERSION } from '../core/report.js';
 
 const str = { type: 'string' } as const;
 const num = { type: 'number' } as const;
 const strs = { type: 'array', items: str } as const;
-const severity = { enum: ['info', 'low', 'medium', 'high', 'critical'] } as const;
-const phase = { enum: ['static', 'startup', 'install', 'import', 'load', 'probe'] } as const;
+const severity = { enum: SEVERITIES } as const;
+const phase = { enum: PHASES } as const;
 
 /** JSON Schema (draft 2020-12) of the report; test/report validates real reports against it. */
 export const REPORT_JSON_SCHEMA = {
@@ -107,7 +22,7 @@ export const REPORT_JSON_SCHEMA = {
     startedAt: { type: 'string', format: 'date-time' },
     targets: {
       type: 'array',
-      items: { type: 'object', additionalProperties: false, required: ['path', 'sha256', 'size', 'format'], properties: { path: str, sha256: { type: 'string', pattern: '^[0-9a-f]{64}$' }, size: { type: 'integer', minimum: 0 }, format: str, unanalysed: str, linkTo: str } },
+      items: { type: 'object', additionalProperties: false, required: ['path', 'sha256', 'size', 'format'], properties: { path: str, sha256: { type: 'string', pattern: '^[0-9a-f]{64}$' }, size: { type: 'integer', minimum: 0 }, format: { enum: FORMATS }, unanalysed: str, linkTo: str } },
     },
     skipped: {
       type: 'array',

@@ -1,5 +1,5 @@
 import pc from 'picocolors';
-import type { Report } from './schema.js';
+import type { Report } from '../core/report.js';
 import { forTerminal } from './escape.js';
 
 /**

@@ -96,7 +96,7 @@ function instanceKey(e: TraceEvent): string {
 }
 
 /** A plain-object copy of an event (decoded events expose fields as getters; toJSON gives them all). */
-export function plain(e: TraceEvent): Record<string, unknown> {
+function plain(e: TraceEvent): Record<string, unknown> {
   const j = (e as unknown as { toJSON?: () => Record<string, unknown> }).toJSON;
   return j ? j.call(e) : { ...e };
 }

@@ -1,8 +1,7 @@
 /** Rules: the TOML rule set shared by vet and agent — loading, validation, matching, kernel subset. */
 export { loadRuleSet, parseRuleFile, DEFAULT_RULES_DIR } from './ruleset.js';
 export type { RuleSet } from './ruleset.js';
-export { matchEvents, compileKernelSubset, plain } from './engine.js';
+export { matchEvents, compileKernelSubset } from './engine.js';
 export { runRuleTests } from './selftest.js';
-export type { RuleTestResult } from './selftest.js';
-export { baseScore, validateVector } from './cvss.js';
-export type { Rule, Condition, Op } from './schema.js';
+export { baseScore } from './cvss.js';
+export type { Rule } from './schema.js';

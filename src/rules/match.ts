@@ -11,7 +11,7 @@ import type { Condition, Rule, Scalar } from './schema.js';
  *   basename last component of path
  *   cmdline  argv joined with single spaces
  */
-export function fieldValue(e: TraceEvent, field: string): Scalar | undefined {
+function fieldValue(e: TraceEvent, field: string): Scalar | undefined {
   switch (field) {
     case 'write':
       return e.flags === undefined ? undefined : (e.flags & 0o3) !== 0 || (e.flags & 0o1100) !== 0;

@@ -1,16 +1,20 @@
-import { createHash } from 'node:crypto';
 import { readdir, readFile, stat } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { parse as parseToml } from 'smol-toml';
 import { LtrackError } from '../core/errors.js';
 import { projectPath } from '../core/paths.js';
+import { sha256Named } from '../core/sha256.js';
 import { compileCondition, compileRule, type Predicate } from './match.js';
 import { schemaErrors, type Rule } from './schema.js';
 import { validateVector } from './cvss.js';
 
 export interface RuleSet {
   rules: Rule[];
-  /** sha256 over the rule files' names and bytes in name order: what a manifest pins. */
+  /**
+   * sha256 over the names and bytes of every file of the rules folder in name order (the rule
+   * files and the data beside them: the pickle globals table, the gadget table, the package list),
+   * or of the files given: what a manifest pins.
+   */
   digest: string;
   files: string[];
   byId(id: string): Rule | undefined;
@@ -26,22 +30,23 @@ export const DEFAULT_RULES_DIR = projectPath('rules');
  * Loads rule files (a folder's *.toml, or the files given), validates each against the schema,
  * checks every CVSS vector and every regex/CIDR compiles, and rejects duplicate ids. Any problem is
  * an error naming the file: a vet never runs on a rule set it could only half read.
- * Files that are not rules (pickle-globals.toml, the static engine's tables) are skipped by name.
+ * Files that are not rules (pickle-globals.toml, the static engine's tables) are not parsed as
+ * rules but are digested all the same.
  */
 export async function loadRuleSet(dirOrFiles: string | string[] = DEFAULT_RULES_DIR): Promise<RuleSet> {
-  const files = await ruleFiles(dirOrFiles);
-  const hash = createHash('sha256');
-  const rules: Rule[] = [];
-  const ids = new Map<string, string>();
-  for (const file of files) {
-    let text: string;
+  const { files, digested } = await ruleFiles(dirOrFiles);
+  const bytes = new Map<string, Buffer>();
+  for (const file of digested) {
     try {
-      text = await readFile(file, 'utf8');
+      bytes.set(file, await readFile(file));
     } catch (err) {
       throw new LtrackError('bad_input', 'cannot read rule file', { cause: err, file });
     }
-    hash.update(`${basename(file)}\0${text}\0`);
-    for (const rule of parseRuleFile(text, file)) {
+  }
+  const rules: Rule[] = [];
+  const ids = new Map<string, string>();
+  for (const file of files) {
+    for (const rule of parseRuleFile(bytes.get(file)!.toString('utf8'), file)) {
       const seen = ids.get(rule.id);
       if (seen) throw new LtrackError('rules_invalid', `duplicate rule id ${rule.id} (also in ${seen})`, { file });
       ids.set(rule.id, file);
@@ -51,7 +56,7 @@ export async function loadRuleSet(dirOrFiles: string | string[] = DEFAULT_RULES_
   const byId = new Map(rules.map((r) => [r.id, r]));
   return {
     rules,
-    digest: hash.digest('hex'),
+    digest: sha256Named([...bytes].map(([file, b]) => [basename(file), b] as const)),
     files,
     byId: (id) => byId.get(id),
     matchers: rules.filter((r) => r.source === 'dynamic' && r.kinds).map((rule) => ({ rule, test: compileRule(rule) })),
@@ -84,13 +89,20 @@ export function parseRuleFile(text: string, file: string): Rule[] {
   return rules;
 }
 
-/** Files holding rule tables (`[[rule]]`); the static engine's own data files live beside them. */
+/** TOML files of the rules folder that hold the static engine's data, not rule tables (`[[rule]]`). */
 const NOT_RULE_FILES = new Set(['pickle-globals.toml', 'gadgets.toml']);
 
-async function ruleFiles(dirOrFiles: string | string[]): Promise<string[]> {
-  if (Array.isArray(dirOrFiles)) return [...dirOrFiles].sort();
+/** The rule files to parse and the files to digest: of a folder, every regular file in it. */
+async function ruleFiles(dirOrFiles: string | string[]): Promise<{ files: string[]; digested: string[] }> {
+  if (Array.isArray(dirOrFiles)) {
+    const files = [...dirOrFiles].sort();
+    return { files, digested: files };
+  }
   const s = await stat(dirOrFiles).catch((err: unknown) => Promise.reject(new LtrackError('bad_input', 'no such rule folder or file', { cause: err, file: dirOrFiles })));
-  if (!s.isDirectory()) return [dirOrFiles];
-  const names = (await readdir(dirOrFiles)).filter((n) => n.endsWith('.toml') && !NOT_RULE_FILES.has(n)).sort();
-  return names.map((n) => join(dirOrFiles, n));
+  if (!s.isDirectory()) return { files: [dirOrFiles], digested: [dirOrFiles] };
+  const entries = (await readdir(dirOrFiles, { withFileTypes: true })).filter((e) => e.isFile()).map((e) => e.name).sort();
+  return {
+    files: entries.filter((n) => n.endsWith('.toml') && !NOT_RULE_FILES.has(n)).map((n) => join(dirOrFiles, n)),
+    digested: entries.map((n) => join(dirOrFiles, n)),
+  };
 }

@@ -13,10 +13,22 @@ import type { AgentAction } from '../core/finding.js';
  * process tree; static rules have neither: an analysis emits their id and the rule supplies title,
  * severity, CVSS vector, ATT&CK ids and the agent's action.
  */
-export const OPS = ['eq', 'in', 'prefix', 'suffix', 'glob', 'regex', 'cidr'] as const;
-export type BaseOp = (typeof OPS)[number];
-export type Op = BaseOp | `not_${BaseOp}`;
-export const ALL_OPS: Op[] = [...OPS, ...OPS.map((o) => `not_${o}` as const)];
+const OPS = ['eq', 'in', 'prefix', 'suffix', 'glob', 'regex', 'cidr'] as const;
+type BaseOp = (typeof OPS)[number];
+type Op = BaseOp | `not_${BaseOp}`;
+const ALL_OPS: Op[] = [...OPS, ...OPS.map((o) => `not_${o}` as const)];
+
+/**
+ * Behaviour families. A static rule and a dynamic rule of one family describe the same behaviour
+ * (a pickle that calls os.system, a program executed), so both firing is independent confirmation
+ * (src/scoring weighs it).
+ */
+const FAMILIES = ['exec', 'native-code', 'network', 'secret-read', 'persistence'] as const;
+type Family = (typeof FAMILIES)[number];
+
+/** Tags the scoring reads. `decoy`: the detection means the run touched a planted decoy secret. */
+const TAGS = ['decoy'] as const;
+type Tag = (typeof TAGS)[number];
 
 export type Scalar = string | number | boolean;
 export interface Condition {
@@ -25,12 +37,12 @@ export interface Condition {
   value: Scalar | Scalar[];
 }
 
-export interface Step {
+interface Step {
   kinds: EventKind[];
   conditions?: Condition[];
 }
 
-export interface RuleTest {
+interface RuleTest {
   expect: 'match' | 'no_match';
   /** One event (dynamic rules) or a sequence (chain rules). */
   event?: Record<string, unknown>;
@@ -42,6 +54,8 @@ export interface Rule {
   title: string;
   description: string;
   source: 'static' | 'dynamic';
+  family?: Family;
+  tags?: Tag[];
   kinds?: EventKind[];
   conditions?: Condition[];
   /** Chain rules: ordered steps in one process tree (a later step's process is the earlier's or a descendant). */
@@ -90,6 +104,8 @@ export const RULE_FILE_SCHEMA = {
           title: { type: 'string', minLength: 3, maxLength: 120 },
           description: { type: 'string', minLength: 10 },
           source: { enum: ['static', 'dynamic'] },
+          family: { enum: [...FAMILIES] },
+          tags: { type: 'array', minItems: 1, uniqueItems: true, items: { enum: [...TAGS] } },
           kinds,
           conditions: { type: 'array', items: condition },
           chain: { type: 'array', minItems: 2, items: { type: 'object', required: ['kinds'], additionalProperties: false, properties: { kinds, conditions: { type: 'array', items: condition } } } },

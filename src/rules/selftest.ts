@@ -3,7 +3,7 @@ import { matchEvents } from './engine.js';
 import type { RuleSet } from './ruleset.js';
 import type { Rule } from './schema.js';
 
-export interface RuleTestResult {
+interface RuleTestResult {
   ruleId: string;
   file: string;
   index: number;

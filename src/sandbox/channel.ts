@@ -1,7 +1,7 @@
 import { open } from 'node:fs/promises';
 import { PHASES, type Phase } from '../core/phase.js';
 
-interface Record_ {
+interface ChannelRecord {
   kind?: string;
   phase?: string;
   edge?: 'start' | 'end';
@@ -51,9 +51,9 @@ export async function readChannel(path: string): Promise<{ reports: PhaseReport[
   const reports = new Map<Phase, PhaseReport>();
   const ended = new Set<Phase>();
   for (const line of text.split('\n')) {
-    let r: Record_;
+    let r: ChannelRecord;
     try {
-      r = JSON.parse(line) as Record_;
+      r = JSON.parse(line) as ChannelRecord;
     } catch {
       continue;
     }
@@ -105,9 +105,9 @@ export function followChannel(path: string, onEdge: (e: PhaseEdge) => void, ever
         const lines = (partial + buf.subarray(0, bytesRead).toString('utf8')).split('\n');
         partial = lines.pop() ?? '';
         for (const line of lines) {
-          let r: Record_;
+          let r: ChannelRecord;
           try {
-            r = JSON.parse(line) as Record_;
+            r = JSON.parse(line) as ChannelRecord;
           } catch {
             continue;
           }

@@ -1,32 +1,6 @@
 import { mkdir, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { SANDBOX_LAYOUT } from '../core/sandbox-layout.js';
-
-/**
- * Canary secrets planted in the sandbox. They look like what a payload hunts for, hold nothing
- * real, and carry a marker so any output that echoes them can be spotted and masked.
- */
-export const DECOY_MARKER = 'LTRACK-DECOY';
-
-const FILES: Record<string, string> = {
-  '/home/ltrack/.ssh/id_rsa': `-----BEGIN OPENSSH PRIVATE KEY-----\n${DECOY_MARKER}-b3BlbnNzaC1rZXktdjEAAAAABG5vbmUAAAAEbm9uZQAAAAAAAAAB\n-----END OPENSSH PRIVATE KEY-----\n`,
-  '/home/ltrack/.aws/credentials': `[default]\naws_access_key_id = AKIA${DECOY_MARKER}0000\naws_secret_access_key = ${DECOY_MARKER}/wJalrXUtnFEMIK7MDENG\n`,
-  '/home/ltrack/.netrc': `machine huggingface.co login ltrack password ${DECOY_MARKER}-hf-netrc\n`,
-};
-
-export const DECOY_ENV: Record<string, string> = {
-  HF_TOKEN: `hf_${DECOY_MARKER}0000000000000000`,
-  AWS_SECRET_ACCESS_KEY: `${DECOY_MARKER}/env/wJalrXUtnFEMIK7MDENG`,
-};
-
-/** A decoy's identity as the kernel reports a file_open of it: inode and s_dev. */
-export interface DecoyIdentity {
-  /** where it is planted in the sandbox */
-  path: string;
-  inode: number;
-  /** kernel encoding (major << 20 | minor), as in TraceEvent.dev */
-  dev: number;
-}
+import { DECOY_FILES, type DecoyIdentity } from '../core/decoys.js';
 
 export interface PlantedDecoy extends DecoyIdentity {
   /** the host file bind-mounted read-only at `path` */
@@ -43,10 +17,10 @@ export interface PlantedDecoy extends DecoyIdentity {
 export async function writeDecoys(dir: string): Promise<PlantedDecoy[]> {
   await mkdir(dir, { recursive: true, mode: 0o755 });
   const out: PlantedDecoy[] = [];
-  for (const [i, dest] of SANDBOX_LAYOUT.decoyFiles.entries()) {
+  for (const [i, [dest, content]] of Object.entries(DECOY_FILES).entries()) {
     const hostPath = join(dir, `decoy-${i}`);
     // readable by the sandbox's unprivileged uid (bwrap reads it as that uid on the host)
-    await writeFile(hostPath, FILES[dest] ?? `${DECOY_MARKER}\n`, { mode: 0o644 });
+    await writeFile(hostPath, content, { mode: 0o644 });
     const s = await stat(hostPath, { bigint: true });
     out.push({ path: dest, hostPath, inode: Number(s.ino), dev: kernelDev(s.dev) });
   }

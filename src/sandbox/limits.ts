@@ -24,7 +24,7 @@ export interface SandboxLimits {
 const MiB = 1024 * 1024;
 
 /** Defaults sized for a torch load plus a modest dependency set on a small CI machine. */
-export const DEFAULT_LIMITS: Readonly<SandboxLimits> = Object.freeze({
+export const DEFAULT_SANDBOX_LIMITS: Readonly<SandboxLimits> = Object.freeze({
   memoryBytes: 2048 * MiB,
   pids: 256,
   cpus: 1,
@@ -36,7 +36,7 @@ export const DEFAULT_LIMITS: Readonly<SandboxLimits> = Object.freeze({
 
 /** Fills a partial limit set from the defaults and rejects nonsense before any driver sees it. */
 export function resolveLimits(partial: Partial<SandboxLimits> = {}): SandboxLimits {
-  const limits: SandboxLimits = { ...DEFAULT_LIMITS, ...partial };
+  const limits: SandboxLimits = { ...DEFAULT_SANDBOX_LIMITS, ...partial };
   for (const [key, value] of Object.entries(limits)) {
     if (!Number.isFinite(value) || value <= 0) {
       throw new LtrackError('usage', `sandbox limit ${key} must be a positive number, got ${String(value)}`);

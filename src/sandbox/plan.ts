@@ -4,7 +4,8 @@ import { tmpdir } from 'node:os';
 import type { Phase } from '../core/phase.js';
 import { SANDBOX_LAYOUT } from '../core/sandbox-layout.js';
 import { resolveLimits, type SandboxLimits } from './limits.js';
-import { DECOY_ENV, writeDecoys, type DecoyIdentity, type PlantedDecoy } from './decoys.js';
+import { DECOY_ENV, type DecoyIdentity } from '../core/decoys.js';
+import { writeDecoys, type PlantedDecoy } from './decoys.js';
 import { ownerAlive } from '../core/owner.js';
 import { lockKind } from '../locks/kind.js';
 import type { SinkRecord } from './sinkhole.js';
@@ -71,7 +72,6 @@ export interface SandboxResult {
   stdout: string;
   stderr: string;
   packages: { name: string; version: string; sha256?: string }[];
-  asRoot: boolean;
   /** --network sinkhole: what the sink recorded (connections with their first bytes, DNS queries). */
   sinkhole?: SinkRecord[];
   /** The decoy secrets planted in this run, by identity: any open of one of these inodes is a read of it. */

@@ -1,7 +1,7 @@
-import { createHash } from 'node:crypto';
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { projectPath } from '../core/paths.js';
+import { sha256Named } from '../core/sha256.js';
 
 /** The image recipe: every file of this folder is part of the digest that names the image. */
 export const RECIPE_DIR = projectPath('sandbox', 'image');
@@ -12,14 +12,9 @@ export const ROOTFS_PARENT = '/var/lib/ltrack';
 
 /** sha256 over the recipe files' names and contents in name order; 12 hex digits name the image. */
 export async function recipeDigest(dir = RECIPE_DIR): Promise<string> {
-  const hash = createHash('sha256');
-  const names = (await readdir(dir)).sort();
-  for (const name of names) {
-    hash.update(`${name}\0`);
-    hash.update(await readFile(join(dir, name)));
-    hash.update('\0');
-  }
-  return hash.digest('hex').slice(0, 12);
+  const names = await readdir(dir);
+  const files = await Promise.all(names.map(async (name) => [name, await readFile(join(dir, name))] as const));
+  return sha256Named(files).slice(0, 12);
 }
 
 export const rootfsPath = (digest: string): string => join(ROOTFS_PARENT, `rootfs-${digest}`);

@@ -28,7 +28,6 @@ export async function collectResult(
     stdout: output.stdout.text(),
     stderr: output.stderr.text(),
     packages: (install?.detail?.packages as SandboxResult['packages'] | undefined) ?? [],
-    asRoot: false,
     decoys,
   };
 }

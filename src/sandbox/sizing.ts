@@ -1,6 +1,6 @@
 import { totalmem } from 'node:os';
 import { LtrackError } from '../core/errors.js';
-import { DEFAULT_LIMITS } from './limits.js';
+import { DEFAULT_SANDBOX_LIMITS } from './limits.js';
 
 const MiB = 1024 * 1024;
 const GiB = 1024 * MiB;
@@ -30,8 +30,8 @@ const HOST_RESERVE = 1 * GiB;
  */
 export function memoryForModels(models: { size: number; format: string }[], hostBytes = totalmem()): number {
   const copied = models.filter((m) => !MAPPED.has(m.format)).reduce((sum, m) => sum + m.size, 0);
-  const wanted = DEFAULT_LIMITS.memoryBytes + COPY_FACTOR * copied;
-  const cap = Math.max(DEFAULT_LIMITS.memoryBytes, hostBytes - HOST_RESERVE);
+  const wanted = DEFAULT_SANDBOX_LIMITS.memoryBytes + COPY_FACTOR * copied;
+  const cap = Math.max(DEFAULT_SANDBOX_LIMITS.memoryBytes, hostBytes - HOST_RESERVE);
   return Math.ceil(Math.min(wanted, cap) / MiB) * MiB;
 }
 

@@ -1,6 +1,6 @@
 import type { Finding } from '../core/finding.js';
 import { maxSeverity, severityRank, type Severity } from '../core/severity.js';
-import type { Verdict } from '../report/schema.js';
+import type { Verdict } from '../core/report.js';
 
 /**
  * pass, block or incomplete. A finding at or above --fail-on blocks; a run that could not see

@@ -1,21 +1,13 @@
 import type { Detection, Finding } from '../core/finding.js';
 import { LtrackError } from '../core/errors.js';
 import { severityOfScore, severityRank } from '../core/severity.js';
-import { baseScore, type RuleSet } from '../rules/index.js';
-
-/** Facts about the run that change how much a detection matters (documented in README.md here). */
-export interface ScoringContext {
-  /** The sandboxed process ran as root (it never should: uid 65534). */
-  runAsRoot: boolean;
-}
+import { baseScore, type Rule, type RuleSet } from '../rules/index.js';
 
 /**
  * Additive weights on the 0–10 scale, applied to the rule's CVSS v4.0 base score and capped at 10.
  * They only raise a score: context can make a finding worse, never quietly better.
  */
 export const CONTEXT_WEIGHTS = Object.freeze({
-  /** The payload ran with root privileges: every impact is larger. */
-  root: 1.0,
   /** Happened while loading or exercising the model (the act the vet is about), not while installing. */
   loadPhase: 0.5,
   /** The run touched a decoy secret: whatever else it did was done by a credential thief. */
@@ -26,30 +18,28 @@ export const CONTEXT_WEIGHTS = Object.freeze({
   staticDynamicAgree: 0.5,
 });
 
-/** Rule families whose static and dynamic findings describe the same behaviour. */
-const AGREEMENT: [RegExp, RegExp][] = [
-  [/^LT-PKL-00[1]$/, /^LT-EXEC-/], // process execution
-  [/^LT-PKL-00[2]$/, /^LT-EXEC-004$/], // native code loading
-  [/^LT-PKL-00[3]$/, /^LT-NET-/], // network
-  [/^LT-PKL-00[4]$/, /^LT-FILE-001$/], // file reads of secrets
-  [/^LT-PKL-00[5]$/, /^LT-FILE-00[23]$/], // file writes for persistence
-];
-
 /**
  * Turns detections into findings: the rule supplies title, CVSS vector, ATT&CK ids and action;
  * the base score comes from the vector; the context weights raise it; the severity is the rule's,
  * raised to the weighted score's CVSS rating when that is higher. Findings come out highest first.
+ * What a rule is about (its family, its tags, whether it is a chain) is read from the rule, never
+ * from its id.
  */
-export function score(rules: RuleSet, detections: Detection[], context: ScoringContext): Finding[] {
-  const dynamic = detections.filter((d) => d.source === 'dynamic');
-  const decoyTouched = dynamic.some((d) => d.ruleId === 'LT-FILE-001' || d.ruleId.startsWith('LT-CHAIN-'));
-  const networkAttempted = dynamic.some((d) => d.ruleId.startsWith('LT-NET-'));
-  // When a chain fired, it carries the combination (secret read + exec + network): its parts are
-  // not raised for it again, so the chain ranks above every part instead of tying at the cap.
-  const chained = dynamic.some((d) => d.ruleId.startsWith('LT-CHAIN-'));
-  const findings = detections.map((d): Finding => {
+export function score(rules: RuleSet, detections: Detection[]): Finding[] {
+  const ruled = detections.map((d) => {
     const rule = rules.byId(d.ruleId);
     if (!rule) throw new LtrackError('internal', `detection names rule ${d.ruleId}, which the rule set does not declare`);
+    return { d, rule };
+  });
+  const dynamic = ruled.filter(({ d }) => d.source === 'dynamic').map(({ rule }) => rule);
+  const decoyTouched = dynamic.some((r) => r.tags?.includes('decoy'));
+  const networkAttempted = dynamic.some((r) => r.family === 'network');
+  // When a chain fired, it carries the combination (secret read + exec + network): its parts are
+  // not raised for it again, so the chain ranks above every part instead of tying at the cap.
+  const chained = dynamic.some((r) => r.chain !== undefined);
+  const families = (source: Detection['source']) => new Set(ruled.filter(({ d }) => d.source === source).map(({ rule }) => rule.family));
+  const seen = { static: families('static'), dynamic: families('dynamic') };
+  const findings = ruled.map(({ d, rule }): Finding => {
     const base = baseScore(rule.cvss);
     const weighting: string[] = [];
     let s = base;
@@ -57,12 +47,13 @@ export function score(rules: RuleSet, detections: Detection[], context: ScoringC
       s += w;
       weighting.push(`+${w} ${why}`);
     };
-    if (context.runAsRoot) add(CONTEXT_WEIGHTS.root, 'ran as root');
     if (d.source === 'dynamic' && (d.phase === 'load' || d.phase === 'probe')) add(CONTEXT_WEIGHTS.loadPhase, `during ${d.phase}`);
-    const combined = !chained || d.ruleId.startsWith('LT-CHAIN-');
-    if (combined && decoyTouched && d.ruleId !== 'LT-FILE-001') add(CONTEXT_WEIGHTS.decoyTouched, 'the run read a decoy secret');
-    if (combined && networkAttempted && !d.ruleId.startsWith('LT-NET-')) add(CONTEXT_WEIGHTS.networkAttempted, 'the run attempted network access');
-    if (agrees(d, detections)) add(CONTEXT_WEIGHTS.staticDynamicAgree, 'static and dynamic analysis agree');
+    const combined = !chained || rule.chain !== undefined;
+    // A single-event detection is not raised for what it itself is (the decoy read, the connection).
+    const single = d.source === 'dynamic' && rule.chain === undefined;
+    if (combined && decoyTouched && !(single && rule.tags?.includes('decoy'))) add(CONTEXT_WEIGHTS.decoyTouched, 'the run read a decoy secret');
+    if (combined && networkAttempted && !(single && rule.family === 'network')) add(CONTEXT_WEIGHTS.networkAttempted, 'the run attempted network access');
+    if (agrees(rule, d.source, seen)) add(CONTEXT_WEIGHTS.staticDynamicAgree, 'static and dynamic analysis agree');
     const weighted = Math.min(10, Math.round(s * 10) / 10);
     const rated = severityOfScore(weighted);
     const severity = severityRank(rated) > severityRank(rule.severity) ? rated : rule.severity;
@@ -71,10 +62,7 @@ export function score(rules: RuleSet, detections: Detection[], context: ScoringC
   return findings.sort((a, b) => severityRank(b.severity) - severityRank(a.severity) || b.cvss.score - a.cvss.score);
 }
 
-function agrees(d: Detection, all: Detection[]): boolean {
-  for (const [stat, dyn] of AGREEMENT) {
-    if (d.source === 'static' && stat.test(d.ruleId)) return all.some((o) => o.source === 'dynamic' && dyn.test(o.ruleId));
-    if (d.source === 'dynamic' && dyn.test(d.ruleId)) return all.some((o) => o.source === 'static' && stat.test(o.ruleId));
-  }
-  return false;
+/** A detection of a family that the other analysis also saw: static and dynamic analysis agree. */
+function agrees(rule: Rule, source: Detection['source'], seen: Record<Detection['source'], Set<Rule['family']>>): boolean {
+  return rule.family !== undefined && seen[source === 'static' ? 'dynamic' : 'static'].has(rule.family);
 }

@@ -2,7 +2,8 @@ import { readFile } from 'node:fs/promises';
 import { basename, join, relative } from 'node:path';
 import type { Detection } from '../core/finding.js';
 import { LtrackError, wrapError } from '../core/errors.js';
-import type { TargetFile } from '../report/schema.js';
+import type { Format } from '../core/formats.js';
+import type { TargetFile } from '../core/report.js';
 import { BufBytes, FileBytes, FileHandle } from '../formats/bytes.js';
 import { resolveLimits, type Limits } from '../formats/limits.js';
 import { startsLikePickle } from '../formats/sniff.js';
@@ -115,7 +116,7 @@ function scanFile(f: StagedFile, limits: Limits, policy: ReturnType<typeof defau
   }
 }
 
-const PICKLE_FAMILY = new Set(['pickle', 'joblib', 'torch-legacy', 'dill', 'cloudpickle']);
+const PICKLE_FAMILY = new Set<Format>(['pickle', 'joblib', 'torch-legacy']);
 
 /**
  * A file can be two formats at once: a safetensors header or a GGUF file whose first bytes are
@@ -123,7 +124,7 @@ const PICKLE_FAMILY = new Set(['pickle', 'joblib', 'torch-legacy', 'dill', 'clou
  * the content also reads as a pickle, whatever that pickle would do is reported too. A stream that
  * is no pickle (it breaks at once, or only reads as a malformed one) adds nothing.
  */
-function polyglotPickle(bytes: BufBytes | FileBytes, format: string, ctx: ScanContext): void {
+function polyglotPickle(bytes: BufBytes | FileBytes, format: Format, ctx: ScanContext): void {
   if (!startsLikePickle(bytes.read(0, 2))) return;
   const trial: Detection[] = [];
   if (scanPickleStream(bytes, [], { ...ctx, out: trial }) === 'unknown') return;
@@ -136,7 +137,7 @@ function polyglotPickle(bytes: BufBytes | FileBytes, format: string, ctx: ScanCo
  * name (config.json, README.md, tokenizer files) is data: analysed as text. Under a loader's name
  * it is not (a protocol-0 pickle is text), nor is any content no parser recognised.
  */
-function accountFor(format: string, bytes: BufBytes | FileBytes, name: string, limits: Limits): { format?: string; unanalysed?: string } {
+function accountFor(format: Format, bytes: BufBytes | FileBytes, name: string, limits: Limits): { format?: Format; unanalysed?: string } {
   if (format === '7z') return { unanalysed: '7z archive: its members were not unpacked' };
   if (format !== 'unknown') return {};
   if (!loaderOpensByName(name) && bytes.size <= limits.maxInMemoryBytes && isText(bytes.read(0, bytes.size))) return { format: 'text' };

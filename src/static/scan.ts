@@ -1,4 +1,5 @@
 import type { Detection, Location } from '../core/finding.js';
+import type { Format } from '../core/formats.js';
 import { BufBytes, Cursor, type Bytes } from '../formats/bytes.js';
 import type { Limits } from '../formats/limits.js';
 import { sniff } from '../formats/sniff.js';
@@ -34,7 +35,7 @@ const TORCH_LEGACY_MAGIC = 0x1950a86a20f9469cfc6cn;
  * should use for it (pickle, torch-zip, torch-legacy, joblib, npy, npz, …). Containers recurse with
  * the member's name appended to `entry`.
  */
-export function scanBytes(bytes: Bytes, entry: string[], ctx: ScanContext, depth = 0): string {
+export function scanBytes(bytes: Bytes, entry: string[], ctx: ScanContext, depth = 0): Format {
   if (depth > ctx.limits.maxNestingDepth) {
     detect(ctx, 'LT-LIM-001', 'containers nested deeper than the nesting limit; not analysed further', entry);
     return 'unknown';
@@ -82,7 +83,7 @@ export function scanBytes(bytes: Bytes, entry: string[], ctx: ScanContext, depth
 }
 
 /** A compressed stream, unpacked within the bounds and its content scanned by what it is. */
-function scanCompressed(kind: Compression, bytes: Bytes, entry: string[], ctx: ScanContext, depth: number): string {
+function scanCompressed(kind: Compression, bytes: Bytes, entry: string[], ctx: ScanContext, depth: number): Format {
   const unpacked = unpack(kind, bytes.read(0, Math.min(bytes.size, ctx.limits.maxInMemoryBytes + 1)), ctx.limits);
   if ('problem' in unpacked) {
     detect(ctx, unpacked.limit ? 'LT-LIM-001' : 'LT-FMT-001', `${unpacked.problem}; its loader must be confirmed dynamically`, entry);
@@ -95,9 +96,9 @@ function scanCompressed(kind: Compression, bytes: Bytes, entry: string[], ctx: S
 }
 
 /** Pickles back to back: pickle.load reads one, torch's legacy format five, joblib one with inline arrays. */
-export function scanPickleStream(bytes: Bytes, entry: string[], ctx: ScanContext, depth = 0): string {
+export function scanPickleStream(bytes: Bytes, entry: string[], ctx: ScanContext, depth = 0): Format {
   const cur = new Cursor(bytes);
-  let format = 'pickle';
+  let format: Format = 'pickle';
   const runs: PickleRun[] = [];
   for (let i = 0; cur.remaining > 0; i++) {
     if (i >= ctx.limits.maxPicklesPerStream) {
@@ -145,7 +146,7 @@ function isTorchLegacyMagic(bytes: Bytes, start: number, run: PickleRun): boolea
   return v === TORCH_LEGACY_MAGIC;
 }
 
-function scanZip(bytes: Bytes, entry: string[], ctx: ScanContext, depth: number): string {
+function scanZip(bytes: Bytes, entry: string[], ctx: ScanContext, depth: number): Format {
   const zip = readZip(bytes, ctx.limits);
   for (const p of zip.problems) detect(ctx, p.ruleId, p.message, p.entry ? [...entry, p.entry] : entry, p.offset !== undefined ? { byteOffset: p.offset } : {});
   const names = zip.entries.map((e) => e.name);
@@ -181,7 +182,7 @@ function scanZip(bytes: Bytes, entry: string[], ctx: ScanContext, depth: number)
  * Tar: every member is scanned by its content like a zip member's. The oldest torch.save format
  * is a tar whose `pickle`, `storages` and `tensors` members torch.load unpickles.
  */
-function scanTar(bytes: Bytes, entry: string[], ctx: ScanContext, depth: number): string {
+function scanTar(bytes: Bytes, entry: string[], ctx: ScanContext, depth: number): Format {
   const tar = readTar(bytes, ctx.limits);
   for (const problem of tar.problems) detect(ctx, 'LT-FMT-001', `${problem}; the rest of the archive is not analysed`, entry);
   for (const m of tar.members) scanBytes(bytes.slice(m.offset, m.size), [...entry, m.name], ctx, depth + 1);
@@ -212,7 +213,7 @@ function scanKerasConfig(bytes: Bytes, entry: string[], ctx: ScanContext): void 
  * ONNX has no magic number: content that begins with ModelProto's first field (ir_version, tag
  * 0x08, which onnx.save writes first) is tried as a model, and counts as one only if it parses.
  */
-function scanMaybeOnnx(bytes: Bytes, entry: string[], ctx: ScanContext): string {
+function scanMaybeOnnx(bytes: Bytes, entry: string[], ctx: ScanContext): Format {
   if (bytes.size < 4 || bytes.read(0, 1)[0] !== 0x08) return 'unknown';
   if (bytes.size > ctx.limits.maxFileBytes) return 'unknown';
   const model = readOnnx(bytes, ctx.limits);
@@ -258,7 +259,7 @@ function scanGguf(bytes: Bytes, entry: string[], ctx: ScanContext): void {
  * string contiguously, near the start) and parsed like a `.keras` config: Lambda layers carry
  * marshalled Python bytecode that runs at load; objects from outside Keras need their module.
  */
-function scanHdf5(bytes: Bytes, entry: string[], ctx: ScanContext): string {
+function scanHdf5(bytes: Bytes, entry: string[], ctx: ScanContext): Format {
   const text = bytes.read(0, Math.min(bytes.size, ctx.limits.maxHeaderBytes, 8 << 20)).toString('latin1');
   if (!text.includes('model_config')) return 'hdf5';
   const start = text.indexOf('{"class_name"');

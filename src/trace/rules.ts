@@ -18,7 +18,7 @@ import { KEYS, KIND_VALUE, LIMITS } from './wire.js';
  * Example: { prefix: '/etc/', rule: 2 } -> key 28 00 00 00 '/etc/' 00*251, value 02 00 00 00.
  * An exact path wins over a prefix. Failed opens (unresolved user strings) are never filtered.
  */
-export interface CompiledRules {
+interface CompiledRules {
   entries: MapEntry[];
   /** kinds the kernel filters: bit (1 << enum lt_kind) */
   kinds: number;

@@ -1,5 +1,5 @@
 import type { TraceEvent } from '../core/event.js';
-import type { DecoyIdentity } from '../sandbox/decoys.js';
+import type { DecoyIdentity } from '../core/decoys.js';
 
 /**
  * Marks every successful open of a planted decoy secret, recognised by the file's identity (inode

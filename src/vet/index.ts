@@ -13,7 +13,7 @@ import { loaderOpensByName } from '../intake/loader-names.js';
 import { analyseLock } from '../locks/index.js';
 import { loadRuleSet, matchEvents } from '../rules/index.js';
 import { score, verdict as decide } from '../scoring/index.js';
-import { REPORT_VERSION, type Report } from '../report/schema.js';
+import { REPORT_VERSION, type Report } from '../core/report.js';
 import type { DynamicRun } from './dynamic.js';
 import { outcomeDetections } from './outcome.js';
 import { summarise } from './observed.js';
@@ -151,9 +151,7 @@ async function vetStaged(
 
   const observed = await withLibraryDigests(summarise(events, dynamic?.sandbox.packages ?? []), driver);
   incomplete.push(...observed.incomplete);
-  const findings = score(rules, detections, {
-    runAsRoot: dynamic?.sandbox.asRoot ?? false,
-  });
+  const findings = score(rules, detections);
   const report: Report = {
     version: REPORT_VERSION,
     tool: { name: 'ltrack', version: TOOL_VERSION },

@@ -1,6 +1,6 @@
 import type { TraceEvent } from '../core/event.js';
 import { SANDBOX_LAYOUT } from '../core/sandbox-layout.js';
-import type { Report } from '../report/schema.js';
+import type { Report } from '../core/report.js';
 
 type LoaderStack = NonNullable<Report['stats']['loaders']>;
 

@@ -1,5 +1,5 @@
 import type { TraceEvent } from '../core/event.js';
-import type { ObservedBehavior } from '../report/schema.js';
+import type { ObservedBehavior } from '../core/report.js';
 
 // open(2) flag bits (asm-generic/fcntl.h): an open is a write when its access mode is not
 // O_RDONLY or when it may create or truncate the file.

@@ -3,7 +3,7 @@ import type { Phase } from '../core/phase.js';
 import { MOUNTS } from '../sandbox/plan.js';
 
 /** A harness phase as the kernel saw it: [startNs, endNs) on the CLOCK_MONOTONIC the kernel stamps events with. */
-export interface PhaseSpan {
+interface PhaseSpan {
   phase: Phase;
   startNs: number;
   endNs: number;

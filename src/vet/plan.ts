@@ -1,13 +1,6 @@
-import type { TargetFile } from '../report/schema.js';
+import { isLoadable, type LoadableFormat } from '../core/formats.js';
+import type { TargetFile } from '../core/report.js';
 import type { StagedFile } from '../intake/stage.js';
-
-/**
- * Formats the sandbox harness has a real loader for (sandbox/lth/loaders.py). `joblib` covers its
- * compressed dumps too (zlib, gzip, bz2, xz, lzma, lz4 and the pre-0.10 `ZF` files: joblib.load
- * reads each); `hdf5` is a plain HDF5 data file read with h5py; `gguf`, `tokenizer-config` and
- * `chat-template` are loaded by rendering their chat templates (sandbox/lth/templates.py).
- */
-const LOADABLE = new Set(['pickle', 'torch-zip', 'torch-legacy', 'torch-tar', 'npy', 'npz', 'joblib', 'dill', 'cloudpickle', 'onnx', 'safetensors', 'keras-h5', 'keras', 'hdf5', 'gguf', 'tokenizer-config', 'chat-template']);
 
 /**
  * The model files of a vet that the sandbox loads, each with the loader its sniffed format needs.
@@ -19,11 +12,12 @@ export function loadablePlanModels(targets: TargetFile[], staged: StagedFile[]):
   if (targets.length !== staged.length) throw new Error('loadablePlanModels: targets and staged copies differ in number');
   const byKey = new Map<string, PlanModel>();
   targets.forEach((t, i) => {
-    const key = `${t.sha256}/${t.format}`;
-    if (!LOADABLE.has(t.format)) return;
+    const format = t.format;
+    if (!isLoadable(format)) return;
+    const key = `${t.sha256}/${format}`;
     const known = byKey.get(key);
     if (known) known.reportPaths.push(t.path);
-    else byKey.set(key, { hostPath: staged[i]!.staged, format: t.format, reportPaths: [t.path] });
+    else byKey.set(key, { hostPath: staged[i]!.staged, format, reportPaths: [t.path] });
   });
   return [...byKey.values()];
 }
@@ -31,6 +25,6 @@ export function loadablePlanModels(targets: TargetFile[], staged: StagedFile[]):
 /** A file the sandbox loads: the staged copy, its loader, and the report paths (user paths) it stands for. */
 export interface PlanModel {
   hostPath: string;
-  format: string;
+  format: LoadableFormat;
   reportPaths: string[];
 }

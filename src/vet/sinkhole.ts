@@ -1,7 +1,7 @@
 import type { Detection } from '../core/finding.js';
 import type { TraceEvent } from '../core/event.js';
-import type { Report } from '../report/schema.js';
-import { DECOY_MARKER } from '../sandbox/decoys.js';
+import type { Report } from '../core/report.js';
+import { DECOY_MARKER } from '../core/decoys.js';
 import type { SandboxResult, SinkRecord } from '../sandbox/index.js';
 import { phaseAt } from './phases.js';
 

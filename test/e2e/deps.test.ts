@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { ltrack } from '../helpers/cli.js';
 import { FIXTURES } from '../helpers/fixtures.js';
 import { analyseRequirements } from '../../src/locks/index.js';
-import type { Report } from '../../src/report/index.js';
+import type { Report } from '../../src/core/report.js';
 
 const model = join(FIXTURES, 'benign', 'torch_module.pt');
 const set = (kind: string) => join(FIXTURES, 'deps', kind);

@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ltrack } from '../helpers/cli.js';
 import { FIXTURES, fixtureIndex } from '../helpers/fixtures.js';
 import { loadUnchecked, ranTrue } from '../helpers/unchecked.js';
-import type { Report } from '../../src/report/index.js';
+import type { Report } from '../../src/core/report.js';
 
 /**
  * Formats production loaders read, loaded in the real sandbox (issue #14 items 4 and 5): GGUF and

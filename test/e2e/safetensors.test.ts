@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ltrack } from '../helpers/cli.js';
-import type { Report } from '../../src/report/index.js';
+import type { Report } from '../../src/core/report.js';
 
 /** A safetensors file with a float32 and a bfloat16 tensor (numpy has no bfloat16: the loader uses torch). */
 function safetensors(): Buffer {

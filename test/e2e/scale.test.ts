@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ltrack } from '../helpers/cli.js';
-import type { Report } from '../../src/report/index.js';
+import type { Report } from '../../src/core/report.js';
 
 /**
  * Checkpoints larger than the sandbox's memory limit, through the real sandbox and tracer: a torch

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ltrack } from '../helpers/cli.js';
 import { FIXTURES } from '../helpers/fixtures.js';
-import type { Report } from '../../src/report/index.js';
+import type { Report } from '../../src/core/report.js';
 
 /**
  * `ltrack vet` end to end through the real parts: static analysis, the docker sandbox running the

@@ -14,7 +14,8 @@ import { loaderOpensByName } from '../../src/intake/loader-names.js';
 import { scanPaths } from '../../src/static/index.js';
 import { unaccounted, vet } from '../../src/vet/index.js';
 import { buildManifest } from '../../src/manifest/index.js';
-import { validateReport, type Report } from '../../src/report/index.js';
+import { validateReport } from '../../src/report/index.js';
+import type { Report } from '../../src/core/report.js';
 import { LtrackError } from '../../src/core/errors.js';
 
 const work = mkdtempSync(join(tmpdir(), 'ltrack-intake-'));

@@ -11,7 +11,7 @@ import { loadUnchecked, ranTrue } from '../helpers/unchecked.js';
 import { vet } from '../../src/vet/index.js';
 import { stageBase } from '../../src/intake/stage.js';
 import { buildManifest } from '../../src/manifest/index.js';
-import type { Report } from '../../src/report/index.js';
+import type { Report } from '../../src/core/report.js';
 
 /**
  * Intake integrity (issue #12 items 3 and 4, and the FIFO and `:` defects), against the real

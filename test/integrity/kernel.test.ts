@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { TraceEvent } from '../../src/core/event.js';
-import type { Report } from '../../src/report/index.js';
+import type { Report } from '../../src/core/report.js';
 import type { Driver } from '../../src/sandbox/index.js';
 import { ltrack } from '../helpers/cli.js';
 import { FIXTURES } from '../helpers/fixtures.js';

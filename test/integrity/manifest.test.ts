@@ -16,7 +16,7 @@ import {
   verifyManifest,
   type Envelope,
 } from '../../src/manifest/index.js';
-import { REPORT_VERSION, type Report } from '../../src/report/schema.js';
+import { REPORT_VERSION, type Report } from '../../src/core/report.js';
 import { ltrack } from '../helpers/cli.js';
 
 const sha = (b: Buffer | string) => createHash('sha256').update(b).digest('hex');

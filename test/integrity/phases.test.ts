@@ -6,7 +6,7 @@ import { ltrack } from '../helpers/cli.js';
 import { FIXTURES } from '../helpers/fixtures.js';
 import { dialedLoopback, loadUnchecked, opened, ranTrue } from '../helpers/unchecked.js';
 import type { Driver } from '../../src/sandbox/index.js';
-import type { Report } from '../../src/report/index.js';
+import type { Report } from '../../src/core/report.js';
 import type { TraceEvent } from '../../src/core/event.js';
 
 /**

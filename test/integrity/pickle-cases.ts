@@ -1,5 +1,5 @@
 import fc from 'fast-check';
-import { OPCODES, type ArgKind } from '../../src/static/pickle/opcodes.js';
+import { OPCODES, type ArgKind } from '../../src/formats/pickle-opcodes.js';
 
 /**
  * Pickle streams for the differential test: valid pickles (made by CPython's pickler, every

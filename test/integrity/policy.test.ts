@@ -14,6 +14,7 @@ import { scanBytes } from '../../src/static/scan.js';
 import { scanPaths } from '../../src/static/index.js';
 import type { SandboxResult } from '../../src/sandbox/index.js';
 import { loadResults, settleUnknowns } from '../../src/vet/settle.js';
+import type { PlanModel } from '../../src/vet/plan.js';
 import { FIXTURES, fixtureIndex } from '../helpers/fixtures.js';
 import { ltrack } from '../helpers/cli.js';
 import { loadUnchecked, ranTrue } from '../helpers/unchecked.js';
@@ -222,7 +223,7 @@ describe('containers: irregularities the loader reads past are analysed past', (
 
 describe('settling unknown classes by a completed load', () => {
   const d = (file: string, callable: string): Detection => ({ ruleId: 'LT-PKL-008', source: 'static', phase: 'static', message: '', evidence: { callable, settle: 'load' }, location: { file } });
-  const models = [{ hostPath: '/stage/1/a.pt', format: 'torch-zip', reportPaths: ['/m/a.pt'] }, { hostPath: '/stage/2/b.pkl', format: 'pickle', reportPaths: ['/m/b.pkl'] }];
+  const models: PlanModel[] = [{ hostPath: '/stage/1/a.pt', format: 'torch-zip', reportPaths: ['/m/a.pt'] }, { hostPath: '/stage/2/b.pkl', format: 'pickle', reportPaths: ['/m/b.pkl'] }];
   const sandbox = (results: unknown): SandboxResult => ({ phases: [{ phase: 'load', startNs: 0, endNs: 1, ok: true, detail: { models: results } }] }) as unknown as SandboxResult;
   const ok = [{ path: '/candidate/a.pt', format: 'torch-zip', ok: true }, { path: '/candidate/b.pkl', format: 'pickle', ok: false, error: "ModuleNotFoundError: No module named 'torch._dynamo'" }];
 

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { cefValue, escapeTerminal, forTerminal, jsonForTerminal } from '../../src/report/escape.js';
 import { terminalSummary } from '../../src/report/text.js';
-import { REPORT_VERSION, type Report } from '../../src/report/schema.js';
+import { REPORT_VERSION, type Report } from '../../src/core/report.js';
 import { ltrack } from '../helpers/cli.js';
 
 /** Every character a terminal acts on or that reorders text (what escapeTerminal must never emit raw). */

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { createHash } from 'node:crypto';
 import { ltrack } from '../helpers/cli.js';
 import { buildManifest, signEd25519 } from '../../src/manifest/index.js';
-import { REPORT_VERSION, type Report } from '../../src/report/schema.js';
+import { REPORT_VERSION, type Report } from '../../src/core/report.js';
 
 let dir: string;
 beforeAll(async () => {

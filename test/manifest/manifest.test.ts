@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { buildManifest, generateKeyPair, signEd25519, verifyManifest, type Envelope, type Statement } from '../../src/manifest/index.js';
 import { pae } from '../../src/manifest/dsse.js';
-import { REPORT_VERSION, type Report } from '../../src/report/schema.js';
+import { REPORT_VERSION, type Report } from '../../src/core/report.js';
 
 let dir: string;
 let models: string;

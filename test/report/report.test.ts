@@ -7,8 +7,10 @@ import { spawnSync } from 'node:child_process';
 import { createRequire } from 'node:module';
 import ajvDraft04 from 'ajv-draft-04';
 import { vet } from '../../src/vet/index.js';
-import { toCef, toHtml, toSarif, validateReport, writeOutputs, terminalSummary, type Report } from '../../src/report/index.js';
-import { DECOY_MARKER } from '../../src/sandbox/decoys.js';
+import type * as Sarif from 'sarif';
+import { REPORT_FORMATS, render, validateReport, writeOutputs } from '../../src/report/index.js';
+import type { Report } from '../../src/core/report.js';
+import { DECOY_MARKER } from '../../src/core/decoys.js';
 import { FIXTURES } from '../helpers/fixtures.js';
 import type { TraceEvent } from '../../src/core/event.js';
 
@@ -16,6 +18,7 @@ const require = createRequire(import.meta.url);
 const sarifSchema = JSON.parse(readFileSync(require.resolve('@microsoft/jest-sarif/lib/schemas/sarif-2.1.0-rtm.5.json'), 'utf8')) as object;
 
 let report: Report;
+const sarif = (r: Report) => JSON.parse(render(r, 'sarif')) as Sarif.Log;
 const events: TraceEvent[] = [
   { ts: 1, kind: 'exec', pid: 7, tgid: 7, ppid: 1, uid: 65534, cgroup: 1, mntns: 1, comm: 'python3', count: 1, phase: 'startup', path: '/usr/bin/python3', argv: ['python3', 'harness.py'] },
   { ts: 2, kind: 'exec', pid: 8, tgid: 8, ppid: 7, uid: 65534, cgroup: 1, mntns: 1, comm: 'sh', count: 1, phase: 'load', path: '/usr/bin/dash', argv: ['sh', '-c', `echo ${DECOY_MARKER}-secret <script>x</script>`] },
@@ -38,16 +41,16 @@ describe('SARIF', () => {
   const ajv = new ajvDraft04.default({ allErrors: true, strict: false, unicodeRegExp: false });
   const validate = ajv.compile(sarifSchema);
   it('validates against the official SARIF 2.1.0 schema', () => {
-    const log = toSarif(report);
+    const log = sarif(report);
     expect(validate(log), ajv.errorsText(validate.errors)).toBe(true);
   });
   it('has security-severity on rules, byte regions for pickle opcodes, and fingerprints stable across runs', async () => {
-    const log = toSarif(report);
+    const log = sarif(report);
     const run = log.runs[0]!;
     for (const r of run.tool.driver.rules ?? []) expect(Number(r.properties?.['security-severity'])).toBeGreaterThan(0);
     const pkl = run.results!.find((r) => r.ruleId === 'LT-PKL-002')!;
     expect(pkl.locations![0]!.physicalLocation!.region!.byteOffset).toBeTypeOf('number');
-    const again = toSarif((await vet({ paths: report.targets.map((t) => t.path), staticOnly: true, sandbox: 'auto', network: 'none', timeoutSec: 60, failOn: 'high', onProgress: () => undefined })).report);
+    const again = sarif((await vet({ paths: report.targets.map((t) => t.path), staticOnly: true, sandbox: 'auto', network: 'none', timeoutSec: 60, failOn: 'high', onProgress: () => undefined })).report);
     expect(again.runs[0]!.results!.map((r) => r.partialFingerprints)).toEqual(run.results!.map((r) => r.partialFingerprints));
   });
 });
@@ -72,26 +75,27 @@ describe('HTML, CEF and terminal output', () => {
   });
 
   it('writes one CEF line per finding plus the verdict, escaped', () => {
-    const lines = toCef(report);
+    const lines = render(report, 'cef').trimEnd().split('\n');
     expect(lines).toHaveLength(report.findings.length + 1);
     for (const l of lines) expect(l).toMatch(/^CEF:0\|ltrack\|ltrack\|[^|]+\|[A-Z-0-9]+\|[^|]*\|\d+\|/);
     expect(lines.at(-1)).toContain('outcome=block');
   });
 
   it('has no colour unless asked and escapes control characters', () => {
-    const plain = terminalSummary(report, { color: false });
+    const plain = render(report, 'text');
     expect(plain).not.toMatch(/\x1b\[/);
     expect(plain).toMatch(/^BLOCK/);
-    expect(terminalSummary(report, { color: true })).toMatch(/\x1b\[/);
+    expect(render(report, 'text', { color: true })).toMatch(/\x1b\[/);
     const hostile = { ...report, targets: [{ ...report.targets[0]!, path: 'evil\x1b]0;pwned\x07.pt' }] };
-    expect(terminalSummary(hostile, { color: false })).toContain('evil\\x1b]0;pwned\\x07.pt');
+    expect(render(hostile, 'text')).toContain('evil\\x1b]0;pwned\\x07.pt');
   });
 
   it('masks decoy secrets in the HTML and in every written file', async () => {
     const d2 = await mkdtemp(join(tmpdir(), 'ltrack-report-'));
     await writeOutputs(report, d2, events);
     for (const f of ['report.json', 'report.sarif', 'report.html', 'report.cef', 'events.jsonl']) expect(await readFile(join(d2, f), 'utf8')).not.toContain(DECOY_MARKER);
-    expect(toHtml(report, events)).toContain('[decoy secret masked]');
+    expect(render(report, 'html', { events })).toContain('[decoy secret masked]');
+    for (const format of REPORT_FORMATS) expect(render(report, format, { events })).not.toContain(DECOY_MARKER);
     await rm(d2, { recursive: true, force: true });
   });
 });

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { readFile } from 'node:fs/promises';
 import { runSandbox, type Driver, type SandboxResult } from '../../src/sandbox/index.js';
-import type { Report } from '../../src/report/index.js';
+import type { Report } from '../../src/core/report.js';
 import { ltrack } from '../helpers/cli.js';
 
 /**

@@ -13,7 +13,6 @@ const result = (over: Partial<SandboxResult>): SandboxResult => ({
   stdout: '',
   stderr: '',
   packages: [],
-  asRoot: false,
   pidsLimitHits: 0,
   forgedMarkers: [],
   lingering: [],

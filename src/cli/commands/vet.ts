@@ -6,8 +6,9 @@ import { action } from '../run.js';
 import { LtrackError } from '../../core/errors.js';
 import { ExitCode } from '../../core/exit.js';
 import { SEVERITIES, type Severity } from '../../core/severity.js';
-import { forTerminal, jsonForTerminal, maskSecrets } from '../../report/escape.js';
-import type { Report } from '../../report/schema.js';
+import { forTerminal } from '../../report/escape.js';
+import type { Report } from '../../core/report.js';
+import type { ReportFormat } from '../../report/index.js';
 
 interface VetFlags {
   staticOnly?: boolean;
@@ -15,7 +16,7 @@ interface VetFlags {
   deps?: string;
   allowGlobals?: string;
   wheelhouse?: string;
-  format: 'text' | 'json' | 'sarif' | 'cef';
+  format: Exclude<ReportFormat, 'html'>;
   out?: string;
   failOn: Severity;
   signKey?: string;
@@ -100,25 +101,10 @@ async function runVet(paths: string[], flags: VetFlags): Promise<ExitCode> {
   return outcome.exitCode;
 }
 
-/** The report on stdout; only the writer of the format asked for is loaded (the JSON one compiles the schema). */
+/** The report on stdout, in the format asked for. */
 async function printReport(report: Report, format: VetFlags['format']): Promise<void> {
-  if (format === 'text') {
-    const { terminalSummary } = await import('../../report/text.js');
-    process.stdout.write(terminalSummary(report, { color: process.stdout.isTTY === true && !process.env.NO_COLOR }));
-    return;
-  }
-  const { toCef, toJson, toSarif } = await import('../../report/index.js');
-  switch (format) {
-    case 'json':
-      process.stdout.write(`${jsonForTerminal(toJson(report))}\n`);
-      break;
-    case 'sarif':
-      process.stdout.write(`${jsonForTerminal(maskSecrets(JSON.stringify(toSarif(report), null, 2)))}\n`);
-      break;
-    case 'cef':
-      process.stdout.write(`${toCef(report).join('\n')}\n`);
-      break;
-  }
+  const { render } = await import('../../report/index.js');
+  process.stdout.write(render(report, format, { color: process.stdout.isTTY === true && !process.env.NO_COLOR }));
 }
 
 /**

@@ -5,7 +5,7 @@ import { sniff } from '../../formats/sniff.js';
 import { decodeStages, type Stage } from './encoded.js';
 import { runPickle, type CallRecord, type PickleRun } from './interpreter.js';
 import { mapPython2Name } from './compat.js';
-import type { Deserialiser, GlobalsPolicy, Verdict } from './policy.js';
+import type { Deserialiser, GlobalsPolicy, Classification } from './policy.js';
 import { render, strOf, type Value } from './values.js';
 
 export interface PickleContext {
@@ -55,8 +55,8 @@ export function analysePickle(run: PickleRun, ctx: PickleContext): Detection[] {
     resolved.set(imp.offset, { ...r, full: `${r.module}.${r.name}` });
   }
   const nameOf = (v: Value | undefined): Name | undefined => (v?.t === 'global' ? (resolved.get(v.offset) ?? { module: v.module, name: v.name, full: `${v.module}.${v.name}` }) : undefined);
-  const verdicts = new Map<string, Verdict>();
-  const verdictOf = (n: Name): Verdict => {
+  const verdicts = new Map<string, Classification>();
+  const verdictOf = (n: Name): Classification => {
     let v = verdicts.get(n.full);
     if (!v) verdicts.set(n.full, (v = ctx.policy.classify(n.module, n.name)));
     return v;

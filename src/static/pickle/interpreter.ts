@@ -1,8 +1,10 @@
 import { BufBytes, Cursor, type Bytes } from '../../formats/bytes.js';
 import type { Limits } from '../../formats/limits.js';
+import { inlineArray as joblibInlineArray } from '../../formats/joblib.js';
 import { decodeAscii, decodeUtf8, parseFloat0, parseInt0, parseLong, parseMemoKey, parseQuoted, parseRawUnicode } from './literals.js';
 import { encodedStages, type Stage } from './encoded.js';
-import { HIGHEST_PROTOCOL, OPCODE_BY_BYTE } from './opcodes.js';
+import { assertNever } from '../../core/errors.js';
+import { HIGHEST_PROTOCOL, OPCODE_BY_BYTE } from '../../formats/pickle-opcodes.js';
 import { render, strOf, type Value } from './values.js';
 
 export interface ImportRecord {
@@ -664,7 +666,8 @@ export function runPickle(cur: Cursor, limits: Limits, depth = 0): PickleRun {
           break;
         }
         default:
-          throw new Stop(`opcode ${op!.name} not handled`, 'model');
+          // Every name in the opcode table has a case: a new table entry without one fails to compile here.
+          return assertNever(op!.name, 'pickle opcode');
       }
     }
   } catch (err) {
@@ -675,11 +678,7 @@ export function runPickle(cur: Cursor, limits: Limits, depth = 0): PickleRun {
     return run;
   }
 
-  /**
-   * joblib writes each numpy array's bytes straight into the stream after the BUILD of its
-   * NumpyArrayWrapper (after an alignment byte and padding), and an object array as a whole nested
-   * pickle at that point. Skip the raw bytes exactly; run the nested pickle.
-   */
+  /** A joblib NumpyArrayWrapper's inline array (src/formats/joblib.ts): skip its raw bytes exactly; run a nested pickle. */
   function inlineArray(obj: Value, state: Value): void {
     if (obj.t !== 'call' || obj.fn.t !== 'global' || obj.fn.module !== 'joblib.numpy_pickle' || obj.fn.name !== 'NumpyArrayWrapper') return;
     if (state.t !== 'dict') throw new Stop('NumpyArrayWrapper state is not a dict', 'model');
@@ -687,39 +686,24 @@ export function runPickle(cur: Cursor, limits: Limits, depth = 0): PickleRun {
     const dtype = get('dtype');
     const code = dtype?.t === 'call' && dtype.args.t === 'tuple' ? strOf(dtype.args.items[0]) : undefined;
     if (code === undefined) throw new Stop('NumpyArrayWrapper without a readable dtype', 'model');
-    if (code.replace(/^[<>|=]/, '').startsWith('O')) {
+    const shape = get('shape');
+    const dims = shape?.t === 'tuple' && !shape.dropped ? shape.items.map((d) => (d.t === 'num' ? Number(d.v) : -1)) : undefined;
+    const array = joblibInlineArray(code, dims, get('numpy_array_alignment_bytes') !== undefined);
+    if ('problem' in array) throw new Stop(array.problem, 'model');
+    if (array.kind === 'pickle') {
       if (depth + 1 > limits.maxNestingDepth) throw new Stop('nested pickles too deep', 'limit');
       const inner = runPickle(cur, limits, depth + 1);
       run.nested.push(inner);
       if (inner.error) throw new Stop(`inline object array: ${inner.error.message}`, inner.error.stop ?? 'malformed');
       return;
     }
-    const shape = get('shape');
-    if (shape?.t !== 'tuple' || shape.dropped) throw new Stop('NumpyArrayWrapper shape unreadable', 'model');
-    let count = 1n;
-    for (const d of shape.items) {
-      if (d.t !== 'num' || Number(d.v) < 0) throw new Stop('NumpyArrayWrapper shape unreadable', 'model');
-      count *= BigInt(d.v);
-    }
-    const size = count * BigInt(itemSize(code));
-    if (get('numpy_array_alignment_bytes') !== undefined) {
+    if (array.aligned) {
       const pad = need(1)[0]!;
       need(pad);
     }
-    if (size > BigInt(cur.remaining)) throw new Stop('array data runs past the end');
-    cur.skip(Number(size));
+    if (array.bytes > BigInt(cur.remaining)) throw new Stop('array data runs past the end');
+    cur.skip(Number(array.bytes));
   }
-}
-
-/** Bytes per element of a numpy dtype string ('<f8', '|u1', '<U5', 'c16', '?'). */
-export function itemSize(code: string): number {
-  const m = /^[<>|=]?([a-zA-Z?])(\d*)$/.exec(code);
-  if (!m) throw new Stop(`unsupported dtype ${JSON.stringify(code)}`, 'model');
-  const kind = m[1]!;
-  const n = m[2] ? Number(m[2]) : kind === '?' || kind === 'b' ? 1 : 0;
-  if (kind === 'U') return 4 * n;
-  if (n === 0 && kind !== '?') throw new Stop(`dtype without a size ${JSON.stringify(code)}`, 'model');
-  return n || 1;
 }
 
 const MIN_SAFE = BigInt(Number.MIN_SAFE_INTEGER);

@@ -1,11 +1,12 @@
-import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { parse as parseToml } from 'smol-toml';
 import { LtrackError } from '../../core/errors.js';
 import { projectPath } from '../../core/paths.js';
+import { sha256 } from '../../core/sha256.js';
 import { defaultGadgets, gadgetFileDigest, type Capability, type GadgetTable } from '../../rules/gadgets.js';
 
-export type Verdict = { kind: 'safe' } | { kind: 'dangerous'; rule: string; why: string; family: string; path?: string[] } | { kind: 'unknown' };
+/** What the globals policy says of one imported name (`path`: a derived gadget's call path). */
+export type Classification = { kind: 'safe' } | { kind: 'dangerous'; rule: string; why: string; family: string; path?: string[] } | { kind: 'unknown' };
 
 /**
  * Rules (rules/static-gadgets.toml) for a callable of the image that the derived gadget table
@@ -52,7 +53,7 @@ interface SafeEntry {
 
 /** Attribute hops through interpreter internals reach builtins, globals and code objects from anything. */
 const DUNDER = /^__\w+__$/;
-const INTERNALS: Verdict = { kind: 'dangerous', rule: 'LT-PKL-006', why: 'walks interpreter internals (a dunder attribute) to reach other objects', family: 'code' };
+const INTERNALS: Classification = { kind: 'dangerous', rule: 'LT-PKL-006', why: 'walks interpreter internals (a dunder attribute) to reach other objects', family: 'code' };
 
 /**
  * The globals policy of rules/pickle-globals.toml, allowlist first: a dangerous entry wins over a
@@ -70,8 +71,8 @@ const INTERNALS: Verdict = { kind: 'dangerous', rule: 'LT-PKL-006', why: 'walks 
 export class GlobalsPolicy {
   private readonly safe: SafeEntry[] = [];
   private readonly classPrefixes: string[];
-  private readonly dangerExact = new Map<string, Verdict>();
-  private readonly dangerPrefixes: [string, Verdict][] = [];
+  private readonly dangerExact = new Map<string, Classification>();
+  private readonly dangerPrefixes: [string, Classification][] = [];
   private readonly deserialisers = new Map<string, Deserialiser>();
   private readonly invokes = new Map<string, number[]>();
   private readonly doc: PolicyFile;
@@ -93,7 +94,7 @@ export class GlobalsPolicy {
     this.classPrefixes = doc.safe_class_modules.prefixes;
     for (const [family, entry] of Object.entries(doc.dangerous)) {
       if (!/^LT-PKL-\d{3}$/.test(entry.rule) || !Array.isArray(entry.names)) throw new LtrackError('rules_invalid', `dangerous.${family} needs a rule id and names`, { file });
-      const v: Verdict = { kind: 'dangerous', rule: entry.rule, why: entry.why, family };
+      const v: Classification = { kind: 'dangerous', rule: entry.rule, why: entry.why, family };
       for (const n of entry.names) {
         if (n.endsWith('.*')) this.dangerPrefixes.push([n.slice(0, -1), v]);
         else this.dangerExact.set(n, v);
@@ -161,7 +162,7 @@ export class GlobalsPolicy {
    * wildcard ("*", `mod.*`, a class module) was never reviewed one by one, so the table still
    * classifies it; what neither admits nor the table knows is unknown.
    */
-  classify(module: string, name: string): Verdict {
+  classify(module: string, name: string): Classification {
     const danger = this.dangerOf(module, name);
     if (danger) return danger;
     const hops = name.split('.');
@@ -188,7 +189,7 @@ export class GlobalsPolicy {
   }
 
   /** The derived gadget table's entry for the name (or for an object its hops reach), as a verdict. */
-  private gadgetOf(module: string, name: string): Verdict | undefined {
+  private gadgetOf(module: string, name: string): Classification | undefined {
     const table = this.gadgets();
     if (!table) return undefined;
     const g = this.reachable(module, name, (path) => table.get(path));
@@ -198,7 +199,7 @@ export class GlobalsPolicy {
     return { kind: 'dangerous', rule, why: `${why}: ${path.join(' -> ')} (derived gadget table)`, family: `gadget:${g.capability}`, path };
   }
 
-  private dangerOf(module: string, name: string): Verdict | undefined {
+  private dangerOf(module: string, name: string): Classification | undefined {
     const lookup = (path: string) => this.dangerExact.get(path) ?? this.dangerPrefixes.find(([p]) => path.startsWith(p))?.[1];
     if (name.split('.').length > 1 && name.split('.').some((h) => DUNDER.test(h))) return lookup(`${module}.${name}`) ?? INTERNALS;
     return this.reachable(module, name, lookup);
@@ -250,7 +251,7 @@ function readToml(file: string, what: string): { doc: Record<string, unknown>; s
     throw new LtrackError('bad_input', `cannot read ${what}`, { cause: err, file });
   }
   try {
-    return { doc: parseToml(bytes.toString('utf8')), source: { file, sha256: createHash('sha256').update(bytes).digest('hex') } };
+    return { doc: parseToml(bytes.toString('utf8')), source: { file, sha256: sha256(bytes) } };
   } catch (err) {
     throw new LtrackError('rules_invalid', `${what} is not valid TOML: ${err instanceof Error ? err.message.split('\n')[0] : String(err)}`, { cause: err, file });
   }
@@ -262,10 +263,7 @@ function readToml(file: string, what: string): { doc: Record<string, unknown>; s
  * production knows which globals the vet admitted.
  */
 export function digestWithPolicy(rulesDigest: string, policy: GlobalsPolicy): string {
-  const h = createHash('sha256').update(`rules\0${rulesDigest}\0`);
-  for (const s of policy.sources) h.update(`globals\0${s.sha256}\0`);
   // the gadget table classifies too: its bytes are pinned whether or not this vet needed it
   const table = policy.gadgets === defaultGadgets ? { sha256: gadgetFileDigest() } : policy.gadgets()?.source;
-  if (table) h.update(`gadgets\0${table.sha256}\0`);
-  return h.digest('hex');
+  return sha256(`rules\0${rulesDigest}\0`, ...policy.sources.map((s) => `globals\0${s.sha256}\0`), ...(table ? [`gadgets\0${table.sha256}\0`] : []));
 }

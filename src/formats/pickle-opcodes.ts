@@ -1,6 +1,7 @@
 /**
  * The pickle opcode table, protocols 0-5, as CPython's Lib/pickletools.py defines it (the spec
- * authority: test/static/opcodes.test.ts compares this table with pickletools.opcodes).
+ * authority: test/static/opcodes.test.ts compares this table with pickletools.opcodes). The
+ * sniffer and the symbolic interpreter (src/static/pickle) both read it.
  * `arg` says how the operand is encoded after the opcode byte.
  */
 export type ArgKind =
@@ -19,14 +20,17 @@ export type ArgKind =
   | 'bytes4' // int4/uint4 length + bytes
   | 'bytes8'; // uint8 length + bytes
 
-export interface OpcodeInfo {
-  readonly name: string;
+/** Every opcode's name: the interpreter switches on this union, so a table entry it does not handle fails to compile. */
+export type OpcodeName = (typeof TABLE)[number][0];
+
+interface OpcodeInfo {
+  readonly name: OpcodeName;
   readonly code: number;
   readonly arg: ArgKind;
   readonly proto: number;
 }
 
-const TABLE: readonly (readonly [string, string, ArgKind, number])[] = [
+const TABLE = [
   ['INT', 'I', 'line', 0],
   ['BININT', 'J', 'int4', 1],
   ['BININT1', 'K', 'uint1', 1],
@@ -95,7 +99,7 @@ const TABLE: readonly (readonly [string, string, ArgKind, number])[] = [
   ['FRAME', '\x95', 'uint8', 4],
   ['PERSID', 'P', 'line', 0],
   ['BINPERSID', 'Q', 'none', 1],
-];
+] as const satisfies readonly (readonly [string, string, ArgKind, number])[];
 
 export const OPCODES: readonly OpcodeInfo[] = TABLE.map(([name, ch, arg, proto]) =>
   Object.freeze({ name, code: ch.charCodeAt(0), arg, proto }),
@@ -107,5 +111,12 @@ export const OPCODE_BY_BYTE: readonly (OpcodeInfo | undefined)[] = (() => {
   for (const op of OPCODES) byByte[op.code] = op;
   return byByte;
 })();
+
+const BY_NAME = new Map(OPCODES.map((op) => [op.name, op.code]));
+
+/** The byte of a named opcode. */
+export function opcodeByte(name: OpcodeName): number {
+  return BY_NAME.get(name)!;
+}
 
 export const HIGHEST_PROTOCOL = 5;
