@@ -80,6 +80,12 @@ describe('chat template analysis: names however they are spelled', () => {
     expect(names("{{ x|attr('\\N{LOW LINE}\\N{LOW LINE}class\\N{LOW LINE}\\N{LOW LINE}') }}")).toContain('__class__');
   });
 
+  it('a template over the size bound is a finding and still read as text', () => {
+    const huge = '{{ m.content }}'.repeat(80_000) + '{{ x.__class__ }}';
+    expect(rules(huge)[0]).toBe('LT-TPL-003');
+    expect(names(huge)).toContain('__class__');
+  });
+
   it('internal names', () => {
     expect(['__class__', '_private', 'a.__dict__', 'f_globals', 'gi_frame'].every(isInternalName)).toBe(true);
     expect(['content', 'role', 'tool_calls', 'a.b', 'format'].some(isInternalName)).toBe(false);
