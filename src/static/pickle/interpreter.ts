@@ -230,8 +230,9 @@ export function runPickle(cur: Cursor, limits: Limits, depth = 0): PickleRun {
    * A constant that may be a pickle hidden in plain sight (raw, hex, base64, compressed): its
    * prefix is classified here, in stream order, and the constant is kept only as a view in place.
    * The decoded prefix is run first: one that the unpickler rejects before the prefix ends (or at
-   * its end, when it is the whole content), having imported nothing, does nothing when loaded (numeric data and words often start like a pickle
-   * or read as base64), so only the rest are kept for analyse.ts to decode whole.
+   * its end, when it is the whole content), having imported nothing, does nothing when loaded
+   * (numeric data and words often start like a pickle or read as base64), so only the rest are
+   * kept for analyse.ts to decode whole.
    */
   const embedded = (head: Buffer, at: Bytes) => {
     const found = encodedStages(head, head.length === at.size);
@@ -261,13 +262,15 @@ export function runPickle(cur: Cursor, limits: Limits, depth = 0): PickleRun {
     const view = big ? cur.view(n)! : undefined;
     const head = view ? view.read(0, limits.maxInlineBytes) : Buffer.from(cur.take(n)!);
     const at = view ?? new BufBytes(head);
-    embedded(head, at);
+    let value: Value;
     if (as === 'latin1' || as === 'utf8') {
-      if (big) return { t: 'str', v: '', big: true, at, ...(as === 'latin1' ? { py2: true as const } : {}) };
-      if (as === 'latin1') return { t: 'str', v: head.toString('latin1'), py2: true };
-      return { t: 'str', v: decodeUtf8(head, true) ?? bad('operand is not UTF-8') };
-    }
-    return as === 'bytearray' ? { t: 'bytes', v: head, len: n, at, kind: 'bytearray' } : { t: 'bytes', v: head, len: n, at };
+      if (big) value = { t: 'str', v: '', big: true, at, ...(as === 'latin1' ? { py2: true as const } : {}) };
+      else if (as === 'latin1') value = { t: 'str', v: head.toString('latin1'), py2: true };
+      else value = { t: 'str', v: decodeUtf8(head, true) ?? bad('operand is not UTF-8') };
+    } else value = as === 'bytearray' ? { t: 'bytes', v: head, len: n, at, kind: 'bytearray' } : { t: 'bytes', v: head, len: n, at };
+    // only a constant the loader accepts can be handed on
+    embedded(head, at);
+    return value;
   };
   const u64 = (): bigint => need(8).readBigUInt64LE(0);
   const imported = (module: string, name: string, opcode: string): Extract<Value, { t: 'global' }> => {
