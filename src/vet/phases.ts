@@ -15,7 +15,6 @@ interface PhaseSpan {
  * processes it did not start are alive). `startup` is not in it: no marker can enter startup.
  */
 export const MARKER_ORDER = ['go', 'install', 'import', 'load', 'probe', 'done'] as const;
-export type MarkerName = (typeof MARKER_ORDER)[number];
 const RANK: ReadonlyMap<string, number> = new Map(MARKER_ORDER.map((m, i) => [m, i]));
 const MARKER_PREFIX = `${MOUNTS.markers}/`;
 
