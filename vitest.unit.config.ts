@@ -32,6 +32,8 @@ export const UNIT_FILES = [
   'test/static/fixtures.test.ts',
   'test/static/formats.test.ts',
   'test/static/onnx.test.ts',
+  'test/static/payload-args.test.ts',
+  'test/static/payload-text.test.ts',
   'test/static/pickle.test.ts',
   'test/static/regressions.test.ts',
   'test/static/tar.test.ts',

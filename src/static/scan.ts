@@ -13,6 +13,7 @@ import { readGgufHeader, templateCodeExecution } from '../formats/gguf.js';
 import { analysePickle, type PickleContext } from './pickle/analyse.js';
 import { runPickle, type PickleRun } from './pickle/interpreter.js';
 import type { GlobalsPolicy } from './pickle/policy.js';
+import { markPayloadArguments } from './payload-args.js';
 
 export interface ScanContext {
   file: string;
@@ -99,7 +100,9 @@ export function scanPickleStream(bytes: Bytes, entry: string[], ctx: ScanContext
     // Trailing bytes that do not even begin a pickle end the stream quietly (pickle.load never reads them).
     if (i > 0 && run.error && cur.pos - start <= 2 && run.imports.length === 0) break;
     runs.push(run);
-    ctx.out.push(...analysePickle(run, { file: ctx.file, entry, base: 0, policy: ctx.policy, limits: ctx.limits, depth, nested: nestedScanner(ctx) }));
+    const found = analysePickle(run, { file: ctx.file, entry, base: 0, policy: ctx.policy, limits: ctx.limits, depth, nested: nestedScanner(ctx) });
+    markPayloadArguments(run, found);
+    ctx.out.push(...found);
     if (run.error) break;
     if (i === 0 && isTorchLegacyMagic(bytes, start, run)) format = 'torch-legacy';
     // torch's legacy format: magic, protocol, sys info, the object, storage keys; raw storage bytes follow.
