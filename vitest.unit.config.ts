@@ -36,6 +36,7 @@ export const UNIT_FILES = [
   'test/static/payload-text.test.ts',
   'test/static/pickle.test.ts',
   'test/static/regressions.test.ts',
+  'test/static/sevenzip.test.ts',
   'test/static/tar.test.ts',
   'test/static/unpack.test.ts',
   'test/trace/btf-layout.test.ts',
