@@ -17,6 +17,7 @@ export const UNIT_FILES = [
   'test/integrity/kernel-units.test.ts',
   'test/integrity/manifest.test.ts',
   'test/integrity/pickle-grammar.test.ts',
+  'test/integrity/snapshot-links.test.ts',
   'test/integrity/static-only.test.ts',
   'test/integrity/terminal.test.ts',
   'test/locks/locks.test.ts',

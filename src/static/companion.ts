@@ -15,7 +15,7 @@ const RAW_TENSOR = /\.(data|weight|weights|raw|tensor|tensors|arr|dat)$/i;
  */
 export function tensorCompanion(name: string, size: number): string | undefined {
   const elements = size % 4 === 0 ? `${size / 4} float32 values` : size % 2 === 0 ? `${size / 2} 16-bit values` : `${size} bytes`;
-  const raw = `raw bytes with no format header (${size} bytes: ${elements})`;
+  const raw = `content not recognised as any model format: raw bytes with no format header (${size} bytes: ${elements})`;
   if (ONNX_DATA.test(name)) {
     return `${raw}, named as ONNX external data: onnx.load reads it only through the .onnx model whose initializers name it in external_data (location "${name}"); vet it together with that model.onnx`;
   }
