@@ -39,6 +39,7 @@ export const UNIT_FILES = [
   'test/static/pickle.test.ts',
   'test/static/regressions.test.ts',
   'test/static/sevenzip.test.ts',
+  'test/static/zip-views.test.ts',
   'test/static/tar.test.ts',
   'test/static/unpack.test.ts',
   'test/trace/btf-layout.test.ts',
