@@ -50,13 +50,22 @@ export function readZip(bytes: Bytes, limits: Limits): ZipArchive {
   let cdSize = tail.readUInt32LE(eocd + 12);
   let cdOffset = tail.readUInt32LE(eocd + 16);
   const loc = eocd - 20;
+  let zip64 = false;
   if (loc >= 0 && tail.readUInt32LE(loc) === ZIP64_LOCATOR) {
     const z = bytes.read(Number(tail.readBigUInt64LE(loc + 8)), 56);
     if (z.length === 56 && z.readUInt32LE(0) === ZIP64_EOCD) {
+      zip64 = true;
       count = Number(z.readBigUInt64LE(32));
       cdSize = Number(z.readBigUInt64LE(40));
       cdOffset = Number(z.readBigUInt64LE(48));
     }
+  }
+  // CPython's zipfile takes the distance between where the directory ends and where the end record
+  // sits as bytes prepended to the archive and shifts every offset by it (numpy's npz loading reads
+  // there); torch's reader (miniz) does not. A nonzero shift is two archives in one file.
+  const concat = bytes.size - tailLen + eocd - (zip64 ? 56 + 20 : 0) - cdSize - cdOffset;
+  if (concat !== 0) {
+    problems.push({ ruleId: 'LT-ZIP-001', message: `the central directory ends ${concat} bytes away from the end record: Python's zipfile shifts every member by that much and torch does not, so the two read different members`, offset: cdOffset });
   }
   if (count > limits.maxZipEntries) {
     problems.push({ ruleId: 'LT-LIM-001', message: `${count} zip entries, more than the limit ${limits.maxZipEntries}; the rest are not analysed` });

@@ -111,10 +111,13 @@ function inside(root: string, p: string): boolean {
   return p === root || p.startsWith(root.endsWith(sep) ? root : root + sep);
 }
 
-/** `<repo>/snapshots/<commit>` of a Hugging Face cache: links point into `<repo>/blobs`. */
+/**
+ * `<repo>/snapshots/<commit>` of a Hugging Face cache, or `<repo>/snapshots` (every commit): links
+ * point into `<repo>/blobs`, so the repo is the root they may resolve within.
+ */
 async function hfRepoOf(root: string): Promise<string | undefined> {
-  if (basename(dirname(root)) !== 'snapshots') return undefined;
-  const repo = dirname(dirname(root));
+  const repo = basename(root) === 'snapshots' ? dirname(root) : basename(dirname(root)) === 'snapshots' ? dirname(dirname(root)) : undefined;
+  if (!repo) return undefined;
   const blobs = await stat(join(repo, 'blobs')).catch(() => undefined);
   return blobs?.isDirectory() ? repo : undefined;
 }

@@ -1,6 +1,6 @@
 import type { Detection, Finding } from '../core/finding.js';
 import { LtrackError } from '../core/errors.js';
-import { severityOfScore, severityRank } from '../core/severity.js';
+import { severityOfScore, severityRank, type Severity } from '../core/severity.js';
 import { baseScore, type Rule, type RuleSet } from '../rules/index.js';
 
 /**
@@ -16,6 +16,8 @@ export const CONTEXT_WEIGHTS = Object.freeze({
   networkAttempted: 0.3,
   /** Static analysis and the kernel saw the same family of behaviour: independent confirmation. */
   staticDynamicAgree: 0.5,
+  /** The callable is handed a shell command line or Python source (evidence.payload): rated critical whatever its rule. */
+  payloadArgument: 1.0,
 });
 
 /**
@@ -54,12 +56,22 @@ export function score(rules: RuleSet, detections: Detection[]): Finding[] {
     if (combined && decoyTouched && !(single && rule.tags?.includes('decoy'))) add(CONTEXT_WEIGHTS.decoyTouched, 'the run read a decoy secret');
     if (combined && networkAttempted && !(single && rule.family === 'network')) add(CONTEXT_WEIGHTS.networkAttempted, 'the run attempted network access');
     if (agrees(rule, d.source, seen)) add(CONTEXT_WEIGHTS.staticDynamicAgree, 'static and dynamic analysis agree');
+    const payload = payloadOf(d);
+    if (payload) add(CONTEXT_WEIGHTS.payloadArgument, `its argument is ${payload === 'shell' ? 'a shell command line' : 'Python source'}`);
     const weighted = Math.min(10, Math.round(s * 10) / 10);
     const rated = severityOfScore(weighted);
-    const severity = severityRank(rated) > severityRank(rule.severity) ? rated : rule.severity;
+    // executable text handed to a callable is what the process-execution and code rules describe
+    const floor: Severity = payload ? 'critical' : rule.severity;
+    const severity = severityRank(rated) > severityRank(floor) ? rated : floor;
     return { ...d, title: rule.title, severity, cvss: { vector: rule.cvss, base, score: weighted, weighting }, mitre: rule.mitre, action: rule.action };
   });
   return findings.sort((a, b) => severityRank(b.severity) - severityRank(a.severity) || b.cvss.score - a.cvss.score);
+}
+
+/** The kind of executable text a static finding's callable is handed (src/static/payload-args.ts), if any. */
+function payloadOf(d: Detection): 'shell' | 'python' | undefined {
+  const p = d.evidence.payload as { kind?: unknown } | undefined;
+  return d.source === 'static' && (p?.kind === 'shell' || p?.kind === 'python') ? p.kind : undefined;
 }
 
 /** A detection of a family that the other analysis also saw: static and dynamic analysis agree. */

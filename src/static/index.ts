@@ -13,12 +13,19 @@ import { stageCandidates, type StagedFile, type Staging } from '../intake/stage.
 import { defaultPolicy, type GlobalsPolicy } from './pickle/policy.js';
 import { scanBytes, scanPickleStream, type ScanContext } from './scan.js';
 import { scanTemplateFile, templateCarrier } from './template-carriers.js';
+import { tensorCompanion } from './companion.js';
 
 export interface StaticResult {
   targets: TargetFile[];
   detections: Detection[];
   /** Entries of the candidates that were not staged (symlinks not followed), with why. */
   skipped: SkippedFile[];
+  /**
+   * Content that was not seen whatever the file's name (a container not opened, tensor bytes
+   * that load only with a file that is not here), one reason each: the verdict cannot pass.
+   * Files a loader opens by name and that were not analysed are the vet's to add (unaccounted).
+   */
+  incomplete: string[];
 }
 
 export interface ScanOptions {
@@ -55,13 +62,15 @@ export async function scanStaged(staging: Staging, options: ScanOptions = {}): P
   const policy = options.policy ?? defaultPolicy();
   const targets: TargetFile[] = [];
   const detections: Detection[] = [];
+  const incomplete: string[] = [];
   for (const c of staging.candidates) {
     if (c.folder) detections.push(...(await customCode(c.dir, c.given, c.files)));
     for (const [i, f] of c.files.entries()) {
       if (i % PROGRESS_EVERY === 0) options.onProgress?.(`static: ${f.path}${c.files.length > 1 ? ` (${i + 1}/${c.files.length})` : ''}`);
-      const { target, found } = scanFile(f, limits, policy);
+      const { target, found, unseen } = scanFile(f, limits, policy);
       targets.push(target);
       detections.push(...found);
+      incomplete.push(...unseen);
       // let timers and I/O callbacks run between files of a large folder
       if (i % PROGRESS_EVERY === PROGRESS_EVERY - 1) await new Promise((r) => setImmediate(r));
     }
@@ -70,7 +79,7 @@ export async function scanStaged(staging: Staging, options: ScanOptions = {}): P
       detections.push({ ruleId: 'LT-LINK-001', source: 'static', phase: 'static', message: s.reason, evidence: { link: s.target ?? '' }, location: { file: s.path } });
     }
   }
-  return { targets, detections, skipped: staging.skipped };
+  return { targets, detections, skipped: staging.skipped, incomplete };
 }
 
 const PROGRESS_EVERY = 128;
@@ -83,13 +92,13 @@ const SMALL_FILE = 1 << 20;
  * holds, and each async fs call is a thread-pool round trip. The digest is the one taken while
  * staging; the copy cannot change (root-owned, read-only, in a folder only we write).
  */
-function scanFile(f: StagedFile, limits: Limits, policy: ReturnType<typeof defaultPolicy>): { target: TargetFile; found: Detection[] } {
+function scanFile(f: StagedFile, limits: Limits, policy: ReturnType<typeof defaultPolicy>): { target: TargetFile; found: Detection[]; unseen: string[] } {
   const file = f.path;
   const base: TargetFile = { path: file, sha256: f.sha256, size: f.size, format: 'unknown', ...(f.linkTo ? { linkTo: f.linkTo } : {}) };
   const found: Detection[] = [];
   if (f.size > limits.maxFileBytes) {
     found.push({ ruleId: 'LT-LIM-001', source: 'static', phase: 'static', message: `file of ${f.size} bytes is over the size limit; hashed, not parsed`, evidence: { size: f.size }, location: { file } });
-    return { target: { ...base, unanalysed: `over the size limit (${limits.maxFileBytes} bytes); hashed, not parsed` }, found };
+    return { target: { ...base, unanalysed: `over the size limit (${limits.maxFileBytes} bytes); hashed, not parsed` }, found, unseen: [] };
   }
   let handle: FileHandle;
   try {
@@ -99,7 +108,7 @@ function scanFile(f: StagedFile, limits: Limits, policy: ReturnType<typeof defau
   }
   try {
     const bytes = f.size <= SMALL_FILE ? new BufBytes(new FileBytes(handle, 0, f.size).read(0, f.size)) : new FileBytes(handle, 0, f.size);
-    const ctx = { file, limits, policy, out: found };
+    const ctx: ScanContext = { file, limits, policy, out: found, unseen: [] };
     const format = guarded(file, () => scanBytes(bytes, [], ctx));
     // transformers opens a template carrier by its name whatever its first bytes look like (a
     // template can begin like a protocol-0 pickle): it is read as one, on top of what it sniffed as
@@ -107,10 +116,18 @@ function scanFile(f: StagedFile, limits: Limits, policy: ReturnType<typeof defau
     if (carrier) {
       const t = guarded(file, () => scanTemplateFile(carrier, bytes.read(0, Math.min(bytes.size, limits.maxInMemoryBytes + 1)), file, limits.maxInMemoryBytes));
       found.push(...t.found);
-      if (t.format) return { target: { ...base, format: t.format }, found };
+      if (t.format) return { target: { ...base, format: t.format }, found, unseen: [] };
     }
     if (!PICKLE_FAMILY.has(format)) guarded(file, () => polyglotPickle(bytes, format, ctx));
-    return { target: { ...base, format, ...accountFor(format, bytes, basename(file), limits) }, found };
+    const unseen = ctx.unseen!;
+    const { blob, ...accounted } = accountFor(format, bytes, basename(file), limits);
+    // the file itself unseen (an archive not opened): not analysed, so never a manifest subject
+    const whole = unseen.find((u) => u.entry.length === 0);
+    const target = { ...base, format, ...accounted, ...(whole && !accounted.unanalysed ? { unanalysed: whole.reason } : {}) };
+    const reasons = unseen.map((u) => `${file}${u.entry.length ? ` (${u.entry.join(' > ')})` : ''}: ${u.reason}`);
+    // tensor bytes under a name no loader opens still load through a companion file: not a pass
+    if (blob && !loaderOpensByName(basename(file))) reasons.push(`${file}: ${accounted.unanalysed}`);
+    return { target, found, unseen: reasons };
   } finally {
     handle.close();
   }
@@ -137,10 +154,11 @@ function polyglotPickle(bytes: BufBytes | FileBytes, format: Format, ctx: ScanCo
  * name (config.json, README.md, tokenizer files) is data: analysed as text. Under a loader's name
  * it is not (a protocol-0 pickle is text), nor is any content no parser recognised.
  */
-function accountFor(format: Format, bytes: BufBytes | FileBytes, name: string, limits: Limits): { format?: Format; unanalysed?: string } {
-  if (format === '7z') return { unanalysed: '7z archive: its members were not unpacked' };
+function accountFor(format: Format, bytes: BufBytes | FileBytes, name: string, limits: Limits): { format?: Format; unanalysed?: string; blob?: true } {
   if (format !== 'unknown') return {};
   if (!loaderOpensByName(name) && bytes.size <= limits.maxInMemoryBytes && isText(bytes.read(0, bytes.size))) return { format: 'text' };
+  const companion = tensorCompanion(name, bytes.size);
+  if (companion) return { unanalysed: companion, blob: true };
   return { unanalysed: 'content not recognised as any model format; not parsed' };
 }
 

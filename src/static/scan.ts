@@ -9,6 +9,7 @@ import { zfileDataOffset } from '../formats/joblib.js';
 import { kerasCodeLayers, nestingBeyond } from '../formats/keras.js';
 import { readOnnx } from '../formats/onnx.js';
 import { readTar } from '../formats/tar.js';
+import { read7z } from '../formats/sevenzip.js';
 import { readNpyHeader } from '../formats/npy.js';
 import { checkSafetensors } from '../formats/safetensors.js';
 import { readGgufHeader } from '../formats/gguf.js';
@@ -16,12 +17,25 @@ import { isTemplateKey, specialTokenDetections, templateDetections } from './tem
 import { analysePickle, type PickleContext } from './pickle/analyse.js';
 import { runPickle, type PickleRun } from './pickle/interpreter.js';
 import type { GlobalsPolicy } from './pickle/policy.js';
+import { markPayloadArguments } from './payload-args.js';
 
 export interface ScanContext {
   file: string;
   limits: Limits;
   policy: GlobalsPolicy;
   out: Detection[];
+  /**
+   * Content that could not be seen, with why (a container that could not be opened, bytes that
+   * load only with a file that is not here): each makes the vet incomplete, whatever the file's
+   * name. Shared with nested scans. Without it, the findings alone say so.
+   */
+  unseen?: Unseen[];
+}
+
+export interface Unseen {
+  /** Container path of what was not seen; empty for the file itself. */
+  entry: string[];
+  reason: string;
 }
 
 const detect = (ctx: ScanContext, ruleId: string, message: string, entry: string[], extra: Partial<Location> = {}, evidence: Record<string, unknown> = {}) =>
@@ -75,9 +89,7 @@ export function scanBytes(bytes: Bytes, entry: string[], ctx: ScanContext, depth
     case 'tar':
       return scanTar(bytes, entry, ctx, depth);
     case '7z':
-      // No maintained, bounded 7z reader exists for Node (the npm ones extract whole archives
-      // through wasm or a 7-Zip binary): say so rather than pass a container unseen.
-      detect(ctx, 'LT-FMT-001', '7z archive: its members are not unpacked statically; extract it and vet the members', entry);
+      scan7z(bytes, entry, ctx, depth);
       return '7z';
   }
 }
@@ -113,7 +125,9 @@ export function scanPickleStream(bytes: Bytes, entry: string[], ctx: ScanContext
     // Trailing bytes that do not even begin a pickle end the stream quietly (pickle.load never reads them).
     if (i > 0 && run.error && cur.pos - start <= 2 && run.imports.length === 0) break;
     runs.push(run);
-    ctx.out.push(...analysePickle(run, { file: ctx.file, entry, base: 0, policy: ctx.policy, limits: ctx.limits, depth, nested: nestedScanner(ctx) }));
+    const found = analysePickle(run, { file: ctx.file, entry, base: 0, policy: ctx.policy, limits: ctx.limits, depth, nested: nestedScanner(ctx) });
+    markPayloadArguments(run, found);
+    ctx.out.push(...found);
     if (run.error) break;
     if (i === 0 && isTorchLegacyMagic(bytes, start, run)) format = 'torch-legacy';
     // torch's legacy format: magic, protocol, sys info, the object, storage keys; raw storage bytes follow.
@@ -176,6 +190,21 @@ function scanZip(bytes: Bytes, entry: string[], ctx: ScanContext, depth: number)
     if (npz || e.name.endsWith('.npy') || looksPickle || e.name.endsWith('.h5') || head[0] === 0x50) scanBytes(got.data, where, ctx, depth + 1);
   }
   return torch ? 'torch-zip' : npz ? 'npz' : keras ? 'keras' : 'zip';
+}
+
+/**
+ * 7z: nothing loads a 7z archive, but what people extract from one is what runs, so every member
+ * is scanned by its content like a zip member. An archive that could not be extracted (encrypted,
+ * over a bound, malformed, no 7-Zip on the host) left its members unseen: a finding and incomplete.
+ */
+function scan7z(bytes: Bytes, entry: string[], ctx: ScanContext, depth: number): void {
+  const archive = read7z(bytes, ctx.limits);
+  if ('problem' in archive) {
+    detect(ctx, archive.limit ? 'LT-LIM-001' : 'LT-FMT-001', `${archive.problem}; its members were not analysed`, entry);
+    ctx.unseen?.push({ entry, reason: `7z archive not opened (${archive.problem}); its members were not analysed` });
+    return;
+  }
+  for (const m of archive.members) scanBytes(new BufBytes(m.data), [...entry, m.name], ctx, depth + 1);
 }
 
 /**

@@ -113,7 +113,7 @@ async function vetStaged(
   const detections: Detection[] = [...statik.detections, ...lockChecks];
   let events: TraceEvent[] = [];
   let dynamic: DynamicRun | undefined;
-  const incomplete: string[] = unaccounted(statik.targets, statik.skipped);
+  const incomplete: string[] = [...unaccounted(statik.targets, statik.skipped), ...statik.incomplete];
   let driver: 'docker' | 'bwrap' | 'none' = 'none';
   const models = loadablePlanModels(statik.targets, staging.files);
 

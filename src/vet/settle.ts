@@ -54,7 +54,7 @@ export function settleUnknowns(detections: Detection[], run: { sandbox: SandboxR
     const list = [...names].slice(0, 5).join(', ') + (names.size > 5 ? ` and ${names.size - 5} more` : '');
     const result = results.get(file);
     if (result?.ok) continue;
-    const why = !run ? 'no sandboxed load ran (--static-only)' : !result ? 'the sandbox did not load it' : `its sandboxed load failed (${failure(result)})`;
+    const why = !run ? 'no sandboxed load ran (--static-only, or nothing the sandbox loads)' : !result ? 'the sandbox did not load it' : `its sandboxed load failed (${failure(result)})`;
     reasons.push(`${file}: globals not on the allowlist (${list}) were never confirmed, because ${why}: ${remedy}`);
   }
   for (const [file, result] of results) {

@@ -103,3 +103,22 @@ export const mutatedSeed = (seeds: Buffer[]): fc.Arbitrary<Buffer> =>
   fc.tuple(fc.nat(seeds.length - 1), fc.array(mutation, { minLength: 1, maxLength: 4 })).map(([i, muts]) => mutate(seeds[i]!, muts));
 
 export const randomBytes: fc.Arbitrary<Buffer> = fc.uint8Array({ maxLength: 48 }).map((a) => Buffer.from(a));
+
+/**
+ * Valid pickles re-framed: a FRAME declared right after the PROTO header (an opcode boundary) whose
+ * length ends the frame at a random point of the body — often inside an operand, where a file
+ * reader (io.BytesIO, as torch.load reads data.pkl) drops the rest of the frame and reads on after
+ * it while a bytes reader reads straight through — and sometimes a second FRAME at that point.
+ */
+export const framedSeed = (seeds: Buffer[]): fc.Arbitrary<Buffer> =>
+  fc.tuple(fc.nat(seeds.length - 1), fc.double({ min: 0, max: 1, noNaN: true }), fc.option(fc.double({ min: 0, max: 1, noNaN: true }))).map(([i, cut, again]) => {
+    const seed = seeds[i]!;
+    const header = seed[0] === 0x80 ? seed.subarray(0, 2) : Buffer.alloc(0);
+    const body = seed.subarray(header.length);
+    const n = Math.floor(cut * (body.length + 1));
+    if (again === null) return Buffer.concat([header, frameOp(n), body]);
+    const m = Math.floor(again * (body.length - n + 1));
+    return Buffer.concat([header, frameOp(n), body.subarray(0, n), frameOp(m), body.subarray(n)]);
+  });
+
+const frameOp = (n: number) => Buffer.concat([Buffer.from([0x95]), le(n, 8)]);

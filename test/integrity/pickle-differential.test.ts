@@ -7,7 +7,7 @@ import { BufBytes, Cursor } from '../../src/formats/bytes.js';
 import { DEFAULT_LIMITS } from '../../src/formats/limits.js';
 import { runPickle, type TraceEvent } from '../../src/static/pickle/interpreter.js';
 import { requireImage } from '../../src/sandbox/image.js';
-import { mutatedSeed, opcodeSequence, randomBytes } from './pickle-cases.js';
+import { framedSeed, mutatedSeed, opcodeSequence, randomBytes } from './pickle-cases.js';
 
 /**
  * Acceptance of issue #12 item 5: the symbolic interpreter and CPython's C unpickler (the sandbox
@@ -43,7 +43,7 @@ import { mutatedSeed, opcodeSequence, randomBytes } from './pickle-cases.js';
 const ORACLE_DIR = dirname(fileURLToPath(import.meta.url));
 const SEED = Number(process.env.PICKLE_DIFF_SEED ?? 20261202);
 const SEEDS = 3000;
-const COUNTS = { mutated: 52_000, sequences: 40_000, bytes: 8_000 };
+const COUNTS = { mutated: 52_000, sequences: 40_000, bytes: 8_000, framed: 6_000 };
 
 type Event = (string | number)[];
 interface OracleResult {
@@ -102,6 +102,7 @@ describe('pickle interpreter vs CPython C unpickler (sandbox image)', () => {
       ...fc.sample(mutatedSeed(seeds), { numRuns: COUNTS.mutated, seed: SEED }),
       ...fc.sample(opcodeSequence, { numRuns: COUNTS.sequences, seed: SEED + 1 }),
       ...fc.sample(randomBytes, { numRuns: COUNTS.bytes, seed: SEED + 2 }),
+      ...fc.sample(framedSeed(seeds), { numRuns: COUNTS.framed, seed: SEED + 3 }),
     ];
     const t1 = Date.now();
     const lines = (await oracle(['load'], frames(cases))).trim().split('\n');
@@ -145,5 +146,8 @@ describe('pickle interpreter vs CPython C unpickler (sandbox image)', () => {
     // the corpus must exercise both sides of the grammar, not only rejects
     expect(tally.accept).toBeGreaterThan(10_000);
     expect(tally.reject).toBeGreaterThan(10_000);
+    // FRAMEs that straddle operands (framedSeed) make file and bytes loaders part ways: seen, and stopped at
+    expect(tally.fileBytesDiffer).toBeGreaterThan(0);
+    expect(tally.frameStops).toBeGreaterThanOrEqual(tally.fileBytesDiffer);
   }, 600_000);
 });
