@@ -63,11 +63,11 @@ struct {
 	__type(value, __u64);
 } lt_drops SEC(".maps");
 
-/* Index 0: enum lt_mode_bits. Zero (observe) unless the addon sets enforcement.
- * Index LT_MODE_RULE_KINDS: kinds filtered by kernel rules. */
+/* enum lt_mode_slot: LT_MODE_ENFORCE holds enum lt_mode_bits, zero (observe) unless the addon
+ * sets enforcement; LT_MODE_RULE_KINDS the kinds filtered by kernel rules. */
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, 2);
+	__uint(max_entries, LT_MODE_SLOTS);
 	__type(key, __u32);
 	__type(value, __u32);
 } lt_mode SEC(".maps");
@@ -182,8 +182,8 @@ static __always_inline struct lt_scratch *scratch(void)
 
 static __always_inline __u32 mode_bits(void)
 {
-	__u32 zero = 0;
-	__u32 *m = bpf_map_lookup_elem(&lt_mode, &zero);
+	__u32 idx = LT_MODE_ENFORCE;
+	__u32 *m = bpf_map_lookup_elem(&lt_mode, &idx);
 	return m ? *m : 0;
 }
 

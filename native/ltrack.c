@@ -484,15 +484,15 @@ static napi_value js_add_cgroup(napi_env env, napi_callback_info info)
 	return r;
 }
 
-/* setMode(handle, modeBits, ruleKinds): enforcement bits (index 0 of lt_mode) and the kinds that
- * kernel rules filter (index LT_MODE_RULE_KINDS). */
+/* setMode(handle, modeBits, ruleKinds): enforcement bits (slot LT_MODE_ENFORCE of lt_mode) and the
+ * kinds that kernel rules filter (slot LT_MODE_RULE_KINDS). */
 static napi_value js_set_mode(napi_env env, napi_callback_info info)
 {
 	size_t argc = 3;
 	napi_value argv[3];
 	napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
 	struct tracer *t = arg_tracer(env, argv[0]);
-	uint32_t bits = 0, kinds = 0, idx0 = 0, idx1 = LT_MODE_RULE_KINDS;
+	uint32_t bits = 0, kinds = 0, idx0 = LT_MODE_ENFORCE, idx1 = LT_MODE_RULE_KINDS;
 	if (!t)
 		return NULL;
 	napi_get_value_uint32(env, argv[1], &bits);
