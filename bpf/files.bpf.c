@@ -11,7 +11,9 @@
 
 /* Opens are reported from sys_exit alone, with the arguments read back from the syscall's saved
  * registers: one program per open instead of an enter/exit pair halves what an untraced
- * process pays (measured: bench/RESULTS.md). */
+ * process pays (measured: bench/RESULTS.md). The registers are read with libbpf's
+ * PT_REGS_PARMn_CORE_SYSCALL, which knows each architecture's syscall convention (x86-64: the
+ * fourth argument is in r10; arm64: the first is orig_x0, x0 holds the result by sys_exit). */
 static __always_inline struct pt_regs *syscall_regs(void)
 {
 	return (struct pt_regs *)bpf_task_pt_regs(bpf_get_current_task_btf());
@@ -114,26 +116,25 @@ static __always_inline int open_exit(long ret, const char *filename, __u64 flags
 	return 0;
 }
 
-/* x86-64 syscall arguments: di, si, dx, r10, r8, r9 */
 SEC("tracepoint/syscalls/sys_exit_openat")
 int lt_exit_openat(struct trace_event_raw_sys_exit *ctx)
 {
 	struct pt_regs *r = syscall_regs();
-	return open_exit(ctx->ret, (const char *)BPF_CORE_READ(r, si), BPF_CORE_READ(r, dx));
+	return open_exit(ctx->ret, (const char *)PT_REGS_PARM2_CORE_SYSCALL(r), PT_REGS_PARM3_CORE_SYSCALL(r));
 }
 
 SEC("tracepoint/syscalls/sys_exit_open")
 int lt_exit_open(struct trace_event_raw_sys_exit *ctx)
 {
 	struct pt_regs *r = syscall_regs();
-	return open_exit(ctx->ret, (const char *)BPF_CORE_READ(r, di), BPF_CORE_READ(r, si));
+	return open_exit(ctx->ret, (const char *)PT_REGS_PARM1_CORE_SYSCALL(r), PT_REGS_PARM2_CORE_SYSCALL(r));
 }
 
 SEC("tracepoint/syscalls/sys_exit_creat")
 int lt_exit_creat(struct trace_event_raw_sys_exit *ctx)
 {
 	struct pt_regs *r = syscall_regs();
-	return open_exit(ctx->ret, (const char *)BPF_CORE_READ(r, di), O_CREAT | O_WRONLY | O_TRUNC);
+	return open_exit(ctx->ret, (const char *)PT_REGS_PARM1_CORE_SYSCALL(r), O_CREAT | O_WRONLY | O_TRUNC);
 }
 
 SEC("tracepoint/syscalls/sys_exit_openat2")
@@ -142,8 +143,8 @@ int lt_exit_openat2(struct trace_event_raw_sys_exit *ctx)
 	struct pt_regs *r = syscall_regs();
 	__u64 flags = 0;
 	/* struct open_how starts with its u64 flags */
-	bpf_probe_read_user(&flags, sizeof(flags), (void *)BPF_CORE_READ(r, dx));
-	return open_exit(ctx->ret, (const char *)BPF_CORE_READ(r, si), flags);
+	bpf_probe_read_user(&flags, sizeof(flags), (void *)PT_REGS_PARM3_CORE_SYSCALL(r));
+	return open_exit(ctx->ret, (const char *)PT_REGS_PARM2_CORE_SYSCALL(r), flags);
 }
 
 /* ---- names made without an open: rename, link, symlink ----
@@ -217,49 +218,49 @@ SEC("tracepoint/syscalls/sys_exit_rename")
 int lt_exit_rename(struct trace_event_raw_sys_exit *ctx)
 {
 	struct pt_regs *r = syscall_regs();
-	return name_made(ctx->ret, AT_FDCWD, (const char *)BPF_CORE_READ(r, si), LT_F_RENAME);
+	return name_made(ctx->ret, AT_FDCWD, (const char *)PT_REGS_PARM2_CORE_SYSCALL(r), LT_F_RENAME);
 }
 
 SEC("tracepoint/syscalls/sys_exit_renameat")
 int lt_exit_renameat(struct trace_event_raw_sys_exit *ctx)
 {
 	struct pt_regs *r = syscall_regs();
-	return name_made(ctx->ret, BPF_CORE_READ(r, dx), (const char *)BPF_CORE_READ(r, r10), LT_F_RENAME);
+	return name_made(ctx->ret, PT_REGS_PARM3_CORE_SYSCALL(r), (const char *)PT_REGS_PARM4_CORE_SYSCALL(r), LT_F_RENAME);
 }
 
 SEC("tracepoint/syscalls/sys_exit_renameat2")
 int lt_exit_renameat2(struct trace_event_raw_sys_exit *ctx)
 {
 	struct pt_regs *r = syscall_regs();
-	return name_made(ctx->ret, BPF_CORE_READ(r, dx), (const char *)BPF_CORE_READ(r, r10), LT_F_RENAME);
+	return name_made(ctx->ret, PT_REGS_PARM3_CORE_SYSCALL(r), (const char *)PT_REGS_PARM4_CORE_SYSCALL(r), LT_F_RENAME);
 }
 
 SEC("tracepoint/syscalls/sys_exit_link")
 int lt_exit_link(struct trace_event_raw_sys_exit *ctx)
 {
 	struct pt_regs *r = syscall_regs();
-	return name_made(ctx->ret, AT_FDCWD, (const char *)BPF_CORE_READ(r, si), LT_F_LINK);
+	return name_made(ctx->ret, AT_FDCWD, (const char *)PT_REGS_PARM2_CORE_SYSCALL(r), LT_F_LINK);
 }
 
 SEC("tracepoint/syscalls/sys_exit_linkat")
 int lt_exit_linkat(struct trace_event_raw_sys_exit *ctx)
 {
 	struct pt_regs *r = syscall_regs();
-	return name_made(ctx->ret, BPF_CORE_READ(r, dx), (const char *)BPF_CORE_READ(r, r10), LT_F_LINK);
+	return name_made(ctx->ret, PT_REGS_PARM3_CORE_SYSCALL(r), (const char *)PT_REGS_PARM4_CORE_SYSCALL(r), LT_F_LINK);
 }
 
 SEC("tracepoint/syscalls/sys_exit_symlink")
 int lt_exit_symlink(struct trace_event_raw_sys_exit *ctx)
 {
 	struct pt_regs *r = syscall_regs();
-	return name_made(ctx->ret, AT_FDCWD, (const char *)BPF_CORE_READ(r, si), LT_F_LINK);
+	return name_made(ctx->ret, AT_FDCWD, (const char *)PT_REGS_PARM2_CORE_SYSCALL(r), LT_F_LINK);
 }
 
 SEC("tracepoint/syscalls/sys_exit_symlinkat")
 int lt_exit_symlinkat(struct trace_event_raw_sys_exit *ctx)
 {
 	struct pt_regs *r = syscall_regs();
-	return name_made(ctx->ret, BPF_CORE_READ(r, si), (const char *)BPF_CORE_READ(r, dx), LT_F_LINK);
+	return name_made(ctx->ret, PT_REGS_PARM2_CORE_SYSCALL(r), (const char *)PT_REGS_PARM3_CORE_SYSCALL(r), LT_F_LINK);
 }
 
 /* An executable mapping of a file: report it, and in kill mode stop it unless the library is
