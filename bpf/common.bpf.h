@@ -22,6 +22,14 @@
 
 char LICENSE[] SEC("license") = "GPL";
 
+/* Tags program `prog` with the event kind it reports (struct lt_tag); write it just above the
+ * program. LT_TAG_ALWAYS: the program is loaded whatever kinds are asked for. */
+#define LT_TAG_LOAD(prog, k, how)                                                         \
+	_Static_assert(sizeof(#prog) <= LT_TAG_NAME, #prog ": name too long for its tag"); \
+	const struct lt_tag lt_tag_##prog SEC(".rodata.lt_tags") = { #prog, k, how }
+#define LT_TAG(prog, k) LT_TAG_LOAD(prog, k, LT_LOAD_BY_KIND)
+#define LT_TAG_ALWAYS(prog, k) LT_TAG_LOAD(prog, k, LT_LOAD_ALWAYS)
+
 /* Set before load (the verifier sees constants). */
 const volatile __u32 kind_mask = 0xffffffff;
 /* Window of open aggregation; 0 turns it off. */

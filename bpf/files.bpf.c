@@ -116,6 +116,7 @@ static __always_inline int open_exit(long ret, const char *filename, __u64 flags
 	return 0;
 }
 
+LT_TAG(lt_exit_openat, LT_FILE_OPEN);
 SEC("tracepoint/syscalls/sys_exit_openat")
 int lt_exit_openat(struct trace_event_raw_sys_exit *ctx)
 {
@@ -123,6 +124,7 @@ int lt_exit_openat(struct trace_event_raw_sys_exit *ctx)
 	return open_exit(ctx->ret, (const char *)PT_REGS_PARM2_CORE_SYSCALL(r), PT_REGS_PARM3_CORE_SYSCALL(r));
 }
 
+LT_TAG(lt_exit_open, LT_FILE_OPEN);
 SEC("tracepoint/syscalls/sys_exit_open")
 int lt_exit_open(struct trace_event_raw_sys_exit *ctx)
 {
@@ -130,6 +132,7 @@ int lt_exit_open(struct trace_event_raw_sys_exit *ctx)
 	return open_exit(ctx->ret, (const char *)PT_REGS_PARM1_CORE_SYSCALL(r), PT_REGS_PARM2_CORE_SYSCALL(r));
 }
 
+LT_TAG(lt_exit_creat, LT_FILE_OPEN);
 SEC("tracepoint/syscalls/sys_exit_creat")
 int lt_exit_creat(struct trace_event_raw_sys_exit *ctx)
 {
@@ -137,6 +140,7 @@ int lt_exit_creat(struct trace_event_raw_sys_exit *ctx)
 	return open_exit(ctx->ret, (const char *)PT_REGS_PARM1_CORE_SYSCALL(r), O_CREAT | O_WRONLY | O_TRUNC);
 }
 
+LT_TAG(lt_exit_openat2, LT_FILE_OPEN);
 SEC("tracepoint/syscalls/sys_exit_openat2")
 int lt_exit_openat2(struct trace_event_raw_sys_exit *ctx)
 {
@@ -214,6 +218,7 @@ static __always_inline int name_made(long ret, int dirfd, const char *name, __u1
 	return 0;
 }
 
+LT_TAG(lt_exit_rename, LT_FILE_OPEN);
 SEC("tracepoint/syscalls/sys_exit_rename")
 int lt_exit_rename(struct trace_event_raw_sys_exit *ctx)
 {
@@ -221,6 +226,7 @@ int lt_exit_rename(struct trace_event_raw_sys_exit *ctx)
 	return name_made(ctx->ret, AT_FDCWD, (const char *)PT_REGS_PARM2_CORE_SYSCALL(r), LT_F_RENAME);
 }
 
+LT_TAG(lt_exit_renameat, LT_FILE_OPEN);
 SEC("tracepoint/syscalls/sys_exit_renameat")
 int lt_exit_renameat(struct trace_event_raw_sys_exit *ctx)
 {
@@ -228,6 +234,7 @@ int lt_exit_renameat(struct trace_event_raw_sys_exit *ctx)
 	return name_made(ctx->ret, PT_REGS_PARM3_CORE_SYSCALL(r), (const char *)PT_REGS_PARM4_CORE_SYSCALL(r), LT_F_RENAME);
 }
 
+LT_TAG(lt_exit_renameat2, LT_FILE_OPEN);
 SEC("tracepoint/syscalls/sys_exit_renameat2")
 int lt_exit_renameat2(struct trace_event_raw_sys_exit *ctx)
 {
@@ -235,6 +242,7 @@ int lt_exit_renameat2(struct trace_event_raw_sys_exit *ctx)
 	return name_made(ctx->ret, PT_REGS_PARM3_CORE_SYSCALL(r), (const char *)PT_REGS_PARM4_CORE_SYSCALL(r), LT_F_RENAME);
 }
 
+LT_TAG(lt_exit_link, LT_FILE_OPEN);
 SEC("tracepoint/syscalls/sys_exit_link")
 int lt_exit_link(struct trace_event_raw_sys_exit *ctx)
 {
@@ -242,6 +250,7 @@ int lt_exit_link(struct trace_event_raw_sys_exit *ctx)
 	return name_made(ctx->ret, AT_FDCWD, (const char *)PT_REGS_PARM2_CORE_SYSCALL(r), LT_F_LINK);
 }
 
+LT_TAG(lt_exit_linkat, LT_FILE_OPEN);
 SEC("tracepoint/syscalls/sys_exit_linkat")
 int lt_exit_linkat(struct trace_event_raw_sys_exit *ctx)
 {
@@ -249,6 +258,7 @@ int lt_exit_linkat(struct trace_event_raw_sys_exit *ctx)
 	return name_made(ctx->ret, PT_REGS_PARM3_CORE_SYSCALL(r), (const char *)PT_REGS_PARM4_CORE_SYSCALL(r), LT_F_LINK);
 }
 
+LT_TAG(lt_exit_symlink, LT_FILE_OPEN);
 SEC("tracepoint/syscalls/sys_exit_symlink")
 int lt_exit_symlink(struct trace_event_raw_sys_exit *ctx)
 {
@@ -256,6 +266,7 @@ int lt_exit_symlink(struct trace_event_raw_sys_exit *ctx)
 	return name_made(ctx->ret, AT_FDCWD, (const char *)PT_REGS_PARM2_CORE_SYSCALL(r), LT_F_LINK);
 }
 
+LT_TAG(lt_exit_symlinkat, LT_FILE_OPEN);
 SEC("tracepoint/syscalls/sys_exit_symlinkat")
 int lt_exit_symlinkat(struct trace_event_raw_sys_exit *ctx)
 {
@@ -301,6 +312,7 @@ static __always_inline int exec_mapping(struct file *f, __u32 prot, __u16 extra_
 	return 0;
 }
 
+LT_TAG(lt_enter_mmap, LT_MMAP_EXEC);
 SEC("tracepoint/syscalls/sys_enter_mmap")
 int lt_enter_mmap(struct trace_event_raw_sys_enter *ctx)
 {
@@ -325,6 +337,7 @@ static long vma_file(struct task_struct *t, struct vm_area_struct *vma, void *ar
 	return 0;
 }
 
+LT_TAG(lt_enter_mprotect, LT_MMAP_EXEC);
 SEC("tracepoint/syscalls/sys_enter_mprotect")
 int lt_enter_mprotect(struct trace_event_raw_sys_enter *ctx)
 {
@@ -365,6 +378,7 @@ static __always_inline int xfer(struct file *in, struct file *out, __u64 bytes, 
 	return 0;
 }
 
+LT_TAG(lt_enter_sendfile, LT_SENDFILE);
 SEC("tracepoint/syscalls/sys_enter_sendfile64")
 int lt_enter_sendfile(struct trace_event_raw_sys_enter *ctx)
 {
@@ -374,6 +388,7 @@ int lt_enter_sendfile(struct trace_event_raw_sys_enter *ctx)
 	return xfer(fd_file(ctx->args[1]), fd_file(ctx->args[0]), ctx->args[3], LT_XFER_SENDFILE);
 }
 
+LT_TAG(lt_enter_splice, LT_SENDFILE);
 SEC("tracepoint/syscalls/sys_enter_splice")
 int lt_enter_splice(struct trace_event_raw_sys_enter *ctx)
 {
@@ -383,6 +398,7 @@ int lt_enter_splice(struct trace_event_raw_sys_enter *ctx)
 	return xfer(fd_file(ctx->args[0]), fd_file(ctx->args[2]), ctx->args[4], LT_XFER_SPLICE);
 }
 
+LT_TAG(lt_enter_memfd_create, LT_MEMFD_CREATE);
 SEC("tracepoint/syscalls/sys_enter_memfd_create")
 int lt_enter_memfd_create(struct trace_event_raw_sys_enter *ctx)
 {

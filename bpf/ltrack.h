@@ -244,6 +244,20 @@ struct lt_agg_val {
 	char path[LT_AGG_PATH];
 };
 
+/* The event kind each BPF program reports: one tag per program (LT_TAG in common.bpf.h), in
+ * section .rodata.lt_tags. The addon loads only the programs whose kind was asked for, by tag,
+ * and refuses an object with an untagged program or a tag naming no program. */
+enum lt_tag_load {
+	LT_LOAD_BY_KIND = 0, /* loaded when its kind is in the kind mask */
+	LT_LOAD_ALWAYS = 1,  /* loaded whatever the mask: it keeps the traced tree or enforces */
+};
+#define LT_TAG_NAME 48
+struct lt_tag {
+	char prog[LT_TAG_NAME]; /* the program's function name, NUL-terminated */
+	__u32 kind;             /* enum lt_kind */
+	__u32 load;             /* enum lt_tag_load */
+};
+
 /* The largest record: header + the largest body + a full path + full argv. */
 #define LT_REC_MAX (sizeof(struct lt_hdr) + 32 + LT_PATH_MAX + LT_ARGV_MAX)
 
@@ -260,6 +274,8 @@ _Static_assert(sizeof(struct lt_inode_key) == 16, "lt_inode_key");
 _Static_assert(sizeof(struct lt_net_key) == 24, "lt_net_key");
 _Static_assert(sizeof(struct lt_agg_key) == 24, "lt_agg_key");
 _Static_assert(sizeof(struct lt_prefix_key) == 4 + LT_RULE_PATH, "lt_prefix_key");
+/* no padding: the tags' section is read as an array of them */
+_Static_assert(sizeof(struct lt_tag) == LT_TAG_NAME + 8, "lt_tag");
 _Static_assert(sizeof(struct lt_agg_val) == 64 + 24 + 24 + LT_AGG_PATH, "lt_agg_val");
 
 #endif

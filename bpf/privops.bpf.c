@@ -30,6 +30,7 @@ static __always_inline int op_event(__u32 kind, __u32 op, __u64 arg, const char 
 }
 
 #define LT_OP_PROG(name, kind, op, argexpr, ustr, fd)                         \
+	LT_TAG(lt_enter_##name, kind);                                        \
 	SEC("tracepoint/syscalls/sys_enter_" #name)                           \
 	int lt_enter_##name(struct trace_event_raw_sys_enter *ctx)             \
 	{                                                                     \

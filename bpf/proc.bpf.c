@@ -2,6 +2,8 @@
 /* Process tree: fork grows it, exec reports (and may kill), exit prunes it. tp_btf programs:
  * sched tracepoints are the only process hooks this kind of kernel lets load. */
 
+/* fork and exit keep the traced tree whatever is reported; exec enforces kill mode */
+LT_TAG_ALWAYS(lt_fork, LT_FORK);
 SEC("tp_btf/sched_process_fork")
 int BPF_PROG(lt_fork, struct task_struct *parent, struct task_struct *child)
 {
@@ -26,6 +28,7 @@ int BPF_PROG(lt_fork, struct task_struct *parent, struct task_struct *child)
 	return 0;
 }
 
+LT_TAG_ALWAYS(lt_exec, LT_EXEC);
 SEC("tp_btf/sched_process_exec")
 int BPF_PROG(lt_exec, struct task_struct *p, pid_t old_pid, struct linux_binprm *bprm)
 {
@@ -115,6 +118,7 @@ static long flush_one(struct bpf_map *map, struct lt_agg_key *k, struct lt_agg_v
 	return 0;
 }
 
+LT_TAG_ALWAYS(lt_exit, LT_EXIT);
 SEC("tp_btf/sched_process_exit")
 int BPF_PROG(lt_exit, struct task_struct *p, bool group_dead)
 {

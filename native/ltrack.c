@@ -180,47 +180,64 @@ static int attach_all(struct tracer *t)
 	return 0;
 }
 
-/* Programs a kind needs; a kind left out of the mask is not even loaded (no cost at all). */
-static void select_programs(struct tracer *t, uint32_t mask)
+/* The tag of program `name` in the object's .rodata.lt_tags (struct lt_tag), or NULL. */
+static const struct lt_tag *tag_of(const struct lt_tag *tags, size_t n, const char *name)
 {
-	static const struct {
-		const char *prefix;
-		int kind;
-	} by_kind[] = {
-		{ "lt_exit_open", LT_FILE_OPEN },	 { "lt_exit_creat", LT_FILE_OPEN },
-		{ "lt_enter_mmap", LT_MMAP_EXEC },	 { "lt_enter_mprotect", LT_MMAP_EXEC },
-		{ "lt_enter_connect", LT_CONNECT },	 { "lt_exit_connect", LT_CONNECT },
-		{ "lt_enter_bind", LT_BIND },		 { "lt_exit_bind", LT_BIND },
-		{ "lt_enter_send", LT_SENDMSG },	 { "lt_exit_send", LT_SENDMSG },
-		{ "lt_enter_sendfile", LT_SENDFILE }, { "lt_enter_splice", LT_SENDFILE },	 { "lt_enter_ptrace", LT_PTRACE },
-		{ "lt_enter_set", LT_SETID },		 { "lt_enter_capset", LT_SETID },
-		{ "lt_enter_mount", LT_MOUNT },		 { "lt_enter_fsmount", LT_MOUNT },
-		{ "lt_enter_bpf", LT_BPF },		 { "lt_enter_init_module", LT_MODULE_LOAD },
-		{ "lt_enter_finit_module", LT_MODULE_LOAD }, { "lt_enter_memfd", LT_MEMFD_CREATE },
-		{ "lt_enter_io_uring", LT_IO_URING },
-	};
-	struct bpf_program *prog;
-	bpf_object__for_each_program(prog, t->skel->obj)
-	{
-		const char *name = bpf_program__name(prog);
-		for (size_t i = 0; i < sizeof(by_kind) / sizeof(by_kind[0]); i++) {
-			/* lt_enter_sendfile also matches "lt_enter_send": the longer prefix comes later and wins */
-			if (strncmp(name, by_kind[i].prefix, strlen(by_kind[i].prefix)) == 0)
-				bpf_program__set_autoload(prog, (mask >> by_kind[i].kind) & 1);
+	for (size_t i = 0; i < n; i++) {
+		if (strcmp(tags[i].prog, name) == 0)
+			return &tags[i];
+	}
+	return NULL;
+}
+
+/* Chooses the programs to load by their kind tags: a kind left out of the mask is not even
+ * loaded (no cost at all), and the cgroup hooks only when asked for. An untagged program or a
+ * tag naming no program is a build error, refused here rather than loaded by guess. */
+static int select_programs(struct tracer *t, uint32_t mask, uint32_t with_cgroup_hooks)
+{
+	char step[160];
+	size_t size = 0;
+	const struct lt_tag *tags = bpf_map__initial_value(t->skel->maps.rodata_lt_tags, &size);
+	if (!tags || size % sizeof(*tags))
+		return fail(t, "read the programs' kind tags (.rodata.lt_tags)", EINVAL);
+	size_t n = size / sizeof(*tags);
+	for (size_t i = 0; i < n; i++) {
+		const struct lt_tag *g = &tags[i];
+		if (!memchr(g->prog, 0, sizeof(g->prog)) || g->kind >= LT_KIND_COUNT ||
+		    g->load > LT_LOAD_ALWAYS ||
+		    !bpf_object__find_program_by_name(t->skel->obj, g->prog)) {
+			snprintf(step, sizeof(step), "kind tag %zu (%.*s) names no program", i,
+				 (int)sizeof(g->prog), g->prog);
+			return fail(t, step, EINVAL);
 		}
+	}
+	struct bpf_program *prog;
+	bpf_object__for_each_program(prog, t->skel->obj) {
+		const char *name = bpf_program__name(prog);
+		const struct lt_tag *g = tag_of(tags, n, name);
+		if (!g) {
+			snprintf(step, sizeof(step), "program %s has no kind tag", name);
+			return fail(t, step, EINVAL);
+		}
+		bool on = g->load == LT_LOAD_ALWAYS || ((mask >> g->kind) & 1);
+		if (bpf_program__type(prog) == BPF_PROG_TYPE_CGROUP_SOCK_ADDR && !with_cgroup_hooks)
+			on = false;
+		bpf_program__set_autoload(prog, on);
 		/* A kernel without a syscall (no modules: no init_module) has no tracepoint for it:
 		 * nothing can call it, so the program is skipped and named in skipped(). */
 		const char *sec = bpf_program__section_name(prog);
-		if (bpf_program__autoload(prog) && strncmp(sec, "tracepoint/", 11) == 0) {
+		if (on && strncmp(sec, "tracepoint/", 11) == 0) {
 			char ev[256];
 			snprintf(ev, sizeof(ev), "/sys/kernel/tracing/events/%s", sec + 11);
 			if (access(ev, F_OK) != 0) {
 				bpf_program__set_autoload(prog, false);
-				size_t n = strlen(t->skipped);
-				snprintf(t->skipped + n, sizeof(t->skipped) - n, "%s%s", n ? "," : "", sec + 11);
+				size_t used = strlen(t->skipped);
+				snprintf(t->skipped + used, sizeof(t->skipped) - used, "%s%s",
+					 used ? "," : "", sec + 11);
 			}
 		}
 	}
+	return 0;
 }
 
 static int tracer_load(struct tracer *t, uint32_t ring_bytes, uint32_t kind_mask, uint32_t wakeup_bytes,
@@ -234,13 +251,9 @@ static int tracer_load(struct tracer *t, uint32_t ring_bytes, uint32_t kind_mask
 	t->skel->rodata->kind_mask = kind_mask;
 	t->skel->rodata->wakeup_bytes = wakeup_bytes;
 	t->skel->rodata->agg_window_ns = (__u64)agg_ms * 1000000ull;
-	select_programs(t, kind_mask);
-	if (!with_cgroup_hooks) {
-		bpf_program__set_autoload(t->skel->progs.lt_connect4, false);
-		bpf_program__set_autoload(t->skel->progs.lt_connect6, false);
-		bpf_program__set_autoload(t->skel->progs.lt_sendmsg4, false);
-		bpf_program__set_autoload(t->skel->progs.lt_sendmsg6, false);
-	} else {
+	if (select_programs(t, kind_mask, with_cgroup_hooks))
+		return -1;
+	if (with_cgroup_hooks) {
 		t->cgroup_fd = open(CGROUP2_ROOT, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 		if (t->cgroup_fd < 0)
 			return fail(t, "open cgroup v2 root " CGROUP2_ROOT, errno);
