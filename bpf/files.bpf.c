@@ -48,7 +48,8 @@ static __always_inline void open_store(struct lt_scratch *s, struct lt_agg_key *
 	v->window_start = v->hdr.ts;
 	v->last_ts = v->hdr.ts;
 	v->pending = 0;
-	bpf_probe_read_kernel(v->path, len & (LT_AGG_PATH - 1), s->rec + sizeof(struct lt_hdr) + sizeof(struct lt_open));
+	bpf_probe_read_kernel(v->path, len & (LT_AGG_PATH - 1),
+			      s->rec + sizeof(struct lt_hdr) + sizeof(struct lt_open));
 	/* a full map only means this open is not aggregated: every one is then sent */
 	bpf_map_update_elem(&lt_agg, k, v, BPF_NOEXIST);
 }
@@ -121,7 +122,8 @@ SEC("tracepoint/syscalls/sys_exit_openat")
 int lt_exit_openat(struct trace_event_raw_sys_exit *ctx)
 {
 	struct pt_regs *r = syscall_regs();
-	return open_exit(ctx->ret, (const char *)PT_REGS_PARM2_CORE_SYSCALL(r), PT_REGS_PARM3_CORE_SYSCALL(r));
+	return open_exit(ctx->ret, (const char *)PT_REGS_PARM2_CORE_SYSCALL(r),
+			 PT_REGS_PARM3_CORE_SYSCALL(r));
 }
 
 LT_TAG(lt_exit_open, LT_FILE_OPEN);
@@ -129,7 +131,8 @@ SEC("tracepoint/syscalls/sys_exit_open")
 int lt_exit_open(struct trace_event_raw_sys_exit *ctx)
 {
 	struct pt_regs *r = syscall_regs();
-	return open_exit(ctx->ret, (const char *)PT_REGS_PARM1_CORE_SYSCALL(r), PT_REGS_PARM2_CORE_SYSCALL(r));
+	return open_exit(ctx->ret, (const char *)PT_REGS_PARM1_CORE_SYSCALL(r),
+			 PT_REGS_PARM2_CORE_SYSCALL(r));
 }
 
 LT_TAG(lt_exit_creat, LT_FILE_OPEN);
@@ -137,7 +140,8 @@ SEC("tracepoint/syscalls/sys_exit_creat")
 int lt_exit_creat(struct trace_event_raw_sys_exit *ctx)
 {
 	struct pt_regs *r = syscall_regs();
-	return open_exit(ctx->ret, (const char *)PT_REGS_PARM1_CORE_SYSCALL(r), O_CREAT | O_WRONLY | O_TRUNC);
+	return open_exit(ctx->ret, (const char *)PT_REGS_PARM1_CORE_SYSCALL(r),
+			 O_CREAT | O_WRONLY | O_TRUNC);
 }
 
 LT_TAG(lt_exit_openat2, LT_FILE_OPEN);
@@ -223,7 +227,8 @@ SEC("tracepoint/syscalls/sys_exit_rename")
 int lt_exit_rename(struct trace_event_raw_sys_exit *ctx)
 {
 	struct pt_regs *r = syscall_regs();
-	return name_made(ctx->ret, AT_FDCWD, (const char *)PT_REGS_PARM2_CORE_SYSCALL(r), LT_F_RENAME);
+	return name_made(ctx->ret, AT_FDCWD, (const char *)PT_REGS_PARM2_CORE_SYSCALL(r),
+			 LT_F_RENAME);
 }
 
 LT_TAG(lt_exit_renameat, LT_FILE_OPEN);
@@ -231,7 +236,8 @@ SEC("tracepoint/syscalls/sys_exit_renameat")
 int lt_exit_renameat(struct trace_event_raw_sys_exit *ctx)
 {
 	struct pt_regs *r = syscall_regs();
-	return name_made(ctx->ret, PT_REGS_PARM3_CORE_SYSCALL(r), (const char *)PT_REGS_PARM4_CORE_SYSCALL(r), LT_F_RENAME);
+	return name_made(ctx->ret, PT_REGS_PARM3_CORE_SYSCALL(r),
+			 (const char *)PT_REGS_PARM4_CORE_SYSCALL(r), LT_F_RENAME);
 }
 
 LT_TAG(lt_exit_renameat2, LT_FILE_OPEN);
@@ -239,7 +245,8 @@ SEC("tracepoint/syscalls/sys_exit_renameat2")
 int lt_exit_renameat2(struct trace_event_raw_sys_exit *ctx)
 {
 	struct pt_regs *r = syscall_regs();
-	return name_made(ctx->ret, PT_REGS_PARM3_CORE_SYSCALL(r), (const char *)PT_REGS_PARM4_CORE_SYSCALL(r), LT_F_RENAME);
+	return name_made(ctx->ret, PT_REGS_PARM3_CORE_SYSCALL(r),
+			 (const char *)PT_REGS_PARM4_CORE_SYSCALL(r), LT_F_RENAME);
 }
 
 LT_TAG(lt_exit_link, LT_FILE_OPEN);
@@ -247,7 +254,8 @@ SEC("tracepoint/syscalls/sys_exit_link")
 int lt_exit_link(struct trace_event_raw_sys_exit *ctx)
 {
 	struct pt_regs *r = syscall_regs();
-	return name_made(ctx->ret, AT_FDCWD, (const char *)PT_REGS_PARM2_CORE_SYSCALL(r), LT_F_LINK);
+	return name_made(ctx->ret, AT_FDCWD, (const char *)PT_REGS_PARM2_CORE_SYSCALL(r),
+			 LT_F_LINK);
 }
 
 LT_TAG(lt_exit_linkat, LT_FILE_OPEN);
@@ -255,7 +263,8 @@ SEC("tracepoint/syscalls/sys_exit_linkat")
 int lt_exit_linkat(struct trace_event_raw_sys_exit *ctx)
 {
 	struct pt_regs *r = syscall_regs();
-	return name_made(ctx->ret, PT_REGS_PARM3_CORE_SYSCALL(r), (const char *)PT_REGS_PARM4_CORE_SYSCALL(r), LT_F_LINK);
+	return name_made(ctx->ret, PT_REGS_PARM3_CORE_SYSCALL(r),
+			 (const char *)PT_REGS_PARM4_CORE_SYSCALL(r), LT_F_LINK);
 }
 
 LT_TAG(lt_exit_symlink, LT_FILE_OPEN);
@@ -263,7 +272,8 @@ SEC("tracepoint/syscalls/sys_exit_symlink")
 int lt_exit_symlink(struct trace_event_raw_sys_exit *ctx)
 {
 	struct pt_regs *r = syscall_regs();
-	return name_made(ctx->ret, AT_FDCWD, (const char *)PT_REGS_PARM2_CORE_SYSCALL(r), LT_F_LINK);
+	return name_made(ctx->ret, AT_FDCWD, (const char *)PT_REGS_PARM2_CORE_SYSCALL(r),
+			 LT_F_LINK);
 }
 
 LT_TAG(lt_exit_symlinkat, LT_FILE_OPEN);
@@ -271,7 +281,8 @@ SEC("tracepoint/syscalls/sys_exit_symlinkat")
 int lt_exit_symlinkat(struct trace_event_raw_sys_exit *ctx)
 {
 	struct pt_regs *r = syscall_regs();
-	return name_made(ctx->ret, PT_REGS_PARM2_CORE_SYSCALL(r), (const char *)PT_REGS_PARM3_CORE_SYSCALL(r), LT_F_LINK);
+	return name_made(ctx->ret, PT_REGS_PARM2_CORE_SYSCALL(r),
+			 (const char *)PT_REGS_PARM3_CORE_SYSCALL(r), LT_F_LINK);
 }
 
 /* An executable mapping of a file: report it, and in kill mode stop it unless the library is

@@ -236,7 +236,7 @@ struct lt_agg_key {
 };
 
 struct lt_agg_val {
-	struct lt_hdr hdr;   /* of the first event; count/ts are rewritten when flushed */
+	struct lt_hdr hdr; /* of the first event; count/ts are rewritten when flushed */
 	struct lt_open body;
 	__u64 window_start;
 	__u64 last_ts;
@@ -254,8 +254,8 @@ enum lt_tag_load {
 #define LT_TAG_NAME 48
 struct lt_tag {
 	char prog[LT_TAG_NAME]; /* the program's function name, NUL-terminated */
-	__u32 kind;             /* enum lt_kind */
-	__u32 load;             /* enum lt_tag_load */
+	__u32 kind;		/* enum lt_kind */
+	__u32 load;		/* enum lt_tag_load */
 };
 
 /* The largest record: header + the largest body + a full path + full argv. */

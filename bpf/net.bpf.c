@@ -98,8 +98,9 @@ static __always_inline int net_emit(struct lt_args *a, long ret)
 	b->path_len = plen & 0x7f;
 	if (a->kind == LT_CONNECT) {
 		__u32 port = b->port;
-		__u32 *r = b->family == LT_FAM_INET || b->family == LT_FAM_INET6 ? bpf_map_lookup_elem(&lt_rule_port, &port)
-										  : NULL;
+		__u32 *r = b->family == LT_FAM_INET || b->family == LT_FAM_INET6 ?
+				   bpf_map_lookup_elem(&lt_rule_port, &port) :
+				   NULL;
 		b->rule = r ? *r + 1 : 0;
 		/* kernel rules filter connects by port; a denied one is always sent */
 		if ((rule_kinds() & (1u << LT_CONNECT)) && !b->rule && !a->denied)
@@ -219,7 +220,8 @@ static __always_inline int net_hook(struct bpf_sock_addr *ctx, bool v6, __u32 ki
 	k.family = v6 ? LT_FAM_INET6 : LT_FAM_INET;
 	k.port = bpf_ntohs(ctx->user_port);
 	if (v6) {
-		__u32 w0 = ctx->user_ip6[0], w1 = ctx->user_ip6[1], w2 = ctx->user_ip6[2], w3 = ctx->user_ip6[3];
+		__u32 w0 = ctx->user_ip6[0], w1 = ctx->user_ip6[1], w2 = ctx->user_ip6[2],
+		      w3 = ctx->user_ip6[3];
 		__builtin_memcpy(&k.addr[0], &w0, 4);
 		__builtin_memcpy(&k.addr[4], &w1, 4);
 		__builtin_memcpy(&k.addr[8], &w2, 4);
@@ -232,7 +234,11 @@ static __always_inline int net_hook(struct bpf_sock_addr *ctx, bool v6, __u32 ki
 	struct lt_args *a = bpf_map_lookup_elem(&lt_pending, &id);
 	if (!a || a->hooked) {
 		/* ret is not known here: 0, or -EPERM when this hook denies */
-		struct lt_args own = { .kind = a ? a->kind : kind, .denied = deny, .hooked = 1, .family = k.family, .port = k.port };
+		struct lt_args own = { .kind = a ? a->kind : kind,
+				       .denied = deny,
+				       .hooked = 1,
+				       .family = k.family,
+				       .port = k.port };
 		__builtin_memcpy(own.addr, k.addr, 16);
 		if (kind_on(own.kind))
 			net_emit(&own, deny ? -EPERM : 0);

@@ -53,7 +53,8 @@ int BPF_PROG(lt_exec, struct task_struct *p, pid_t old_pid, struct linux_binprm 
 	bool keyed = path_key(s, start);
 	/* Enforcement before the new program's first instruction: a SIGKILL sent here is delivered
 	 * on the way back to user space. */
-	if ((mode_bits() & LT_MODE_KILL_EXEC) && (!keyed || !bpf_map_lookup_elem(&lt_allow_exec, &s->key))) {
+	if ((mode_bits() & LT_MODE_KILL_EXEC) &&
+	    (!keyed || !bpf_map_lookup_elem(&lt_allow_exec, &s->key))) {
 		bpf_send_signal(SIGKILL);
 		h->flags |= LT_F_KILLED;
 	}
@@ -97,7 +98,8 @@ struct flush_ctx {
 	__u32 tgid;
 };
 
-static long flush_one(struct bpf_map *map, struct lt_agg_key *k, struct lt_agg_val *v, struct flush_ctx *c)
+static long flush_one(struct bpf_map *map, struct lt_agg_key *k, struct lt_agg_val *v,
+		      struct flush_ctx *c)
 {
 	if (k->tgid != c->tgid)
 		return 0;
@@ -110,7 +112,8 @@ static long flush_one(struct bpf_map *map, struct lt_agg_key *k, struct lt_agg_v
 			h->ts = v->last_ts;
 			h->count = pending;
 			__u32 len = v->body.path_len & (LT_AGG_PATH - 1);
-			bpf_probe_read_kernel(s->rec + sizeof(v->hdr) + sizeof(v->body), len, v->path);
+			bpf_probe_read_kernel(s->rec + sizeof(v->hdr) + sizeof(v->body), len,
+					      v->path);
 			emit(s->rec, sizeof(v->hdr) + sizeof(v->body) + len, LT_FILE_OPEN);
 		}
 	}
