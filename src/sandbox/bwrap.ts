@@ -43,7 +43,7 @@ export async function runBwrap(plan: RunPlan, hooks: SandboxHooks): Promise<Sand
   let sink: Sink | undefined;
   let following: ReturnType<typeof followPhases>;
   try {
-    const harness = await harnessPlan(plan, run, 'block');
+    const harness = harnessPlan(plan, run, 'block');
     const env: Record<string, string> = {
       HOME: SANDBOX_LAYOUT.home,
       PATH: '/usr/local/bin:/usr/bin:/bin',
@@ -102,7 +102,7 @@ export async function runBwrap(plan: RunPlan, hooks: SandboxHooks): Promise<Sand
     child.stdout!.pipe(stdout);
     child.stderr!.pipe(stderr);
     if (child.pid === undefined) throw new LtrackError('sandbox_failed', 'cannot start setpriv/bwrap');
-    await cg.add(child.pid).catch(async (err: unknown) => {
+    await cg.add(child.pid).catch((err: unknown) => {
       child.kill('SIGKILL');
       throw wrapError(err, 'sandbox_failed', `bwrap died at start: ${stderr.text().slice(0, 300)}`);
     });

@@ -37,7 +37,7 @@ export async function runDocker(plan: RunPlan, hooks: SandboxHooks): Promise<San
   try {
     // --network sinkhole: the candidate joins the network namespace of a sink of ours
     if (plan.network === 'sinkhole') sink = await startSinkContainer(tag, limits);
-    const harness = await harnessPlan(plan, run, 'block');
+    const harness = harnessPlan(plan, run, 'block');
     const binds = [
       `${HARNESS_DIR}:${MOUNTS.harness}:ro`,
       `${run.out}:${MOUNTS.out}:rw`,
@@ -124,7 +124,7 @@ export async function runDocker(plan: RunPlan, hooks: SandboxHooks): Promise<San
     pidsWatch = undefined;
     await following?.stop();
     following = undefined;
-    const result = await collectResult('docker', run.out, { stdout, stderr }, { exitCode: exit.StatusCode, oomKilled: after.State.OOMKilled === true, timedOut, pidsLimitHits }, decoyIdentities(run));
+    const result = await collectResult('docker', run.out, { stdout, stderr }, { exitCode: exit.StatusCode, oomKilled: after.State.OOMKilled, timedOut, pidsLimitHits }, decoyIdentities(run));
     if (sink) {
       result.sinkhole = await sink.stop();
       sink = undefined;

@@ -86,7 +86,8 @@ export const CHANNEL_FILE = 'channel.jsonl';
 
 /** Follows a run's phase channel for `hooks.onPhase`, when there is one to tell. */
 export function followPhases(outDir: string, hooks: SandboxHooks): { stop(): Promise<void> } | undefined {
-  return hooks.onPhase ? followChannel(join(outDir, CHANNEL_FILE), hooks.onPhase) : undefined;
+  const onPhase = hooks.onPhase?.bind(hooks);
+  return onPhase ? followChannel(join(outDir, CHANNEL_FILE), onPhase) : undefined;
 }
 
 /** The host folder of one run: the channel the harness writes, the decoy files. Removed after the run. */
@@ -130,7 +131,7 @@ export function candidateMounts(models: RunPlan['models']): { hostPath: string; 
 }
 
 /** The JSON the harness reads from LTRACK_PLAN (sandbox/harness.py). */
-export async function harnessPlan(plan: RunPlan, run: RunDir, go: 'stdin' | 'block'): Promise<Record<string, unknown>> {
+export function harnessPlan(plan: RunPlan, run: RunDir, go: 'stdin' | 'block'): Record<string, unknown> {
   return {
     go,
     channel: `${MOUNTS.out}/${CHANNEL_FILE}`,

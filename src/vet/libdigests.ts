@@ -20,25 +20,24 @@ export async function rootfsDigests(rootfs: string, paths: string[]): Promise<Ma
     .then((t) => JSON.parse(t) as Record<string, Entry>)
     .catch(() => ({}));
   const out = new Map<string, string>();
-  let changed = false;
-  await Promise.all(
+  const fresh = await Promise.all(
     paths.map(async (p) => {
       const file = join(rootfs, p);
       const s = await stat(file).catch(() => undefined);
-      if (!s?.isFile()) return; // a library from the run's tmpfs is gone: no digest
+      if (!s?.isFile()) return false; // a library from the run's tmpfs is gone: no digest
       const hit = cache[p];
       if (hit && hit.size === s.size && hit.mtimeMs === s.mtimeMs) {
         out.set(p, hit.sha256);
-        return;
+        return false;
       }
       const sha256 = await sha256File(file).catch(() => undefined);
-      if (!sha256) return;
+      if (!sha256) return false;
       cache[p] = { size: s.size, mtimeMs: s.mtimeMs, sha256 };
       out.set(p, sha256);
-      changed = true;
+      return true;
     }),
   );
-  if (changed) {
+  if (fresh.includes(true)) {
     // write whole and rename: vets running side by side never read half a file
     const tmp = `${cacheFile}.${process.pid}.tmp`;
     await writeFile(tmp, JSON.stringify(cache))

@@ -10,6 +10,9 @@ import { vet } from '../../src/vet/index.js';
 import { toCef, toHtml, toSarif, validateReport, writeOutputs, terminalSummary, type Report } from '../../src/report/index.js';
 import { DECOY_MARKER } from '../../src/sandbox/decoys.js';
 import { FIXTURES } from '../helpers/fixtures.js';
+
+/** The start of an ANSI colour sequence. */
+const CSI = '\x1b[';
 import type { TraceEvent } from '../../src/core/event.js';
 
 const require = createRequire(import.meta.url);
@@ -80,9 +83,9 @@ describe('HTML, CEF and terminal output', () => {
 
   it('has no colour unless asked and escapes control characters', () => {
     const plain = terminalSummary(report, { color: false });
-    expect(plain).not.toMatch(/\x1b\[/);
+    expect(plain).not.toMatch(CSI);
     expect(plain).toMatch(/^BLOCK/);
-    expect(terminalSummary(report, { color: true })).toMatch(/\x1b\[/);
+    expect(terminalSummary(report, { color: true })).toMatch(CSI);
     const hostile = { ...report, targets: [{ ...report.targets[0]!, path: 'evil\x1b]0;pwned\x07.pt' }] };
     expect(terminalSummary(hostile, { color: false })).toContain('evil\\x1b]0;pwned\\x07.pt');
   });

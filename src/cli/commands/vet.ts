@@ -66,7 +66,7 @@ async function runVet(paths: string[], flags: VetFlags): Promise<ExitCode> {
   if ((flags.signKey || flags.forceManifest) && !flags.out) throw new LtrackError('usage', 'a manifest needs --out DIR to be written to');
   // A bad signing key must cost nothing: it is read and checked before any analysis runs.
   const signKey = flags.signKey ? await readSigningKey(flags.signKey) : undefined;
-  const tty = process.stderr.isTTY === true;
+  const tty = process.stderr.isTTY;
   const outcome = await vet({
     paths,
     staticOnly: flags.staticOnly === true,
@@ -93,7 +93,7 @@ async function runVet(paths: string[], flags: VetFlags): Promise<ExitCode> {
 async function printReport(report: Report, format: VetFlags['format']): Promise<void> {
   if (format === 'text') {
     const { terminalSummary } = await import('../../report/text.js');
-    process.stdout.write(terminalSummary(report, { color: process.stdout.isTTY === true && !process.env.NO_COLOR }));
+    process.stdout.write(terminalSummary(report, { color: process.stdout.isTTY && !process.env.NO_COLOR }));
     return;
   }
   const { toCef, toJson, toSarif } = await import('../../report/index.js');
