@@ -52,6 +52,7 @@ export const UNIT_FILES = [
   'test/static/unpack.test.ts',
   'test/trace/btf-layout.test.ts',
   'test/trace/decode.test.ts',
+  'test/trace/load-log.test.ts',
   'test/vet/libdigests.test.ts',
   'test/vet/loader-stack.test.ts',
   'test/vet/observed.test.ts',

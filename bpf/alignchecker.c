@@ -25,3 +25,5 @@ struct lt_agg_key lt_align_agg_key;
 struct lt_agg_val lt_align_agg_val;
 struct lt_prefix_key lt_align_prefix_key;
 enum lt_xfer lt_align_xfer;
+enum lt_limit lt_align_limit;
+enum lt_mode_slot lt_align_mode_slot;

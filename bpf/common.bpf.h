@@ -22,6 +22,14 @@
 
 char LICENSE[] SEC("license") = "GPL";
 
+/* Tags program `prog` with the event kind it reports (struct lt_tag); write it just above the
+ * program. LT_TAG_ALWAYS: the program is loaded whatever kinds are asked for. */
+#define LT_TAG_LOAD(prog, k, how)                                                          \
+	_Static_assert(sizeof(#prog) <= LT_TAG_NAME, #prog ": name too long for its tag"); \
+	const struct lt_tag lt_tag_##prog SEC(".rodata.lt_tags") = { #prog, k, how }
+#define LT_TAG(prog, k) LT_TAG_LOAD(prog, k, LT_LOAD_BY_KIND)
+#define LT_TAG_ALWAYS(prog, k) LT_TAG_LOAD(prog, k, LT_LOAD_ALWAYS)
+
 /* Set before load (the verifier sees constants). */
 const volatile __u32 kind_mask = 0xffffffff;
 /* Window of open aggregation; 0 turns it off. */
@@ -73,11 +81,11 @@ struct {
 	__type(value, __u64);
 } lt_lost_forks SEC(".maps");
 
-/* Index 0: enum lt_mode_bits. Zero (observe) unless the addon sets enforcement.
- * Index LT_MODE_RULE_KINDS: kinds filtered by kernel rules. */
+/* enum lt_mode_slot: LT_MODE_ENFORCE holds enum lt_mode_bits, zero (observe) unless the addon
+ * sets enforcement; LT_MODE_RULE_KINDS the kinds filtered by kernel rules. */
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, 2);
+	__uint(max_entries, LT_MODE_SLOTS);
 	__type(key, __u32);
 	__type(value, __u32);
 } lt_mode SEC(".maps");
@@ -192,8 +200,8 @@ static __always_inline struct lt_scratch *scratch(void)
 
 static __always_inline __u32 mode_bits(void)
 {
-	__u32 zero = 0;
-	__u32 *m = bpf_map_lookup_elem(&lt_mode, &zero);
+	__u32 idx = LT_MODE_ENFORCE;
+	__u32 *m = bpf_map_lookup_elem(&lt_mode, &idx);
 	return m ? *m : 0;
 }
 
@@ -240,8 +248,9 @@ static __always_inline void fill_hdr(struct lt_hdr *h, __u32 kind)
 /* Sends a built record; a full ring is counted per kind and CPU, never hidden. */
 static __always_inline void emit(void *rec, __u32 size, __u32 kind)
 {
-	__u64 flags = bpf_ringbuf_query(&lt_events, BPF_RB_AVAIL_DATA) >= wakeup_bytes ? BPF_RB_FORCE_WAKEUP
-										       : BPF_RB_NO_WAKEUP;
+	__u64 flags = bpf_ringbuf_query(&lt_events, BPF_RB_AVAIL_DATA) >= wakeup_bytes ?
+			      BPF_RB_FORCE_WAKEUP :
+			      BPF_RB_NO_WAKEUP;
 	size &= 0x3fff;
 	if (size > LT_REC_MAX)
 		size = LT_REC_MAX;
@@ -298,7 +307,8 @@ static long walk_step(__u32 i, void *arg)
 		}
 		c->dentry = BPF_CORE_READ(m, mnt_mountpoint);
 		c->mnt = mp;
-		c->vfsmnt = (struct vfsmount *)((void *)mp + bpf_core_field_offset(struct mount, mnt));
+		c->vfsmnt =
+			(struct vfsmount *)((void *)mp + bpf_core_field_offset(struct mount, mnt));
 		return 0;
 	}
 	struct qstr q;
@@ -379,7 +389,8 @@ static __always_inline __u32 file_mode(struct file *f)
 }
 
 /* Path of a file into the record tail at dst; sets LT_F_TRUNCATED on the header. */
-static __always_inline __u16 file_path(struct lt_scratch *s, struct file *f, char *dst, struct lt_hdr *h)
+static __always_inline __u16 file_path(struct lt_scratch *s, struct file *f, char *dst,
+				       struct lt_hdr *h)
 {
 	__u32 trunc = 0;
 	struct path p;

@@ -11,7 +11,9 @@
 
 /* Opens are reported from sys_exit alone, with the arguments read back from the syscall's saved
  * registers: one program per open instead of an enter/exit pair halves what an untraced
- * process pays (measured: bench/RESULTS.md). */
+ * process pays (measured: bench/RESULTS.md). The registers are read with libbpf's
+ * PT_REGS_PARMn_CORE_SYSCALL, which knows each architecture's syscall convention (x86-64: the
+ * fourth argument is in r10; arm64: the first is orig_x0, x0 holds the result by sys_exit). */
 static __always_inline struct pt_regs *syscall_regs(void)
 {
 	return (struct pt_regs *)bpf_task_pt_regs(bpf_get_current_task_btf());
@@ -46,7 +48,8 @@ static __always_inline void open_store(struct lt_scratch *s, struct lt_agg_key *
 	v->window_start = v->hdr.ts;
 	v->last_ts = v->hdr.ts;
 	v->pending = 0;
-	bpf_probe_read_kernel(v->path, len & (LT_AGG_PATH - 1), s->rec + sizeof(struct lt_hdr) + sizeof(struct lt_open));
+	bpf_probe_read_kernel(v->path, len & (LT_AGG_PATH - 1),
+			      s->rec + sizeof(struct lt_hdr) + sizeof(struct lt_open));
 	/* a full map only means this open is not aggregated: every one is then sent */
 	bpf_map_update_elem(&lt_agg, k, v, BPF_NOEXIST);
 }
@@ -114,36 +117,42 @@ static __always_inline int open_exit(long ret, const char *filename, __u64 flags
 	return 0;
 }
 
-/* x86-64 syscall arguments: di, si, dx, r10, r8, r9 */
+LT_TAG(lt_exit_openat, LT_FILE_OPEN);
 SEC("tracepoint/syscalls/sys_exit_openat")
 int lt_exit_openat(struct trace_event_raw_sys_exit *ctx)
 {
 	struct pt_regs *r = syscall_regs();
-	return open_exit(ctx->ret, (const char *)BPF_CORE_READ(r, si), BPF_CORE_READ(r, dx));
+	return open_exit(ctx->ret, (const char *)PT_REGS_PARM2_CORE_SYSCALL(r),
+			 PT_REGS_PARM3_CORE_SYSCALL(r));
 }
 
+LT_TAG(lt_exit_open, LT_FILE_OPEN);
 SEC("tracepoint/syscalls/sys_exit_open")
 int lt_exit_open(struct trace_event_raw_sys_exit *ctx)
 {
 	struct pt_regs *r = syscall_regs();
-	return open_exit(ctx->ret, (const char *)BPF_CORE_READ(r, di), BPF_CORE_READ(r, si));
+	return open_exit(ctx->ret, (const char *)PT_REGS_PARM1_CORE_SYSCALL(r),
+			 PT_REGS_PARM2_CORE_SYSCALL(r));
 }
 
+LT_TAG(lt_exit_creat, LT_FILE_OPEN);
 SEC("tracepoint/syscalls/sys_exit_creat")
 int lt_exit_creat(struct trace_event_raw_sys_exit *ctx)
 {
 	struct pt_regs *r = syscall_regs();
-	return open_exit(ctx->ret, (const char *)BPF_CORE_READ(r, di), O_CREAT | O_WRONLY | O_TRUNC);
+	return open_exit(ctx->ret, (const char *)PT_REGS_PARM1_CORE_SYSCALL(r),
+			 O_CREAT | O_WRONLY | O_TRUNC);
 }
 
+LT_TAG(lt_exit_openat2, LT_FILE_OPEN);
 SEC("tracepoint/syscalls/sys_exit_openat2")
 int lt_exit_openat2(struct trace_event_raw_sys_exit *ctx)
 {
 	struct pt_regs *r = syscall_regs();
 	__u64 flags = 0;
 	/* struct open_how starts with its u64 flags */
-	bpf_probe_read_user(&flags, sizeof(flags), (void *)BPF_CORE_READ(r, dx));
-	return open_exit(ctx->ret, (const char *)BPF_CORE_READ(r, si), flags);
+	bpf_probe_read_user(&flags, sizeof(flags), (void *)PT_REGS_PARM3_CORE_SYSCALL(r));
+	return open_exit(ctx->ret, (const char *)PT_REGS_PARM2_CORE_SYSCALL(r), flags);
 }
 
 /* ---- names made without an open: rename, link, symlink ----
@@ -213,53 +222,67 @@ static __always_inline int name_made(long ret, int dirfd, const char *name, __u1
 	return 0;
 }
 
+LT_TAG(lt_exit_rename, LT_FILE_OPEN);
 SEC("tracepoint/syscalls/sys_exit_rename")
 int lt_exit_rename(struct trace_event_raw_sys_exit *ctx)
 {
 	struct pt_regs *r = syscall_regs();
-	return name_made(ctx->ret, AT_FDCWD, (const char *)BPF_CORE_READ(r, si), LT_F_RENAME);
+	return name_made(ctx->ret, AT_FDCWD, (const char *)PT_REGS_PARM2_CORE_SYSCALL(r),
+			 LT_F_RENAME);
 }
 
+LT_TAG(lt_exit_renameat, LT_FILE_OPEN);
 SEC("tracepoint/syscalls/sys_exit_renameat")
 int lt_exit_renameat(struct trace_event_raw_sys_exit *ctx)
 {
 	struct pt_regs *r = syscall_regs();
-	return name_made(ctx->ret, BPF_CORE_READ(r, dx), (const char *)BPF_CORE_READ(r, r10), LT_F_RENAME);
+	return name_made(ctx->ret, PT_REGS_PARM3_CORE_SYSCALL(r),
+			 (const char *)PT_REGS_PARM4_CORE_SYSCALL(r), LT_F_RENAME);
 }
 
+LT_TAG(lt_exit_renameat2, LT_FILE_OPEN);
 SEC("tracepoint/syscalls/sys_exit_renameat2")
 int lt_exit_renameat2(struct trace_event_raw_sys_exit *ctx)
 {
 	struct pt_regs *r = syscall_regs();
-	return name_made(ctx->ret, BPF_CORE_READ(r, dx), (const char *)BPF_CORE_READ(r, r10), LT_F_RENAME);
+	return name_made(ctx->ret, PT_REGS_PARM3_CORE_SYSCALL(r),
+			 (const char *)PT_REGS_PARM4_CORE_SYSCALL(r), LT_F_RENAME);
 }
 
+LT_TAG(lt_exit_link, LT_FILE_OPEN);
 SEC("tracepoint/syscalls/sys_exit_link")
 int lt_exit_link(struct trace_event_raw_sys_exit *ctx)
 {
 	struct pt_regs *r = syscall_regs();
-	return name_made(ctx->ret, AT_FDCWD, (const char *)BPF_CORE_READ(r, si), LT_F_LINK);
+	return name_made(ctx->ret, AT_FDCWD, (const char *)PT_REGS_PARM2_CORE_SYSCALL(r),
+			 LT_F_LINK);
 }
 
+LT_TAG(lt_exit_linkat, LT_FILE_OPEN);
 SEC("tracepoint/syscalls/sys_exit_linkat")
 int lt_exit_linkat(struct trace_event_raw_sys_exit *ctx)
 {
 	struct pt_regs *r = syscall_regs();
-	return name_made(ctx->ret, BPF_CORE_READ(r, dx), (const char *)BPF_CORE_READ(r, r10), LT_F_LINK);
+	return name_made(ctx->ret, PT_REGS_PARM3_CORE_SYSCALL(r),
+			 (const char *)PT_REGS_PARM4_CORE_SYSCALL(r), LT_F_LINK);
 }
 
+LT_TAG(lt_exit_symlink, LT_FILE_OPEN);
 SEC("tracepoint/syscalls/sys_exit_symlink")
 int lt_exit_symlink(struct trace_event_raw_sys_exit *ctx)
 {
 	struct pt_regs *r = syscall_regs();
-	return name_made(ctx->ret, AT_FDCWD, (const char *)BPF_CORE_READ(r, si), LT_F_LINK);
+	return name_made(ctx->ret, AT_FDCWD, (const char *)PT_REGS_PARM2_CORE_SYSCALL(r),
+			 LT_F_LINK);
 }
 
+LT_TAG(lt_exit_symlinkat, LT_FILE_OPEN);
 SEC("tracepoint/syscalls/sys_exit_symlinkat")
 int lt_exit_symlinkat(struct trace_event_raw_sys_exit *ctx)
 {
 	struct pt_regs *r = syscall_regs();
-	return name_made(ctx->ret, BPF_CORE_READ(r, si), (const char *)BPF_CORE_READ(r, dx), LT_F_LINK);
+	return name_made(ctx->ret, PT_REGS_PARM2_CORE_SYSCALL(r),
+			 (const char *)PT_REGS_PARM3_CORE_SYSCALL(r), LT_F_LINK);
 }
 
 /* An executable mapping of a file: report it, and in kill mode stop it unless the library is
@@ -300,6 +323,7 @@ static __always_inline int exec_mapping(struct file *f, __u32 prot, __u16 extra_
 	return 0;
 }
 
+LT_TAG(lt_enter_mmap, LT_MMAP_EXEC);
 SEC("tracepoint/syscalls/sys_enter_mmap")
 int lt_enter_mmap(struct trace_event_raw_sys_enter *ctx)
 {
@@ -324,6 +348,7 @@ static long vma_file(struct task_struct *t, struct vm_area_struct *vma, void *ar
 	return 0;
 }
 
+LT_TAG(lt_enter_mprotect, LT_MMAP_EXEC);
 SEC("tracepoint/syscalls/sys_enter_mprotect")
 int lt_enter_mprotect(struct trace_event_raw_sys_enter *ctx)
 {
@@ -364,6 +389,7 @@ static __always_inline int xfer(struct file *in, struct file *out, __u64 bytes, 
 	return 0;
 }
 
+LT_TAG(lt_enter_sendfile, LT_SENDFILE);
 SEC("tracepoint/syscalls/sys_enter_sendfile64")
 int lt_enter_sendfile(struct trace_event_raw_sys_enter *ctx)
 {
@@ -373,6 +399,7 @@ int lt_enter_sendfile(struct trace_event_raw_sys_enter *ctx)
 	return xfer(fd_file(ctx->args[1]), fd_file(ctx->args[0]), ctx->args[3], LT_XFER_SENDFILE);
 }
 
+LT_TAG(lt_enter_splice, LT_SENDFILE);
 SEC("tracepoint/syscalls/sys_enter_splice")
 int lt_enter_splice(struct trace_event_raw_sys_enter *ctx)
 {
@@ -382,6 +409,7 @@ int lt_enter_splice(struct trace_event_raw_sys_enter *ctx)
 	return xfer(fd_file(ctx->args[0]), fd_file(ctx->args[2]), ctx->args[4], LT_XFER_SPLICE);
 }
 
+LT_TAG(lt_enter_memfd_create, LT_MEMFD_CREATE);
 SEC("tracepoint/syscalls/sys_enter_memfd_create")
 int lt_enter_memfd_create(struct trace_event_raw_sys_enter *ctx)
 {

@@ -15,17 +15,23 @@
 #include <linux/types.h>
 #endif
 
-#define LT_COMM_LEN 16
-/* Paths longer than this are cut (flag LT_F_TRUNCATED); the walk buffer is twice as large. */
-#define LT_PATH_MAX 4096
+/* Bounds of the wire format. An enum, not #defines, so they land in BTF and the layout test
+ * checks them against src/trace/wire.ts LIMITS like every struct and enum here. */
+enum lt_limit {
+	LT_COMM_LEN = 16,
+	/* Paths longer than this are cut (flag LT_F_TRUNCATED); the walk buffer is twice as large. */
+	LT_PATH_MAX = 4096,
+	LT_ARGV_MAX = 1024,
+	/* Deepest dentry/mount walk (components + mount crossings) before a path is cut. */
+	LT_WALK_STEPS = 128,
+	/* Exact-path rule keys (exec allow list, open rules) hold this many bytes, zero-padded. */
+	LT_RULE_PATH = 256,
+	LT_UNIX_PATH = 108,
+	/* Paths longer than this are not aggregated (see struct lt_agg_val). */
+	LT_AGG_PATH = 512,
+};
 #define LT_PATH_MASK (LT_PATH_MAX - 1)
-#define LT_ARGV_MAX 1024
 #define LT_ARGV_MASK (LT_ARGV_MAX - 1)
-/* Deepest dentry/mount walk (components + mount crossings) before a path is cut. */
-#define LT_WALK_STEPS 128
-/* Exact-path rule keys (exec allow list, open rules) hold this many bytes, zero-padded. */
-#define LT_RULE_PATH 256
-#define LT_UNIX_PATH 108
 
 /* Kinds in the order of src/core/event.ts EVENT_KINDS; the value is the wire value. */
 enum lt_kind {
@@ -86,7 +92,7 @@ enum lt_family {
 	LT_FAM_UNIX = 3,
 };
 
-/* mode map value (index 0 of `lt_mode`) */
+/* lt_mode[LT_MODE_ENFORCE] */
 enum lt_mode_bits {
 	LT_MODE_KILL_EXEC = 1, /* kill an exec whose path is not in lt_allow_exec */
 	LT_MODE_KILL_MMAP = 2, /* kill an executable mapping not in lt_allow_lib_* */
@@ -208,16 +214,20 @@ struct lt_prefix_key {
 	char path[LT_RULE_PATH];
 };
 
-/* Index 1 of lt_mode: kinds (1 << enum lt_kind) that kernel rules filter: only events matching a
- * rule of that kind are sent. Kinds: LT_FILE_OPEN (exact/prefix paths), LT_EXEC (exact paths),
- * LT_CONNECT (ports). */
-#define LT_MODE_RULE_KINDS 1
+/* The slots of the lt_mode array map. */
+enum lt_mode_slot {
+	LT_MODE_ENFORCE = 0, /* enum lt_mode_bits */
+	/* kinds (1 << enum lt_kind) that kernel rules filter: only events matching a rule of that
+	 * kind are sent. Kinds: LT_FILE_OPEN (exact/prefix paths), LT_EXEC (exact paths),
+	 * LT_CONNECT (ports). */
+	LT_MODE_RULE_KINDS = 1,
+	LT_MODE_SLOTS = 2,
+};
 
 /* Aggregation of repeated identical opens (same tgid, flags and file: dentry + mount) within a
  * window: the first is sent at once; repeats only count, and the count is sent with the next
  * occurrence after the window, at the process's exit, or when the tracer stops (user space reads
  * lt_agg) - never lost. Paths longer than LT_AGG_PATH are not aggregated. */
-#define LT_AGG_PATH 512
 struct lt_agg_key {
 	__u64 dentry;
 	__u64 mnt;
@@ -226,12 +236,26 @@ struct lt_agg_key {
 };
 
 struct lt_agg_val {
-	struct lt_hdr hdr;   /* of the first event; count/ts are rewritten when flushed */
+	struct lt_hdr hdr; /* of the first event; count/ts are rewritten when flushed */
 	struct lt_open body;
 	__u64 window_start;
 	__u64 last_ts;
 	__u64 pending; /* repeats not yet reported (u64: BPF's atomic exchange is 64-bit) */
 	char path[LT_AGG_PATH];
+};
+
+/* The event kind each BPF program reports: one tag per program (LT_TAG in common.bpf.h), in
+ * section .rodata.lt_tags. The addon loads only the programs whose kind was asked for, by tag,
+ * and refuses an object with an untagged program or a tag naming no program. */
+enum lt_tag_load {
+	LT_LOAD_BY_KIND = 0, /* loaded when its kind is in the kind mask */
+	LT_LOAD_ALWAYS = 1,  /* loaded whatever the mask: it keeps the traced tree or enforces */
+};
+#define LT_TAG_NAME 48
+struct lt_tag {
+	char prog[LT_TAG_NAME]; /* the program's function name, NUL-terminated */
+	__u32 kind;		/* enum lt_kind */
+	__u32 load;		/* enum lt_tag_load */
 };
 
 /* The largest record: header + the largest body + a full path + full argv. */
@@ -250,6 +274,8 @@ _Static_assert(sizeof(struct lt_inode_key) == 16, "lt_inode_key");
 _Static_assert(sizeof(struct lt_net_key) == 24, "lt_net_key");
 _Static_assert(sizeof(struct lt_agg_key) == 24, "lt_agg_key");
 _Static_assert(sizeof(struct lt_prefix_key) == 4 + LT_RULE_PATH, "lt_prefix_key");
+/* no padding: the tags' section is read as an array of them */
+_Static_assert(sizeof(struct lt_tag) == LT_TAG_NAME + 8, "lt_tag");
 _Static_assert(sizeof(struct lt_agg_val) == 64 + 24 + 24 + LT_AGG_PATH, "lt_agg_val");
 
 #endif

@@ -98,8 +98,9 @@ static __always_inline int net_emit(struct lt_args *a, long ret)
 	b->path_len = plen & 0x7f;
 	if (a->kind == LT_CONNECT) {
 		__u32 port = b->port;
-		__u32 *r = b->family == LT_FAM_INET || b->family == LT_FAM_INET6 ? bpf_map_lookup_elem(&lt_rule_port, &port)
-										  : NULL;
+		__u32 *r = b->family == LT_FAM_INET || b->family == LT_FAM_INET6 ?
+				   bpf_map_lookup_elem(&lt_rule_port, &port) :
+				   NULL;
 		b->rule = r ? *r + 1 : 0;
 		/* kernel rules filter connects by port; a denied one is always sent */
 		if ((rule_kinds() & (1u << LT_CONNECT)) && !b->rule && !a->denied)
@@ -122,42 +123,49 @@ static __always_inline int net_exit(long ret)
 	return net_emit(&a, ret);
 }
 
+LT_TAG(lt_enter_connect, LT_CONNECT);
 SEC("tracepoint/syscalls/sys_enter_connect")
 int lt_enter_connect(struct trace_event_raw_sys_enter *ctx)
 {
 	return net_enter(LT_CONNECT, (void *)ctx->args[1], ctx->args[2], false);
 }
 
+LT_TAG(lt_exit_connect, LT_CONNECT);
 SEC("tracepoint/syscalls/sys_exit_connect")
 int lt_exit_connect(struct trace_event_raw_sys_exit *ctx)
 {
 	return net_exit(ctx->ret);
 }
 
+LT_TAG(lt_enter_bind, LT_BIND);
 SEC("tracepoint/syscalls/sys_enter_bind")
 int lt_enter_bind(struct trace_event_raw_sys_enter *ctx)
 {
 	return net_enter(LT_BIND, (void *)ctx->args[1], ctx->args[2], false);
 }
 
+LT_TAG(lt_exit_bind, LT_BIND);
 SEC("tracepoint/syscalls/sys_exit_bind")
 int lt_exit_bind(struct trace_event_raw_sys_exit *ctx)
 {
 	return net_exit(ctx->ret);
 }
 
+LT_TAG(lt_enter_sendto, LT_SENDMSG);
 SEC("tracepoint/syscalls/sys_enter_sendto")
 int lt_enter_sendto(struct trace_event_raw_sys_enter *ctx)
 {
 	return net_enter(LT_SENDMSG, (void *)ctx->args[4], ctx->args[5], false);
 }
 
+LT_TAG(lt_exit_sendto, LT_SENDMSG);
 SEC("tracepoint/syscalls/sys_exit_sendto")
 int lt_exit_sendto(struct trace_event_raw_sys_exit *ctx)
 {
 	return net_exit(ctx->ret);
 }
 
+LT_TAG(lt_enter_sendmsg, LT_SENDMSG);
 SEC("tracepoint/syscalls/sys_enter_sendmsg")
 int lt_enter_sendmsg(struct trace_event_raw_sys_enter *ctx)
 {
@@ -167,6 +175,7 @@ int lt_enter_sendmsg(struct trace_event_raw_sys_enter *ctx)
 	return net_enter(LT_SENDMSG, m.msg_name, m.msg_namelen, false);
 }
 
+LT_TAG(lt_exit_sendmsg, LT_SENDMSG);
 SEC("tracepoint/syscalls/sys_exit_sendmsg")
 int lt_exit_sendmsg(struct trace_event_raw_sys_exit *ctx)
 {
@@ -175,6 +184,7 @@ int lt_exit_sendmsg(struct trace_event_raw_sys_exit *ctx)
 
 /* sendmmsg(fd, msgvec, vlen, flags): the user's copy is the first message's name (read back only
  * when no hook saw a peer); every message whose name the kernel copied reaches the hook below. */
+LT_TAG(lt_enter_sendmmsg, LT_SENDMSG);
 SEC("tracepoint/syscalls/sys_enter_sendmmsg")
 int lt_enter_sendmmsg(struct trace_event_raw_sys_enter *ctx)
 {
@@ -186,6 +196,7 @@ int lt_enter_sendmmsg(struct trace_event_raw_sys_enter *ctx)
 	return net_enter(LT_SENDMSG, m.msg_name, m.msg_namelen, true);
 }
 
+LT_TAG(lt_exit_sendmmsg, LT_SENDMSG);
 SEC("tracepoint/syscalls/sys_exit_sendmmsg")
 int lt_exit_sendmmsg(struct trace_event_raw_sys_exit *ctx)
 {
@@ -209,7 +220,8 @@ static __always_inline int net_hook(struct bpf_sock_addr *ctx, bool v6, __u32 ki
 	k.family = v6 ? LT_FAM_INET6 : LT_FAM_INET;
 	k.port = bpf_ntohs(ctx->user_port);
 	if (v6) {
-		__u32 w0 = ctx->user_ip6[0], w1 = ctx->user_ip6[1], w2 = ctx->user_ip6[2], w3 = ctx->user_ip6[3];
+		__u32 w0 = ctx->user_ip6[0], w1 = ctx->user_ip6[1], w2 = ctx->user_ip6[2],
+		      w3 = ctx->user_ip6[3];
 		__builtin_memcpy(&k.addr[0], &w0, 4);
 		__builtin_memcpy(&k.addr[4], &w1, 4);
 		__builtin_memcpy(&k.addr[8], &w2, 4);
@@ -222,7 +234,11 @@ static __always_inline int net_hook(struct bpf_sock_addr *ctx, bool v6, __u32 ki
 	struct lt_args *a = bpf_map_lookup_elem(&lt_pending, &id);
 	if (!a || a->hooked) {
 		/* ret is not known here: 0, or -EPERM when this hook denies */
-		struct lt_args own = { .kind = a ? a->kind : kind, .denied = deny, .hooked = 1, .family = k.family, .port = k.port };
+		struct lt_args own = { .kind = a ? a->kind : kind,
+				       .denied = deny,
+				       .hooked = 1,
+				       .family = k.family,
+				       .port = k.port };
 		__builtin_memcpy(own.addr, k.addr, 16);
 		if (kind_on(own.kind))
 			net_emit(&own, deny ? -EPERM : 0);
@@ -240,24 +256,28 @@ static __always_inline int net_hook(struct bpf_sock_addr *ctx, bool v6, __u32 ki
 	return deny ? 0 : 1;
 }
 
+LT_TAG_ALWAYS(lt_connect4, LT_CONNECT);
 SEC("cgroup/connect4")
 int lt_connect4(struct bpf_sock_addr *ctx)
 {
 	return net_hook(ctx, false, LT_CONNECT);
 }
 
+LT_TAG_ALWAYS(lt_connect6, LT_CONNECT);
 SEC("cgroup/connect6")
 int lt_connect6(struct bpf_sock_addr *ctx)
 {
 	return net_hook(ctx, true, LT_CONNECT);
 }
 
+LT_TAG_ALWAYS(lt_sendmsg4, LT_SENDMSG);
 SEC("cgroup/sendmsg4")
 int lt_sendmsg4(struct bpf_sock_addr *ctx)
 {
 	return net_hook(ctx, false, LT_SENDMSG);
 }
 
+LT_TAG_ALWAYS(lt_sendmsg6, LT_SENDMSG);
 SEC("cgroup/sendmsg6")
 int lt_sendmsg6(struct bpf_sock_addr *ctx)
 {

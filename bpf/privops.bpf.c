@@ -29,11 +29,12 @@ static __always_inline int op_event(__u32 kind, __u32 op, __u64 arg, const char 
 	return 0;
 }
 
-#define LT_OP_PROG(name, kind, op, argexpr, ustr, fd)                         \
-	SEC("tracepoint/syscalls/sys_enter_" #name)                           \
-	int lt_enter_##name(struct trace_event_raw_sys_enter *ctx)             \
-	{                                                                     \
-		return op_event(kind, op, argexpr, ustr, fd);                 \
+#define LT_OP_PROG(name, kind, op, argexpr, ustr, fd)              \
+	LT_TAG(lt_enter_##name, kind);                             \
+	SEC("tracepoint/syscalls/sys_enter_" #name)                \
+	int lt_enter_##name(struct trace_event_raw_sys_enter *ctx) \
+	{                                                          \
+		return op_event(kind, op, argexpr, ustr, fd);      \
 	}
 
 /* ptrace: request << 32 | target pid */
@@ -49,7 +50,8 @@ LT_OP_PROG(capset, LT_SETID, LT_OP_CAPSET, 0, NULL, -1)
 /* mount: flags, and the target directory as the user gave it */
 LT_OP_PROG(mount, LT_MOUNT, LT_OP_MOUNT, ctx->args[3], (const char *)ctx->args[1], -1)
 LT_OP_PROG(fsmount, LT_MOUNT, LT_OP_FSMOUNT, ctx->args[1], NULL, -1)
-LT_OP_PROG(mount_setattr, LT_MOUNT, LT_OP_MOUNT_SETATTR, ctx->args[2], (const char *)ctx->args[1], -1)
+LT_OP_PROG(mount_setattr, LT_MOUNT, LT_OP_MOUNT_SETATTR, ctx->args[2], (const char *)ctx->args[1],
+	   -1)
 LT_OP_PROG(bpf, LT_BPF, LT_OP_BPF, ctx->args[0], NULL, -1)
 LT_OP_PROG(init_module, LT_MODULE_LOAD, LT_OP_INIT_MODULE, ctx->args[1], NULL, -1)
 LT_OP_PROG(finit_module, LT_MODULE_LOAD, LT_OP_FINIT_MODULE, ctx->args[2], NULL, (int)ctx->args[0])

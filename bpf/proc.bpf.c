@@ -2,6 +2,8 @@
 /* Process tree: fork grows it, exec reports (and may kill), exit prunes it. tp_btf programs:
  * sched tracepoints are the only process hooks this kind of kernel lets load. */
 
+/* fork and exit keep the traced tree whatever is reported; exec enforces kill mode */
+LT_TAG_ALWAYS(lt_fork, LT_FORK);
 SEC("tp_btf/sched_process_fork")
 int BPF_PROG(lt_fork, struct task_struct *parent, struct task_struct *child)
 {
@@ -31,6 +33,7 @@ int BPF_PROG(lt_fork, struct task_struct *parent, struct task_struct *child)
 	return 0;
 }
 
+LT_TAG_ALWAYS(lt_exec, LT_EXEC);
 SEC("tp_btf/sched_process_exec")
 int BPF_PROG(lt_exec, struct task_struct *p, pid_t old_pid, struct linux_binprm *bprm)
 {
@@ -55,7 +58,8 @@ int BPF_PROG(lt_exec, struct task_struct *p, pid_t old_pid, struct linux_binprm 
 	bool keyed = path_key(s, start);
 	/* Enforcement before the new program's first instruction: a SIGKILL sent here is delivered
 	 * on the way back to user space. */
-	if ((mode_bits() & LT_MODE_KILL_EXEC) && (!keyed || !bpf_map_lookup_elem(&lt_allow_exec, &s->key))) {
+	if ((mode_bits() & LT_MODE_KILL_EXEC) &&
+	    (!keyed || !bpf_map_lookup_elem(&lt_allow_exec, &s->key))) {
 		bpf_send_signal(SIGKILL);
 		h->flags |= LT_F_KILLED;
 	}
@@ -99,7 +103,8 @@ struct flush_ctx {
 	__u32 tgid;
 };
 
-static long flush_one(struct bpf_map *map, struct lt_agg_key *k, struct lt_agg_val *v, struct flush_ctx *c)
+static long flush_one(struct bpf_map *map, struct lt_agg_key *k, struct lt_agg_val *v,
+		      struct flush_ctx *c)
 {
 	if (k->tgid != c->tgid)
 		return 0;
@@ -112,7 +117,8 @@ static long flush_one(struct bpf_map *map, struct lt_agg_key *k, struct lt_agg_v
 			h->ts = v->last_ts;
 			h->count = pending;
 			__u32 len = v->body.path_len & (LT_AGG_PATH - 1);
-			bpf_probe_read_kernel(s->rec + sizeof(v->hdr) + sizeof(v->body), len, v->path);
+			bpf_probe_read_kernel(s->rec + sizeof(v->hdr) + sizeof(v->body), len,
+					      v->path);
 			emit(s->rec, sizeof(v->hdr) + sizeof(v->body) + len, LT_FILE_OPEN);
 		}
 	}
@@ -120,6 +126,7 @@ static long flush_one(struct bpf_map *map, struct lt_agg_key *k, struct lt_agg_v
 	return 0;
 }
 
+LT_TAG_ALWAYS(lt_exit, LT_EXIT);
 SEC("tp_btf/sched_process_exit")
 int BPF_PROG(lt_exit, struct task_struct *p, bool group_dead)
 {

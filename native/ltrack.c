@@ -12,6 +12,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -31,9 +32,10 @@ struct tracer {
 	struct bpf_link *links[MAX_LINKS];
 	int nlinks;
 	int cgroup_fd;
-	int polling; /* an async poll is in flight: close waits for it in JS */
+	int polling;	   /* an async poll is in flight: close waits for it in JS */
 	char skipped[512]; /* syscall tracepoints this kernel lacks (e.g. init_module without modules) */
 	int closed;
+	bool hooked; /* env_cleanup is registered for this tracer */
 	int last_errno;
 	/* the batch being filled by the ring callback */
 	char *batch;
@@ -42,15 +44,115 @@ struct tracer {
 	char err[256];
 };
 
+/* ---- libbpf's log ----
+ * libbpf tells why a load failed (the verifier's log, a map the kernel refused) only through its
+ * print callback. While open() loads, the callback keeps what libbpf says in a bounded buffer of
+ * the calling thread (the tail: the verifier's verdict ends its log), and a failed open returns
+ * it with its error. Outside a load, or at debug level, nothing is kept: every other failure is
+ * reported by the call that failed. */
+#define LOG_MAX (16u << 10)
+
+struct libbpf_log {
+	char text[LOG_MAX];
+	size_t len;
+	bool cut; /* the start was dropped to keep the tail */
+};
+
+static _Thread_local struct libbpf_log *capture;
+
+static void log_append(struct libbpf_log *log, const char *s, size_t n)
+{
+	if (n >= LOG_MAX) {
+		s += n - (LOG_MAX - 1);
+		n = LOG_MAX - 1;
+		log->len = 0;
+		log->cut = true;
+	}
+	if (log->len + n >= LOG_MAX) {
+		size_t drop = log->len + n - (LOG_MAX - 1);
+		memmove(log->text, log->text + drop, log->len - drop);
+		log->len -= drop;
+		log->cut = true;
+	}
+	memcpy(log->text + log->len, s, n);
+	log->len += n;
+	log->text[log->len] = 0;
+}
+
+static int on_libbpf_print(enum libbpf_print_level level, const char *fmt, va_list args)
+{
+	struct libbpf_log *log = capture;
+	if (!log || level == LIBBPF_DEBUG)
+		return 0;
+	va_list again;
+	va_copy(again, args);
+	int n = vsnprintf(NULL, 0, fmt, args);
+	char *line = n > 0 ? malloc((size_t)n + 1) : NULL;
+	if (line) {
+		vsnprintf(line, (size_t)n + 1, fmt, again);
+		log_append(log, line, (size_t)n);
+		free(line);
+	} else if (n > 0) {
+		static const char lost[] = "(a libbpf message was lost: out of memory)\n";
+		log_append(log, lost, sizeof(lost) - 1);
+	}
+	va_end(again);
+	return n;
+}
+
+/* ---- errors to JS ----
+ * Every N-API call is checked. A JS-facing function that meets a failure throws (unless an
+ * exception is already pending) and returns NULL, which JS sees as that exception. */
+
+/* Throws Error(msg) with .ltrackCode = code and, when given, .libbpfLog = log. If building that
+ * error fails, a plain one with the same message is thrown instead; if even that fails, the
+ * environment is going away and no JS will run to see it. */
+static napi_value throw_error(napi_env env, const char *code, const char *msg, const char *log)
+{
+	bool pending = false;
+	if (napi_is_exception_pending(env, &pending) != napi_ok || pending)
+		return NULL;
+	napi_value err, c, m, l;
+	if (napi_create_string_utf8(env, msg, NAPI_AUTO_LENGTH, &m) != napi_ok ||
+	    napi_create_error(env, NULL, m, &err) != napi_ok ||
+	    napi_create_string_utf8(env, code, NAPI_AUTO_LENGTH, &c) != napi_ok ||
+	    napi_set_named_property(env, err, "ltrackCode", c) != napi_ok ||
+	    (log && (napi_create_string_utf8(env, log, NAPI_AUTO_LENGTH, &l) != napi_ok ||
+		     napi_set_named_property(env, err, "libbpfLog", l) != napi_ok)) ||
+	    napi_throw(env, err) != napi_ok) {
+		if (napi_throw_error(env, code, msg) != napi_ok)
+			return NULL;
+	}
+	return NULL;
+}
+
 static napi_value throw_code(napi_env env, const char *code, const char *msg)
 {
-	napi_value err, c, m;
-	napi_create_string_utf8(env, msg, NAPI_AUTO_LENGTH, &m);
-	napi_create_error(env, NULL, m, &err);
-	napi_create_string_utf8(env, code, NAPI_AUTO_LENGTH, &c);
-	napi_set_named_property(env, err, "ltrackCode", c);
-	napi_throw(env, err);
-	return NULL;
+	return throw_error(env, code, msg, NULL);
+}
+
+/* A failed N-API call: throws an internal error naming the call and N-API's reason. */
+static napi_value throw_status(napi_env env, const char *call)
+{
+	const napi_extended_error_info *info = NULL;
+	char msg[256];
+	bool known = napi_get_last_error_info(env, &info) == napi_ok && info && info->error_message;
+	snprintf(msg, sizeof(msg), "ltrack addon: %s failed: %s", call,
+		 known ? info->error_message : "unknown N-API error");
+	return throw_code(env, "internal", msg);
+}
+
+#define NAPI_CHECK(env, call)                            \
+	do {                                             \
+		if ((call) != napi_ok)                   \
+			return throw_status(env, #call); \
+	} while (0)
+
+/* Where no JS caller exists (finalizers, clean-up hooks): say it on stderr, never silently. */
+static void warn_status(napi_status status, const char *call)
+{
+	if (status != napi_ok)
+		fprintf(stderr, "ltrack addon: %s failed (N-API status %d)\n", call, (int)status);
 }
 
 static void *destroy_link(void *link)
@@ -104,7 +206,9 @@ static void tracer_finalize(napi_env env, void *data, void *hint)
 {
 	struct tracer *t = data;
 	(void)hint;
-	napi_remove_env_cleanup_hook(env, env_cleanup, t);
+	if (t->hooked)
+		warn_status(napi_remove_env_cleanup_hook(env, env_cleanup, t),
+			    "napi_remove_env_cleanup_hook");
 	/* a finalizer cannot run while a poll holds the tracer: the promise keeps the handle alive */
 	tracer_free(t);
 	free(t);
@@ -139,10 +243,12 @@ static int get_u32_prop(napi_env env, napi_value obj, const char *name, uint32_t
 {
 	napi_value v;
 	bool has = false;
-	napi_has_named_property(env, obj, name, &has);
+	if (napi_has_named_property(env, obj, name, &has) != napi_ok)
+		return -1;
 	if (!has)
 		return 0;
-	napi_get_named_property(env, obj, name, &v);
+	if (napi_get_named_property(env, obj, name, &v) != napi_ok)
+		return -1;
 	return napi_get_value_uint32(env, v, out) == napi_ok ? 1 : -1;
 }
 
@@ -152,10 +258,12 @@ static int get_str_prop(napi_env env, napi_value obj, const char *name, char *bu
 	napi_value v;
 	bool has = false;
 	size_t len = 0;
-	napi_has_named_property(env, obj, name, &has);
+	if (napi_has_named_property(env, obj, name, &has) != napi_ok)
+		return -1;
 	if (!has)
 		return 0;
-	napi_get_named_property(env, obj, name, &v);
+	if (napi_get_named_property(env, obj, name, &v) != napi_ok)
+		return -1;
 	if (napi_get_value_string_utf8(env, v, buf, size, &len) != napi_ok || len + 1 >= size)
 		return -1;
 	return 1;
@@ -173,8 +281,7 @@ static int fail(struct tracer *t, const char *step, int err)
 static int attach_all(struct tracer *t)
 {
 	struct bpf_program *prog;
-	bpf_object__for_each_program(prog, t->skel->obj)
-	{
+	bpf_object__for_each_program(prog, t->skel->obj) {
 		if (!bpf_program__autoload(prog))
 			continue;
 		if (t->nlinks >= MAX_LINKS)
@@ -194,51 +301,69 @@ static int attach_all(struct tracer *t)
 	return 0;
 }
 
-/* Programs a kind needs; a kind left out of the mask is not even loaded (no cost at all). */
-static void select_programs(struct tracer *t, uint32_t mask)
+/* The tag of program `name` in the object's .rodata.lt_tags (struct lt_tag), or NULL. */
+static const struct lt_tag *tag_of(const struct lt_tag *tags, size_t n, const char *name)
 {
-	static const struct {
-		const char *prefix;
-		int kind;
-	} by_kind[] = {
-		{ "lt_exit_open", LT_FILE_OPEN },	 { "lt_exit_creat", LT_FILE_OPEN },
-		{ "lt_enter_mmap", LT_MMAP_EXEC },	 { "lt_enter_mprotect", LT_MMAP_EXEC },
-		{ "lt_enter_connect", LT_CONNECT },	 { "lt_exit_connect", LT_CONNECT },
-		{ "lt_enter_bind", LT_BIND },		 { "lt_exit_bind", LT_BIND },
-		{ "lt_enter_send", LT_SENDMSG },	 { "lt_exit_send", LT_SENDMSG },
-		{ "lt_enter_sendfile", LT_SENDFILE }, { "lt_enter_splice", LT_SENDFILE },	 { "lt_enter_ptrace", LT_PTRACE },
-		{ "lt_enter_set", LT_SETID },		 { "lt_enter_capset", LT_SETID },
-		{ "lt_enter_mount", LT_MOUNT },		 { "lt_enter_fsmount", LT_MOUNT },
-		{ "lt_enter_bpf", LT_BPF },		 { "lt_enter_init_module", LT_MODULE_LOAD },
-		{ "lt_enter_finit_module", LT_MODULE_LOAD }, { "lt_enter_memfd", LT_MEMFD_CREATE },
-		{ "lt_enter_io_uring", LT_IO_URING },
-	};
-	struct bpf_program *prog;
-	bpf_object__for_each_program(prog, t->skel->obj)
-	{
-		const char *name = bpf_program__name(prog);
-		for (size_t i = 0; i < sizeof(by_kind) / sizeof(by_kind[0]); i++) {
-			/* lt_enter_sendfile also matches "lt_enter_send": the longer prefix comes later and wins */
-			if (strncmp(name, by_kind[i].prefix, strlen(by_kind[i].prefix)) == 0)
-				bpf_program__set_autoload(prog, (mask >> by_kind[i].kind) & 1);
+	for (size_t i = 0; i < n; i++) {
+		if (strcmp(tags[i].prog, name) == 0)
+			return &tags[i];
+	}
+	return NULL;
+}
+
+/* Chooses the programs to load by their kind tags: a kind left out of the mask is not even
+ * loaded (no cost at all), and the cgroup hooks only when asked for. An untagged program or a
+ * tag naming no program is a build error, refused here rather than loaded by guess. */
+static int select_programs(struct tracer *t, uint32_t mask, uint32_t with_cgroup_hooks)
+{
+	char step[160];
+	size_t size = 0;
+	const struct lt_tag *tags = bpf_map__initial_value(t->skel->maps.rodata_lt_tags, &size);
+	if (!tags || size % sizeof(*tags))
+		return fail(t, "read the programs' kind tags (.rodata.lt_tags)", EINVAL);
+	size_t n = size / sizeof(*tags);
+	for (size_t i = 0; i < n; i++) {
+		const struct lt_tag *g = &tags[i];
+		if (!memchr(g->prog, 0, sizeof(g->prog)) || g->kind >= LT_KIND_COUNT ||
+		    g->load > LT_LOAD_ALWAYS ||
+		    !bpf_object__find_program_by_name(t->skel->obj, g->prog)) {
+			snprintf(step, sizeof(step), "kind tag %zu (%.*s) names no program", i,
+				 (int)sizeof(g->prog), g->prog);
+			return fail(t, step, EINVAL);
 		}
+	}
+	struct bpf_program *prog;
+	bpf_object__for_each_program(prog, t->skel->obj) {
+		const char *name = bpf_program__name(prog);
+		const struct lt_tag *g = tag_of(tags, n, name);
+		if (!g) {
+			snprintf(step, sizeof(step), "program %s has no kind tag", name);
+			return fail(t, step, EINVAL);
+		}
+		bool on = g->load == LT_LOAD_ALWAYS || ((mask >> g->kind) & 1);
+		if (bpf_program__type(prog) == BPF_PROG_TYPE_CGROUP_SOCK_ADDR && !with_cgroup_hooks)
+			on = false;
+		bpf_program__set_autoload(prog, on);
 		/* A kernel without a syscall (no modules: no init_module) has no tracepoint for it:
 		 * nothing can call it, so the program is skipped and named in skipped(). */
 		const char *sec = bpf_program__section_name(prog);
-		if (bpf_program__autoload(prog) && strncmp(sec, "tracepoint/", 11) == 0) {
+		if (on && strncmp(sec, "tracepoint/", 11) == 0) {
 			char ev[256];
 			snprintf(ev, sizeof(ev), "/sys/kernel/tracing/events/%s", sec + 11);
 			if (access(ev, F_OK) != 0) {
 				bpf_program__set_autoload(prog, false);
-				size_t n = strlen(t->skipped);
-				snprintf(t->skipped + n, sizeof(t->skipped) - n, "%s%s", n ? "," : "", sec + 11);
+				size_t used = strlen(t->skipped);
+				snprintf(t->skipped + used, sizeof(t->skipped) - used, "%s%s",
+					 used ? "," : "", sec + 11);
 			}
 		}
 	}
+	return 0;
 }
 
-static int tracer_load(struct tracer *t, uint32_t ring_bytes, uint32_t kind_mask, uint32_t wakeup_bytes,
-		       uint32_t with_cgroup_hooks, uint32_t agg_ms, const char *cgroup_root)
+static int tracer_load(struct tracer *t, uint32_t ring_bytes, uint32_t kind_mask,
+		       uint32_t wakeup_bytes, uint32_t with_cgroup_hooks, uint32_t agg_ms,
+		       const char *cgroup_root)
 {
 	t->skel = ltrack_bpf__open();
 	if (!t->skel)
@@ -248,21 +373,19 @@ static int tracer_load(struct tracer *t, uint32_t ring_bytes, uint32_t kind_mask
 	t->skel->rodata->kind_mask = kind_mask;
 	t->skel->rodata->wakeup_bytes = wakeup_bytes;
 	t->skel->rodata->agg_window_ns = (__u64)agg_ms * 1000000ull;
-	select_programs(t, kind_mask);
-	if (!with_cgroup_hooks) {
-		bpf_program__set_autoload(t->skel->progs.lt_connect4, false);
-		bpf_program__set_autoload(t->skel->progs.lt_connect6, false);
-		bpf_program__set_autoload(t->skel->progs.lt_sendmsg4, false);
-		bpf_program__set_autoload(t->skel->progs.lt_sendmsg6, false);
-	} else {
+	if (select_programs(t, kind_mask, with_cgroup_hooks))
+		return -1;
+	if (with_cgroup_hooks) {
 		/* the host's cgroup v2 mount, detected by the caller (src/core/cgroup-layout.ts) */
-		t->cgroup_fd = cgroup_root[0] ? open(cgroup_root, O_RDONLY | O_DIRECTORY | O_CLOEXEC) : -1;
+		t->cgroup_fd =
+			cgroup_root[0] ? open(cgroup_root, O_RDONLY | O_DIRECTORY | O_CLOEXEC) : -1;
 		if (t->cgroup_fd < 0)
-			return fail(t, "open the cgroup v2 root (none mounted?)", cgroup_root[0] ? errno : ENOENT);
+			return fail(t, "open the cgroup v2 root (none mounted?)",
+				    cgroup_root[0] ? errno : ENOENT);
 	}
 	int err = ltrack_bpf__load(t->skel);
 	if (err)
-		return fail(t, "load BPF programs (needs root or CAP_BPF+CAP_PERFMON, kernel BTF)", err);
+		return fail(t, "load BPF programs", err);
 	if (attach_all(t))
 		return -1;
 	t->rb = ring_buffer__new(bpf_map__fd(t->skel->maps.lt_events), on_record, t, NULL);
@@ -276,24 +399,39 @@ static napi_value js_open(napi_env env, napi_callback_info info)
 {
 	size_t argc = 1;
 	napi_value argv[1];
-	napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+	NAPI_CHECK(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
 	uint32_t ring = 16u << 20, mask = 0xffffffff, wake = 256u << 10, cg = 1, agg = 0;
 	char cgroup_root[256] = "";
 	if (argc < 1 || get_u32_prop(env, argv[0], "ringBytes", &ring) < 0 ||
 	    get_u32_prop(env, argv[0], "kindMask", &mask) < 0 ||
 	    get_u32_prop(env, argv[0], "wakeupBytes", &wake) < 0 ||
-	    get_u32_prop(env, argv[0], "cgroupHooks", &cg) < 0 || get_u32_prop(env, argv[0], "aggregateMs", &agg) < 0 ||
+	    get_u32_prop(env, argv[0], "cgroupHooks", &cg) < 0 ||
+	    get_u32_prop(env, argv[0], "aggregateMs", &agg) < 0 ||
 	    get_str_prop(env, argv[0], "cgroupRoot", cgroup_root, sizeof(cgroup_root)) < 0)
-		return throw_code(env, "internal",
-				  "ltrack addon: open() wants { ringBytes, kindMask, wakeupBytes, cgroupHooks, aggregateMs, cgroupRoot }");
+		return throw_code(
+			env, "internal",
+			"ltrack addon: open() wants { ringBytes, kindMask, wakeupBytes, cgroupHooks, aggregateMs, cgroupRoot }");
 	struct tracer *t = calloc(1, sizeof(*t));
-	if (!t)
+	struct libbpf_log *log = calloc(1, sizeof(*log));
+	if (!t || !log) {
+		free(t);
+		free(log);
 		return throw_code(env, "internal", "ltrack addon: out of memory");
+	}
 	t->cgroup_fd = -1;
 	int rc;
 	/* A load can fail with EAGAIN while the kernel still frees a previous tracer's memory (seen
 	 * with large rings): retry a few times from a fresh object. */
-	for (int attempt = 0; (rc = tracer_load(t, ring, mask, wake, cg, agg, cgroup_root)) && t->last_errno == EAGAIN && attempt < 4; attempt++) {
+	for (int attempt = 0;; attempt++) {
+		/* only the last attempt's log is the one that explains the failure */
+		log->len = 0;
+		log->cut = false;
+		log->text[0] = 0;
+		capture = log;
+		rc = tracer_load(t, ring, mask, wake, cg, agg, cgroup_root);
+		capture = NULL;
+		if (!rc || t->last_errno != EAGAIN || attempt >= 4)
+			break;
 		tracer_free(t);
 		memset(t, 0, sizeof(*t));
 		t->cgroup_fd = -1;
@@ -304,11 +442,25 @@ static napi_value js_open(napi_env env, napi_callback_info info)
 		snprintf(msg, sizeof(msg), "%s", t->err);
 		tracer_free(t);
 		free(t);
-		return throw_code(env, "tracer_unavailable", msg);
+		if (log->cut)
+			memcpy(log->text, "...", 3); /* the start was dropped */
+		throw_error(env, "tracer_unavailable", msg, log->text);
+		free(log);
+		return NULL;
 	}
-	napi_add_env_cleanup_hook(env, env_cleanup, t);
+	free(log);
 	napi_value h;
-	napi_create_external(env, t, tracer_finalize, NULL, &h);
+	if (napi_create_external(env, t, tracer_finalize, NULL, &h) != napi_ok) {
+		tracer_free(t);
+		free(t);
+		return throw_status(env, "napi_create_external");
+	}
+	/* from here the handle's finalizer frees t */
+	if (napi_add_env_cleanup_hook(env, env_cleanup, t) != napi_ok) {
+		tracer_free(t);
+		return throw_status(env, "napi_add_env_cleanup_hook");
+	}
+	t->hooked = true;
 	return h;
 }
 
@@ -388,34 +540,56 @@ static void poll_execute(napi_env env, void *data)
 	j->err = (n < 0 && n != -E2BIG && n != -EINTR) ? n : 0;
 }
 
+/* Settles the poll's promise. A promise that never settles would hang the vet forever, so when
+ * neither resolving nor rejecting works the process stops here (a vet that crashed is
+ * incomplete, never a pass). */
+static void settle(napi_env env, napi_deferred deferred, napi_value buf, const char *why)
+{
+	napi_value m, e;
+	if (buf && napi_resolve_deferred(env, deferred, buf) == napi_ok)
+		return;
+	if (napi_create_string_utf8(env, why, NAPI_AUTO_LENGTH, &m) == napi_ok &&
+	    napi_create_error(env, NULL, m, &e) == napi_ok &&
+	    napi_reject_deferred(env, deferred, e) == napi_ok)
+		return;
+	napi_fatal_error("ltrack.poll", NAPI_AUTO_LENGTH, "cannot settle a poll's promise",
+			 NAPI_AUTO_LENGTH);
+}
 
 static void poll_complete(napi_env env, napi_status status, void *data)
 {
 	struct poll_job *j = data;
 	struct tracer *t = j->t;
+	size_t cap = t->limit + BATCH_SLACK;
+	napi_value buf = NULL;
+	char why[128];
 	t->polling = 0;
 	if (status != napi_ok || j->err) {
-		napi_value m, e;
-		char msg[128];
-		snprintf(msg, sizeof(msg), "ring buffer poll: %s", strerror(j->err ? -j->err : EIO));
-		napi_create_string_utf8(env, msg, NAPI_AUTO_LENGTH, &m);
-		napi_create_error(env, NULL, m, &e);
-		napi_reject_deferred(env, j->deferred, e);
-		batch_give(t->batch, t->limit + BATCH_SLACK);
+		snprintf(why, sizeof(why), "ring buffer poll: %s",
+			 strerror(j->err ? -j->err : EIO));
+		batch_give(t->batch, cap);
+	} else if (t->used == 0) {
+		batch_give(t->batch, cap);
+		snprintf(why, sizeof(why), "ltrack addon: cannot create an empty batch buffer");
+		if (napi_create_buffer(env, 0, NULL, &buf) != napi_ok)
+			buf = NULL;
 	} else {
-		napi_value buf;
-		if (t->used == 0) {
-			batch_give(t->batch, t->limit + BATCH_SLACK);
-			napi_create_buffer(env, 0, NULL, &buf);
-		} else {
-			napi_create_external_buffer(env, t->used, t->batch, free_batch, (void *)(t->limit + BATCH_SLACK), &buf);
+		snprintf(why, sizeof(why), "ltrack addon: cannot hand a batch of %zu bytes to JS",
+			 t->used);
+		/* the Buffer owns the batch from here: its finalizer gives it back to the pool */
+		if (napi_create_external_buffer(env, t->used, t->batch, free_batch, (void *)cap,
+						&buf) != napi_ok) {
+			/* external buffers can be refused (a V8 sandbox): copy instead */
+			if (napi_create_buffer_copy(env, t->used, t->batch, NULL, &buf) != napi_ok)
+				buf = NULL;
+			batch_give(t->batch, cap);
 		}
-		napi_resolve_deferred(env, j->deferred, buf);
 	}
+	settle(env, j->deferred, buf, why);
 	t->batch = NULL;
 	t->used = 0;
-	napi_delete_reference(env, j->handle_ref);
-	napi_delete_async_work(env, j->work);
+	warn_status(napi_delete_reference(env, j->handle_ref), "napi_delete_reference");
+	warn_status(napi_delete_async_work(env, j->work), "napi_delete_async_work");
 	free(j);
 }
 
@@ -424,9 +598,10 @@ static napi_value js_poll(napi_env env, napi_callback_info info)
 {
 	size_t argc = 3;
 	napi_value argv[3];
-	napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+	NAPI_CHECK(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
 	if (argc < 3)
-		return throw_code(env, "internal", "ltrack addon: poll(handle, timeoutMs, maxBytes)");
+		return throw_code(env, "internal",
+				  "ltrack addon: poll(handle, timeoutMs, maxBytes)");
 	struct tracer *t = arg_tracer(env, argv[0]);
 	if (!t)
 		return NULL;
@@ -434,26 +609,59 @@ static napi_value js_poll(napi_env env, napi_callback_info info)
 		return throw_code(env, "internal", "ltrack addon: a poll is already in flight");
 	int32_t timeout = 0;
 	uint32_t max = 0;
-	napi_get_value_int32(env, argv[1], &timeout);
-	napi_get_value_uint32(env, argv[2], &max);
+	NAPI_CHECK(env, napi_get_value_int32(env, argv[1], &timeout));
+	NAPI_CHECK(env, napi_get_value_uint32(env, argv[2], &max));
 	if (max < 4096)
 		max = 4096;
-	t->batch = batch_take(max + BATCH_SLACK);
-	if (!t->batch)
-		return throw_code(env, "internal", "ltrack addon: out of memory for a batch");
-	t->used = 0;
-	t->limit = max;
 	struct poll_job *j = calloc(1, sizeof(*j));
+	char *batch = j ? batch_take(max + BATCH_SLACK) : NULL;
+	if (!batch) {
+		free(j);
+		return throw_code(env, "internal", "ltrack addon: out of memory for a batch");
+	}
 	j->t = t;
 	j->timeout_ms = timeout;
 	napi_value promise, name;
-	napi_create_promise(env, &j->deferred, &promise);
-	napi_create_reference(env, argv[0], 1, &j->handle_ref);
-	napi_create_string_utf8(env, "ltrack.poll", NAPI_AUTO_LENGTH, &name);
-	napi_create_async_work(env, NULL, name, poll_execute, poll_complete, j, &j->work);
+	const char *failed;
+	if (napi_create_string_utf8(env, "ltrack.poll", NAPI_AUTO_LENGTH, &name) != napi_ok) {
+		failed = "napi_create_string_utf8";
+		goto undo_job;
+	}
+	if (napi_create_async_work(env, NULL, name, poll_execute, poll_complete, j, &j->work) !=
+	    napi_ok) {
+		failed = "napi_create_async_work";
+		goto undo_job;
+	}
+	if (napi_create_reference(env, argv[0], 1, &j->handle_ref) != napi_ok) {
+		failed = "napi_create_reference";
+		goto undo_work;
+	}
+	if (napi_create_promise(env, &j->deferred, &promise) != napi_ok) {
+		failed = "napi_create_promise";
+		goto undo_ref;
+	}
+	t->batch = batch;
+	t->used = 0;
+	t->limit = max;
 	t->polling = 1;
-	napi_queue_async_work(env, j->work);
+	if (napi_queue_async_work(env, j->work) != napi_ok) {
+		t->polling = 0;
+		t->batch = NULL;
+		/* the promise exists: it carries the failure */
+		settle(env, j->deferred, NULL, "ltrack addon: napi_queue_async_work failed");
+		failed = NULL;
+		goto undo_ref;
+	}
 	return promise;
+
+undo_ref:
+	warn_status(napi_delete_reference(env, j->handle_ref), "napi_delete_reference");
+undo_work:
+	warn_status(napi_delete_async_work(env, j->work), "napi_delete_async_work");
+undo_job:
+	batch_give(batch, max + BATCH_SLACK);
+	free(j);
+	return failed ? throw_status(env, failed) : promise;
 }
 
 /* ---- maps ---- */
@@ -465,26 +673,24 @@ static napi_value update_failed(napi_env env, const char *what)
 	return throw_code(env, "tracer_unavailable", msg);
 }
 
-static napi_value update(napi_env env, struct bpf_map *map, const void *key, size_t ksz, const char *what)
-{
-	__u8 one = 1;
-	if (bpf_map__update_elem(map, key, ksz, &one, sizeof(one), BPF_ANY))
-		return update_failed(env, what);
-	return NULL;
-}
-
 /* addPid(handle, tgid) */
 static napi_value js_add_pid(napi_env env, napi_callback_info info)
 {
 	size_t argc = 2;
 	napi_value argv[2];
-	napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+	NAPI_CHECK(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+	if (argc < 2)
+		return throw_code(env, "internal", "ltrack addon: addPid(handle, tgid)");
 	struct tracer *t = arg_tracer(env, argv[0]);
 	uint32_t tgid = 0;
 	if (!t)
 		return NULL;
-	napi_get_value_uint32(env, argv[1], &tgid);
-	return update(env, t->skel->maps.lt_traced, &tgid, sizeof(tgid), "add traced pid");
+	NAPI_CHECK(env, napi_get_value_uint32(env, argv[1], &tgid));
+	__u8 one = 1;
+	if (bpf_map__update_elem(t->skel->maps.lt_traced, &tgid, sizeof(tgid), &one, sizeof(one),
+				 BPF_ANY))
+		return update_failed(env, "add traced pid");
+	return NULL;
 }
 
 /* addCgroup(handle, id as bigint) */
@@ -492,14 +698,20 @@ static napi_value js_add_cgroup(napi_env env, napi_callback_info info)
 {
 	size_t argc = 2;
 	napi_value argv[2];
-	bool lossless;
-	napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+	bool lossless = false;
+	NAPI_CHECK(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+	if (argc < 2)
+		return throw_code(env, "internal", "ltrack addon: addCgroup(handle, id)");
 	struct tracer *t = arg_tracer(env, argv[0]);
 	uint64_t id = 0;
 	if (!t)
 		return NULL;
-	napi_get_value_bigint_uint64(env, argv[1], &id, &lossless);
-	if (bpf_map__update_elem(t->skel->maps.lt_cgroups, &id, sizeof(id), &(__u8){ 1 }, 1, BPF_ANY))
+	NAPI_CHECK(env, napi_get_value_bigint_uint64(env, argv[1], &id, &lossless));
+	if (!lossless)
+		return throw_code(env, "internal", "ltrack addon: addCgroup(): id is not a u64");
+	__u8 one = 1;
+	if (bpf_map__update_elem(t->skel->maps.lt_cgroups, &id, sizeof(id), &one, sizeof(one),
+				 BPF_ANY))
 		return update_failed(env, "add traced cgroup");
 	/* the fast path reads this counter instead of a second map lookup: counted only once the
 	 * map holds the id */
@@ -507,22 +719,27 @@ static napi_value js_add_cgroup(napi_env env, napi_callback_info info)
 	return NULL;
 }
 
-/* setMode(handle, modeBits, ruleKinds): enforcement bits (index 0 of lt_mode) and the kinds that
- * kernel rules filter (index LT_MODE_RULE_KINDS). */
+/* setMode(handle, modeBits, ruleKinds): enforcement bits (slot LT_MODE_ENFORCE of lt_mode) and the
+ * kinds that kernel rules filter (slot LT_MODE_RULE_KINDS). */
 static napi_value js_set_mode(napi_env env, napi_callback_info info)
 {
 	size_t argc = 3;
 	napi_value argv[3];
-	napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+	NAPI_CHECK(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+	if (argc < 3)
+		return throw_code(env, "internal",
+				  "ltrack addon: setMode(handle, bits, ruleKinds)");
 	struct tracer *t = arg_tracer(env, argv[0]);
-	uint32_t bits = 0, kinds = 0, idx0 = 0, idx1 = LT_MODE_RULE_KINDS;
+	uint32_t bits = 0, kinds = 0, idx0 = LT_MODE_ENFORCE, idx1 = LT_MODE_RULE_KINDS;
 	if (!t)
 		return NULL;
-	napi_get_value_uint32(env, argv[1], &bits);
-	napi_get_value_uint32(env, argv[2], &kinds);
-	if (bpf_map__update_elem(t->skel->maps.lt_mode, &idx0, sizeof(idx0), &bits, sizeof(bits), BPF_ANY) ||
-	    bpf_map__update_elem(t->skel->maps.lt_mode, &idx1, sizeof(idx1), &kinds, sizeof(kinds), BPF_ANY))
-		return throw_code(env, "tracer_unavailable", "ltrack addon: set enforcement mode failed");
+	NAPI_CHECK(env, napi_get_value_uint32(env, argv[1], &bits));
+	NAPI_CHECK(env, napi_get_value_uint32(env, argv[2], &kinds));
+	if (bpf_map__update_elem(t->skel->maps.lt_mode, &idx0, sizeof(idx0), &bits, sizeof(bits),
+				 BPF_ANY) ||
+	    bpf_map__update_elem(t->skel->maps.lt_mode, &idx1, sizeof(idx1), &kinds, sizeof(kinds),
+				 BPF_ANY))
+		return update_failed(env, "set enforcement mode");
 	return NULL;
 }
 
@@ -532,7 +749,10 @@ static napi_value js_update(napi_env env, napi_callback_info info)
 {
 	size_t argc = 4;
 	napi_value argv[4];
-	napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+	NAPI_CHECK(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+	if (argc < 4)
+		return throw_code(env, "internal",
+				  "ltrack addon: update(handle, map, keyBuffer, valueBuffer)");
 	struct tracer *t = arg_tracer(env, argv[0]);
 	if (!t)
 		return NULL;
@@ -540,17 +760,19 @@ static napi_value js_update(napi_env env, napi_callback_info info)
 	size_t nlen = 0;
 	void *key, *val;
 	size_t klen, vlen;
-	napi_get_value_string_utf8(env, argv[1], name, sizeof(name), &nlen);
-	if (argc < 4 || napi_get_buffer_info(env, argv[2], &key, &klen) != napi_ok ||
+	if (napi_get_value_string_utf8(env, argv[1], name, sizeof(name), &nlen) != napi_ok ||
+	    napi_get_buffer_info(env, argv[2], &key, &klen) != napi_ok ||
 	    napi_get_buffer_info(env, argv[3], &val, &vlen) != napi_ok)
-		return throw_code(env, "internal", "ltrack addon: update(handle, map, keyBuffer, valueBuffer)");
+		return throw_code(env, "internal",
+				  "ltrack addon: update(handle, map, keyBuffer, valueBuffer)");
 	struct bpf_map *map = bpf_object__find_map_by_name(t->skel->obj, name);
 	if (!map || bpf_map__key_size(map) != klen || bpf_map__value_size(map) != vlen)
-		return throw_code(env, "internal", "ltrack addon: update(): unknown map or wrong key/value size");
+		return throw_code(env, "internal",
+				  "ltrack addon: update(): unknown map or wrong key/value size");
 	if (bpf_map__update_elem(map, key, klen, val, vlen, BPF_ANY)) {
-		char msg[160];
-		snprintf(msg, sizeof(msg), "ltrack addon: update %s: %s", name, strerror(errno));
-		return throw_code(env, "tracer_unavailable", msg);
+		char what[96];
+		snprintf(what, sizeof(what), "update %s", name);
+		return update_failed(env, what);
 	}
 	return NULL;
 }
@@ -560,26 +782,35 @@ static napi_value js_drops(napi_env env, napi_callback_info info)
 {
 	size_t argc = 1;
 	napi_value argv[1];
-	napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
-	struct tracer *t = arg_tracer(env, argv[0]);
+	NAPI_CHECK(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+	struct tracer *t = argc < 1 ? NULL : arg_tracer(env, argv[0]);
 	if (!t)
-		return NULL;
+		return argc < 1 ? throw_code(env, "internal", "ltrack addon: drops(handle)") : NULL;
 	int ncpu = libbpf_num_possible_cpus();
 	if (ncpu <= 0)
 		return throw_code(env, "internal", "ltrack addon: cannot count CPUs");
+	__u64 *vals = calloc(ncpu, sizeof(__u64));
+	if (!vals)
+		return throw_code(env, "internal", "ltrack addon: out of memory reading drops");
 	napi_value ab, arr;
 	void *data;
-	napi_create_arraybuffer(env, (size_t)ncpu * LT_KIND_COUNT * 8, &data, &ab);
+	if (napi_create_arraybuffer(env, (size_t)ncpu * LT_KIND_COUNT * 8, &data, &ab) != napi_ok) {
+		free(vals);
+		return throw_status(env, "napi_create_arraybuffer");
+	}
 	__u64 *out = data;
-	__u64 *vals = calloc(ncpu, sizeof(__u64));
 	for (__u32 k = 0; k < LT_KIND_COUNT; k++) {
-		if (bpf_map__lookup_elem(t->skel->maps.lt_drops, &k, sizeof(k), vals, ncpu * sizeof(__u64), 0))
-			memset(vals, 0, ncpu * sizeof(__u64));
+		if (bpf_map__lookup_elem(t->skel->maps.lt_drops, &k, sizeof(k), vals,
+					 ncpu * sizeof(__u64), 0)) {
+			free(vals);
+			return update_failed(env, "read the drop counters");
+		}
 		for (int c = 0; c < ncpu; c++)
 			out[c * LT_KIND_COUNT + k] = vals[c];
 	}
 	free(vals);
-	napi_create_typedarray(env, napi_biguint64_array, (size_t)ncpu * LT_KIND_COUNT, ab, 0, &arr);
+	NAPI_CHECK(env, napi_create_typedarray(env, napi_biguint64_array,
+					       (size_t)ncpu * LT_KIND_COUNT, ab, 0, &arr));
 	return arr;
 }
 
@@ -588,59 +819,57 @@ static napi_value js_lost_forks(napi_env env, napi_callback_info info)
 {
 	size_t argc = 1;
 	napi_value argv[1], out;
-	napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
-	struct tracer *t = arg_tracer(env, argv[0]);
+	NAPI_CHECK(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+	struct tracer *t = argc < 1 ? NULL : arg_tracer(env, argv[0]);
 	if (!t)
-		return NULL;
+		return argc < 1 ? throw_code(env, "internal", "ltrack addon: lostForks(handle)") :
+				  NULL;
 	int ncpu = libbpf_num_possible_cpus();
 	__u64 *vals = ncpu > 0 ? calloc(ncpu, sizeof(__u64)) : NULL;
 	__u32 k = 0;
-	if (!vals || bpf_map__lookup_elem(t->skel->maps.lt_lost_forks, &k, sizeof(k), vals, ncpu * sizeof(__u64), 0)) {
+	if (!vals || bpf_map__lookup_elem(t->skel->maps.lt_lost_forks, &k, sizeof(k), vals,
+					  ncpu * sizeof(__u64), 0)) {
 		free(vals);
-		return throw_code(env, "internal", "ltrack addon: cannot read the lost-fork counter");
+		return throw_code(env, "internal",
+				  "ltrack addon: cannot read the lost-fork counter");
 	}
 	double sum = 0;
 	for (int c = 0; c < ncpu; c++)
 		sum += (double)vals[c];
 	free(vals);
-	napi_create_double(env, sum, &out);
+	NAPI_CHECK(env, napi_create_double(env, sum, &out));
 	return out;
 }
 
 /* flushAgg(handle) -> Buffer of file_open records carrying the repeats still pending in lt_agg
- * (processes alive when the trace stops); the entries are removed. */
+ * (processes alive when the trace stops); the entries are removed. The buffer is sized for a full
+ * map up front, so no entry is ever deleted without being returned. */
 static napi_value js_flush_agg(napi_env env, napi_callback_info info)
 {
 	size_t argc = 1;
 	napi_value argv[1], out;
-	napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
-	struct tracer *t = arg_tracer(env, argv[0]);
+	NAPI_CHECK(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+	struct tracer *t = argc < 1 ? NULL : arg_tracer(env, argv[0]);
 	if (!t)
-		return NULL;
+		return argc < 1 ? throw_code(env, "internal", "ltrack addon: flushAgg(handle)") :
+				  NULL;
 	int fd = bpf_map__fd(t->skel->maps.lt_agg);
-	size_t cap = 1 << 16, used = 0;
+	size_t max_rec = sizeof(struct lt_hdr) + sizeof(struct lt_open) + LT_AGG_PATH;
+	size_t cap = (size_t)bpf_map__max_entries(t->skel->maps.lt_agg) * max_rec, used = 0;
 	char *buf = malloc(cap);
+	if (!buf)
+		return throw_code(env, "internal",
+				  "ltrack addon: out of memory flushing aggregates");
 	struct lt_agg_key key, next;
 	struct lt_agg_val v;
 	int more = bpf_map_get_next_key(fd, NULL, &next) == 0;
-	while (buf && more) {
+	while (more && used + max_rec <= cap) {
 		key = next;
 		more = bpf_map_get_next_key(fd, &key, &next) == 0;
 		if (bpf_map_lookup_elem(fd, &key, &v) || v.pending == 0)
 			continue;
 		size_t len = v.body.path_len < LT_AGG_PATH ? v.body.path_len : 0;
 		size_t rec = sizeof(v.hdr) + sizeof(v.body) + len;
-		if (used + rec > cap) {
-			char *nb = realloc(buf, cap * 2);
-			if (!nb) {
-				/* the pending counts not copied yet would be lost unseen: fail the flush */
-				free(buf);
-				buf = NULL;
-				break;
-			}
-			buf = nb;
-			cap *= 2;
-		}
 		v.hdr.ts = v.last_ts;
 		v.hdr.count = (__u32)v.pending;
 		v.hdr.size = rec;
@@ -650,10 +879,10 @@ static napi_value js_flush_agg(napi_env env, napi_callback_info info)
 		used += rec;
 		bpf_map_delete_elem(fd, &key);
 	}
-	if (!buf)
-		return throw_code(env, "internal", "ltrack addon: out of memory flushing aggregates");
-	napi_create_buffer_copy(env, used, buf, NULL, &out);
+	napi_status st = napi_create_buffer_copy(env, used, buf, NULL, &out);
 	free(buf);
+	if (st != napi_ok)
+		return throw_status(env, "napi_create_buffer_copy");
 	return out;
 }
 
@@ -662,11 +891,12 @@ static napi_value js_skipped(napi_env env, napi_callback_info info)
 {
 	size_t argc = 1;
 	napi_value argv[1], out;
-	napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
-	struct tracer *t = arg_tracer(env, argv[0]);
+	NAPI_CHECK(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+	struct tracer *t = argc < 1 ? NULL : arg_tracer(env, argv[0]);
 	if (!t)
-		return NULL;
-	napi_create_string_utf8(env, t->skipped, NAPI_AUTO_LENGTH, &out);
+		return argc < 1 ? throw_code(env, "internal", "ltrack addon: skipped(handle)") :
+				  NULL;
+	NAPI_CHECK(env, napi_create_string_utf8(env, t->skipped, NAPI_AUTO_LENGTH, &out));
 	return out;
 }
 
@@ -675,13 +905,14 @@ static napi_value js_close(napi_env env, napi_callback_info info)
 {
 	size_t argc = 1;
 	napi_value argv[1];
-	napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+	NAPI_CHECK(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
 	struct tracer *t = NULL;
-	napi_get_value_external(env, argv[0], (void **)&t);
-	if (!t)
-		return NULL;
+	if (argc < 1 || napi_get_value_external(env, argv[0], (void **)&t) != napi_ok || !t)
+		return throw_code(env, "internal",
+				  "ltrack addon: close(handle): bad tracer handle");
 	if (t->polling)
-		return throw_code(env, "internal", "ltrack addon: close() while a poll is in flight");
+		return throw_code(env, "internal",
+				  "ltrack addon: close() while a poll is in flight");
 	tracer_free(t);
 	return NULL;
 }
@@ -701,9 +932,10 @@ static napi_value init(napi_env env, napi_value exports)
 		{ "skipped", NULL, js_skipped, NULL, NULL, NULL, napi_default, NULL },
 		{ "close", NULL, js_close, NULL, NULL, NULL, napi_default, NULL },
 	};
-	napi_define_properties(env, exports, sizeof(props) / sizeof(props[0]), props);
-	/* libbpf prints to stderr by default; the JS side reports failures itself */
-	libbpf_set_print(NULL);
+	NAPI_CHECK(env,
+		   napi_define_properties(env, exports, sizeof(props) / sizeof(props[0]), props));
+	/* libbpf's messages go to the open() that caused them (on_libbpf_print), not to stderr */
+	libbpf_set_print(on_libbpf_print);
 	return exports;
 }
 

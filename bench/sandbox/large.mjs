@@ -52,7 +52,8 @@ function vet() {
     p.stderr.on('data', (d) => (out += d));
     p.on('close', (code) => {
       clearInterval(poll);
-      code === 0 ? res(peak) : rej(new Error(`ltrack vet exited ${code}: ${out.slice(-500)}`));
+      if (code === 0) res(peak);
+      else rej(new Error(`ltrack vet exited ${code}: ${out.slice(-500)}`));
     });
   });
 }

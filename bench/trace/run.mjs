@@ -44,7 +44,6 @@ async function drain(session) {
 async function tracedRun(options) {
   let s;
   const reading = [];
-  let events = 0;
   const ns = await loadgen([String(PAIRS), '0', 'gate'], async (pid) => {
     s = await startTrace({ pid }, options);
     reading.push(drain(s));

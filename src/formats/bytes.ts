@@ -150,7 +150,7 @@ export class Cursor {
       this.pos += end - i;
       if (nl !== -1) {
         this.pos++;
-        return parts.length === 1 ? (parts[0] as Buffer) : Buffer.concat(parts);
+        return parts.length === 1 ? parts[0]! : Buffer.concat(parts);
       }
     }
   }

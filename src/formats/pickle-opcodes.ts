@@ -107,7 +107,7 @@ export const OPCODES: readonly OpcodeInfo[] = TABLE.map(([name, ch, arg, proto])
 
 /** Indexed by opcode byte; undefined for bytes that are not opcodes. */
 export const OPCODE_BY_BYTE: readonly (OpcodeInfo | undefined)[] = (() => {
-  const byByte: (OpcodeInfo | undefined)[] = new Array(256).fill(undefined);
+  const byByte = new Array<OpcodeInfo | undefined>(256).fill(undefined);
   for (const op of OPCODES) byByte[op.code] = op;
   return byByte;
 })();

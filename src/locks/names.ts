@@ -48,7 +48,7 @@ function oneEditApart(a: string, b: string): boolean {
     const diff: number[] = [];
     for (let i = 0; i < a.length && diff.length <= 2; i++) if (a[i] !== b[i]) diff.push(i);
     if (diff.length === 1) return true;
-    return diff.length === 2 && diff[1] === diff[0]! + 1 && a[diff[0]!] === b[diff[1]!] && a[diff[1]!] === b[diff[0]!];
+    return diff.length === 2 && diff[1] === diff[0]! + 1 && a[diff[0]!] === b[diff[1]] && a[diff[1]] === b[diff[0]!];
   }
   const [s, l] = a.length < b.length ? [a, b] : [b, a];
   let i = 0;

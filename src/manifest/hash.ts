@@ -48,7 +48,7 @@ parentPort.on('message', async ({ path }) => {
  * more to start than hashing a few megabytes.
  */
 export async function sha256Files(paths: string[], onProgress: HashProgress = () => undefined): Promise<Map<string, string>> {
-  const sizes = await Promise.all(paths.map(async (p) => (await stat(p).catch((err) => Promise.reject(wrapError(err, 'bad_input', 'cannot read for hashing', p)))).size));
+  const sizes = await Promise.all(paths.map(async (p) => (await stat(p).catch((err: unknown) => Promise.reject(wrapError(err, 'bad_input', 'cannot read for hashing', p)))).size));
   const total = sizes.reduce((a, b) => a + b, 0);
   let done = 0;
   const tick = (n: number) => {

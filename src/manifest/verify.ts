@@ -63,6 +63,9 @@ export async function verifyManifest(envelopeJson: string, opts: VerifyOptions):
   }
 }
 
+/** What JSON.parse of an untrusted document holds where a T is expected: any part may be missing or null. */
+type Unchecked<T> = (T extends (infer U)[] ? Unchecked<U>[] : T extends object ? { [K in keyof T]?: Unchecked<T[K]> } : T) | null | undefined;
+
 function parseEnvelope(text: string): Envelope {
   let v: unknown;
   try {
@@ -70,36 +73,38 @@ function parseEnvelope(text: string): Envelope {
   } catch {
     return fail('not JSON: not a DSSE envelope');
   }
-  const e = v as Partial<Envelope>;
-  if (typeof e.payloadType !== 'string' || typeof e.payload !== 'string' || !Array.isArray(e.signatures) || e.signatures.length === 0) {
-    fail('not a DSSE envelope (payloadType, payload and at least one signature are required)');
+  const e = v as Unchecked<Envelope>;
+  if (!e || typeof e.payloadType !== 'string' || typeof e.payload !== 'string' || !Array.isArray(e.signatures) || e.signatures.length === 0) {
+    return fail('not a DSSE envelope (payloadType, payload and at least one signature are required)');
   }
-  if (!e.signatures!.every((s) => typeof s?.sig === 'string')) fail('malformed signature entry');
+  if (!e.signatures.every((s) => typeof s?.sig === 'string')) return fail('malformed signature entry');
   return e as Envelope;
 }
 
 function parseStatement(text: string): Statement {
-  let st: Statement;
+  let st: Unchecked<Statement>;
   try {
-    st = JSON.parse(text) as Statement;
+    st = JSON.parse(text) as Unchecked<Statement>;
   } catch {
     return fail('payload is not JSON');
   }
-  if (st._type !== STATEMENT_TYPE) fail(`unsupported statement type ${JSON.stringify(st._type)}`);
-  if (st.predicateType !== PREDICATE_TYPE) fail(`unsupported predicate type ${JSON.stringify(st.predicateType)}`);
+  if (!st || typeof st !== 'object') return fail('payload is not a statement object');
+  if (st._type !== STATEMENT_TYPE) return fail(`unsupported statement type ${JSON.stringify(st._type)}`);
+  if (st.predicateType !== PREDICATE_TYPE) return fail(`unsupported predicate type ${JSON.stringify(st.predicateType)}`);
   const p = st.predicate;
   if (!Array.isArray(st.subject) || st.subject.length === 0 || !p || typeof p !== 'object' || !p.allow || typeof p.rulesetDigest !== 'string') {
-    fail('statement is missing subjects or predicate fields');
+    return fail('statement is missing subjects or predicate fields');
   }
   const seen = new Set<string>();
   for (const s of st.subject) {
-    if (typeof s?.name !== 'string' || !/^[0-9a-f]{64}$/.test(s.digest?.sha256 ?? '')) fail('malformed subject');
-    if (s.name.startsWith('/') || s.name.split('/').includes('..')) fail(`subject name escapes the model folder: ${JSON.stringify(s.name)}`);
-    if (seen.has(s.name)) fail(`subject named twice: ${JSON.stringify(s.name)}`);
+    if (typeof s?.name !== 'string' || !/^[0-9a-f]{64}$/.test(s.digest?.sha256 ?? '')) return fail('malformed subject');
+    if (s.name.startsWith('/') || s.name.split('/').includes('..')) return fail(`subject name escapes the model folder: ${JSON.stringify(s.name)}`);
+    if (seen.has(s.name)) return fail(`subject named twice: ${JSON.stringify(s.name)}`);
     seen.add(s.name);
   }
-  if (omsRootDigest(st.subject) !== p.omsRootDigest) fail('root digest does not match the subjects');
-  return st;
+  const checked = st as Statement;
+  if (omsRootDigest(checked.subject) !== checked.predicate.omsRootDigest) fail('root digest does not match the subjects');
+  return checked;
 }
 
 function checkWindow(st: Statement, now: Date): void {

@@ -40,7 +40,6 @@ export function forTerminal(s: string): string {
  * `\uHHHH` escapes they mean the same to a JSON parser and nothing to a terminal.
  */
 export function jsonForTerminal(json: string): string {
-  // eslint-disable-next-line no-control-regex
   return json.replace(/[\u007f-\u009f\u061c\u200e\u200f\u2028-\u202e\u2066-\u2069]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
 }
 

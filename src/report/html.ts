@@ -22,7 +22,7 @@ export function toHtml(report: Report, events: TraceEvent[] = []): string {
       const inPhase = events.filter((e) => e.phase === p);
       if (inPhase.length === 0) return '';
       const counts = new Map<string, number>();
-      for (const e of inPhase) counts.set(e.kind, (counts.get(e.kind) ?? 0) + (e.count ?? 1));
+      for (const e of inPhase) counts.set(e.kind, (counts.get(e.kind) ?? 0) + e.count);
       const notable = inPhase.filter((e) => e.kind !== 'file_open' && e.kind !== 'mmap_exec' && e.kind !== 'exit').slice(0, 50);
       return `<h3>${p}</h3><p>${[...counts].map(([k, n]) => `${k} ${n}`).join(' · ')}</p><ul>${notable.map((e) => `<li><code>${h(e.kind)}</code> ${h(e.comm)}[${e.tgid}] ${h(describe(e))}</li>`).join('')}</ul>`;
     })

@@ -66,6 +66,12 @@ function artifactUri(path: string): string {
   return path.startsWith('/') ? pathToFileURL(path).href : path.split('\\').join('/');
 }
 
+/** An evidence value as fingerprint text: strings as they are, anything else as JSON (never '[object Object]'). */
+function evidenceText(v: unknown): string {
+  if (v === undefined || v === null) return '';
+  return typeof v === 'string' ? v : JSON.stringify(v);
+}
+
 function fingerprint(f: Finding, fileDigest: string): string {
   const evidence = f.source === 'dynamic' ? String(f.evidence.path ?? f.evidence.addr ?? f.evidence.cmdline ?? '') : String(f.evidence.callable ?? '');
   return sha256([f.ruleId, fileDigest, (f.location?.entry ?? []).join('/'), String(f.location?.byteOffset ?? ''), evidence].join('\0')).slice(0, 32);

@@ -21,7 +21,7 @@ export function matchEvents(rules: RuleSet, events: TraceEvent[]): Detection[] {
       const key = `${rule.id}\0${e.tgid}\0${instanceKey(e)}`;
       const seen = out.get(key);
       if (seen) {
-        seen.evidence.count = (seen.evidence.count as number) + (e.count ?? 1);
+        seen.evidence.count = (seen.evidence.count as number) + e.count;
         continue;
       }
       const n = perRule.get(rule.id) ?? 0;
@@ -84,7 +84,7 @@ function detection(rule: Rule, e: TraceEvent): Detection {
     source: 'dynamic',
     phase: e.phase ?? 'startup',
     message: `${e.kind} ${instanceKey(e)} by ${e.comm}[${e.tgid}]${e.phase ? ` during ${e.phase}` : ''}`,
-    evidence: { ...plain(e), count: e.count ?? 1 },
+    evidence: { ...plain(e), count: e.count },
   };
 }
 

@@ -28,7 +28,7 @@ export function runRuleTests(set: RuleSet): { results: RuleTestResult[]; unteste
     const alone = only(set, rule);
     tests.forEach((t, index) => {
       const raw = t.events ?? (t.event ? [t.event] : []);
-      const events = raw.map((e, i) => ({ ...BASE, ts: i + 1, ...e }) as TraceEvent);
+      const events = raw.map((e, i) => ({ ...BASE, ts: i + 1, ...e }));
       const matched = matchEvents(alone, events).length > 0;
       results.push({ ruleId: rule.id, file: rule.file ?? '', index, expect: t.expect, passed: matched === (t.expect === 'match') });
     });

@@ -92,7 +92,8 @@ export const CHANNEL_FILE = 'channel.jsonl';
 
 /** Follows a run's phase channel for `hooks.onPhase`, when there is one to tell. */
 export function followPhases(outDir: string, hooks: SandboxHooks): { stop(): Promise<void> } | undefined {
-  return hooks.onPhase ? followChannel(join(outDir, CHANNEL_FILE), hooks.onPhase) : undefined;
+  const onPhase = hooks.onPhase?.bind(hooks);
+  return onPhase ? followChannel(join(outDir, CHANNEL_FILE), onPhase) : undefined;
 }
 
 /** The host folder of one run: the channel the harness writes, the decoy files. Removed after the run. */

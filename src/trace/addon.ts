@@ -57,10 +57,30 @@ export function loadAddon(): Addon {
   return cached;
 }
 
-/** Turns an addon exception into an LtrackError with the code the addon chose. */
+/** The most of libbpf's log an error message carries: its last lines say why (the verifier's verdict, the refused map). */
+const LOG_TAIL_LINES = 12;
+const LOG_TAIL_CHARS = 1200;
+
+/**
+ * Turns an addon exception into an LtrackError with the code the addon chose. A failed load
+ * carries libbpf's log of that load (`libbpfLog`, captured by the addon): its tail joins the
+ * message, since the errno alone rarely says which program or map the kernel refused, or why.
+ */
 export function addonError(err: unknown, what: string): LtrackError {
   if (err instanceof LtrackError) return err;
-  const code = (err as { ltrackCode?: unknown }).ltrackCode;
+  const { ltrackCode, libbpfLog } = (typeof err === 'object' && err !== null ? err : {}) as { ltrackCode?: unknown; libbpfLog?: unknown };
   const message = err instanceof Error ? err.message : String(err);
-  return new LtrackError(code === 'tracer_unavailable' ? 'tracer_unavailable' : 'internal', `${what}: ${message}`, { cause: err });
+  const log = typeof libbpfLog === 'string' ? logTail(libbpfLog) : '';
+  const text = log === '' ? `${what}: ${message}` : `${what}: ${message}; libbpf: ${log}`;
+  return new LtrackError(ltrackCode === 'tracer_unavailable' ? 'tracer_unavailable' : 'internal', text, { cause: err });
+}
+
+/** The last lines of libbpf's log as one line (the CLI prints errors on one line). */
+export function logTail(log: string): string {
+  const lines = log
+    .split('\n')
+    .map((l) => l.replace(/^libbpf: /, '').trim())
+    .filter((l) => l !== '');
+  const tail = lines.slice(-LOG_TAIL_LINES).join(' | ');
+  return tail.length > LOG_TAIL_CHARS ? `...${tail.slice(-LOG_TAIL_CHARS)}` : tail;
 }

@@ -83,7 +83,7 @@ class Session implements TraceSession {
   #finalDrops: BigUint64Array | undefined;
   #finalLostForks: number | undefined;
   #pump: Promise<void>;
-  #error: unknown;
+  #error: LtrackError | undefined;
   /** wakes the consumer when a batch arrives or the session ends; wakes the pump when the queue drains */
   #wakeConsumer: (() => void) | undefined;
   #wakePump: (() => void) | undefined;
@@ -196,7 +196,12 @@ class Session implements TraceSession {
  * Loads and attaches the tracer and starts following `target`. Throws
  * LtrackError('tracer_unavailable') naming what is missing (addon, privileges, kernel support).
  */
-export async function startTrace(target: TraceTarget, options: TraceOptions = {}): Promise<TraceSession> {
+export function startTrace(target: TraceTarget, options: TraceOptions = {}): Promise<TraceSession> {
+  // a promise whatever fails: callers chain .catch as well as await
+  return Promise.resolve().then(() => openSession(target, options));
+}
+
+async function openSession(target: TraceTarget, options: TraceOptions): Promise<TraceSession> {
   const ringBytes = checkRing(options.ringBytes ?? DEFAULT_RING);
   const aggregateMs = checkAggregate(options.aggregateMs ?? 1000);
   const enforce = (options.mode ?? 'observe') === 'enforce';

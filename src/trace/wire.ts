@@ -6,6 +6,17 @@ import { EVENT_KINDS, type EventKind } from '../core/event.js';
  * these numbers are checked, not trusted.
  */
 
+/** enum lt_limit: bounds of the wire format, for callers that size things. */
+export const LIMITS = {
+  commLen: 16,
+  pathMax: 4096,
+  argvMax: 1024,
+  walkSteps: 128,
+  rulePath: 256,
+  unixPath: 108,
+  aggPath: 512,
+} as const;
+
 /** struct lt_hdr field offsets. */
 export const HDR = {
   size: 64,
@@ -21,7 +32,7 @@ export const HDR = {
   mntns: 40,
   count: 44,
   comm: 48,
-  commLen: 16,
+  commLen: LIMITS.commLen,
 } as const;
 
 /** Body layouts (offsets from the end of the header); `size` is where the string tail starts. */
@@ -78,10 +89,7 @@ export const XFERS = ['sendfile', 'splice'] as const;
 /** enum lt_family, by wire value. */
 export const FAMILIES = ['other', 'inet', 'inet6', 'unix'] as const;
 
-/** enum lt_mode_bits (index 0 of lt_mode) */
+/** enum lt_mode_bits (slot LT_MODE_ENFORCE of lt_mode) */
 export const MODE = { killExec: 1, killMmap: 2, denyNet: 4 } as const;
-/** LT_MODE_RULE_KINDS: the lt_mode index holding the kinds kernel rules filter */
-export const MODE_RULE_KINDS = 1;
-
-/** Bounds of ltrack.h, for callers that size things. */
-export const LIMITS = { pathMax: 4096, argvMax: 1024, rulePath: 256 } as const;
+/** enum lt_mode_slot: the slots of the lt_mode map */
+export const MODE_SLOT = { enforce: 0, ruleKinds: 1, slots: 2 } as const;

@@ -22,8 +22,7 @@ export async function rootfsDigests(rootfs: string, paths: string[]): Promise<{ 
   const out = new Map<string, string>();
   /** files of the rootfs that could not be hashed: a manifest cannot pin them */
   const failed: string[] = [];
-  let changed = false;
-  await Promise.all(
+  const fresh = await Promise.all(
     paths.map(async (p) => {
       const file = join(rootfs, p);
       const s = await stat(file).catch((err: NodeJS.ErrnoException) => {
@@ -35,7 +34,7 @@ export async function rootfsDigests(rootfs: string, paths: string[]): Promise<{ 
       const hit = cache[p];
       if (hit && hit.size === s.size && hit.mtimeMs === s.mtimeMs) {
         out.set(p, hit.sha256);
-        return;
+        return false;
       }
       const sha256 = await sha256File(file).catch(() => undefined);
       if (!sha256) {
@@ -44,10 +43,10 @@ export async function rootfsDigests(rootfs: string, paths: string[]): Promise<{ 
       }
       cache[p] = { size: s.size, mtimeMs: s.mtimeMs, sha256 };
       out.set(p, sha256);
-      changed = true;
+      return true;
     }),
   );
-  if (changed) {
+  if (fresh.includes(true)) {
     // write whole and rename: vets running side by side never read half a file
     const tmp = `${cacheFile}.${process.pid}.tmp`;
     await writeFile(tmp, JSON.stringify(cache))

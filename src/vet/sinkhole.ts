@@ -39,7 +39,7 @@ export function sinkholeFindings(sandbox: SandboxResult, events: TraceEvent[]): 
     const phase = call?.phase ?? phaseAt(r.ts, spans);
     const capture: SinkCapture = {
       proto: r.proto,
-      ...(r.dst !== undefined && r.dst !== null ? { dst: r.dst } : {}),
+      ...(r.dst !== undefined ? { dst: r.dst } : {}),
       ...(typeof r.port === 'number' ? { port: r.port } : {}),
       ...(r.name !== undefined ? { name: r.name } : {}),
       size: r.size,

@@ -28,7 +28,7 @@ describe('dependency sets: install and import phases in the real sandbox', () =>
     const r = ltrack(['vet', model, '--deps', join(set('benign'), 'requirements.txt'), '--wheelhouse', join(set('benign'), 'wheelhouse'), '--out', out]);
     expect(r.code, r.stdout).toBe(0);
     const report = JSON.parse(await readFile(join(out, 'report.json'), 'utf8')) as Report;
-    expect(report.observed.packages).toEqual([{ name: 'ltrack-fixture-plain', version: '0.1', sha256: expect.stringMatching(/^[0-9a-f]{64}$/) }]);
+    expect(report.observed.packages).toEqual([{ name: 'ltrack-fixture-plain', version: '0.1', sha256: (expect.stringMatching(/^[0-9a-f]{64}$/) as string) }]);
     const events = (await readFile(join(out, 'events.jsonl'), 'utf8')).split('\n').filter(Boolean).map((l) => JSON.parse(l) as { phase?: string; path?: string });
     expect(events.some((e) => e.phase === 'import' && e.path?.includes('/dist-packages/ltrack_fixture_plain/'))).toBe(true);
   });
@@ -46,7 +46,7 @@ describe('conda locks: installed from a local channel without conda, link script
     const shell = report.findings.find((f) => f.ruleId === 'LT-EXEC-002');
     expect(shell?.phase).toBe('install');
     expect(shell?.evidence.argv).toEqual(['/bin/bash', '/tmp/ltrack/prefix/bin/.ltrack-conda-dep-post-link.sh']);
-    expect(report.observed.packages).toEqual([{ name: 'ltrack-conda-dep', version: '0.1', sha256: expect.stringMatching(/^[0-9a-f]{64}$/) }]);
+    expect(report.observed.packages).toEqual([{ name: 'ltrack-conda-dep', version: '0.1', sha256: (expect.stringMatching(/^[0-9a-f]{64}$/) as string) }]);
     const events = await readEvents(out);
     expect(events.some((e) => e.kind === 'exec' && e.phase === 'install' && e.argv?.join(' ') === '/bin/true')).toBe(true);
     expect(events.some((e) => e.kind === 'file_open' && e.phase === 'install' && e.path === '/tmp/ltrack-canary-conda')).toBe(true);
@@ -57,7 +57,7 @@ describe('conda locks: installed from a local channel without conda, link script
     const r = ltrack(['vet', model, '--deps', join(set('conda-benign'), 'conda-lock.yml'), '--wheelhouse', join(set('conda-benign'), 'channel'), '--out', out]);
     expect(r.code, r.stdout).toBe(0);
     const report = JSON.parse(await readFile(join(out, 'report.json'), 'utf8')) as Report;
-    expect(report.observed.packages).toEqual([{ name: 'ltrack-conda-plain', version: '0.1', sha256: expect.stringMatching(/^[0-9a-f]{64}$/) }]);
+    expect(report.observed.packages).toEqual([{ name: 'ltrack-conda-plain', version: '0.1', sha256: (expect.stringMatching(/^[0-9a-f]{64}$/) as string) }]);
     const events = await readEvents(out);
     expect(events.some((e) => e.phase === 'import' && e.path?.endsWith('/site-packages/ltrack_conda_plain/__init__.py'))).toBe(true);
   });

@@ -28,7 +28,7 @@ describe('ltrack vet (real sandbox + eBPF tracer)', () => {
     expect(report.verdict.status).toBe('pass');
     expect(report.stats.sandbox).toBe('docker');
     expect(report.stats.drops).toBe(0);
-    expect(report.stats.loaders).toMatchObject({ image: expect.stringMatching(/^ltrack-sandbox:/), python: expect.stringMatching(/^3\./), torch: expect.stringMatching(/^2\./), fromDeps: [] });
+    expect(report.stats.loaders).toMatchObject({ image: (expect.stringMatching(/^ltrack-sandbox:/) as string), python: (expect.stringMatching(/^3\./) as string), torch: (expect.stringMatching(/^2\./) as string), fromDeps: [] });
     expect(report.findings).toEqual([]);
     const events = (await readFile(join(out, 'events.jsonl'), 'utf8')).trim().split('\n').map((l) => JSON.parse(l) as { kind: string; argv?: string[]; phase?: string; path?: string });
     // Go-handshake: the harness's exec is seen, so is its very first file open after it.

@@ -26,7 +26,7 @@ const ownStagings = () => readdirSync(stageBase()).filter((n) => n.startsWith(`$
 
 function mkfifo(path: string): void {
   const r = spawnSync('mkfifo', [path]);
-  if (r.status !== 0) throw new Error(`mkfifo failed: ${r.stderr}`);
+  if (r.status !== 0) throw new Error(`mkfifo failed: ${r.stderr.toString()}`);
 }
 
 describe('sniffing: every pickle CPython writes is a pickle', () => {

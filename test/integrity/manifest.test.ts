@@ -272,7 +272,7 @@ describe('ltrack manifest verify / vet --sign-key (CLI)', () => {
     });
 
     for (const which of ['loose', 'pubKey', 'garbage', 'missing']) {
-      it(`refuses a ${which} key with exit 2 and runs no analysis`, async () => {
+      it(`refuses a ${which} key with exit 2 and runs no analysis`, () => {
         const out = join(dir, `out-${which}`);
         const r = ltrack(['vet', '--static-only', folder, '--sign-key', keys[which]!, '--out', out], { env: { LTRACK_PROGRESS: '1' } });
         expect(r.code).toBe(2);

@@ -315,7 +315,7 @@ describe('an unknown class the sandbox cannot resolve leaves the vet incomplete,
     const r = ltrack(['vet', '--static-only', '--format', 'json', '--allow-globals', allow, file]);
     expect(r.code, r.stderr).toBe(0);
     const report = JSON.parse(r.stdout) as { rulesetDigest: string; globalsPolicy: { file: string; sha256: string }[] };
-    expect(report.globalsPolicy.at(-1)).toMatchObject({ file: allow, sha256: expect.stringMatching(/^[0-9a-f]{64}$/) });
+    expect(report.globalsPolicy.at(-1)).toMatchObject({ file: allow, sha256: (expect.stringMatching(/^[0-9a-f]{64}$/) as string) });
     expect(report.rulesetDigest).not.toBe(plain.rulesetDigest);
     expect(ltrack(['rules', 'lint']).stdout).toContain(`as a vet records it, ${plain.rulesetDigest}`);
     expect(ltrack(['vet', '--static-only', '--allow-globals', join(dir, 'missing.toml'), file]).code).toBe(2);

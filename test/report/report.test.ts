@@ -12,6 +12,9 @@ import { REPORT_FORMATS, render, validateReport, writeOutputs } from '../../src/
 import type { Report } from '../../src/core/report.js';
 import { DECOY_MARKER } from '../../src/core/decoys.js';
 import { FIXTURES } from '../helpers/fixtures.js';
+
+/** The start of an ANSI colour sequence. */
+const CSI = '\x1b[';
 import type { TraceEvent } from '../../src/core/event.js';
 
 const require = createRequire(import.meta.url);

@@ -27,7 +27,7 @@ describe('rule coverage by phase', async () => {
 
   for (const [what, event] of Object.entries(harmful)) {
     it(`a ${what} is a finding in every phase after go`, () => {
-      for (const phase of AFTER_GO) expect(fired({ ...base, ...event, phase } as TraceEvent), `${what} in ${phase}`).not.toEqual([]);
+      for (const phase of AFTER_GO) expect(fired({ ...base, ...event, phase }), `${what} in ${phase}`).not.toEqual([]);
     });
   }
 

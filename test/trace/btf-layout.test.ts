@@ -1,7 +1,7 @@
 import { execFileSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
 import { EVENT_KINDS } from '../../src/core/event.js';
-import { BODY, FAMILIES, FLAG, HDR, KEYS, KIND_COUNT, MODE, OPS, XFERS } from '../../src/trace/wire.js';
+import { BODY, FAMILIES, FLAG, HDR, KEYS, KIND_COUNT, LIMITS, MODE, MODE_SLOT, OPS, XFERS } from '../../src/trace/wire.js';
 
 // Tetragon's alignchecker idea: bpf/alignchecker.c instantiates every wire struct and enum, so
 // the BTF of the built object is the C side's own statement of the layout. Any drift between
@@ -29,6 +29,10 @@ function enumValues(name: string): Record<string, number> {
   const t = types.find((x) => x.kind === 'ENUM' && x.name === name);
   if (!t) throw new Error(`enum ${name} is not in the BTF of ${OBJECT}`);
   return Object.fromEntries((t.values ?? []).map((v) => [v.name, v.val]));
+}
+/** The C enum's members for a TS table of camelCase keys: { pathMax } -> LT_PATH_MAX. */
+function cNames(prefix: string, table: Record<string, number>): Record<string, number> {
+  return Object.fromEntries(Object.entries(table).map(([k, v]) => [`${prefix}${k.replace(/[A-Z]/g, (c) => `_${c}`).toUpperCase()}`, v]));
 }
 /** The TS table's fields other than `size`, which is checked against the struct size. */
 function fieldsOf(table: Record<string, number>): Record<string, number> {
@@ -87,5 +91,11 @@ describe('wire layout: TypeScript decoder vs BTF of the built object', () => {
     XFERS.forEach((x, i) => expect(xfer[`LT_XFER_${x.toUpperCase()}`], x).toBe(i));
     const mode = enumValues('lt_mode_bits');
     expect(mode).toEqual({ LT_MODE_KILL_EXEC: MODE.killExec, LT_MODE_KILL_MMAP: MODE.killMmap, LT_MODE_DENY_NET: MODE.denyNet });
+  });
+
+  it('enum lt_limit and lt_mode_slot: every bound and map slot, no more and no fewer', () => {
+    expect(enumValues('lt_limit')).toEqual(cNames('LT_', LIMITS));
+    expect(enumValues('lt_mode_slot')).toEqual(cNames('LT_MODE_', MODE_SLOT));
+    expect(HDR.commLen).toBe(LIMITS.commLen);
   });
 });

@@ -19,14 +19,14 @@ export function spawnGated(cmd: string, args: string[], opts: { env?: NodeJS.Pro
   const child = spawn(cmd, args, { stdio: ['pipe', 'pipe', 'pipe'], env: opts.env ?? process.env });
   let out = '';
   let err = '';
-  child.stdout?.on('data', (d: Buffer) => (out += d.toString()));
-  child.stderr?.on('data', (d: Buffer) => (err += d.toString()));
+  child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+  child.stderr.on('data', (d: Buffer) => (err += d.toString()));
   const exited = new Promise<number | null>((resolve) => child.on('close', (code, signal) => resolve(signal ? -1 : code)));
   if (child.pid === undefined) throw new Error(`spawn ${cmd} failed`);
   return {
     child,
     pid: child.pid,
-    release: () => child.stdin?.end('go\n'),
+    release: () => child.stdin.end('go\n'),
     exited,
     stdout: () => out,
     stderr: () => err,
@@ -65,7 +65,7 @@ export async function ownedProgIds(pid: number | 'self'): Promise<Set<number>> {
 export async function loadedProgIds(): Promise<Set<number>> {
   const { execFile } = await import('node:child_process');
   const out = await new Promise<string>((resolve, reject) =>
-    execFile('bpftool', ['-j', 'prog', 'show'], { maxBuffer: 64 << 20 }, (e, so) => (e ? reject(e) : resolve(so))),
+    execFile('bpftool', ['-j', 'prog', 'show'], { maxBuffer: 64 << 20 }, (e, so) => (e ? reject(new Error('bpftool prog show failed', { cause: e })) : resolve(so))),
   );
   return new Set((JSON.parse(out) as { id: number }[]).map((p) => p.id));
 }

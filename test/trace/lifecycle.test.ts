@@ -110,22 +110,27 @@ sys.stdin.readline()
     expect(r2.events.findIndex((e) => e.path === '/etc/hostname' && e.count > 1)).toBeLessThan(exitAt);
   });
 
-  it('without privileges the addon refuses with tracer_unavailable, naming the failed step', async () => {
+  it('without privileges the addon refuses with tracer_unavailable, naming the failed step and giving libbpf\'s log', async () => {
     const child = spawn(
       process.execPath,
       [
         '-e',
-        `try { require(${JSON.stringify(ADDON_PATH)}).open({ ringBytes: 1 << 16, kindMask: 0xffff, wakeupBytes: 1 << 14, cgroupHooks: 0 }); console.log('loaded'); } catch (e) { console.log(JSON.stringify({ code: e.ltrackCode, message: e.message })); }`,
+        `try { require(${JSON.stringify(ADDON_PATH)}).open({ ringBytes: 1 << 16, kindMask: 0xffff, wakeupBytes: 1 << 14, cgroupHooks: 0 }); console.log('loaded'); } catch (e) { console.log(JSON.stringify({ code: e.ltrackCode, message: e.message, libbpfLog: e.libbpfLog })); }`,
       ],
       { uid: 65534, gid: 65534 },
     );
     let out = '';
     child.stdout.on('data', (d: Buffer) => (out += d.toString()));
     await new Promise((r) => child.on('close', r));
-    const r = JSON.parse(out) as { code: string; message: string };
+    const r = JSON.parse(out) as { code: string; message: string; libbpfLog: string };
     expect(r.code).toBe('tracer_unavailable');
-    expect(r.message).toMatch(/^load BPF programs .*root.*: Operation not permitted$/);
-    expect(addonError(Object.assign(new Error(r.message), { ltrackCode: r.code }), 'start')).toMatchObject({ code: 'tracer_unavailable' });
+    expect(r.message).toBe('load BPF programs: Operation not permitted');
+    // libbpf's own account of the refused load, not a guess
+    expect(r.libbpfLog).toMatch(/failed to load object 'ltrack_bpf'/);
+    const err = addonError(Object.assign(new Error(r.message), { ltrackCode: r.code, libbpfLog: r.libbpfLog }), 'start');
+    expect(err).toMatchObject({ code: 'tracer_unavailable' });
+    expect(err.message).toMatch(/^start: load BPF programs: Operation not permitted; libbpf: .*failed to load object 'ltrack_bpf'/);
+    expect(err.message).not.toContain('\n');
   });
 
   it('rejects a ring size that is not a power of two with a usage error', async () => {

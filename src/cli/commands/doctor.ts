@@ -9,7 +9,7 @@ export function registerDoctor(program: Command): void {
     .description('check everything the dynamic path needs, one line each; exit 0 only when all hold')
     .action(
       action(async () => {
-        const color = process.stdout.isTTY === true && !process.env.NO_COLOR;
+        const color = process.stdout.isTTY && !process.env.NO_COLOR;
         const { runChecks } = await import('../../doctor/index.js');
         const checks = await runChecks();
         for (const c of checks) {

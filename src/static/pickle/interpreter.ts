@@ -640,7 +640,7 @@ export function runPickle(cur: Cursor, limits: Limits, depth = 0): PickleRun {
           if (!isTuple(args)) undecided(`${op!.name} arguments made by the loader`);
           if (kwargs && (kwargs.t !== 'dict' || (kwargs.stubKeys ?? 0) > 0)) undecided('NEWOBJ_EX keywords made by the loader');
           const n = (isTuple(args) ? sizeOf(args) : 0) + (kwargs?.t === 'dict' ? kwargs.entries.length + kwargs.dropped : 0);
-          push(called(cls, kwargs ? seq('tuple', [args, kwargs]) : args, op!.name as 'NEWOBJ' | 'NEWOBJ_EX', n));
+          push(called(cls, kwargs ? seq('tuple', [args, kwargs]) : args, op!.name, n));
           break;
         }
         case 'BUILD': {
@@ -724,7 +724,6 @@ function signedLE(b: Buffer): bigint {
 function plantedSetstate(state: Value): Value | undefined {
   const dicts = state.t === 'dict' ? [state] : state.t === 'tuple' ? state.items.filter((v) => v.t === 'dict') : [];
   for (const d of dicts) {
-    if (d.t !== 'dict') continue;
     for (const [k, v] of d.entries) if (k.t === 'str' && k.v === '__setstate__') return v;
   }
   return undefined;

@@ -165,7 +165,7 @@ export function parseQuoted(line: Buffer): Buffer | undefined {
     if (i === s.length) return undefined; // trailing backslash
     const e = s[i++]!;
     if (e === 0x0a) continue;
-    if (simple[e] !== undefined) out.push(simple[e]!);
+    if (simple[e] !== undefined) out.push(simple[e]);
     else if (octal(e)) {
       let v = e - 0x30;
       if (octal(s[i])) {

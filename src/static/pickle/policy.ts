@@ -87,7 +87,9 @@ export class GlobalsPolicy {
     readonly sources: readonly PolicySource[] = [],
     readonly gadgets: () => GadgetTable | undefined = defaultGadgets,
   ) {
-    if (typeof doc.safe !== 'object' || typeof doc.dangerous !== 'object' || !Array.isArray(doc.safe_class_modules?.prefixes)) {
+    // the TOML is checked here, not trusted to have the type it was cast to
+    const tables = doc as Partial<PolicyFile>;
+    if (typeof tables.safe !== 'object' || typeof tables.dangerous !== 'object' || !Array.isArray(tables.safe_class_modules?.prefixes)) {
       throw new LtrackError('rules_invalid', 'pickle globals policy needs [safe], [safe_class_modules] and [dangerous.*] tables', { file });
     }
     this.addSafe(doc.safe, file);
@@ -123,7 +125,7 @@ export class GlobalsPolicy {
       if (!Array.isArray(names) || !names.every((n) => typeof n === 'string')) throw new LtrackError('rules_invalid', `safe.${key} must be a list of names`, { file });
       const submodules = key.endsWith('.*');
       const module = submodules ? key.slice(0, -2) : key;
-      const entry: SafeEntry = { module, submodules, names: names.includes('*') ? '*' : new Set(names as string[]) };
+      const entry: SafeEntry = { module, submodules, names: names.includes('*') ? '*' : new Set(names) };
       this.safe.push(entry);
     }
   }
