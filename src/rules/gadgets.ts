@@ -94,7 +94,7 @@ export class GadgetTable {
       if (!(CAPABILITIES as readonly string[]).includes(cap) || !Array.isArray(path) || path.length < 2 || !path.every((p) => typeof p === 'string')) {
         throw invalid(`has ${cap}, which must be a capability with a call path of at least two names`);
       }
-      paths[cap as Capability] = path as string[];
+      paths[cap as Capability] = path;
     }
     const capability = CAPABILITIES.find((c) => paths[c]);
     if (!capability) throw invalid('names no capability');

@@ -118,7 +118,7 @@ async function removeCgroup(dirs: string[], pidsDir: string): Promise<void> {
  * carry a dead owner pid are touched. Returns the names swept.
  */
 export async function sweepRunCgroups(layout: CgroupLayout): Promise<string[]> {
-  const parents = [...CONTROLLERS.flatMap((c) => (layout.v1[c] === undefined ? [] : [join(layout.v1[c]!, PARENT)])), ...(layout.v2Root === undefined ? [] : [join(layout.v2Root, PARENT)])];
+  const parents = [...CONTROLLERS.flatMap((c) => (layout.v1[c] === undefined ? [] : [join(layout.v1[c], PARENT)])), ...(layout.v2Root === undefined ? [] : [join(layout.v2Root, PARENT)])];
   const names = new Set<string>();
   for (const parent of parents) for (const name of await readdir(parent).catch(() => [] as string[])) names.add(name);
   const swept: string[] = [];

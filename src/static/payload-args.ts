@@ -61,7 +61,7 @@ function payloadIn(v: Value, depth: number): PayloadEvidence | undefined {
     case 'list': {
       // an argv list (["/bin/sh", "-c", …]) is a command line as a whole
       const words = v.items.map((i) => (i.t === 'str' ? i.v : undefined));
-      const argv = depth > 0 && words.length > 1 && words.every((w) => w !== undefined) ? judge(words.map((w) => shellQuote(w!)).join(' ')) : undefined;
+      const argv = depth > 0 && words.length > 1 && words.every((w) => w !== undefined) ? judge(words.map((w) => shellQuote(w)).join(' ')) : undefined;
       if (argv) return argv;
       for (const item of v.items) {
         const hit = payloadIn(item, depth + 1);

@@ -73,7 +73,7 @@ export function analyseTemplate(source: string): TemplateFinding[] {
   }
   let program: Node;
   try {
-    program = parse(tokenize(source)) as unknown as Node;
+    program = parse(tokenize(source));
   } catch (err) {
     const why = err instanceof Error ? err.message : String(err);
     return [{ ruleId: 'LT-TPL-003', message: `chat template does not parse as Jinja (${why.slice(0, 200)}); the loader's Jinja may read it differently`, evidence: { error: why.slice(0, 500) } }, ...unparsed(source)];

@@ -24,7 +24,7 @@ describe('rule ids', async () => {
   it('every id named in src/ or in the policy data beside the rules is declared in rules/', () => {
     const sources = [
       ...filesUnder(projectPath('src'), (n) => n.endsWith('.ts') && !n.endsWith('.validate.ts')),
-      ...filesUnder(projectPath('rules'), (n) => !n.endsWith('.toml') || readFileSync(join(projectPath('rules'), n), 'utf8').includes('[[rule]]') === false),
+      ...filesUnder(projectPath('rules'), (n) => !n.endsWith('.toml') || !readFileSync(join(projectPath('rules'), n), 'utf8').includes('[[rule]]')),
     ];
     const named = new Map<string, string>();
     for (const file of sources) for (const [id] of readFileSync(file, 'utf8').matchAll(ID)) if (!named.has(id)) named.set(id, relative(projectPath(), file));

@@ -38,7 +38,7 @@ function startVet(driver: 'docker' | 'bwrap', extra: string[] = ['--deps', join(
     stdio: ['ignore', 'ignore', 'pipe'],
   });
   let err = '';
-  child.stderr!.on('data', (d: Buffer) => (err += d.toString()));
+  child.stderr.on('data', (d: Buffer) => (err += d.toString()));
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((res) => child.on('close', (code, signal) => res({ code, signal })));
   const pid = child.pid!;
   const bpf = until(() => err.includes('tracer attached'), exited).then(() => heldBpf(pid));

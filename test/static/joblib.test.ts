@@ -15,7 +15,7 @@ describe("joblib's inline arrays", () => {
     expect(inlineArray('?', [], false)).toEqual({ kind: 'raw', bytes: 1n, aligned: false });
     fc.assert(
       fc.property(fc.array(fc.nat(1000), { maxLength: 4 }), fc.constantFrom(['<i4', 4], ['>c16', 16], ['|u1', 1], ['<f2', 2]), (shape, [dtype, size]) => {
-        const got = inlineArray(dtype as string, shape, false);
+        const got = inlineArray(dtype, shape, false);
         expect(got).toEqual({ kind: 'raw', bytes: shape.reduce((n, d) => n * BigInt(d), 1n) * BigInt(size as number), aligned: false });
       }),
     );

@@ -67,7 +67,7 @@ async function runVet(paths: string[], flags: VetFlags): Promise<ExitCode> {
   if ((flags.signKey || flags.forceManifest) && !flags.out) throw new LtrackError('usage', 'a manifest needs --out DIR to be written to');
   // A bad signing key must cost nothing: it is read and checked before any analysis runs.
   const signKey = flags.signKey ? await readSigningKey(flags.signKey) : undefined;
-  const tty = process.stderr.isTTY === true;
+  const tty = process.stderr.isTTY;
   // SIGINT/SIGTERM abort the vet; it rejects once its sandbox, tracer and copies are released
   const { abortOnSignals } = await import('../signals.js');
   const interrupt = abortOnSignals();
@@ -104,7 +104,7 @@ async function runVet(paths: string[], flags: VetFlags): Promise<ExitCode> {
 /** The report on stdout, in the format asked for. */
 async function printReport(report: Report, format: VetFlags['format']): Promise<void> {
   const { render } = await import('../../report/index.js');
-  process.stdout.write(render(report, format, { color: process.stdout.isTTY === true && !process.env.NO_COLOR }));
+  process.stdout.write(render(report, format, { color: process.stdout.isTTY && !process.env.NO_COLOR }));
 }
 
 /**
