@@ -83,7 +83,7 @@ function copyOut(bytes: Bytes, path: string): void {
 
 function run(program: string, args: string[], cap: number): { out: Buffer } | { problem: string; limit: boolean } {
   const r = spawnSync(program, args, { maxBuffer: cap, timeout: TIMEOUT_MS, env: {}, stdio: ['ignore', 'pipe', 'pipe'] });
-  const code = (r.error)?.code;
+  const code = r.error && 'code' in r.error ? r.error.code : undefined;
   if (code === 'ENOBUFS') return { problem: `output over ${cap} bytes`, limit: true };
   if (code === 'ETIMEDOUT') return { problem: `7-Zip ran longer than ${TIMEOUT_MS / 1000} s`, limit: true };
   if (r.error) return { problem: `7-Zip could not run: ${r.error.message}`, limit: false };

@@ -93,7 +93,7 @@ export function dockerBox(ctx: BoxContext): Box {
       // differs by cgroup driver and version; /proc says where it really put them).
       const dirs = await readFile(`/proc/${info.State.Pid}/cgroup`, 'utf8').then(
         (text) => processCgroupDirs(text, ctx.layout),
-        () => ({ v1: {} }),
+        (): ReturnType<typeof processCgroupDirs> => ({ v1: {} }),
       );
       const pidsDir = dirs.v1.pids ?? dirs.v2;
       if (pidsDir !== undefined) pidsWatch = watchPidsLimitHits(pidsDir);
