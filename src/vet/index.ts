@@ -15,6 +15,7 @@ import { loadRuleSet, matchEvents } from '../rules/index.js';
 import { score, verdict as decide } from '../scoring/index.js';
 import { REPORT_VERSION, type Report } from '../report/schema.js';
 import type { DynamicRun } from './dynamic.js';
+import type { SharedTrace } from '../trace/shared.js';
 import { outcomeDetections } from './outcome.js';
 import { summarise } from './observed.js';
 import { loadablePlanModels } from './plan.js';
@@ -37,6 +38,8 @@ export interface VetOptions {
   memoryBytes?: number;
   failOn: Severity;
   onProgress: (message: string) => void;
+  /** A tracer already attached that this vet takes a lease on (vetMany); without it the vet attaches its own. */
+  tracer?: SharedTrace;
 }
 
 export interface VetOutcome {
@@ -128,6 +131,7 @@ async function vetStaged(
           limits: { memoryBytes: opts.memoryBytes ?? memoryForModels(models.map((m) => ({ format: m.format, size: statik.targets.find((t) => t.path === m.reportPaths[0])?.size ?? 0 }))) },
         },
         opts.onProgress,
+        opts.tracer,
       ),
     );
     if (dynamic) {
