@@ -1,7 +1,7 @@
 import { availableParallelism } from 'node:os';
 import { LtrackError } from '../core/errors.js';
 import type { SharedTrace } from '../trace/index.js';
-import { vet, type VetOptions, type VetOutcome } from './index.js';
+import { imageFacts, vet, type VetBatch, type VetOptions, type VetOutcome } from './index.js';
 
 /** One candidate's end: its outcome, or the error that stopped its vet (its own, never another's). */
 export type CandidateResult = { paths: string[]; outcome: VetOutcome } | { paths: string[]; error: LtrackError };
@@ -24,17 +24,21 @@ export function defaultJobs(): number {
  * the attribution rules). At most `jobs` vets run at once; one candidate's failure ends only its
  * own vet. Results come back in the candidates' order.
  */
-export async function vetMany(candidates: string[][], opts: Omit<VetOptions, 'paths' | 'tracer'>, many: ManyOptions = {}): Promise<CandidateResult[]> {
+export async function vetMany(candidates: string[][], opts: Omit<VetOptions, 'paths' | 'batch'>, many: ManyOptions = {}): Promise<CandidateResult[]> {
   const jobs = many.jobs ?? defaultJobs();
   if (!Number.isInteger(jobs) || jobs < 1) throw new LtrackError('usage', `--jobs must be a positive integer, got ${jobs}`);
   // A tracer that cannot attach fails every dynamic vet alike: the whole run stops, as one vet would.
   const tracer = opts.staticOnly ? undefined : await openShared();
+  const { loadRuleSet } = await import('../rules/index.js');
+  const batch: VetBatch = { rules: loadRuleSet(), ...(tracer ? { tracer, image: imageFacts() } : {}) };
+  // a rejection is each vet's to report; unobserved here it must not end the process
+  for (const p of [batch.rules, batch.image]) p?.catch(() => undefined);
   const results: CandidateResult[] = new Array<CandidateResult>(candidates.length);
   let next = 0;
   const worker = async (): Promise<void> => {
     for (let i = next++; i < candidates.length; i = next++) {
       const paths = candidates[i]!;
-      const result = await vet({ ...opts, paths, ...(tracer ? { tracer } : {}) }).then(
+      const result = await vet({ ...opts, paths, batch }).then(
         (outcome): CandidateResult => ({ paths, outcome }),
         (err: unknown): CandidateResult => ({ paths, error: asLtrackError(err) }),
       );

@@ -1,0 +1,82 @@
+// Throughput benchmark (issue 13 item 5): small-pickle vets per minute, measured side by side in
+// one run, and the demo's wall time. Run after `bash scripts/bootstrap` (dist/, image, fixtures):
+//   node bench/throughput/run.mjs [rounds=2] [--demo]
+// Per round, the same small pickles are vetted three ways, in turn:
+//   separate: one vet() after another, each attaching and detaching its own tracer (the path a
+//             loop over `ltrack vet FILE` takes, minus node's start-up);
+//   jobs 1:   vetMany with one shared tracer, one sandbox at a time;
+//   jobs 2:   vetMany with one shared tracer, two sandboxes side by side.
+// Every vet must get its fixture's expected verdict, so a broken run cannot look fast.
+// --demo also times `ltrack demo` (every bundled fixture) with --jobs 1 and with the default.
+import { spawnSync } from 'node:child_process';
+import { availableParallelism, loadavg } from 'node:os';
+import { readFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { vet } from '../../dist/vet/index.js';
+import { vetMany } from '../../dist/vet/many.js';
+
+const ROUNDS = Number(process.argv.find((a) => /^\d+$/.test(a)) ?? 2);
+const DEMO = process.argv.includes('--demo');
+const FIXTURES = resolve('fixtures/out');
+const PICKLES = [
+  'benign/data.pkl', 'benign/ordered_proto2.pkl', 'benign/data.dill', 'benign/data.cloudpickle',
+  'malicious/system.pkl', 'malicious/connect.pkl', 'malicious/read_ssh_key.pkl', 'tricks/partial.pkl',
+];
+const index = new Map(JSON.parse(readFileSync(join(FIXTURES, 'index.json'), 'utf8')).map((e) => [e.file, e]));
+const OPTS = { staticOnly: false, sandbox: 'docker', network: 'none', timeoutSec: 300, failOn: 'high', onProgress: () => undefined };
+
+function check(file, report) {
+  const want = index.get(file).verdict;
+  if (report.verdict.status !== want) throw new Error(`${file}: ${report.verdict.status}, expected ${want}: ${report.verdict.reasons.join('; ')}`);
+}
+
+async function separate() {
+  for (const f of PICKLES) check(f, (await vet({ ...OPTS, paths: [join(FIXTURES, f)] })).report);
+}
+
+async function many(jobs) {
+  const results = await vetMany(PICKLES.map((f) => [join(FIXTURES, f)]), OPTS, { jobs });
+  results.forEach((r, i) => {
+    if ('error' in r) throw new Error(`${PICKLES[i]}: ${r.error.message}`);
+    check(PICKLES[i], r.outcome.report);
+  });
+}
+
+const seconds = async (fn) => {
+  const t0 = process.hrtime.bigint();
+  await fn();
+  return Number(process.hrtime.bigint() - t0) / 1e9;
+};
+const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+const perMinute = (s) => (PICKLES.length * 60) / s;
+
+console.log(`throughput benchmark, ${new Date().toISOString()}: ${PICKLES.length} small pickles per set, ${ROUNDS} round(s), ${availableParallelism()} cores, load average ${loadavg().map((l) => l.toFixed(1)).join(' ')}`);
+const ways = { separate: () => separate(), 'jobs 1': () => many(1), 'jobs 2': () => many(2) };
+const times = Object.fromEntries(Object.keys(ways).map((k) => [k, []]));
+await many(2); // warm: image and library-digest caches, dockerd
+for (let r = 0; r < ROUNDS; r++) {
+  for (const [name, fn] of Object.entries(ways)) {
+    const s = await seconds(fn);
+    times[name].push(s);
+    console.log(`  round ${r + 1} ${name.padEnd(8)} ${s.toFixed(1)} s  (${perMinute(s).toFixed(1)} vets/min)`);
+  }
+}
+const base = median(times.separate);
+console.log('\nmedian per set of', PICKLES.length);
+for (const [name, xs] of Object.entries(times)) {
+  const m = median(xs);
+  console.log(`  ${name.padEnd(8)} ${m.toFixed(1)} s, ${(m / PICKLES.length).toFixed(2)} s/vet, ${perMinute(m).toFixed(1)} vets/min, ${(base / m).toFixed(2)}× separate`);
+}
+console.log(`target: >= 60 small-pickle vets/min on 2 cores: jobs 2 ${perMinute(median(times['jobs 2'])) >= 60 ? 'met' : 'not met'}`);
+
+if (DEMO) {
+  for (const jobs of ['1', String(availableParallelism())]) {
+    const t0 = process.hrtime.bigint();
+    const r = spawnSync(process.execPath, ['dist/cli/main.js', 'demo', '--jobs', jobs, '--out', `/tmp/ltrack-bench-demo-${jobs}`], { encoding: 'utf8', maxBuffer: 1 << 26 });
+    const s = Number(process.hrtime.bigint() - t0) / 1e9;
+    const n = JSON.parse(readFileSync(join(FIXTURES, 'index.json'), 'utf8')).length;
+    const summary = r.stdout.trim().split('\n').pop();
+    console.log(`demo --jobs ${jobs}: ${s.toFixed(1)} s wall for ${n} fixtures, ${(s / n).toFixed(2)} s/fixture, ${((n * 60) / s).toFixed(1)}/min, exit ${r.status}: ${summary}`);
+  }
+  console.log('target: the demo under 60 s');
+}
