@@ -43,11 +43,19 @@ export async function vetMany(candidates: string[][], opts: Omit<VetOptions, 'pa
         (err: unknown): CandidateResult => ({ paths, error: asLtrackError(err) }),
       );
       results[i] = result;
-      await many.onResult?.(i, result);
+      try {
+        await many.onResult?.(i, result);
+      } catch (err) {
+        next = candidates.length; // no new candidate starts; the ones running finish
+        throw err;
+      }
     }
   };
   try {
-    await Promise.all(Array.from({ length: Math.min(jobs, candidates.length) }, worker));
+    // every worker ends before this returns (a failed onResult must not leave sandboxes running unattended)
+    const ends = await Promise.allSettled(Array.from({ length: Math.min(jobs, candidates.length) }, worker));
+    const failed = ends.find((e): e is PromiseRejectedResult => e.status === 'rejected');
+    if (failed) throw failed.reason;
   } finally {
     await tracer?.close();
   }
