@@ -7,6 +7,10 @@
 //   jobs 1:   vetMany with one shared tracer, one sandbox at a time;
 //   jobs 2:   vetMany with one shared tracer, two sandboxes side by side.
 // Every vet must get its fixture's expected verdict, so a broken run cannot look fast.
+// Beside wall time, CPU seconds per vet: this process plus the children it waited for (its
+// utime+stime+cutime+cstime). bwrap sandboxes are such children, so for bwrap this is the whole
+// vet's CPU, a figure a busy shared machine does not inflate, and 60 × cores / it is what an idle
+// machine could at most do; docker's containers are not our children (node's share only).
 // --demo also times `ltrack demo` (every bundled fixture) with --jobs 1 and with the default.
 import { spawnSync } from 'node:child_process';
 import { availableParallelism, loadavg } from 'node:os';
@@ -43,9 +47,18 @@ async function many(driver, jobs) {
   });
 }
 
-const seconds = async (fn) => {
+/** CPU seconds of this process and its waited-for children (/proc/self/stat fields 14-17). */
+function cpuSeconds() {
+  const stat = readFileSync('/proc/self/stat', 'utf8');
+  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(f[11]) + Number(f[12]) + Number(f[13]) + Number(f[14])) / 100; // USER_HZ
+}
+const cpu = {};
+const seconds = async (fn, name) => {
   const t0 = process.hrtime.bigint();
+  const c0 = cpuSeconds();
   await fn();
+  if (name) (cpu[name] ??= []).push(cpuSeconds() - c0);
   return Number(process.hrtime.bigint() - t0) / 1e9;
 };
 const median = (xs) => {
@@ -67,7 +80,7 @@ const times = Object.fromEntries(Object.keys(ways).map((k) => [k, []]));
 for (const d of DRIVERS) await many(d, 2); // warm: image and library-digest caches, dockerd, page cache
 for (let r = 0; r < ROUNDS; r++) {
   for (const [name, fn] of Object.entries(ways)) {
-    const s = await seconds(fn);
+    const s = await seconds(fn, name);
     times[name].push(s);
     console.log(`  round ${r + 1} ${name.padEnd(16)} ${s.toFixed(1)} s  (${perMinute(s).toFixed(1)} vets/min)`);
   }
@@ -76,7 +89,9 @@ console.log(`\nmedian per set of ${PICKLES.length}; load average now ${loadavg()
 for (const [name, xs] of Object.entries(times)) {
   const m = median(xs);
   const base = median(times[`${name.split(' ')[0]} separate`]);
-  console.log(`  ${name.padEnd(16)} ${m.toFixed(1)} s, ${(m / PICKLES.length).toFixed(2)} s/vet, ${perMinute(m).toFixed(1)} vets/min, ${(base / m).toFixed(2)}× separate`);
+  const c = median(cpu[name]) / PICKLES.length;
+  const whole = name.startsWith('bwrap');
+  console.log(`  ${name.padEnd(16)} ${m.toFixed(1)} s, ${(m / PICKLES.length).toFixed(2)} s/vet, ${perMinute(m).toFixed(1)} vets/min, ${(base / m).toFixed(2)}× separate; CPU ${c.toFixed(2)} s/vet${whole ? ` (idle ${availableParallelism()} cores: at most ${((60 * availableParallelism()) / c).toFixed(0)} vets/min)` : ' (node only)'}`);
 }
 for (const d of DRIVERS) console.log(`target: >= 60 small-pickle vets/min on 2 cores: ${d} jobs 2 ${perMinute(median(times[`${d} jobs 2`])) >= 60 ? 'met' : 'not met'}`);
 
