@@ -12,6 +12,7 @@ import base from './vitest.config.js';
  */
 export const UNIT_FILES = [
   'test/cli/contract.test.ts',
+  'test/cli/each.test.ts',
   'test/fixtures/pickle-ops.test.ts',
   'test/integrity/intake-units.test.ts',
   'test/integrity/kernel-units.test.ts',

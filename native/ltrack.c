@@ -719,6 +719,24 @@ static napi_value js_add_cgroup(napi_env env, napi_callback_info info)
 	return NULL;
 }
 
+/* removeCgroup(handle, id as bigint): stop following a cgroup (a finished candidate of a shared
+ * trace); the map holds 256 ids, so a long-lived trace must give them back. */
+static napi_value js_remove_cgroup(napi_env env, napi_callback_info info)
+{
+	size_t argc = 2;
+	napi_value argv[2];
+	bool lossless;
+	NAPI_CHECK(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+	struct tracer *t = arg_tracer(env, argv[0]);
+	uint64_t id = 0;
+	if (!t)
+		return NULL;
+	NAPI_CHECK(env, napi_get_value_bigint_uint64(env, argv[1], &id, &lossless));
+	if (bpf_map__delete_elem(t->skel->maps.lt_cgroups, &id, sizeof(id), 0) == 0)
+		__atomic_sub_fetch(&t->skel->bss->n_cgroup_targets, 1, __ATOMIC_SEQ_CST);
+	return NULL;
+}
+
 /* setMode(handle, modeBits, ruleKinds): enforcement bits (slot LT_MODE_ENFORCE of lt_mode) and the
  * kinds that kernel rules filter (slot LT_MODE_RULE_KINDS). */
 static napi_value js_set_mode(napi_env env, napi_callback_info info)
@@ -924,6 +942,7 @@ static napi_value init(napi_env env, napi_value exports)
 		{ "poll", NULL, js_poll, NULL, NULL, NULL, napi_default, NULL },
 		{ "addPid", NULL, js_add_pid, NULL, NULL, NULL, napi_default, NULL },
 		{ "addCgroup", NULL, js_add_cgroup, NULL, NULL, NULL, napi_default, NULL },
+		{ "removeCgroup", NULL, js_remove_cgroup, NULL, NULL, NULL, napi_default, NULL },
 		{ "setMode", NULL, js_set_mode, NULL, NULL, NULL, napi_default, NULL },
 		{ "update", NULL, js_update, NULL, NULL, NULL, napi_default, NULL },
 		{ "drops", NULL, js_drops, NULL, NULL, NULL, napi_default, NULL },

@@ -3,7 +3,7 @@ import { ExitCode } from '../core/exit.js';
 import { forTerminal } from '../report/escape.js';
 
 /** Maps an error to its exit code: the only place that does. */
-function exitCodeOf(err: LtrackError): ExitCode {
+export function exitCodeOf(err: LtrackError): ExitCode {
   switch (err.code) {
     case 'usage':
     case 'bad_input':

@@ -24,6 +24,8 @@ export interface Addon {
   poll(h: TracerHandle, timeoutMs: number, maxBytes: number): Promise<Buffer>;
   addPid(h: TracerHandle, tgid: number): void;
   addCgroup(h: TracerHandle, id: bigint): void;
+  /** Stops following a cgroup added with addCgroup (a no-op for one not in the map). */
+  removeCgroup(h: TracerHandle, id: bigint): void;
   /** enforcement bits (enum lt_mode_bits) and the kinds kernel rules filter (1 << kind) */
   setMode(h: TracerHandle, bits: number, ruleKinds: number): void;
   /** key and value must have the map's sizes */

@@ -15,3 +15,5 @@ export type { TraceOptions, TraceSession, TraceStats, TraceTarget } from './sess
 export { probeTiers } from './tiers.js';
 export type { Tier } from './tiers.js';
 export { decodeBatch, WireEvent } from './decode.js';
+export { SharedTrace } from './shared.js';
+export type { LeaseStats, TraceLease } from './shared.js';

@@ -37,6 +37,14 @@ export interface TraceStats {
 }
 export interface TraceSession extends AsyncIterable<TraceEvent[]> {
   addTarget(t: TraceTarget): void;
+  /** Stops following a cgroup added as a target (its processes already in the tree stay traced until they exit). */
+  removeCgroup(cgroupId: number): void;
+  /**
+   * Resolves once every event committed to the ring before this call has been yielded to the
+   * consumer and the consumer has asked for the next batch (so has handled it): a poll started
+   * after the call must have emptied the ring. Needs a consumer iterating the session.
+   */
+  sync(): Promise<void>;
   stats(): TraceStats;
   /** Drains what is left in the ring, detaches, frees; the iterator then ends. */
   stop(): Promise<TraceStats>;
@@ -78,6 +86,11 @@ class Session implements TraceSession {
   readonly #ruleIds: readonly string[];
   readonly #queue: TraceEvent[][] = [];
   #events = 0;
+  /** polls started, batches pushed, batches the consumer has finished with: sync() compares them */
+  #polls = 0;
+  #pushed = 0;
+  #consumed = 0;
+  #syncs: { afterPoll: number; target?: number; resolve: () => void }[] = [];
   #stopping = false;
   #closed = false;
   #finalDrops: BigUint64Array | undefined;
@@ -103,7 +116,12 @@ class Session implements TraceSession {
           await new Promise<void>((r) => (this.#wakePump = r));
           continue;
         }
-        this.#push(await this.#addon.poll(this.#h, POLL_MS, BATCH_BYTES));
+        const seq = ++this.#polls;
+        const buf = await this.#addon.poll(this.#h, POLL_MS, BATCH_BYTES);
+        this.#push(buf);
+        // A short batch means the ring was empty when the poll ended: everything committed before
+        // the poll started is now queued.
+        if (buf.length < BATCH_BYTES) this.#drainedThrough(seq);
       }
       // drain: the ring is bounded, so this ends even if nobody consumes
       for (;;) {
@@ -125,14 +143,36 @@ class Session implements TraceSession {
       }
       this.#addon.close(this.#h);
       this.#closed = true;
+      this.#drainedThrough(Number.MAX_SAFE_INTEGER); // the final drain above took everything
       this.#wakeConsumer?.();
     }
+  }
+
+  #drainedThrough(seq: number): void {
+    for (const w of this.#syncs) if (w.target === undefined && w.afterPoll < seq) w.target = this.#pushed;
+    this.#settleSyncs();
+  }
+
+  #settleSyncs(): void {
+    this.#syncs = this.#syncs.filter((w) => {
+      if (w.target === undefined || this.#consumed < w.target) return true;
+      w.resolve();
+      return false;
+    });
+  }
+
+  sync(): Promise<void> {
+    return new Promise<void>((resolve) => {
+      this.#syncs.push({ afterPoll: this.#polls, resolve });
+      if (this.#closed) this.#drainedThrough(Number.MAX_SAFE_INTEGER);
+    });
   }
 
   #push(buf: Buffer): void {
     if (buf.length === 0) return;
     const batch = decodeBatch(buf, this.#ruleIds);
     this.#events += batch.length;
+    this.#pushed++;
     this.#queue.push(batch);
     this.#wakeConsumer?.();
   }
@@ -144,6 +184,15 @@ class Session implements TraceSession {
       if (t.cgroupId !== undefined) this.#addon.addCgroup(this.#h, BigInt(t.cgroupId));
     } catch (err) {
       throw addonError(err, 'add trace target');
+    }
+  }
+
+  removeCgroup(cgroupId: number): void {
+    if (this.#closed) return;
+    try {
+      this.#addon.removeCgroup(this.#h, BigInt(cgroupId));
+    } catch (err) {
+      throw addonError(err, 'remove trace target');
     }
   }
 
@@ -180,9 +229,13 @@ class Session implements TraceSession {
       if (batch) {
         this.#wakePump?.();
         yield batch;
+        this.#consumed++;
+        this.#settleSyncs();
         continue;
       }
       if (this.#closed) {
+        for (const w of this.#syncs) w.resolve(); // nothing more will come
+        this.#syncs = [];
         if (this.#error !== undefined) throw this.#error;
         return;
       }

@@ -1,7 +1,7 @@
 import type { TraceEvent } from '../core/event.js';
 import { LtrackError } from '../core/errors.js';
 import { resolveLimits, runSandbox, type RunPlan, type SandboxResult } from '../sandbox/index.js';
-import { startTrace, type TraceSession, type TraceStats } from '../trace/index.js';
+import { startTrace, type SharedTrace, type TraceLease, type TraceSession, type TraceStats } from '../trace/index.js';
 import { derivePhases, lingerers, phaseGaps, tagPhases, type PhaseDerivation } from './phases.js';
 
 export interface DynamicRun {
@@ -18,16 +18,24 @@ export interface DynamicRun {
  * and only then is the process let go — so the harness's very first file open is observed.
  * Events are drained while the sandbox runs, then tagged with the harness phase they fell in, as the
  * kernel saw the harness's phase markers (never as the channel file says: the candidate can write it).
+ * With `shared`, the run takes a lease on a tracer already attached (many vets side by side, see
+ * src/trace/shared.ts) instead of loading its own; its events are those of its cgroup.
  */
-export async function runTraced(plan: RunPlan, onProgress: (m: string) => void, signal?: AbortSignal): Promise<DynamicRun> {
-  const events: TraceEvent[] = [];
+export async function runTraced(plan: RunPlan, onProgress: (m: string) => void, shared?: SharedTrace, signal?: AbortSignal): Promise<DynamicRun> {
+  let events: TraceEvent[] = [];
   const incomplete: string[] = [];
   let session: TraceSession | undefined;
+  let lease: TraceLease | undefined;
   let draining: Promise<void> | undefined;
 
   const sandbox = await runSandbox(plan, {
     onPhase: (e) => onProgress(e.edge === 'start' ? `sandbox: ${e.phase} phase` : `sandbox: ${e.phase} phase ${e.ok ? 'done' : 'failed'}`),
     onReady: async (target) => {
+      if (shared) {
+        lease = shared.lease(target);
+        onProgress(`shared tracer follows pid ${target.pid} (cgroup ${lease.cgroupId})`);
+        return;
+      }
       try {
         // No kernel rules here: a vet records everything the tree does; rules match in TypeScript.
         session = await startTrace(target, { mode: 'observe' });
@@ -45,11 +53,19 @@ export async function runTraced(plan: RunPlan, onProgress: (m: string) => void, 
     // A failed or aborted sandbox still detaches the tracer before the error goes up (exit 3).
     await session?.stop().catch(() => undefined);
     await draining?.catch(() => undefined);
+    await lease?.end().catch(() => undefined);
     throw err;
   });
 
   let stats: TraceStats | undefined;
-  if (session) {
+  if (lease) {
+    const l = await lease.end();
+    events = lease.events;
+    stats = { events: l.events, drops: l.drops, dropsByCpu: [], dropsByKind: {}, lostForks: l.lostForks, tiers: l.tiers };
+    if (l.drops > 0) incomplete.push(`${l.drops} kernel events were dropped while this candidate ran beside others (a drop names no cgroup, so it counts against every candidate running then)`);
+    if (l.unattributed > 0) incomplete.push(`${l.unattributed} traced events belonged to no running candidate's cgroup while this candidate ran (they could have been its own)`);
+    if (l.lostForks > 0) incomplete.push(`${l.lostForks} child processes could not be added to the traced tree while this candidate ran beside others (they could have been its own)`);
+  } else if (session) {
     stats = await session.stop();
     await draining;
     if (stats.drops > 0) incomplete.push(`${stats.drops} kernel events were dropped`);
@@ -66,7 +82,7 @@ export async function runTraced(plan: RunPlan, onProgress: (m: string) => void, 
   if (sandbox.pidsLimitHits === undefined) incomplete.push("the sandbox's pids limit counter could not be read");
   if (sandbox.cgroupId === undefined) incomplete.push("the sandbox's cgroup id could not be read: neither the tracer nor the socket hooks could follow the run by its cgroup");
   const derived = derivePhases(events);
-  if (session) incomplete.push(...phaseGaps(derived));
+  if (session || lease) incomplete.push(...phaseGaps(derived));
   tagPhases(events, derived.spans);
   sandbox.phases = phaseRecords(derived, sandbox);
   if (plan.deps) incomplete.push(...installGaps(sandbox.phases));

@@ -11,10 +11,12 @@ import { resolveLimits } from '../formats/limits.js';
 import { stageCandidates, type Staging } from '../intake/stage.js';
 import { loaderOpensByName } from '../intake/loader-names.js';
 import { analyseLock } from '../locks/index.js';
-import { loadRuleSet, matchEvents } from '../rules/index.js';
+import { loadRuleSet, matchEvents, type RuleSet } from '../rules/index.js';
 import { score, verdict as decide } from '../scoring/index.js';
 import { REPORT_VERSION, type Report } from '../core/report.js';
 import type { DynamicRun } from './dynamic.js';
+import type { SharedTrace } from '../trace/shared.js';
+import type { LoaderVersions } from '../sandbox/versions.js';
 import { outcomeDetections } from './outcome.js';
 import { summarise } from './observed.js';
 import { loadablePlanModels } from './plan.js';
@@ -22,6 +24,7 @@ import { sinkholeFindings } from './sinkhole.js';
 import { settleUnknowns } from './settle.js';
 import { defaultPolicy, digestWithPolicy, withUserAllowlist } from '../static/pickle/policy.js';
 import { markDecoys } from './decoys.js';
+import { loaderStack } from './loader-stack.js';
 
 export interface VetOptions {
   paths: string[];
@@ -42,6 +45,31 @@ export interface VetOptions {
    * resources and the staging copies are released before vet rejects with the signal's reason.
    */
   signal?: AbortSignal;
+  /** What the vets of one batch share (vetMany); without it the vet loads its own and attaches its own tracer. */
+  batch?: VetBatch;
+}
+
+/**
+ * Loaded once for a batch of vets instead of once per candidate: the tracer each sandbox takes a
+ * lease on, the rule set (~0.3 s to read, validate and score), the image's identity and loader versions.
+ */
+export interface VetBatch {
+  tracer?: SharedTrace;
+  rules: Promise<RuleSet>;
+  image?: Promise<ImageFacts>;
+}
+
+/** The sandbox image a report names: its tag, rootfs (libraries are hashed from it) and loader versions. */
+export interface ImageFacts {
+  tag: string;
+  rootfs: string | undefined;
+  versions: LoaderVersions;
+}
+
+export async function imageFacts(): Promise<ImageFacts> {
+  const { imageLoaderVersions, requireImage } = await import('../sandbox/index.js');
+  const { tag, rootfs } = await requireImage('bwrap').catch(() => ({ tag: 'unknown', rootfs: undefined }));
+  return { tag, rootfs, versions: rootfs ? await imageLoaderVersions(rootfs) : {} };
 }
 
 export interface VetOutcome {
@@ -102,7 +130,7 @@ async function vetStaged(
   durations: Record<string, number>,
   timed: <T>(name: string, body: () => Promise<T>) => Promise<T>,
 ): Promise<VetOutcome> {
-  const rules = await timed('rules', () => loadRuleSet());
+  const rules = await timed('rules', () => opts.batch?.rules ?? loadRuleSet());
   const policy = opts.allowGlobals ? withUserAllowlist(defaultPolicy(), opts.allowGlobals) : defaultPolicy();
   opts.onProgress('static analysis');
   const statik = await timed('static', () => scanStaged(staging, { onProgress: opts.onProgress, policy }));
@@ -135,6 +163,7 @@ async function vetStaged(
           limits: { memoryBytes: opts.memoryBytes ?? memoryForModels(models.map((m) => ({ format: m.format, size: statik.targets.find((t) => t.path === m.reportPaths[0])?.size ?? 0 }))) },
         },
         opts.onProgress,
+        opts.batch?.tracer,
         opts.signal,
       ),
     );
@@ -149,7 +178,8 @@ async function vetStaged(
   const sink = dynamic?.sandbox.sinkhole ? sinkholeFindings(dynamic.sandbox, events) : undefined;
   if (sink) detections.push(...sink.detections);
 
-  const observed = await withLibraryDigests(summarise(events, dynamic?.sandbox.packages ?? []), driver);
+  const image = driver === 'none' ? undefined : await (opts.batch?.image ?? imageFacts());
+  const observed = image ? await withLibraryDigests(summarise(events, dynamic?.sandbox.packages ?? []), image) : { observed: summarise(events, []), incomplete: [] };
   incomplete.push(...observed.incomplete);
   const findings = score(rules, detections);
   const report: Report = {
@@ -170,7 +200,7 @@ async function vetStaged(
       tracerTiers: dynamic?.stats?.tiers ?? [],
       sandbox: driver,
       durationsMs: durations,
-      ...(driver === 'none' ? {} : { loaders: await loadersUsed(dynamic?.sandbox.packages ?? [], events) }),
+      ...(image ? { loaders: loaderStack({ tag: image.tag, ...image.versions }, dynamic?.sandbox.packages ?? [], events) } : {}),
     },
     rulesetDigest: digestWithPolicy(rules.digest, policy),
     globalsPolicy: [...policy.sources],
@@ -181,21 +211,12 @@ async function vetStaged(
 /**
  * Libraries the run mapped executable, hashed from the image's rootfs (the sandbox's root is that
  * rootfs, read-only), so a manifest can pin them. Libraries from the run's tmpfs are gone: no digest.
+ * Returns the observed summary with those digests, and why some could not be had (incomplete reasons).
  */
-/** The image's Python/torch/numpy (from its dpkg database) and which loader libraries --deps put over them. */
-async function loadersUsed(packages: { name: string; version: string }[], events: TraceEvent[]): Promise<NonNullable<Report['stats']['loaders']>> {
-  const [{ imageLoaderVersions, requireImage }, { loaderStack }] = await Promise.all([import('../sandbox/index.js'), import('./loader-stack.js')]);
-  const { tag, rootfs } = await requireImage('bwrap').catch(() => ({ tag: 'unknown', rootfs: undefined }));
-  const versions = rootfs ? await imageLoaderVersions(rootfs) : {};
-  return loaderStack({ tag, ...versions }, packages, events);
-}
-
-/** The observed summary with the mapped libraries' digests, and why some could not be had (incomplete reasons). */
-async function withLibraryDigests(observed: Report['observed'], driver: string): Promise<{ observed: Report['observed']; incomplete: string[] }> {
-  if (driver === 'none' || observed.librariesMapped.length === 0) return { observed, incomplete: [] };
-  const [{ requireImage }, { rootfsDigests }] = await Promise.all([import('../sandbox/index.js'), import('./libdigests.js')]);
-  const { rootfs } = await requireImage('bwrap').catch(() => ({ rootfs: undefined }));
+async function withLibraryDigests(observed: Report['observed'], { rootfs }: ImageFacts): Promise<{ observed: Report['observed']; incomplete: string[] }> {
+  if (observed.librariesMapped.length === 0) return { observed, incomplete: [] };
   if (!rootfs) return { observed, incomplete: ["the sandbox image's rootfs was not found: the libraries the run mapped could not be hashed"] };
+  const { rootfsDigests } = await import('./libdigests.js');
   const { digests, failed } = await rootfsDigests(rootfs, observed.librariesMapped.map((l) => l.path));
   const librariesMapped = observed.librariesMapped.map((l) => {
     const sha256 = digests.get(l.path);

@@ -1,14 +1,15 @@
 import { Command, Option } from 'commander';
 import type { KeyObject } from 'node:crypto';
 import { writeFile, mkdir, stat } from 'node:fs/promises';
-import { join, resolve, sep } from 'node:path';
+import { basename, join, resolve, sep } from 'node:path';
 import { action } from '../run.js';
 import { LtrackError } from '../../core/errors.js';
 import { ExitCode } from '../../core/exit.js';
 import { SEVERITIES, type Severity } from '../../core/severity.js';
-import { forTerminal } from '../../report/escape.js';
+import { forTerminal, jsonForTerminal, maskSecrets } from '../../report/escape.js';
 import type { Report } from '../../core/report.js';
 import type { ReportFormat } from '../../report/index.js';
+import type { VetOptions } from '../../vet/index.js';
 
 interface VetFlags {
   staticOnly?: boolean;
@@ -24,6 +25,8 @@ interface VetFlags {
   network: string;
   timeout: string;
   memory?: string;
+  each?: boolean;
+  jobs?: string;
 }
 
 export function registerVet(program: Command): void {
@@ -44,10 +47,14 @@ export function registerVet(program: Command): void {
     .addOption(new Option('--network <mode>', 'sandbox network').choices(['none', 'sinkhole']).default('none'))
     .option('--timeout <seconds>', 'wall-clock limit of the sandboxed run', '300')
     .option('--memory <size>', 'memory limit of the sandbox (e.g. 8g); default 2 GiB plus twice the size of models that cannot be memory-mapped')
+    .option('--each', 'each PATH is a candidate of its own, with its own verdict and report (without it, all PATHs are one candidate)')
+    .option('--jobs <n>', 'with --each: sandboxes run side by side under one tracer (default: the core count)')
     .addHelpText(
       'after',
       '\nExit codes: 0 pass, 1 blocked (a finding at or above --fail-on), 2 bad usage or bad input,\n' +
-        '3 incomplete (tracer missing, events dropped, sandbox failed): vetting fails closed.',
+        '3 incomplete (tracer missing, events dropped, sandbox failed): vetting fails closed.\n' +
+        'With --each: 1 if any candidate blocked, else 2 if any was bad input, else 3 if any was incomplete, else 0;\n' +
+        '--out DIR gets one folder per candidate (DIR/<n>-<name>).',
     )
     .action(action(runVet));
 }
@@ -55,14 +62,16 @@ export function registerVet(program: Command): void {
 // The analysis, report writers, signer and sandbox load inside the action (dynamic import), so
 // registering `vet` costs nothing to `--version`, `--help` or another command.
 async function runVet(paths: string[], flags: VetFlags): Promise<ExitCode> {
-  const [{ vet }, { parseMemory }, { keylessAvailable }, { readSigningKey }] = await Promise.all([
-    import('../../vet/index.js'),
+  const [{ parseMemory }, { keylessAvailable }, { readSigningKey }] = await Promise.all([
     import('../../sandbox/sizing.js'),
     import('../../manifest/keyless.js'),
     import('../../manifest/keys.js'),
   ]);
   const timeoutSec = Number(flags.timeout);
   if (!Number.isFinite(timeoutSec) || timeoutSec <= 0) throw new LtrackError('usage', `--timeout must be a positive number of seconds, got ${flags.timeout}`);
+  if (flags.jobs !== undefined && !flags.each) throw new LtrackError('usage', '--jobs needs --each (without it all PATHs are one candidate, vetted in one sandbox)');
+  const jobs = flags.jobs === undefined ? undefined : Number(flags.jobs);
+  if (jobs !== undefined && (!Number.isInteger(jobs) || jobs < 1)) throw new LtrackError('usage', `--jobs must be a positive integer, got ${flags.jobs}`);
   if (flags.forceManifest && !flags.signKey && !keylessAvailable()) throw new LtrackError('usage', '--force-manifest needs --sign-key (or a Sigstore OIDC identity) to sign the manifest');
   if ((flags.signKey || flags.forceManifest) && !flags.out) throw new LtrackError('usage', 'a manifest needs --out DIR to be written to');
   // A bad signing key must cost nothing: it is read and checked before any analysis runs.
@@ -71,8 +80,7 @@ async function runVet(paths: string[], flags: VetFlags): Promise<ExitCode> {
   // SIGINT/SIGTERM abort the vet; it rejects once its sandbox, tracer and copies are released
   const { abortOnSignals } = await import('../signals.js');
   const interrupt = abortOnSignals();
-  const outcome = await vet({
-    paths,
+  const opts: Omit<VetOptions, 'paths'> = {
     staticOnly: flags.staticOnly === true,
     sandbox: flags.sandbox,
     ...(flags.deps ? { deps: flags.deps } : {}),
@@ -86,19 +94,93 @@ async function runVet(paths: string[], flags: VetFlags): Promise<ExitCode> {
       if (tty || process.env.LTRACK_PROGRESS) process.stderr.write(`ltrack: ${forTerminal(m)}\n`);
     },
     signal: interrupt.signal,
-  })
-    .catch((err: unknown) => {
-      if (interrupt.exitCode() === undefined) throw err;
-      return undefined;
-    })
+  };
+  const stoppedBy = (err: unknown): undefined => {
+    if (interrupt.exitCode() === undefined) throw err;
+    return undefined;
+  };
+  if (flags.each) {
+    const code = await runEach(paths, opts, flags, signKey, jobs)
+      .catch(stoppedBy)
+      .finally(() => interrupt.dispose());
+    return interrupt.exitCode() ?? code ?? ExitCode.Incomplete;
+  }
+  const { vet } = await import('../../vet/index.js');
+  const outcome = await vet({ ...opts, paths })
+    .catch(stoppedBy)
     .finally(() => interrupt.dispose());
   const stopped = interrupt.exitCode();
   if (stopped !== undefined || outcome === undefined) return stopped ?? ExitCode.Incomplete;
   const { report, events } = outcome;
   if (flags.out) await (await import('../../report/index.js')).writeOutputs(report, flags.out, events);
-  await maybeManifest(report, paths, flags, signKey);
+  await maybeManifest(report, paths, flags, signKey, flags.out);
   await printReport(report, flags.format);
   return outcome.exitCode;
+}
+
+/**
+ * `vet --each`: every PATH its own candidate (vetMany: one tracer, --jobs sandboxes side by side).
+ * Text and CEF are printed per candidate in PATH order as soon as the ones before it are done;
+ * JSON is one document listing every candidate; SARIF one log with a run per candidate.
+ */
+async function runEach(paths: string[], opts: Omit<VetOptions, 'paths'>, flags: VetFlags, signKey: KeyObject | undefined, jobs: number | undefined): Promise<ExitCode> {
+  const [{ vetMany }, { exitCodeOf }, { render }] = await Promise.all([import('../../vet/many.js'), import('../run.js'), import('../../report/index.js')]);
+  const ready = new Map<number, string>();
+  let printed = 0;
+  const codes: ExitCode[] = [];
+  const reports: ({ paths: string[]; exitCode: ExitCode; report: Report } | { paths: string[]; exitCode: ExitCode; error: { code: string; message: string } })[] = [];
+  await vetMany(
+    paths.map((p) => [p]),
+    opts,
+    {
+      ...(jobs === undefined ? {} : { jobs }),
+      onResult: async (i, r) => {
+        const streamed = flags.format === 'text' || flags.format === 'cef';
+        const header = flags.format === 'text' ? `== ${forTerminal(paths[i]!)} (${i + 1}/${paths.length})\n` : '';
+        if ('error' in r) {
+          const code = exitCodeOf(r.error);
+          codes[i] = code;
+          reports[i] = { paths: r.paths, exitCode: code, error: { code: r.error.code, message: r.error.message } };
+          // one line naming the candidate, as a single vet's error is
+          process.stderr.write(`ltrack: ${forTerminal(paths[i]!)}: ${forTerminal(r.error.message)}\n`);
+          ready.set(i, header ? `${header}ERROR  ${forTerminal(r.error.message)}\n` : '');
+        } else {
+          const out = flags.out ? join(flags.out, `${i + 1}-${basename(paths[i]!) || 'candidate'}`) : undefined;
+          if (out) await (await import('../../report/index.js')).writeOutputs(r.outcome.report, out, r.outcome.events);
+          await maybeManifest(r.outcome.report, r.paths, flags, signKey, out);
+          codes[i] = r.outcome.exitCode;
+          reports[i] = { paths: r.paths, exitCode: r.outcome.exitCode, report: r.outcome.report };
+          ready.set(i, streamed ? `${header}${render(r.outcome.report, flags.format, { color: process.stdout.isTTY && !process.env.NO_COLOR })}` : '');
+        }
+        // in PATH order: print every candidate whose predecessors are all printed
+        for (let text = ready.get(printed); text !== undefined; text = ready.get(printed)) {
+          process.stdout.write(text);
+          ready.delete(printed++);
+        }
+      },
+    },
+  );
+  if (flags.format === 'json') {
+    // each report validated and masked by render, then parsed back into the one document
+    const candidates = reports.map((r) => ('report' in r ? { paths: r.paths, exitCode: r.exitCode, report: JSON.parse(render(r.report, 'json')) as unknown } : r));
+    process.stdout.write(`${jsonForTerminal(JSON.stringify({ candidates }, null, 2))}\n`);
+  } else if (flags.format === 'sarif') {
+    const { toSarif } = await import('../../report/sarif.js');
+    const logs = reports.flatMap((r) => ('report' in r ? [toSarif(r.report)] : []));
+    const log = { ...(logs[0] ?? { version: '2.1.0', $schema: 'https://json.schemastore.org/sarif-2.1.0.json' }), runs: logs.flatMap((l) => l.runs) };
+    process.stdout.write(`${jsonForTerminal(maskSecrets(JSON.stringify(log, null, 2)))}\n`);
+  }
+  if (flags.format === 'text') {
+    const count = (c: ExitCode): number => codes.filter((x) => x === c).length;
+    process.stdout.write(`\n${paths.length} candidates: ${count(ExitCode.Pass)} pass, ${count(ExitCode.Blocked)} block, ${count(ExitCode.Incomplete)} incomplete, ${count(ExitCode.BadInput)} bad input\n`);
+  }
+  return combinedExit(codes);
+}
+
+/** Several candidates' codes as one: any block wins, then bad input, then incomplete. */
+export function combinedExit(codes: ExitCode[]): ExitCode {
+  for (const c of [ExitCode.Blocked, ExitCode.BadInput, ExitCode.Incomplete]) if (codes.includes(c)) return c;
+  return ExitCode.Pass;
 }
 
 /** The report on stdout, in the format asked for. */
@@ -112,11 +194,11 @@ async function printReport(report: Report, format: VetFlags['format']): Promise<
  * --sign-key, or keylessly with Sigstore where an OIDC identity exists. Without either no manifest
  * is written — an unsigned allowlist would be worth nothing.
  */
-async function maybeManifest(report: Report, paths: string[], flags: VetFlags, signKey: KeyObject | undefined): Promise<void> {
+async function maybeManifest(report: Report, paths: string[], flags: VetFlags, signKey: KeyObject | undefined, outDir: string | undefined): Promise<void> {
   const { keylessAvailable } = await import('../../manifest/keyless.js');
   if (report.verdict.status !== 'pass' && !flags.forceManifest) return;
   if (!signKey && !keylessAvailable()) return;
-  if (!flags.out) return; // checked up front when a manifest was asked for
+  if (!outDir) return; // checked up front when a manifest was asked for
   const { buildManifest, signEd25519, signKeyless } = await import('../../manifest/index.js');
   // One vetted folder is the model: subjects are named relative to it, as `manifest verify --files DIR` names them.
   // Unanalysed files are never subjects (verify then names them as outside the manifest).
@@ -124,10 +206,10 @@ async function maybeManifest(report: Report, paths: string[], flags: VetFlags, s
   const inside = folder !== undefined && report.targets.every((t) => resolve(t.path).startsWith(folder + sep));
   const root = inside ? { root: folder } : {};
   const statement = await buildManifest(report, { files: report.targets.filter((t) => !t.unanalysed).map((t) => t.path), ...root, forced: flags.forceManifest === true && report.verdict.status !== 'pass' });
-  await mkdir(flags.out, { recursive: true });
+  await mkdir(outDir, { recursive: true });
   if (signKey) {
-    await writeFile(join(flags.out, 'manifest.dsse.json'), `${JSON.stringify(signEd25519(statement, signKey), null, 2)}\n`);
+    await writeFile(join(outDir, 'manifest.dsse.json'), `${JSON.stringify(signEd25519(statement, signKey), null, 2)}\n`);
   } else {
-    await writeFile(join(flags.out, 'manifest.sigstore.json'), `${JSON.stringify(await signKeyless(statement), null, 2)}\n`);
+    await writeFile(join(outDir, 'manifest.sigstore.json'), `${JSON.stringify(await signKeyless(statement), null, 2)}\n`);
   }
 }
