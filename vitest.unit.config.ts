@@ -13,6 +13,10 @@ import base from './vitest.config.js';
 export const UNIT_FILES = [
   'test/cli/contract.test.ts',
   'test/fixtures/pickle-ops.test.ts',
+  'test/gadgets/denylists.test.ts',
+  'test/gadgets/fixtures.test.ts',
+  'test/gadgets/policy.test.ts',
+  'test/gadgets/walk.test.ts',
   'test/integrity/intake-units.test.ts',
   'test/integrity/kernel-units.test.ts',
   'test/integrity/manifest.test.ts',
