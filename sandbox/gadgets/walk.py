@@ -102,6 +102,10 @@ def module_files(root, stdlib):
                 yield ".".join(mod), os.path.join(dirpath, f), stem == "__init__"
 
 
+# Marks a resolution started at the top, so that the memoised entry points pass a non-empty seen set.
+TOP = ("<top>",)
+
+
 class Func:
     """A def: its qualified name, its class (for self.), its parameters and its call sites."""
     __slots__ = ("name", "module", "cls", "params", "calls", "tainted")
@@ -233,7 +237,7 @@ class Index:
             return self._lookup(dotted, seen)
         key = ("l", dotted)
         if key not in self.memo:
-            self.memo[key] = self._lookup(dotted, set())
+            self.memo[key] = self._lookup(dotted, {TOP})  # non-empty: nested lookups keep the cycle guard
         return self.memo[key]
 
     def _lookup(self, dotted, seen):
@@ -265,7 +269,7 @@ class Index:
             return self._member(mod, name, seen)
         key = ("m", mod.name, name)
         if key not in self.memo:
-            self.memo[key] = self._member(mod, name, set())
+            self.memo[key] = self._member(mod, name, {TOP})
         return self.memo[key]
 
     def _member(self, mod, name, seen):
@@ -497,6 +501,13 @@ def sink_cap(name, call, tainted):
     return cap
 
 
+def safe_mro(ix, k):
+    try:
+        return ix.mro(k)
+    except RecursionError:
+        return [k]
+
+
 def build_graph(ix):
     """Nodes are (function, class of self) pairs and class constructions; edges are resolved calls."""
     edges = {}  # node -> sorted list of (callee node)
@@ -540,7 +551,10 @@ def build_graph(ix):
         out = []
         hit = {}
         if kind == "c":
-            out = construct(ix.classes[name], ON_LOAD if ctx == "load" else ON_CONSTRUCT)
+            try:
+                out = construct(ix.classes[name], ON_LOAD if ctx == "load" else ON_CONSTRUCT)
+            except RecursionError:
+                out = []
         else:
             f = ix.funcs[name]
             k = ix.classes.get(ctx) if ctx else None
@@ -563,7 +577,7 @@ def build_graph(ix):
                     continue
                 callee = node_of(t)
                 if callee and callee[0] == "f" and callee[2] and k is not None and call.args \
-                        and isinstance(call.args[0], ast.Name) and call.args[0].id == "self" and ix.classes[callee[2]] in ix.mro(k):
+                        and isinstance(call.args[0], ast.Name) and call.args[0].id == "self" and ix.classes[callee[2]] in safe_mro(ix, k):
                     callee = ("f", callee[1], k.name)  # Base.method(self, ...) keeps self's class
                 if callee and callee != n:
                     out.append(callee)
@@ -616,11 +630,17 @@ def label(n):
 def main():
     t0 = time.monotonic()
     ix = Index()
-    # roots on the command line (tests walk a small tree); else the interpreter's own
-    rs = [os.path.realpath(p) for p in sys.argv[1:]] or roots()
+    # roots on the command line (tests walk a small tree); else the interpreter's own.
+    # --only=a,b / --skip=a,b select top-level packages outside the standard library (a walk
+    # split in parts, each with the standard library, when one walk does not fit the time at hand)
+    opts = {a.split("=", 1)[0]: set(a.split("=", 1)[1].split(",")) for a in sys.argv[1:] if a.startswith("--")}
+    rs = [os.path.realpath(p) for p in sys.argv[1:] if not p.startswith("--")] or roots()
     stdlib = rs[0]
     for root in rs:
         for mod, path, is_pkg in module_files(root, root == stdlib):
+            top = mod.split(".")[0]
+            if root != stdlib and (("--only" in opts and top not in opts["--only"]) or top in opts.get("--skip", ())):
+                continue
             ix.add_module(mod, path, is_pkg)
     t1 = time.monotonic()
     sys.setrecursionlimit(5000)
@@ -665,6 +685,7 @@ def main():
         "python": sys.version.split()[0],
         "roots": rs,
         "max_depth": MAX_DEPTH,
+        "selection": {k: sorted(v) for k, v in sorted(opts.items())},
         "files": ix.files,
         "parse_errors": ix.parse_errors,
         "modules": len(ix.modules),
