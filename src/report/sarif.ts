@@ -73,6 +73,6 @@ function evidenceText(v: unknown): string {
 }
 
 function fingerprint(f: Finding, fileDigest: string): string {
-  const evidence = f.source === 'dynamic' ? String(f.evidence.path ?? f.evidence.addr ?? f.evidence.cmdline ?? '') : String(f.evidence.callable ?? '');
+  const evidence = f.source === 'dynamic' ? evidenceText(f.evidence.path ?? f.evidence.addr ?? f.evidence.cmdline) : evidenceText(f.evidence.callable);
   return sha256([f.ruleId, fileDigest, (f.location?.entry ?? []).join('/'), String(f.location?.byteOffset ?? ''), evidence].join('\0')).slice(0, 32);
 }

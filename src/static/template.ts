@@ -73,6 +73,8 @@ export function analyseTemplate(source: string): TemplateFinding[] {
   }
   let program: Node;
   try {
+    // @huggingface/jinja's index.d.ts re-exports from extensionless paths ('./parser') that NodeNext resolution cannot follow, so parse and tokenize have no type here
+    // eslint-disable-next-line @typescript-eslint/no-unsafe-assignment, @typescript-eslint/no-unsafe-call -- the library's types are unresolvable under NodeNext (see above); tsc hides it with skipLibCheck
     program = parse(tokenize(source));
   } catch (err) {
     const why = err instanceof Error ? err.message : String(err);
@@ -124,7 +126,7 @@ class Walker {
     const stack: unknown[] = [this.program];
     while (stack.length) {
       const x = stack.pop();
-      if (Array.isArray(x)) stack.push(...x);
+      if (Array.isArray(x)) stack.push(...(x as unknown[]));
       else if (x instanceof Map) for (const [k, v] of x) stack.push(k, v);
       else if (isNode(x)) {
         if (out.length >= MAX_NODES) throw new Error(`more than ${MAX_NODES} nodes`);
@@ -363,8 +365,11 @@ class Walker {
     for (const [k, v] of entries) {
       const ks = this.fold(k, depth);
       if (ks?.length !== 1) return undefined;
+      const key = ks[0];
+      // keys are scalars; a tuple key (a list here) spells no name: the dict is unknown
+      if (typeof key === 'object' && key !== null) return undefined;
       const vs = this.fold(v, depth);
-      m.set(String(ks[0]), vs?.length === 1 ? vs[0]! : null);
+      m.set(String(key), vs?.length === 1 ? vs[0]! : null);
     }
     return [m];
   }

@@ -85,7 +85,7 @@ describe("production's versions: a lock that pins a loader loads the model with 
     expect(r.code, r.stdout + r.stderr).toBe(0);
     const report = JSON.parse(await readFile(join(out, 'report.json'), 'utf8')) as Report;
     expect(report.stats.loaders?.fromDeps).toEqual([{ name: 'joblib', version: '1.2.0', loaded: true }]);
-    expect(report.stats.loaders).toMatchObject({ python: expect.stringMatching(/^3\./), torch: expect.any(String), numpy: expect.any(String) });
+    expect(report.stats.loaders).toMatchObject({ python: (expect.stringMatching(/^3\./) as string), torch: (expect.any(String) as string), numpy: (expect.any(String) as string) });
     // The kernel saw the model's load go through the lock's copy, not the image's 1.4.
     const events = (await readFile(join(out, 'events.jsonl'), 'utf8')).split('\n').filter(Boolean).map((l) => JSON.parse(l) as { kind: string; phase?: string; path?: string });
     const joblibOpens = events.filter((e) => e.kind === 'file_open' && /\/joblib\/(?:__pycache__\/)?numpy_pickle/.test(e.path ?? ''));

@@ -47,7 +47,8 @@ function startVet(driver: 'docker' | 'bwrap', extra: string[] = ['--deps', join(
 
 /** Resolves once `cond` holds; rejects if the vet exits first. */
 async function until(cond: () => boolean, exited: Promise<unknown>): Promise<void> {
-  let done = false;
+  // widened: the flag is set by the callback below, which control-flow analysis does not see
+  let done = false as boolean;
   void exited.then(() => (done = true));
   while (!cond()) {
     if (done) throw new Error('the vet exited first');

@@ -23,7 +23,8 @@ function archive(name: string, files: Record<string, Buffer>, switches: string[]
   }
   const out = join(work, name);
   const r = spawnSync('7zz', ['a', '-bd', '-y', ...switches, out, '.'], { cwd: src });
-  expect(r.status, r.stderr?.toString()).toBe(0);
+  // stderr is null (though typed Buffer) when 7zz cannot be spawned at all: say why instead
+  expect(r.status, r.error?.message ?? r.stderr.toString()).toBe(0);
   return out;
 }
 
