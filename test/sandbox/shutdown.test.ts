@@ -129,9 +129,18 @@ describe('a SIGKILLed vet', () => {
       expect(await vet.exited).toEqual({ code: null, signal: 'SIGKILL' });
       const left = await leftovers(vet.pid);
       // what a crash really leaves: proof that the sweep below has something to do
-      expect(left.some((l) => l.startsWith('run folder')), left.join('\n')).toBe(true);
-      expect(left.some((l) => l.startsWith('staging')), left.join('\n')).toBe(true);
-      expect(left.some((l) => l.startsWith(driver === 'docker' ? 'container' : 'cgroup')), left.join('\n')).toBe(true);
+      expect(
+        left.some((l) => l.startsWith('run folder')),
+        left.join('\n'),
+      ).toBe(true);
+      expect(
+        left.some((l) => l.startsWith('staging')),
+        left.join('\n'),
+      ).toBe(true);
+      expect(
+        left.some((l) => l.startsWith(driver === 'docker' ? 'container' : 'cgroup')),
+        left.join('\n'),
+      ).toBe(true);
       killed.push({ pid: vet.pid, held });
     }
     for (const { held } of killed) {
