@@ -39,10 +39,7 @@ export default defineConfig(
       '@typescript-eslint/no-confusing-void-expression': ['error', { ignoreArrowShorthand: true }],
       // The pickle interpreter ends a run by throwing Stop, deliberately not an Error: hostile
       // streams end runs by the thousand and an Error captures a stack each time.
-      '@typescript-eslint/only-throw-error': [
-        'error',
-        { allow: [{ from: 'file', name: 'Stop', path: 'src/static/pickle/interpreter.ts' }] },
-      ],
+      '@typescript-eslint/only-throw-error': ['error', { allow: [{ from: 'file', name: 'Stop', path: 'src/static/pickle/interpreter.ts' }] }],
     },
   },
   {

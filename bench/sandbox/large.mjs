@@ -15,11 +15,16 @@ const ROUNDS = Number(process.argv[3] ?? 2);
 const dir = mkdtempSync('/var/tmp/ltrack-bench-large-');
 const model = join(dir, 'model.pt');
 // Ten equal float32 tensors of GB/10 each, written by Debian's torch on the host.
-execFileSync('/usr/bin/python3', ['-c', `
+execFileSync('/usr/bin/python3', [
+  '-c',
+  `
 import sys, torch
 n = int(float(sys.argv[2]) * 2**30 / 4 / 10)
 torch.save({f"layer{i}.weight": torch.full((n,), float(i)) for i in range(10)}, sys.argv[1])
-`, model, String(GB)]);
+`,
+  model,
+  String(GB),
+]);
 const bytes = statSync(model).size;
 const LOAD = "import torch; sd = torch.load('/tmp/m.pt', map_location='cpu', weights_only=False, mmap=True); print(sum(float(t.sum()) for t in sd.values()))";
 
@@ -41,12 +46,15 @@ async function bare(tag) {
 function vet() {
   return new Promise((res, rej) => {
     const p = spawn(process.execPath, [resolve('dist/cli/main.js'), 'vet', '--sandbox', 'docker', model], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '', peak = 0;
+    let out = '',
+      peak = 0;
     const poll = setInterval(() => {
       try {
         const m = /VmHWM:\s+(\d+) kB/.exec(execFileSync('cat', [`/proc/${p.pid}/status`], { encoding: 'utf8' }));
         if (m) peak = Math.max(peak, Number(m[1]) * 1024);
-      } catch { /* exited */ }
+      } catch {
+        /* exited */
+      }
     }, 200);
     p.stdout.on('data', (d) => (out += d));
     p.stderr.on('data', (d) => (out += d));

@@ -56,7 +56,9 @@ const { tag, rootfs } = await requireImage('docker');
 const bare = { docker: () => bareDocker(tag), bwrap: () => bareBwrap(rootfs) };
 console.log(`sandbox benchmark: ${MODEL.split('/').pop()}, ${ROUNDS} rounds per driver`);
 for (const driver of ['docker', 'bwrap']) {
-  const b = [], off = [], on = [];
+  const b = [],
+    off = [],
+    on = [];
   let events = 0;
   await bare[driver](); // warm the page cache and the image layers once
   for (let r = 0; r < ROUNDS; r++) {

@@ -53,13 +53,21 @@ for (let round = 0; round < runs; round++) {
 }
 
 console.log(`node ${process.version}, ${runs} runs each, medians; dists side by side: ${dists.map((d) => d.slice(root.length)).join(', ')}`);
-console.log(`${'node -e 0 (floor)'.padEnd(30)} ${''.padEnd(14)} ${median(floor.map((x) => x.ms)).toFixed(0).padStart(6)} ms  ${median(floor.map((x) => x.rssMb)).toFixed(0).padStart(4)} MB RSS`);
+console.log(
+  `${'node -e 0 (floor)'.padEnd(30)} ${''.padEnd(14)} ${median(floor.map((x) => x.ms))
+    .toFixed(0)
+    .padStart(6)} ms  ${median(floor.map((x) => x.rssMb))
+    .toFixed(0)
+    .padStart(4)} MB RSS`,
+);
 for (const [name] of cases) {
   for (const dist of dists) {
     const s = samples.get(`${name}\t${dist}`);
     const ms = median(s.map((x) => x.ms));
     const rss = median(s.map((x) => x.rssMb));
     const rate = name.includes('1,000') ? `, ${Math.round(1000 / (ms / 1000))} files/s` : '';
-    console.log(`${name.padEnd(30)} ${dist.slice(root.length).padEnd(14)} ${ms.toFixed(0).padStart(6)} ms  ${rss.toFixed(0).padStart(4)} MB RSS  exit ${[...new Set(s.map((x) => x.status))].join('/')}${rate}`);
+    console.log(
+      `${name.padEnd(30)} ${dist.slice(root.length).padEnd(14)} ${ms.toFixed(0).padStart(6)} ms  ${rss.toFixed(0).padStart(4)} MB RSS  exit ${[...new Set(s.map((x) => x.status))].join('/')}${rate}`,
+    );
   }
 }

@@ -48,7 +48,12 @@ const time = (cmd, args) => {
 };
 const ltrack = (paths) => JSON.parse(time(process.execPath, ['bench/static/scan-one.mjs', ...paths]).out);
 const openssl = (files) => time('openssl', ['dgst', '-sha256', ...files]).seconds;
-const genops = (files) => time('/usr/bin/python3', ['-c', 'import sys,pickletools\nfor p in sys.argv[1:]:\n    with open(p,"rb") as f:\n        data = f.read()\n    try:\n        for _ in pickletools.genops(data): pass\n    except Exception: pass', ...files]).seconds;
+const genops = (files) =>
+  time('/usr/bin/python3', [
+    '-c',
+    'import sys,pickletools\nfor p in sys.argv[1:]:\n    with open(p,"rb") as f:\n        data = f.read()\n    try:\n        for _ in pickletools.genops(data): pass\n    except Exception: pass',
+    ...files,
+  ]).seconds;
 
 // named by size, so a run at another size makes its own files
 const a = join(dir, `big-${GiB}g.pkl`);
@@ -69,8 +74,19 @@ for (const [name, paths, files, bytes] of [
   const ssl = openssl(files);
   const py = name.startsWith('(b)') ? NaN : genops(files);
   const size = files.reduce((s, f) => s + Number(execFileSync('stat', ['-c', '%s', f]).toString()), 0);
-  rows.push({ name, seconds: ours.seconds, mbps: size / 1e6 / ours.seconds, filesPerSec: bytes ? bytes / ours.seconds : NaN, rss: ours.maxRssMB, vsOpenssl: ours.seconds / ssl, vsGenops: ours.seconds / py });
+  rows.push({
+    name,
+    seconds: ours.seconds,
+    mbps: size / 1e6 / ours.seconds,
+    filesPerSec: bytes ? bytes / ours.seconds : NaN,
+    rss: ours.maxRssMB,
+    vsOpenssl: ours.seconds / ssl,
+    vsGenops: ours.seconds / py,
+  });
 }
 console.log('| input | ltrack s | MB/s | files/s | peak RSS MB | × openssl sha256 | × pickletools.genops |');
 console.log('|---|---|---|---|---|---|---|');
-for (const r of rows) console.log(`| ${r.name} | ${r.seconds.toFixed(2)} | ${r.mbps.toFixed(0)} | ${Number.isNaN(r.filesPerSec) ? '—' : r.filesPerSec.toFixed(0)} | ${r.rss.toFixed(0)} | ${r.vsOpenssl.toFixed(2)} | ${Number.isNaN(r.vsGenops) ? '—' : r.vsGenops.toFixed(2)} |`);
+for (const r of rows)
+  console.log(
+    `| ${r.name} | ${r.seconds.toFixed(2)} | ${r.mbps.toFixed(0)} | ${Number.isNaN(r.filesPerSec) ? '—' : r.filesPerSec.toFixed(0)} | ${r.rss.toFixed(0)} | ${r.vsOpenssl.toFixed(2)} | ${Number.isNaN(r.vsGenops) ? '—' : r.vsGenops.toFixed(2)} |`,
+  );

@@ -29,7 +29,9 @@ const VERDICT = { 0: 'pass', 1: 'block', 2: 'bad input', 3: 'incomplete' };
 const rows = [];
 const out = mkdtempSync(join(tmpdir(), 'ltrack-bench-shapes-'));
 try {
-  for (const name of readdirSync(dir).filter((n) => !n.startsWith('.') && (only.length === 0 || only.includes(n))).sort()) {
+  for (const name of readdirSync(dir)
+    .filter((n) => !n.startsWith('.') && (only.length === 0 || only.includes(n)))
+    .sort()) {
     const path = join(dir, name);
     const files = filesOf(path);
     const bytes = files.reduce((s, f) => s + statSync(f).size, 0);
@@ -51,5 +53,7 @@ console.log(`| shape (${GiB} GiB) | ltrack vet --static-only s | peak RSS MB | o
 console.log('|---|---|---|---|---|---|---|---|');
 for (const r of rows) {
   const x = (s) => (s / r.ssl).toFixed(2);
-  console.log(`| ${r.name} | ${r.seconds.toFixed(2)} | ${r.rssMB.toFixed(0)} | ${r.ssl.toFixed(2)} | **${x(r.seconds)}** | ${r.split.stageSeconds.toFixed(2)} | ${r.split.scanSeconds.toFixed(2)} (${x(r.split.scanSeconds)}) | ${r.verdict}${r.reasons ? ` (${r.reasons})` : ''} |`);
+  console.log(
+    `| ${r.name} | ${r.seconds.toFixed(2)} | ${r.rssMB.toFixed(0)} | ${r.ssl.toFixed(2)} | **${x(r.seconds)}** | ${r.split.stageSeconds.toFixed(2)} | ${r.split.scanSeconds.toFixed(2)} (${x(r.split.scanSeconds)}) | ${r.verdict}${r.reasons ? ` (${r.reasons})` : ''} |`,
+  );
 }

@@ -23,8 +23,14 @@ const ROUNDS = Number(process.argv.find((a) => /^\d+$/.test(a)) ?? 2);
 const DEMO = process.argv.includes('--demo');
 const FIXTURES = resolve('fixtures/out');
 const PICKLES = [
-  'benign/data.pkl', 'benign/ordered_proto2.pkl', 'benign/data.dill', 'benign/data.cloudpickle',
-  'malicious/system.pkl', 'malicious/connect.pkl', 'malicious/read_ssh_key.pkl', 'tricks/partial.pkl',
+  'benign/data.pkl',
+  'benign/ordered_proto2.pkl',
+  'benign/data.dill',
+  'benign/data.cloudpickle',
+  'malicious/system.pkl',
+  'malicious/connect.pkl',
+  'malicious/read_ssh_key.pkl',
+  'tricks/partial.pkl',
 ];
 const index = new Map(JSON.parse(readFileSync(join(FIXTURES, 'index.json'), 'utf8')).map((e) => [e.file, e]));
 const DRIVERS = ['docker', 'bwrap'];
@@ -40,7 +46,11 @@ async function separate(driver) {
 }
 
 async function many(driver, jobs) {
-  const results = await vetMany(PICKLES.map((f) => [join(FIXTURES, f)]), options(driver), { jobs });
+  const results = await vetMany(
+    PICKLES.map((f) => [join(FIXTURES, f)]),
+    options(driver),
+    { jobs },
+  );
   results.forEach((r, i) => {
     if ('error' in r) throw new Error(`${PICKLES[i]}: ${r.error.message}`);
     check(PICKLES[i], r.outcome.report);
@@ -68,7 +78,11 @@ const median = (xs) => {
 };
 const perMinute = (s) => (PICKLES.length * 60) / s;
 
-console.log(`throughput benchmark, ${new Date().toISOString()}: ${PICKLES.length} small pickles per set, ${ROUNDS} round(s), ${availableParallelism()} cores, load average ${loadavg().map((l) => l.toFixed(1)).join(' ')}`);
+console.log(
+  `throughput benchmark, ${new Date().toISOString()}: ${PICKLES.length} small pickles per set, ${ROUNDS} round(s), ${availableParallelism()} cores, load average ${loadavg()
+    .map((l) => l.toFixed(1))
+    .join(' ')}`,
+);
 const ways = Object.fromEntries(
   DRIVERS.flatMap((d) => [
     [`${d} separate`, () => separate(d)],
@@ -85,22 +99,35 @@ for (let r = 0; r < ROUNDS; r++) {
     console.log(`  round ${r + 1} ${name.padEnd(16)} ${s.toFixed(1)} s  (${perMinute(s).toFixed(1)} vets/min)`);
   }
 }
-console.log(`\nmedian per set of ${PICKLES.length}; load average now ${loadavg().map((l) => l.toFixed(1)).join(' ')}`);
+console.log(
+  `\nmedian per set of ${PICKLES.length}; load average now ${loadavg()
+    .map((l) => l.toFixed(1))
+    .join(' ')}`,
+);
 for (const [name, xs] of Object.entries(times)) {
   const m = median(xs);
   const base = median(times[`${name.split(' ')[0]} separate`]);
   const c = median(cpu[name]) / PICKLES.length;
   const whole = name.startsWith('bwrap');
-  console.log(`  ${name.padEnd(16)} ${m.toFixed(1)} s, ${(m / PICKLES.length).toFixed(2)} s/vet, ${perMinute(m).toFixed(1)} vets/min, ${(base / m).toFixed(2)}× separate; CPU ${c.toFixed(2)} s/vet${whole ? ` (idle ${availableParallelism()} cores: at most ${((60 * availableParallelism()) / c).toFixed(0)} vets/min)` : ' (node only)'}`);
+  console.log(
+    `  ${name.padEnd(16)} ${m.toFixed(1)} s, ${(m / PICKLES.length).toFixed(2)} s/vet, ${perMinute(m).toFixed(1)} vets/min, ${(base / m).toFixed(2)}× separate; CPU ${c.toFixed(2)} s/vet${whole ? ` (idle ${availableParallelism()} cores: at most ${((60 * availableParallelism()) / c).toFixed(0)} vets/min)` : ' (node only)'}`,
+  );
 }
 for (const d of DRIVERS) console.log(`target: >= 60 small-pickle vets/min on 2 cores: ${d} jobs 2 ${perMinute(median(times[`${d} jobs 2`])) >= 60 ? 'met' : 'not met'}`);
 
 // the demo through the CLI, as `npm run demo` runs it (docker when its socket answers)
-const DEMO_RUNS = [['docker', '1'], ['docker', String(availableParallelism())], ['bwrap', String(availableParallelism())]];
+const DEMO_RUNS = [
+  ['docker', '1'],
+  ['docker', String(availableParallelism())],
+  ['bwrap', String(availableParallelism())],
+];
 if (DEMO) {
   for (const [sandbox, jobs] of DEMO_RUNS) {
     const t0 = process.hrtime.bigint();
-    const r = spawnSync(process.execPath, ['dist/cli/main.js', 'demo', '--sandbox', sandbox, '--jobs', jobs, '--out', `/tmp/ltrack-bench-demo-${sandbox}-${jobs}`], { encoding: 'utf8', maxBuffer: 1 << 26 });
+    const r = spawnSync(process.execPath, ['dist/cli/main.js', 'demo', '--sandbox', sandbox, '--jobs', jobs, '--out', `/tmp/ltrack-bench-demo-${sandbox}-${jobs}`], {
+      encoding: 'utf8',
+      maxBuffer: 1 << 26,
+    });
     const s = Number(process.hrtime.bigint() - t0) / 1e9;
     const n = JSON.parse(readFileSync(join(FIXTURES, 'index.json'), 'utf8')).length;
     const summary = r.stdout.trim().split('\n').pop();

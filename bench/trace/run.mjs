@@ -69,7 +69,11 @@ async function withFloor(fn) {
   }
 }
 
-const base = [], floor = [], loaded = [], traced = [], tracedAgg = [];
+const base = [],
+  floor = [],
+  loaded = [],
+  traced = [],
+  tracedAgg = [];
 let lastTraced, lastAgg;
 for (let r = 0; r < ROUNDS; r++) {
   base.push(await loadgen([String(PAIRS), '0', 'gate']));
@@ -101,7 +105,8 @@ console.log(`   traced, default aggregation (1 s): ${ratio(tracedAgg)}x; opens a
   const h = addon.open({ ringBytes: 512 << 20, kindMask: 1 << 3, wakeupBytes: 1 << 20, cgroupHooks: 0, aggregateMs: 0 });
   await loadgen([String(PAIRS), '0', 'gate'], (pid) => addon.addPid(h, pid));
   const t0 = process.hrtime.bigint();
-  let n = 0, chars = 0;
+  let n = 0,
+    chars = 0;
   for (;;) {
     const buf = await addon.poll(h, 0, BATCH_BYTES);
     if (buf.length === 0) break;
@@ -119,7 +124,8 @@ console.log(`   traced, default aggregation (1 s): ${ratio(tracedAgg)}x; opens a
 // 3. CPU of the Node consumer at a sustained rate, measured between attach and the end of the
 // load (loading and verifying the programs is start-up cost, not consumer cost)
 {
-  const rate = 100_000, seconds = 5;
+  const rate = 100_000,
+    seconds = 5;
   let s, c0, t0;
   const reading = [];
   await loadgen([String(rate * seconds), String(rate), 'gate'], async (pid) => {
@@ -134,5 +140,7 @@ console.log(`   traced, default aggregation (1 s): ${ratio(tracedAgg)}x; opens a
   const n = await reading[0];
   const pct = ((cpu.user + cpu.system) / 1e6 / wall) * 100;
   const per100k = pct / (n / wall / 100_000);
-  console.log(`3. consumer CPU at ${(n / wall / 1000).toFixed(0)}k events/s for ${wall.toFixed(1)} s: ${pct.toFixed(1)}% of a core = ${per100k.toFixed(1)}% per 100k events/s (${n} events, ${st.drops} drops)`);
+  console.log(
+    `3. consumer CPU at ${(n / wall / 1000).toFixed(0)}k events/s for ${wall.toFixed(1)} s: ${pct.toFixed(1)}% of a core = ${per100k.toFixed(1)}% per 100k events/s (${n} events, ${st.drops} drops)`,
+  );
 }

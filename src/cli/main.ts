@@ -27,11 +27,7 @@ const program = new Command('ltrack')
       write(`${forTerminal(m[1]!)}${m[2] ?? ''}\n`);
     },
   })
-  .addHelpText(
-    'after',
-    '\nExit codes: 0 pass, 1 blocked, 2 bad usage or bad input, 3 incomplete (the run could not be trusted);\n' +
-      '130/143 a vet stopped by SIGINT/SIGTERM after cleaning up.',
-  );
+  .addHelpText('after', '\nExit codes: 0 pass, 1 blocked, 2 bad usage or bad input, 3 incomplete (the run could not be trusted);\n' + '130/143 a vet stopped by SIGINT/SIGTERM after cleaning up.');
 
 // Commander reports usage errors itself; make them exit 2 like every other bad usage.
 program.exitOverride((err) => {

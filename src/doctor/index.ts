@@ -2,7 +2,6 @@ import { checkBpfLsm, checkBtf, checkBwrap, checkMounts, checkPrivileges, type C
 import { checkDocker, checkSandboxImage } from './sandbox-checks.js';
 import { checkTracerTiers } from './trace-checks.js';
 
-
 /** Every check `ltrack doctor` prints, in order. */
 export async function runChecks(): Promise<Check[]> {
   return [

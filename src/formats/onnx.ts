@@ -21,7 +21,18 @@ export interface OnnxSummary {
 }
 
 /** Domains implemented by onnxruntime itself (no custom-op library needed). */
-const STANDARD_DOMAINS = new Set(['', 'ai.onnx', 'ai.onnx.ml', 'ai.onnx.training', 'ai.onnx.preview.training', 'com.microsoft', 'com.microsoft.nchwc', 'com.microsoft.experimental', 'org.pytorch.aten', 'com.ms.internal.nhwc']);
+const STANDARD_DOMAINS = new Set([
+  '',
+  'ai.onnx',
+  'ai.onnx.ml',
+  'ai.onnx.training',
+  'ai.onnx.preview.training',
+  'com.microsoft',
+  'com.microsoft.nchwc',
+  'com.microsoft.experimental',
+  'org.pytorch.aten',
+  'com.ms.internal.nhwc',
+]);
 
 const MODEL = { irVersion: 1, graph: 7, opsetImport: 8, functions: 25 } as const;
 const GRAPH = { node: 1, initializer: 5, sparseInitializer: 15 } as const;

@@ -101,9 +101,7 @@ const TABLE = [
   ['BINPERSID', 'Q', 'none', 1],
 ] as const satisfies readonly (readonly [string, string, ArgKind, number])[];
 
-export const OPCODES: readonly OpcodeInfo[] = TABLE.map(([name, ch, arg, proto]) =>
-  Object.freeze({ name, code: ch.charCodeAt(0), arg, proto }),
-);
+export const OPCODES: readonly OpcodeInfo[] = TABLE.map(([name, ch, arg, proto]) => Object.freeze({ name, code: ch.charCodeAt(0), arg, proto }));
 
 /** Indexed by opcode byte; undefined for bytes that are not opcodes. */
 export const OPCODE_BY_BYTE: readonly (OpcodeInfo | undefined)[] = (() => {

@@ -6,10 +6,7 @@ import { Cursor, type Bytes } from './bytes.js';
  * without reading them. No library does this with random-access reads and hard bounds, so it is
  * ours; the encoding is the protobuf specification's (varints, wire types 0/1/2/5).
  */
-export type Field =
-  | { no: number; wire: 0; value: bigint }
-  | { no: number; wire: 1 | 5 }
-  | { no: number; wire: 2; start: number; length: number };
+export type Field = { no: number; wire: 0; value: bigint } | { no: number; wire: 1 | 5 } | { no: number; wire: 2; start: number; length: number };
 
 export class WireError extends Error {}
 

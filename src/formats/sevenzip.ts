@@ -88,7 +88,10 @@ function run(program: string, args: string[], cap: number): { out: Buffer } | { 
   if (code === 'ETIMEDOUT') return { problem: `7-Zip ran longer than ${TIMEOUT_MS / 1000} s`, limit: true };
   if (r.error) return { problem: `7-Zip could not run: ${r.error.message}`, limit: false };
   if (r.status !== 0) {
-    const why = `${r.stderr.toString('utf8')}\n${r.stdout.toString('utf8')}`.split('\n').map((l) => l.trim()).find((l) => /^(ERROR|Error|Can't|Cannot|Wrong|Data Error|Unsupported|Headers Error)/.test(l));
+    const why = `${r.stderr.toString('utf8')}\n${r.stdout.toString('utf8')}`
+      .split('\n')
+      .map((l) => l.trim())
+      .find((l) => /^(ERROR|Error|Can't|Cannot|Wrong|Data Error|Unsupported|Headers Error)/.test(l));
     return { problem: why ?? `7-Zip exited with ${r.status ?? r.signal}`, limit: /memory|Can't allocate/i.test(why ?? '') };
   }
   return { out: r.stdout };

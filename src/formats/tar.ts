@@ -40,7 +40,11 @@ export function readTar(bytes: Bytes, limits: Limits): { members: TarMember[]; p
     const prefix = h.subarray(257, 262).toString('latin1') === 'ustar' ? cstr(h, 345, 155) : '';
     const name = longName ?? (prefix ? `${prefix}/${cstr(h, 0, 100)}` : cstr(h, 0, 100));
     longName = undefined;
-    if (type === 'L') longName = bytes.read(at + 512, Math.min(size, 4096)).toString('utf8').replace(/\0.*$/s, '');
+    if (type === 'L')
+      longName = bytes
+        .read(at + 512, Math.min(size, 4096))
+        .toString('utf8')
+        .replace(/\0.*$/s, '');
     else if (type === '0' || type === '\0' || type === '7') {
       if (members.length >= limits.maxZipEntries) {
         problems.push(`more than ${limits.maxZipEntries} tar members; the rest are not analysed`);
@@ -61,7 +65,11 @@ function checksum(h: Buffer): number {
 }
 
 function octal(h: Buffer, at: number, len: number): number | undefined {
-  const s = h.subarray(at, at + len).toString('latin1').replace(/[\0 ]+$/, '').trim();
+  const s = h
+    .subarray(at, at + len)
+    .toString('latin1')
+    .replace(/[\0 ]+$/, '')
+    .trim();
   return /^[0-7]+$/.test(s) ? parseInt(s, 8) : undefined;
 }
 

@@ -38,8 +38,15 @@ export function unpack(kind: Compression, input: Buffer, limits: Limits): Unpack
   }
   if (r.error) return { problem: `${tool} could not run: ${r.error.message}`, limit: false };
   if (r.status !== 0) {
-    const why = r.stderr.toString('utf8').trim().split('\n')[0]?.replace(/^(bzip2|xz): \(stdin\): /, '') || `exit ${r.status}`;
-    return /memory usage limit/i.test(why) ? { problem: `${kind} stream needs more memory than the limit to unpack (${why})`, limit: true } : { problem: `malformed ${kind} stream: ${why}`, limit: false };
+    const why =
+      r.stderr
+        .toString('utf8')
+        .trim()
+        .split('\n')[0]
+        ?.replace(/^(bzip2|xz): \(stdin\): /, '') || `exit ${r.status}`;
+    return /memory usage limit/i.test(why)
+      ? { problem: `${kind} stream needs more memory than the limit to unpack (${why})`, limit: true }
+      : { problem: `malformed ${kind} stream: ${why}`, limit: false };
   }
   return { data: r.stdout };
 }

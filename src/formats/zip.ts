@@ -44,7 +44,11 @@ export function readZip(bytes: Bytes, limits: Limits): ZipArchive {
   const tailLen = Math.min(bytes.size, 22 + 65_535 + 20);
   const tail = bytes.read(bytes.size - tailLen, tailLen);
   let eocd = -1;
-  for (let i = tail.length - 22; i >= 0; i--) if (tail.readUInt32LE(i) === EOCD) { eocd = i; break; }
+  for (let i = tail.length - 22; i >= 0; i--)
+    if (tail.readUInt32LE(i) === EOCD) {
+      eocd = i;
+      break;
+    }
   if (eocd < 0) return { entries: [], problems: [{ ruleId: 'LT-ZIP-006', message: 'no end-of-central-directory record: truncated or not a zip' }] };
   let count = tail.readUInt16LE(eocd + 10);
   let cdSize = tail.readUInt32LE(eocd + 12);
@@ -65,7 +69,11 @@ export function readZip(bytes: Bytes, limits: Limits): ZipArchive {
   // there); torch's reader (miniz) does not. A nonzero shift is two archives in one file.
   const concat = bytes.size - tailLen + eocd - (zip64 ? 56 + 20 : 0) - cdSize - cdOffset;
   if (concat !== 0) {
-    problems.push({ ruleId: 'LT-ZIP-001', message: `the central directory ends ${concat} bytes away from the end record: Python's zipfile shifts every member by that much and torch does not, so the two read different members`, offset: cdOffset });
+    problems.push({
+      ruleId: 'LT-ZIP-001',
+      message: `the central directory ends ${concat} bytes away from the end record: Python's zipfile shifts every member by that much and torch does not, so the two read different members`,
+      offset: cdOffset,
+    });
   }
   if (count > limits.maxZipEntries) {
     problems.push({ ruleId: 'LT-LIM-001', message: `${count} zip entries, more than the limit ${limits.maxZipEntries}; the rest are not analysed` });
@@ -95,7 +103,7 @@ export function readZip(bytes: Bytes, limits: Limits): ZipArchive {
     const name = cd.subarray(p + 46, p + 46 + nameLen).toString('utf8');
     const extra = cd.subarray(p + 46 + nameLen, p + 46 + nameLen + extraLen);
     // ZIP64 extended information: the 0xffffffff fields come from extra field 0x0001, in order.
-    for (let e = 0; e + 4 <= extra.length; ) {
+    for (let e = 0; e + 4 <= extra.length;) {
       const id = extra.readUInt16LE(e);
       const len = extra.readUInt16LE(e + 2);
       if (id === 1) {
@@ -119,7 +127,12 @@ export function readZip(bytes: Bytes, limits: Limits): ZipArchive {
     const lExtraLen = local.readUInt16LE(28);
     const lName = bytes.read(lho + 30, lNameLen).toString('utf8');
     if (lName !== name || local.readUInt16LE(8) !== method) {
-      problems.push({ ruleId: 'LT-ZIP-001', message: `local header of ${JSON.stringify(name)} disagrees with the central directory (${JSON.stringify(lName)}, method ${local.readUInt16LE(8)})`, entry: name, offset: lho });
+      problems.push({
+        ruleId: 'LT-ZIP-001',
+        message: `local header of ${JSON.stringify(name)} disagrees with the central directory (${JSON.stringify(lName)}, method ${local.readUInt16LE(8)})`,
+        entry: name,
+        offset: lho,
+      });
     }
     const encrypted = (flags & 1) !== 0;
     if (encrypted) problems.push({ ruleId: 'LT-ZIP-004', message: `member ${JSON.stringify(name)} is encrypted and cannot be analysed`, entry: name });
@@ -129,7 +142,11 @@ export function readZip(bytes: Bytes, limits: Limits): ZipArchive {
       continue;
     }
     if (method === 8 && csize > 0 && usize / csize > limits.maxCompressionRatio) {
-      problems.push({ ruleId: 'LT-ZIP-005', message: `member ${JSON.stringify(name)} claims a ${Math.round(usize / csize)}:1 compression ratio (limit ${limits.maxCompressionRatio}): a zip bomb`, entry: name });
+      problems.push({
+        ruleId: 'LT-ZIP-005',
+        message: `member ${JSON.stringify(name)} claims a ${Math.round(usize / csize)}:1 compression ratio (limit ${limits.maxCompressionRatio}): a zip bomb`,
+        entry: name,
+      });
     }
     entries.push({ name, method, compressedSize: csize, size: usize, crc, encrypted, dataOffset });
   }
@@ -148,13 +165,16 @@ export function memberData(bytes: Bytes, e: ZipEntry, limits: Limits): { data: B
   if (e.encrypted) return { problem: { ruleId: 'LT-ZIP-004', message: `member ${JSON.stringify(e.name)} is encrypted`, entry: e.name } };
   const raw = bytes.slice(e.dataOffset, e.compressedSize);
   const problems: ZipProblem[] = [];
-  const badCrc = (what: string) => problems.push({ ruleId: 'LT-ZIP-003', message: `member ${JSON.stringify(e.name)} fails its ${what} check; analysed anyway, as loaders that skip the check read it`, entry: e.name });
+  const badCrc = (what: string) =>
+    problems.push({ ruleId: 'LT-ZIP-003', message: `member ${JSON.stringify(e.name)} fails its ${what} check; analysed anyway, as loaders that skip the check read it`, entry: e.name });
   if (e.method === 0) {
-    if (e.size !== e.compressedSize) problems.push({ ruleId: 'LT-ZIP-001', message: `stored member ${JSON.stringify(e.name)} has different sizes; its ${e.compressedSize} stored bytes were analysed`, entry: e.name });
+    if (e.size !== e.compressedSize)
+      problems.push({ ruleId: 'LT-ZIP-001', message: `stored member ${JSON.stringify(e.name)} has different sizes; its ${e.compressedSize} stored bytes were analysed`, entry: e.name });
     if (e.compressedSize <= limits.maxCrcCheckBytes && crc32(raw.read(0, e.compressedSize)) !== e.crc) badCrc('CRC');
     return { data: raw, problems };
   }
-  if (e.method !== 8 && e.method !== 12 && e.method !== 14) return { problem: { ruleId: 'LT-ZIP-006', message: `member ${JSON.stringify(e.name)} uses compression method ${e.method}, not analysed`, entry: e.name } };
+  if (e.method !== 8 && e.method !== 12 && e.method !== 14)
+    return { problem: { ruleId: 'LT-ZIP-006', message: `member ${JSON.stringify(e.name)} uses compression method ${e.method}, not analysed`, entry: e.name } };
   if (e.size > limits.maxInMemoryBytes || (e.compressedSize > 0 && e.size / e.compressedSize > limits.maxCompressionRatio)) {
     return { problem: { ruleId: 'LT-LIM-001', message: `compressed member ${JSON.stringify(e.name)} of ${e.size} bytes is over the in-memory limit or ratio; not analysed`, entry: e.name } };
   }

@@ -89,7 +89,7 @@ async function stream(from: FileHandle, to: FileHandle | undefined, limit: numbe
 }
 
 async function writeAll(to: FileHandle, chunk: Buffer, pos: number): Promise<void> {
-  for (let off = 0; off < chunk.length; ) off += (await to.write(chunk, off, chunk.length - off, pos + off)).bytesWritten;
+  for (let off = 0; off < chunk.length;) off += (await to.write(chunk, off, chunk.length - off, pos + off)).bytesWritten;
 }
 
 /**

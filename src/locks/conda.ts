@@ -64,7 +64,8 @@ function condaLockYml(path: string, text: string, packages: unknown[]): Detectio
     const line = (from = lineOf(text, `name: ${name}`, from));
     const hash = isRecord(pkg.hash) ? pkg.hash : {};
     const manager = pkg.manager ?? 'conda';
-    if (manager === 'conda' && !allowedChannel(url)) out.push(lockDetection(path, text, line, 'LT-DEP-003', `${name} comes from a channel outside the allowlist: ${url || '(no url)'}`, { requirement: name, url }));
+    if (manager === 'conda' && !allowedChannel(url))
+      out.push(lockDetection(path, text, line, 'LT-DEP-003', `${name} comes from a channel outside the allowlist: ${url || '(no url)'}`, { requirement: name, url }));
     if (typeof hash.sha256 !== 'string' && typeof hash.md5 !== 'string') out.push(lockDetection(path, text, line, 'LT-DEP-002', `${name} has no md5 or sha256 hash`, { requirement: name }));
     const like = confusableWith(name);
     if (like) out.push(lockDetection(path, text, line, 'LT-DEP-004', `${name} imitates the well-known package ${like}`, { requirement: name, imitates: like }));

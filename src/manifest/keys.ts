@@ -22,7 +22,7 @@ export async function generateKeyPair(prefix: string): Promise<{ privatePath: st
     const code = (err as NodeJS.ErrnoException).code;
     throw new LtrackError('bad_input', code === 'EEXIST' ? 'already exists; not overwriting a key' : `cannot write key: ${String(err)}`, {
       cause: err,
-      file: code === 'EEXIST' ? (err as NodeJS.ErrnoException).path ?? privatePath : privatePath,
+      file: code === 'EEXIST' ? ((err as NodeJS.ErrnoException).path ?? privatePath) : privatePath,
     });
   }
   return { privatePath, publicPath };

@@ -21,6 +21,9 @@ export function toCef(report: Report): string[] {
     ];
     return head(f.ruleId, f.title, CEF_SEVERITY[f.severity]) + ext.join(' ');
   });
-  lines.push(head('LT-VERDICT', `vet ${report.verdict.status}`, CEF_SEVERITY[report.verdict.severity]) + `rt=${Date.parse(report.startedAt)} fname=${cefValue(files)} outcome=${report.verdict.status} msg=${cefValue(report.verdict.reasons.join('; '))}`);
+  lines.push(
+    head('LT-VERDICT', `vet ${report.verdict.status}`, CEF_SEVERITY[report.verdict.severity]) +
+      `rt=${Date.parse(report.startedAt)} fname=${cefValue(files)} outcome=${report.verdict.status} msg=${cefValue(report.verdict.reasons.join('; '))}`,
+  );
   return lines;
 }

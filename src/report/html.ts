@@ -69,7 +69,16 @@ function processTree(events: TraceEvent[]): string {
   }
   const roots = pids.filter((p) => !pids.includes(parent.get(p) ?? -1));
   const render = (p: number, depth: number): string =>
-    depth > 32 ? '' : `<li>${p} <code>${h(execs.get(p) ?? events.find((e) => e.tgid === p)?.comm ?? '')}</code>${(children.get(p) ?? []).length ? `<ul>${children.get(p)!.map((c) => render(c, depth + 1)).join('')}</ul>` : ''}</li>`;
+    depth > 32
+      ? ''
+      : `<li>${p} <code>${h(execs.get(p) ?? events.find((e) => e.tgid === p)?.comm ?? '')}</code>${
+          (children.get(p) ?? []).length
+            ? `<ul>${children
+                .get(p)!
+                .map((c) => render(c, depth + 1))
+                .join('')}</ul>`
+            : ''
+        }</li>`;
   return `<ul id="tree">${roots.map((r) => render(r, 0)).join('')}</ul>`;
 }
 
@@ -79,7 +88,10 @@ function sinkhole(report: Report): string {
   if (!caught) return '';
   if (caught.length === 0) return '<h2>Network sinkhole</h2><p>Nothing reached the sink.</p>';
   const rows = caught
-    .map((c) => `<tr><td>${h(c.phase ?? '')}</td><td>${c.proto === 'dns' ? `DNS ${h(c.name ?? '?')}` : `TCP ${h(c.dst ?? '?')}:${c.port ?? '?'}`}</td><td>${c.size}</td><td><code>${h(c.preview)}</code></td></tr>`)
+    .map(
+      (c) =>
+        `<tr><td>${h(c.phase ?? '')}</td><td>${c.proto === 'dns' ? `DNS ${h(c.name ?? '?')}` : `TCP ${h(c.dst ?? '?')}:${c.port ?? '?'}`}</td><td>${c.size}</td><td><code>${h(c.preview)}</code></td></tr>`,
+    )
     .join('');
   return `<h2>Network sinkhole (${caught.length})</h2><table><tr><th>phase</th><th>destination</th><th>bytes</th><th>first bytes</th></tr>${rows}</table>`;
 }

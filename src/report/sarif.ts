@@ -27,7 +27,10 @@ export function toSarif(report: Report): Sarif.Log {
       name: f.ruleId.replace(/-/g, ''),
       shortDescription: { text: f.title },
       fullDescription: { text: f.title },
-      help: { text: `${f.title}. CVSS v4.0 ${f.cvss.vector}. MITRE ATT&CK ${f.mitre.join(', ')}. Agent action: ${f.action}.`, markdown: `**${f.title}**\n\nCVSS v4.0 \`${f.cvss.vector}\` · ATT&CK ${f.mitre.map((m) => `[${m}](https://attack.mitre.org/techniques/${m.replace('.', '/')}/)`).join(', ')} · agent action \`${f.action}\`` },
+      help: {
+        text: `${f.title}. CVSS v4.0 ${f.cvss.vector}. MITRE ATT&CK ${f.mitre.join(', ')}. Agent action: ${f.action}.`,
+        markdown: `**${f.title}**\n\nCVSS v4.0 \`${f.cvss.vector}\` · ATT&CK ${f.mitre.map((m) => `[${m}](https://attack.mitre.org/techniques/${m.replace('.', '/')}/)`).join(', ')} · agent action \`${f.action}\``,
+      },
       defaultConfiguration: { level: LEVEL[f.severity] },
       properties: { 'security-severity': sev.toFixed(1), tags: ['security', ...f.mitre], precision: f.source === 'dynamic' ? 'very-high' : 'high' },
     });
@@ -54,7 +57,14 @@ export function toSarif(report: Report): Sarif.Log {
       {
         tool: { driver: { name: 'ltrack', version: report.tool.version, informationUri: 'https://github.com/ltrack/ltrack', rules: [...rules.values()] } },
         results,
-        invocations: [{ executionSuccessful: report.verdict.status !== 'incomplete', ...(report.findings.length > SARIF_MAX_RESULTS ? { toolExecutionNotifications: [{ message: { text: `${report.findings.length - SARIF_MAX_RESULTS} lower-ranked results omitted (GitHub limit)` } }] } : {}) }],
+        invocations: [
+          {
+            executionSuccessful: report.verdict.status !== 'incomplete',
+            ...(report.findings.length > SARIF_MAX_RESULTS
+              ? { toolExecutionNotifications: [{ message: { text: `${report.findings.length - SARIF_MAX_RESULTS} lower-ranked results omitted (GitHub limit)` } }] }
+              : {}),
+          },
+        ],
         properties: { verdict: report.verdict.status, rulesetDigest: report.rulesetDigest },
       },
     ],
@@ -73,6 +83,6 @@ function evidenceText(v: unknown): string {
 }
 
 function fingerprint(f: Finding, fileDigest: string): string {
-  const evidence = f.source === 'dynamic' ? String(f.evidence.path ?? f.evidence.addr ?? f.evidence.cmdline ?? '') : String(f.evidence.callable ?? '');
+  const evidence = f.source === 'dynamic' ? evidenceText(f.evidence.path ?? f.evidence.addr ?? f.evidence.cmdline) : evidenceText(f.evidence.callable);
   return sha256([f.ruleId, fileDigest, (f.location?.entry ?? []).join('/'), String(f.location?.byteOffset ?? ''), evidence].join('\0')).slice(0, 32);
 }

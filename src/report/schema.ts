@@ -22,7 +22,12 @@ export const REPORT_JSON_SCHEMA = {
     startedAt: { type: 'string', format: 'date-time' },
     targets: {
       type: 'array',
-      items: { type: 'object', additionalProperties: false, required: ['path', 'sha256', 'size', 'format'], properties: { path: str, sha256: { type: 'string', pattern: '^[0-9a-f]{64}$' }, size: { type: 'integer', minimum: 0 }, format: { enum: FORMATS }, unanalysed: str, linkTo: str } },
+      items: {
+        type: 'object',
+        additionalProperties: false,
+        required: ['path', 'sha256', 'size', 'format'],
+        properties: { path: str, sha256: { type: 'string', pattern: '^[0-9a-f]{64}$' }, size: { type: 'integer', minimum: 0 }, format: { enum: FORMATS }, unanalysed: str, linkTo: str },
+      },
     },
     skipped: {
       type: 'array',
@@ -44,7 +49,12 @@ export const REPORT_JSON_SCHEMA = {
           ruleId: { type: 'string', pattern: '^LT-[A-Z]+-[0-9]{3}$' },
           title: str,
           severity,
-          cvss: { type: 'object', additionalProperties: false, required: ['vector', 'base', 'score', 'weighting'], properties: { vector: { type: 'string', pattern: '^CVSS:4\\.0/' }, base: num, score: num, weighting: strs } },
+          cvss: {
+            type: 'object',
+            additionalProperties: false,
+            required: ['vector', 'base', 'score', 'weighting'],
+            properties: { vector: { type: 'string', pattern: '^CVSS:4\\.0/' }, base: num, score: num, weighting: strs },
+          },
           mitre: strs,
           action: { enum: ['alert', 'block', 'kill', 'quarantine'] },
           source: { enum: ['static', 'dynamic'] },
@@ -71,7 +81,12 @@ export const REPORT_JSON_SCHEMA = {
         exec: { type: 'array', items: { type: 'object', required: ['path', 'argv'], additionalProperties: false, properties: { path: str, argv: strs, phase } } },
         network: {
           type: 'array',
-          items: { type: 'object', required: ['kind', 'family', 'addr', 'port', 'denied'], additionalProperties: false, properties: { kind: str, family: str, addr: str, port: num, phase, denied: { type: 'boolean' } } },
+          items: {
+            type: 'object',
+            required: ['kind', 'family', 'addr', 'port', 'denied'],
+            additionalProperties: false,
+            properties: { kind: str, family: str, addr: str, port: num, phase, denied: { type: 'boolean' } },
+          },
         },
         packages: { type: 'array', items: { type: 'object', required: ['name', 'version'], additionalProperties: false, properties: { name: str, version: str, sha256: str } } },
         sinkhole: {
@@ -104,12 +119,18 @@ export const REPORT_JSON_SCHEMA = {
             python: str,
             torch: str,
             numpy: str,
-            fromDeps: { type: 'array', items: { type: 'object', additionalProperties: false, required: ['name', 'version', 'loaded'], properties: { name: str, version: str, loaded: { type: 'boolean' } } } },
+            fromDeps: {
+              type: 'array',
+              items: { type: 'object', additionalProperties: false, required: ['name', 'version', 'loaded'], properties: { name: str, version: str, loaded: { type: 'boolean' } } },
+            },
           },
         },
       },
     },
     rulesetDigest: { type: 'string', pattern: '^[0-9a-f]{64}$' },
-    globalsPolicy: { type: 'array', items: { type: 'object', additionalProperties: false, required: ['file', 'sha256'], properties: { file: str, sha256: { type: 'string', pattern: '^[0-9a-f]{64}$' } } } },
+    globalsPolicy: {
+      type: 'array',
+      items: { type: 'object', additionalProperties: false, required: ['file', 'sha256'], properties: { file: str, sha256: { type: 'string', pattern: '^[0-9a-f]{64}$' } } },
+    },
   },
 } as const;

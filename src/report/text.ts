@@ -15,7 +15,9 @@ export function terminalSummary(report: Report, opts: { color: boolean; max?: nu
   for (const t of report.targets) lines.push(`  ${c.dim(forTerminal(t.format).padEnd(13))} ${forTerminal(t.path)}  ${c.dim(t.sha256.slice(0, 16))}`);
   const sevColor = { critical: c.red, high: c.red, medium: c.yellow, low: c.cyan, info: c.dim } as const;
   for (const f of report.findings.slice(0, opts.max ?? 15)) {
-    lines.push(`  ${sevColor[f.severity](f.severity.padEnd(8))} ${f.cvss.score.toFixed(1).padStart(4)} ${forTerminal(f.ruleId)} ${forTerminal(f.title)} ${c.dim(forTerminal(`[${f.source}/${f.phase}]`))}`);
+    lines.push(
+      `  ${sevColor[f.severity](f.severity.padEnd(8))} ${f.cvss.score.toFixed(1).padStart(4)} ${forTerminal(f.ruleId)} ${forTerminal(f.title)} ${c.dim(forTerminal(`[${f.source}/${f.phase}]`))}`,
+    );
     lines.push(`           ${c.dim(forTerminal(f.message).slice(0, 200))}`);
   }
   if (report.findings.length > (opts.max ?? 15)) lines.push(c.dim(`  … ${report.findings.length - (opts.max ?? 15)} more in the report`));
@@ -24,7 +26,9 @@ export function terminalSummary(report: Report, opts: { color: boolean; max?: nu
     const to = k.proto === 'dns' ? `DNS ${k.name ?? '?'}` : `TCP ${k.dst ?? '?'}:${k.port ?? '?'}`;
     lines.push(`  ${c.magenta('sinkhole')} ${forTerminal(to)} ${c.dim(`${forTerminal(`[${k.phase ?? '?'}]`)} ${k.size} bytes: ${forTerminal(k.preview).slice(0, 120)}`)}`);
   }
-  lines.push(c.dim(`  events ${report.stats.events}, drops ${report.stats.drops}, sandbox ${report.stats.sandbox}${report.stats.tracerTiers.length ? `, tiers ${report.stats.tracerTiers.join(' ')}` : ''}`));
+  lines.push(
+    c.dim(`  events ${report.stats.events}, drops ${report.stats.drops}, sandbox ${report.stats.sandbox}${report.stats.tracerTiers.length ? `, tiers ${report.stats.tracerTiers.join(' ')}` : ''}`),
+  );
   const l = report.stats.loaders;
   if (l) {
     const deps = l.fromDeps.map((p) => `${p.name} ${p.version} (--deps)`);

@@ -100,7 +100,10 @@ async function ruleFiles(dirOrFiles: string | string[]): Promise<{ files: string
   }
   const s = await stat(dirOrFiles).catch((err: unknown) => Promise.reject(new LtrackError('bad_input', 'no such rule folder or file', { cause: err, file: dirOrFiles })));
   if (!s.isDirectory()) return { files: [dirOrFiles], digested: [dirOrFiles] };
-  const entries = (await readdir(dirOrFiles, { withFileTypes: true })).filter((e) => e.isFile()).map((e) => e.name).sort();
+  const entries = (await readdir(dirOrFiles, { withFileTypes: true }))
+    .filter((e) => e.isFile())
+    .map((e) => e.name)
+    .sort();
   return {
     files: entries.filter((n) => n.endsWith('.toml') && !NOT_RULE_FILES.has(n)).map((n) => join(dirOrFiles, n)),
     digested: entries.map((n) => join(dirOrFiles, n)),

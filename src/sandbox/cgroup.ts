@@ -28,7 +28,11 @@ export class RunCgroup {
   /** The folders are made inside the try that removes them again when a later step fails. */
   static async create(layout: CgroupLayout, limits: SandboxLimits): Promise<RunCgroup> {
     const missing = CONTROLLERS.filter((c) => layout.v1[c] === undefined);
-    if (missing.length > 0) throw new LtrackError('sandbox_failed', `the bwrap driver limits a run with cgroup v1 controllers; this host (cgroup ${layout.kind}) has no ${missing.join(', ')} hierarchy: use --sandbox docker`);
+    if (missing.length > 0)
+      throw new LtrackError(
+        'sandbox_failed',
+        `the bwrap driver limits a run with cgroup v1 controllers; this host (cgroup ${layout.kind}) has no ${missing.join(', ')} hierarchy: use --sandbox docker`,
+      );
     const name = `${process.pid}-${randomBytes(6).toString('hex')}`;
     const dirs = Object.fromEntries(CONTROLLERS.map((c) => [c, join(layout.v1[c]!, PARENT, name)])) as Record<V1Controller, string>;
     const v2Dir = layout.v2Root === undefined ? undefined : join(layout.v2Root, PARENT, name);

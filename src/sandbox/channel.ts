@@ -51,9 +51,9 @@ export async function readChannel(path: string): Promise<{ reports: PhaseReport[
   const reports = new Map<Phase, PhaseReport>();
   const ended = new Set<Phase>();
   for (const line of text.split('\n')) {
-    let r: ChannelRecord;
+    let r: ChannelRecord | null;
     try {
-      r = JSON.parse(line) as ChannelRecord;
+      r = JSON.parse(line) as ChannelRecord | null;
     } catch {
       continue;
     }

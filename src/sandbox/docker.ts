@@ -97,7 +97,13 @@ export function dockerBox(ctx: BoxContext): Box {
       );
       const pidsDir = dirs.v1.pids ?? dirs.v2;
       if (pidsDir !== undefined) pidsWatch = watchPidsLimitHits(pidsDir);
-      const cgroupId = dirs.v2 === undefined ? undefined : await stat(dirs.v2).then((s) => s.ino, () => undefined);
+      const cgroupId =
+        dirs.v2 === undefined
+          ? undefined
+          : await stat(dirs.v2).then(
+              (s) => s.ino,
+              () => undefined,
+            );
       return { pid: info.State.Pid, cgroupId };
     },
     go() {

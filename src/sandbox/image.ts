@@ -144,9 +144,7 @@ function runStreaming(cmd: string, args: string[], progress: (m: string) => void
     });
     child.stderr.on('data', (d: Buffer) => (err = (err + d.toString()).slice(-2000)));
     child.on('error', (e) => reject(wrapError(e, 'sandbox_failed', `cannot run ${cmd}`)));
-    child.on('close', (code) =>
-      code === 0 ? resolve() : reject(new LtrackError('sandbox_failed', `image build failed (${code}): ${err.trim()}`)),
-    );
+    child.on('close', (code) => (code === 0 ? resolve() : reject(new LtrackError('sandbox_failed', `image build failed (${code}): ${err.trim()}`))));
   });
 }
 

@@ -170,7 +170,7 @@ export function sandboxEnv(harness: Record<string, unknown>): Record<string, str
 }
 
 /** The JSON the harness reads from LTRACK_PLAN (sandbox/harness.py). */
-export async function harnessPlan(plan: RunPlan, run: RunDir, go: 'stdin' | 'block'): Promise<Record<string, unknown>> {
+export function harnessPlan(plan: RunPlan, run: RunDir, go: 'stdin' | 'block'): Record<string, unknown> {
   const deps = depsMount(plan);
   return {
     go,

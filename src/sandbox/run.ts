@@ -43,7 +43,7 @@ export async function runSandbox(plan: RunPlan, hooks: SandboxHooks = {}, signal
   signal?.addEventListener('abort', onAbort, { once: true });
   try {
     run = await makeRunDir();
-    const env = sandboxEnv(await harnessPlan(plan, run, 'block'));
+    const env = sandboxEnv(harnessPlan(plan, run, 'block'));
     box = BOXES[driver]({ plan, run, limits, layout, env, stdout, stderr });
     await box.prepare();
     signal?.throwIfAborted();

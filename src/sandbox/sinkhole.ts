@@ -108,8 +108,23 @@ export async function startSinkInNetns(pid: number): Promise<Sink> {
   const uid = String(SINK_UID);
   const child = spawn(
     'nsenter',
-    [`--net=/proc/${pid}/ns/net`, 'setpriv', `--reuid=${uid}`, `--regid=${uid}`, '--clear-groups', '--inh-caps=-all', '--bounding-set=-all', '--no-new-privs', '--pdeathsig=SIGKILL', '--',
-      '/usr/bin/python3', '-I', '-B', SINK_SCRIPT, ...SINK_ARGS],
+    [
+      `--net=/proc/${pid}/ns/net`,
+      'setpriv',
+      `--reuid=${uid}`,
+      `--regid=${uid}`,
+      '--clear-groups',
+      '--inh-caps=-all',
+      '--bounding-set=-all',
+      '--no-new-privs',
+      '--pdeathsig=SIGKILL',
+      '--',
+      '/usr/bin/python3',
+      '-I',
+      '-B',
+      SINK_SCRIPT,
+      ...SINK_ARGS,
+    ],
     { stdio: ['ignore', 'pipe', 'pipe'], env: {} },
   );
   child.on('error', () => undefined);

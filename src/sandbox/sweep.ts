@@ -35,6 +35,13 @@ async function sweepContainers(): Promise<string[]> {
     .listContainers({ all: true, filters: { label: [OWNER_LABEL] } })
     .catch(() => []);
   const gone = list.filter((c) => ownerLabelGone(c.Labels[OWNER_LABEL] ?? ''));
-  await Promise.all(gone.map((c) => docker().getContainer(c.Id).remove({ force: true }).catch(() => undefined)));
+  await Promise.all(
+    gone.map((c) =>
+      docker()
+        .getContainer(c.Id)
+        .remove({ force: true })
+        .catch(() => undefined),
+    ),
+  );
   return gone.map((c) => c.Id);
 }

@@ -11,10 +11,7 @@ export function verdict(findings: Finding[], opts: { failOn: Severity; incomplet
   const severity = maxSeverity(findings.map((f) => f.severity)) ?? 'info';
   const score = findings.reduce((m, f) => Math.max(m, f.cvss.score), 0);
   const blocking = findings.filter((f) => severityRank(f.severity) >= severityRank(opts.failOn));
-  const reasons = [
-    ...blocking.slice(0, 5).map((f) => `${f.ruleId} ${f.title} (${f.severity}, ${f.cvss.score})`),
-    ...opts.incompleteReasons,
-  ];
+  const reasons = [...blocking.slice(0, 5).map((f) => `${f.ruleId} ${f.title} (${f.severity}, ${f.cvss.score})`), ...opts.incompleteReasons];
   const status = blocking.length > 0 ? 'block' : opts.incompleteReasons.length > 0 ? 'incomplete' : 'pass';
   return { status, severity, score, failOn: opts.failOn, reasons };
 }

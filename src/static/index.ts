@@ -97,7 +97,14 @@ function scanFile(f: StagedFile, limits: Limits, policy: ReturnType<typeof defau
   const base: TargetFile = { path: file, sha256: f.sha256, size: f.size, format: 'unknown', ...(f.linkTo ? { linkTo: f.linkTo } : {}) };
   const found: Detection[] = [];
   if (f.size > limits.maxFileBytes) {
-    found.push({ ruleId: 'LT-LIM-001', source: 'static', phase: 'static', message: `file of ${f.size} bytes is over the size limit; hashed, not parsed`, evidence: { size: f.size }, location: { file } });
+    found.push({
+      ruleId: 'LT-LIM-001',
+      source: 'static',
+      phase: 'static',
+      message: `file of ${f.size} bytes is over the size limit; hashed, not parsed`,
+      evidence: { size: f.size },
+      location: { file },
+    });
     return { target: { ...base, unanalysed: `over the size limit (${limits.maxFileBytes} bytes); hashed, not parsed` }, found, unseen: [] };
   }
   let handle: FileHandle;

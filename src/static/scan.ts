@@ -233,9 +233,14 @@ function scanKerasConfig(bytes: Bytes, entry: string[], ctx: ScanContext): void 
   }
   // offsets are of the text in config.json (its JSON is ASCII in practice), for the report's region
   const at = (needle: string) => Math.max(0, text.indexOf(needle));
-  if (layers.tooDeep) detect(ctx, 'LT-KERAS-003', `Keras config.json nests deeper than ${ctx.limits.maxNestingDepth * 4} levels: the layers below were not analysed`, entry, { byteOffset: nestingBeyond(text, ctx.limits.maxNestingDepth * 4) ?? 0 });
-  for (const name of layers.lambdas) detect(ctx, 'LT-KERAS-001', `Keras Lambda layer ${name}: its Python function is rebuilt and called when the model is loaded`, entry, { byteOffset: at('"Lambda"') }, { layer: name });
-  for (const obj of [...new Set(layers.customObjects)]) detect(ctx, 'LT-KERAS-002', `Keras model needs ${obj} from outside Keras: loading it imports and runs that module's code`, entry, { byteOffset: at(obj.split('.').pop()!) }, { object: obj });
+  if (layers.tooDeep)
+    detect(ctx, 'LT-KERAS-003', `Keras config.json nests deeper than ${ctx.limits.maxNestingDepth * 4} levels: the layers below were not analysed`, entry, {
+      byteOffset: nestingBeyond(text, ctx.limits.maxNestingDepth * 4) ?? 0,
+    });
+  for (const name of layers.lambdas)
+    detect(ctx, 'LT-KERAS-001', `Keras Lambda layer ${name}: its Python function is rebuilt and called when the model is loaded`, entry, { byteOffset: at('"Lambda"') }, { layer: name });
+  for (const obj of [...new Set(layers.customObjects)])
+    detect(ctx, 'LT-KERAS-002', `Keras model needs ${obj} from outside Keras: loading it imports and runs that module's code`, entry, { byteOffset: at(obj.split('.').pop()!) }, { object: obj });
 }
 
 /**
@@ -252,10 +257,24 @@ function scanMaybeOnnx(bytes: Bytes, entry: string[], ctx: ScanContext): Format 
     return 'onnx';
   }
   for (const { tensor, location, offset } of model.escapingLocations) {
-    detect(ctx, 'LT-ONNX-001', `tensor ${tensor || '(unnamed)'} stores its data at ${JSON.stringify(location)}, outside the model's folder: loading reads that file`, entry, { byteOffset: offset }, { tensor, location });
+    detect(
+      ctx,
+      'LT-ONNX-001',
+      `tensor ${tensor || '(unnamed)'} stores its data at ${JSON.stringify(location)}, outside the model's folder: loading reads that file`,
+      entry,
+      { byteOffset: offset },
+      { tensor, location },
+    );
   }
   for (const [domain, { ops, offset }] of model.customDomains) {
-    detect(ctx, 'LT-ONNX-002', `operators from the custom domain ${JSON.stringify(domain)} (${[...ops].slice(0, 5).join(', ')}) need a custom-op library: native code the loader registers`, entry, { byteOffset: offset }, { domain, ops: [...ops] });
+    detect(
+      ctx,
+      'LT-ONNX-002',
+      `operators from the custom domain ${JSON.stringify(domain)} (${[...ops].slice(0, 5).join(', ')}) need a custom-op library: native code the loader registers`,
+      entry,
+      { byteOffset: offset },
+      { domain, ops: [...ops] },
+    );
   }
   return 'onnx';
 }
@@ -295,9 +314,14 @@ function scanHdf5(bytes: Bytes, entry: string[], ctx: ScanContext): Format {
   const json = start < 0 ? undefined : balancedJson(text, start);
   const layers = json === undefined ? undefined : kerasCodeLayers(Buffer.from(json, 'latin1').toString('utf8'), ctx.limits.maxNestingDepth * 4);
   if (layers) {
-    if (layers.tooDeep) detect(ctx, 'LT-KERAS-003', `Keras model_config nests deeper than ${ctx.limits.maxNestingDepth * 4} levels: the layers below were not analysed`, entry, { byteOffset: start + (nestingBeyond(json!, ctx.limits.maxNestingDepth * 4) ?? 0) });
-    for (const name of layers.lambdas) detect(ctx, 'LT-KERAS-001', `Keras Lambda layer ${name}: its marshalled Python code runs when the model is loaded`, entry, { byteOffset: text.indexOf('"Lambda"', start) }, { layer: name });
-    for (const obj of [...new Set(layers.customObjects)]) detect(ctx, 'LT-KERAS-002', `Keras model needs ${obj} from outside Keras: loading it imports and runs that module's code`, entry, { byteOffset: start }, { object: obj });
+    if (layers.tooDeep)
+      detect(ctx, 'LT-KERAS-003', `Keras model_config nests deeper than ${ctx.limits.maxNestingDepth * 4} levels: the layers below were not analysed`, entry, {
+        byteOffset: start + (nestingBeyond(json!, ctx.limits.maxNestingDepth * 4) ?? 0),
+      });
+    for (const name of layers.lambdas)
+      detect(ctx, 'LT-KERAS-001', `Keras Lambda layer ${name}: its marshalled Python code runs when the model is loaded`, entry, { byteOffset: text.indexOf('"Lambda"', start) }, { layer: name });
+    for (const obj of [...new Set(layers.customObjects)])
+      detect(ctx, 'LT-KERAS-002', `Keras model needs ${obj} from outside Keras: loading it imports and runs that module's code`, entry, { byteOffset: start }, { object: obj });
     return 'keras-h5';
   }
   // the config could not be cut out whole: fall back to the text

@@ -61,7 +61,14 @@ export function templateDetections(file: string, entry: string[], templates: Car
   const out: Detection[] = [];
   for (const { key, template, offset } of templates) {
     for (const f of analyseTemplate(template)) {
-      out.push({ ruleId: f.ruleId, source: 'static', phase: 'static', message: `${key}: ${f.message}`, evidence: { key, ...f.evidence }, location: { file, ...(entry.length ? { entry } : {}), byteOffset: offset ?? 0 } });
+      out.push({
+        ruleId: f.ruleId,
+        source: 'static',
+        phase: 'static',
+        message: `${key}: ${f.message}`,
+        evidence: { key, ...f.evidence },
+        location: { file, ...(entry.length ? { entry } : {}), byteOffset: offset ?? 0 },
+      });
     }
   }
   return out;
@@ -75,18 +82,52 @@ export function templateDetections(file: string, entry: string[], templates: Car
 export function scanTemplateFile(carrier: TemplateCarrier, data: Buffer, file: string, maxBytes: number): { format: TemplateCarrier | undefined; found: Detection[] } {
   const at = { file };
   if (data.length > maxBytes) {
-    return { format: carrier, found: [{ ruleId: 'LT-LIM-001', source: 'static', phase: 'static', message: `chat-template carrier of ${data.length} bytes is over the in-memory limit; not analysed`, evidence: { size: data.length }, location: at }] };
+    return {
+      format: carrier,
+      found: [
+        {
+          ruleId: 'LT-LIM-001',
+          source: 'static',
+          phase: 'static',
+          message: `chat-template carrier of ${data.length} bytes is over the in-memory limit; not analysed`,
+          evidence: { size: data.length },
+          location: at,
+        },
+      ],
+    };
   }
   const text = data.toString('utf8');
   if (carrier === 'chat-template') return { format: carrier, found: templateDetections(file, [], [{ key: 'template', template: text, offset: 0 }]) };
   const templates = configTemplates(text);
   if ('problem' in templates) {
-    return { format: carrier, found: [{ ruleId: 'LT-TPL-003', source: 'static', phase: 'static', message: `chat-template carrier could not be read: ${templates.problem}; transformers may read a template from it`, evidence: { problem: templates.problem }, location: at }] };
+    return {
+      format: carrier,
+      found: [
+        {
+          ruleId: 'LT-TPL-003',
+          source: 'static',
+          phase: 'static',
+          message: `chat-template carrier could not be read: ${templates.problem}; transformers may read a template from it`,
+          evidence: { problem: templates.problem },
+          location: at,
+        },
+      ],
+    };
   }
   if (templates.length === 0) return { format: undefined, found: [] };
   // JSON keeps no positions: the report points at the `chat_template` key
   const offset = Math.max(0, data.indexOf('"chat_template"'));
-  return { format: carrier, found: [...templateDetections(file, [], templates.map((t) => ({ ...t, offset }))), ...specialTokenDetections(file, [], configSpecialTokens(text))] };
+  return {
+    format: carrier,
+    found: [
+      ...templateDetections(
+        file,
+        [],
+        templates.map((t) => ({ ...t, offset })),
+      ),
+      ...specialTokenDetections(file, [], configSpecialTokens(text)),
+    ],
+  };
 }
 
 /**
@@ -98,7 +139,14 @@ export function specialTokenDetections(file: string, entry: string[], tokens: It
   const out: Detection[] = [];
   for (const [name, text] of tokens) {
     if (!isInternalName(text)) continue;
-    out.push({ ruleId: 'LT-TPL-001', source: 'static', phase: 'static', message: `special token ${name} is ${JSON.stringify(text.slice(0, 80))}, a Python internal name the chat template receives as a variable`, evidence: { key: name, name: text.slice(0, 200), via: 'special token' }, location: { file, ...(entry.length ? { entry } : {}), byteOffset: 0 } });
+    out.push({
+      ruleId: 'LT-TPL-001',
+      source: 'static',
+      phase: 'static',
+      message: `special token ${name} is ${JSON.stringify(text.slice(0, 80))}, a Python internal name the chat template receives as a variable`,
+      evidence: { key: name, name: text.slice(0, 200), via: 'special token' },
+      location: { file, ...(entry.length ? { entry } : {}), byteOffset: 0 },
+    });
   }
   return out;
 }

@@ -26,7 +26,7 @@ export function elements(values: Folded): Folded {
   if (values === undefined) return undefined;
   const out: Value[] = [];
   for (const v of values) {
-    const items = typeof v === 'string' ? [...v] : Array.isArray(v) ? v : v instanceof Map ? [...v.keys()] : undefined;
+    const items = typeof v === 'string' ? Array.from(v) : Array.isArray(v) ? v : v instanceof Map ? [...v.keys()] : undefined;
     if (items === undefined || out.length + items.length > MAX_CANDIDATES) return undefined;
     out.push(...items);
   }
@@ -73,7 +73,8 @@ export function binary(op: string, a: Value, b: Value): Value | undefined {
 /** Python's `%` on strings, for %s/%r/%d/%c and %%: enough to spell names; anything else is unknown. */
 function percentFormat(fmt: string, args: Value[]): string | undefined {
   let i = 0;
-  let failed = false;
+  // widened: set by the replacer callback, which control-flow analysis does not see
+  let failed = false as boolean;
   const out = fmt.replace(/%([%srdc])/g, (_m, c: string) => {
     if (c === '%') return '%';
     const v = args[i++];
@@ -91,7 +92,8 @@ function percentFormat(fmt: string, args: Value[]): string | undefined {
 /** str.format with `{}`, `{0}` and `{{`/`}}`: positional only. */
 function braceFormat(fmt: string, args: Value[]): string | undefined {
   let auto = 0;
-  let failed = false;
+  // widened: set by the replacer callback, which control-flow analysis does not see
+  let failed = false as boolean;
   const out = fmt.replace(/\{\{|\}\}|\{(\d*)\}/g, (m, n: string | undefined) => {
     if (m === '{{') return '{';
     if (m === '}}') return '}';
@@ -104,26 +106,31 @@ function braceFormat(fmt: string, args: Value[]): string | undefined {
 }
 
 export function slice(o: Value, start: Value, stop: Value, step: Value): Value | undefined {
-  const items = typeof o === 'string' ? [...o] : Array.isArray(o) ? o : undefined;
-  if (items === undefined) return undefined;
+  if (typeof o !== 'string' && !Array.isArray(o)) return undefined;
   const num = (v: Value): number | null | undefined => (v === null ? null : typeof v === 'number' && Number.isInteger(v) ? v : undefined);
   const [a, b, c] = [num(start), num(stop), num(step) ?? 1];
-  if (a === undefined || b === undefined || c === undefined || c === null || c === 0) return undefined;
+  if (a === undefined || b === undefined || c === 0) return undefined;
+  // a string slices by code points, as Python's str does
+  return typeof o === 'string' ? pick(Array.from(o), a, b, c).join('') : pick(o, a, b, c);
+}
+
+/** items[a:b:c] with Python's clamping of negative and out-of-range bounds; c is not 0. */
+function pick<T>(items: T[], a: number | null, b: number | null, c: number): T[] {
   const n = items.length;
   const clamp = (x: number, lo: number, hi: number) => Math.min(Math.max(x, lo), hi);
   const norm = (x: number) => (x < 0 ? x + n : x);
-  const picked: Value[] = [];
+  const picked: T[] = [];
   if (c > 0) {
     for (let i = a === null ? 0 : clamp(norm(a), 0, n), end = b === null ? n : clamp(norm(b), 0, n); i < end; i += c) picked.push(items[i]!);
   } else {
     for (let i = a === null ? n - 1 : clamp(norm(a), -1, n - 1), end = b === null ? -1 : clamp(norm(b), -1, n - 1); i > end; i += c) picked.push(items[i]!);
   }
-  return typeof o === 'string' ? picked.join('') : picked;
+  return picked;
 }
 
 export function index(o: Value, k: Value): Value | undefined {
   if (o instanceof Map) return typeof k === 'string' ? o.get(k) : undefined;
-  const items = typeof o === 'string' ? [...o] : Array.isArray(o) ? o : undefined;
+  const items = typeof o === 'string' ? Array.from(o) : Array.isArray(o) ? o : undefined;
   if (items === undefined || typeof k !== 'number' || !Number.isInteger(k)) return undefined;
   return items[k < 0 ? k + items.length : k];
 }
@@ -131,7 +138,7 @@ export function index(o: Value, k: Value): Value | undefined {
 /** Filters and str methods that build strings, on constants; anything else is unknown. */
 export function method(name: string, o: Value, args: Value[]): Value | undefined {
   const s = typeof o === 'string' ? o : undefined;
-  const list = Array.isArray(o) ? o : o instanceof Map ? [...o.keys()] : typeof o === 'string' ? [...o] : undefined;
+  const list = Array.isArray(o) ? o : o instanceof Map ? [...o.keys()] : typeof o === 'string' ? Array.from(o) : undefined;
   switch (name) {
     case 'string':
     case 'safe':
@@ -153,7 +160,7 @@ export function method(name: string, o: Value, args: Value[]): Value | undefined
     case 'title':
       return s?.replace(/\w\S*/g, (w) => w[0]!.toUpperCase() + w.slice(1).toLowerCase());
     case 'reverse':
-      return s !== undefined ? [...s].reverse().join('') : list ? [...list].reverse() : undefined;
+      return s !== undefined ? Array.from(s).reverse().join('') : list ? [...list].reverse() : undefined;
     case 'list':
       return list;
     case 'first':

@@ -33,10 +33,33 @@ const MAX_FINDINGS = 50;
  * jinja2's sandbox refuses (frames, code objects, function globals, `mro`) besides every `_name`.
  */
 const INTERNAL_NAMES = new Set([
-  'mro', 'func_globals', 'func_code', 'func_closure', 'func_defaults', 'func_dict',
-  'im_class', 'im_func', 'im_self', 'gi_frame', 'gi_code', 'gi_yieldfrom', 'cr_frame', 'cr_code', 'cr_await',
-  'ag_frame', 'ag_code', 'ag_await', 'tb_frame', 'tb_next', 'f_globals', 'f_locals', 'f_builtins', 'f_back', 'f_code',
-  'co_code', 'format_map',
+  'mro',
+  'func_globals',
+  'func_code',
+  'func_closure',
+  'func_defaults',
+  'func_dict',
+  'im_class',
+  'im_func',
+  'im_self',
+  'gi_frame',
+  'gi_code',
+  'gi_yieldfrom',
+  'cr_frame',
+  'cr_code',
+  'cr_await',
+  'ag_frame',
+  'ag_code',
+  'ag_await',
+  'tb_frame',
+  'tb_next',
+  'f_globals',
+  'f_locals',
+  'f_builtins',
+  'f_back',
+  'f_code',
+  'co_code',
+  'format_map',
 ]);
 
 /**
@@ -57,7 +80,6 @@ export function isInternalName(name: string): boolean {
   return name.split('.').some((part) => part.startsWith('_') || INTERNAL_NAMES.has(part));
 }
 
-
 // The AST's node classes are not exported as types that narrow on `type`; nodes are read as records.
 type Node = { type: string; [key: string]: unknown };
 const isNode = (x: unknown): x is Node => typeof x === 'object' && x !== null && typeof (x as { type?: unknown }).type === 'string';
@@ -69,14 +91,26 @@ const str = (n: unknown): string | undefined => (isNode(n) && n.type === 'Identi
  */
 export function analyseTemplate(source: string): TemplateFinding[] {
   if (source.length > MAX_TEMPLATE_CHARS) {
-    return [{ ruleId: 'LT-TPL-003', message: `chat template of ${source.length} characters is over the ${MAX_TEMPLATE_CHARS}-character bound; not parsed, read as text`, evidence: { length: source.length } }, ...unparsed(source)];
+    return [
+      {
+        ruleId: 'LT-TPL-003',
+        message: `chat template of ${source.length} characters is over the ${MAX_TEMPLATE_CHARS}-character bound; not parsed, read as text`,
+        evidence: { length: source.length },
+      },
+      ...unparsed(source),
+    ];
   }
   let program: Node;
   try {
+    // @huggingface/jinja's index.d.ts re-exports from extensionless paths ('./parser') that NodeNext resolution cannot follow, so parse and tokenize have no type here
+    // eslint-disable-next-line @typescript-eslint/no-unsafe-assignment, @typescript-eslint/no-unsafe-call -- the library's types are unresolvable under NodeNext (see above); tsc hides it with skipLibCheck
     program = parse(tokenize(source));
   } catch (err) {
     const why = err instanceof Error ? err.message : String(err);
-    return [{ ruleId: 'LT-TPL-003', message: `chat template does not parse as Jinja (${why.slice(0, 200)}); the loader's Jinja may read it differently`, evidence: { error: why.slice(0, 500) } }, ...unparsed(source)];
+    return [
+      { ruleId: 'LT-TPL-003', message: `chat template does not parse as Jinja (${why.slice(0, 200)}); the loader's Jinja may read it differently`, evidence: { error: why.slice(0, 500) } },
+      ...unparsed(source),
+    ];
   }
   try {
     return new Walker(program).run();
@@ -124,7 +158,7 @@ class Walker {
     const stack: unknown[] = [this.program];
     while (stack.length) {
       const x = stack.pop();
-      if (Array.isArray(x)) stack.push(...x);
+      if (Array.isArray(x)) stack.push(...(x as unknown[]));
       else if (x instanceof Map) for (const [k, v] of x) stack.push(k, v);
       else if (isNode(x)) {
         if (out.length >= MAX_NODES) throw new Error(`more than ${MAX_NODES} nodes`);
@@ -222,7 +256,9 @@ class Walker {
         this.report('LT-TPL-002', `global:${name}`, `chat template uses the Jinja global \`${name}\`, which exposes Python objects (its functions' globals reach os and builtins)`, { global: name });
       }
     } else if (n.type === 'StringLiteral' && typeof n.value === 'string' && DUNDER.test(n.value)) {
-      this.report('LT-TPL-004', `literal:${n.value.slice(0, 80)}`, `chat template holds the string ${JSON.stringify(n.value.slice(0, 80))}, which spells a Python internal name`, { literal: n.value.slice(0, 200) });
+      this.report('LT-TPL-004', `literal:${n.value.slice(0, 80)}`, `chat template holds the string ${JSON.stringify(n.value.slice(0, 80))}, which spells a Python internal name`, {
+        literal: n.value.slice(0, 200),
+      });
     }
   }
 
@@ -279,7 +315,12 @@ class Walker {
 
   private nameUse(name: string, how: string, shown: string): void {
     if (!isInternalName(name)) return;
-    this.report('LT-TPL-001', `name:${name}`, `chat template reaches the Python internal \`${name}\` (${shown.slice(0, 120)}): rendered outside a strict sandbox, it walks to classes, globals and builtins`, { name, via: how });
+    this.report(
+      'LT-TPL-001',
+      `name:${name}`,
+      `chat template reaches the Python internal \`${name}\` (${shown.slice(0, 120)}): rendered outside a strict sandbox, it walks to classes, globals and builtins`,
+      { name, via: how },
+    );
   }
 
   private report(ruleId: TemplateRule, key: string, message: string, evidence: Record<string, unknown>): void {
@@ -363,8 +404,11 @@ class Walker {
     for (const [k, v] of entries) {
       const ks = this.fold(k, depth);
       if (ks?.length !== 1) return undefined;
+      const key = ks[0];
+      // keys are scalars; a tuple key (a list here) spells no name: the dict is unknown
+      if (typeof key === 'object' && key !== null) return undefined;
       const vs = this.fold(v, depth);
-      m.set(String(ks[0]), vs?.length === 1 ? vs[0]! : null);
+      m.set(String(key), vs?.length === 1 ? vs[0]! : null);
     }
     return [m];
   }
@@ -383,21 +427,25 @@ class Walker {
       const [start, stop, step] = [prop.start, prop.stop, prop.step].map((e) => (e === undefined || e === null ? [null] : this.fold(e, depth)));
       if (!start || !stop || !step || start.length * stop.length * step.length * object.length > MAX_CANDIDATES) return undefined;
       const out: Value[] = [];
-      for (const o of object) for (const a of start) for (const b of stop) for (const c of step) {
-        const s = slice(o, a, b, c);
-        if (s === undefined) return undefined;
-        out.push(s);
-      }
+      for (const o of object)
+        for (const a of start)
+          for (const b of stop)
+            for (const c of step) {
+              const s = slice(o, a, b, c);
+              if (s === undefined) return undefined;
+              out.push(s);
+            }
       return out;
     }
     const keys = this.fold(prop, depth);
     if (keys === undefined || keys.length * object.length > MAX_CANDIDATES) return undefined;
     const out: Value[] = [];
-    for (const o of object) for (const k of keys) {
-      const v = index(o, k);
-      if (v === undefined) return undefined;
-      out.push(v);
-    }
+    for (const o of object)
+      for (const k of keys) {
+        const v = index(o, k);
+        if (v === undefined) return undefined;
+        out.push(v);
+      }
     return out;
   }
 
@@ -407,11 +455,12 @@ class Walker {
     const right = left === undefined ? undefined : this.fold(n.right, depth);
     if (left === undefined || right === undefined || left.length * right.length > MAX_CANDIDATES) return undefined;
     const out: Value[] = [];
-    for (const a of left) for (const b of right) {
-      const v = binary(op, a, b);
-      if (v === undefined) return undefined;
-      out.push(v);
-    }
+    for (const a of left)
+      for (const b of right) {
+        const v = binary(op, a, b);
+        if (v === undefined) return undefined;
+        out.push(v);
+      }
     return out;
   }
 
@@ -444,11 +493,12 @@ class Walker {
     const argSets = product(positional as Value[][]);
     if (argSets === undefined || argSets.length * operand.length > MAX_CANDIDATES) return undefined;
     const out: Value[] = [];
-    for (const o of operand) for (const args of argSets) {
-      const v = method(name, o, args);
-      if (v === undefined) return undefined;
-      out.push(v);
-    }
+    for (const o of operand)
+      for (const args of argSets) {
+        const v = method(name, o, args);
+        if (v === undefined) return undefined;
+        out.push(v);
+      }
     return out;
   }
 }
@@ -459,7 +509,14 @@ const STRING_METHODS = new Set(['format', 'join', 'replace', 'lower', 'upper', '
 const isStringBuildingCall = (n: Node): boolean => n.type === 'CallExpression' && isNode(n.callee) && n.callee.type === 'MemberExpression' && STRING_METHODS.has(str(n.callee.property) ?? '');
 
 const DUNDER = /__[A-Za-z0-9_]+__/;
-const CONSTANTS = new Map<string, Value>([['true', true], ['True', true], ['false', false], ['False', false], ['none', null], ['None', null]]);
+const CONSTANTS = new Map<string, Value>([
+  ['true', true],
+  ['True', true],
+  ['false', false],
+  ['False', false],
+  ['none', null],
+  ['None', null],
+]);
 
 function memberPath(n: unknown): string | undefined {
   if (!isNode(n) || n.type !== 'MemberExpression' || n.computed) return undefined;
@@ -497,7 +554,12 @@ function unparsed(source: string): TemplateFinding[] {
   for (const m of joined.matchAll(/__[A-Za-z0-9_]+__|\b_[A-Za-z]\w*__\w+|\.\s*([A-Za-z_]\w*)/g)) {
     const name = (m[1] ?? m[0]).trim();
     if (m[1] !== undefined && !isInternalName(name)) continue;
-    add('LT-TPL-001', `name:${name}`, `chat template (read as text: it does not parse) names the Python internal \`${name}\`: rendered outside a strict sandbox, it walks to classes, globals and builtins`, { name, via: 'text' });
+    add(
+      'LT-TPL-001',
+      `name:${name}`,
+      `chat template (read as text: it does not parse) names the Python internal \`${name}\`: rendered outside a strict sandbox, it walks to classes, globals and builtins`,
+      { name, via: 'text' },
+    );
   }
   for (const m of joined.matchAll(/\b(cycler|joiner|lipsum|self|config|request|url_for|get_flashed_messages|namespace)\b/g)) {
     const name = m[1]!;

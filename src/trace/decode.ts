@@ -315,7 +315,7 @@ function formatIpv6(b: Buffer): string {
   // collapse the longest run of zero groups (at least two) into '::'
   let best = -1;
   let bestLen = 1;
-  for (let i = 0; i < 8; ) {
+  for (let i = 0; i < 8;) {
     let j = i;
     while (j < 8 && groups[j] === '0') j++;
     if (j - i > bestLen) {

@@ -59,9 +59,6 @@ export function compileRules(set: KernelRuleSet): CompiledRules {
     ...set.connectPort.map((r) => ({ map: 'lt_rule_port', key: portKey(r.port), value: ruleValue(r.rule, set) })),
   ];
   const bit = (k: EventKind) => 1 << KIND_VALUE[k];
-  const kinds =
-    (set.openExact.length + set.openPrefix.length > 0 ? bit('file_open') : 0) |
-    (set.execPath.length > 0 ? bit('exec') : 0) |
-    (set.connectPort.length > 0 ? bit('connect') : 0);
+  const kinds = (set.openExact.length + set.openPrefix.length > 0 ? bit('file_open') : 0) | (set.execPath.length > 0 ? bit('exec') : 0) | (set.connectPort.length > 0 ? bit('connect') : 0);
   return { entries, kinds };
 }

@@ -1,5 +1,5 @@
 import type { TraceEvent } from '../core/event.js';
-import { LtrackError } from '../core/errors.js';
+import { LtrackError, wrapError } from '../core/errors.js';
 import { startTrace, type TraceOptions, type TraceSession, type TraceStats } from './session.js';
 
 /**
@@ -60,7 +60,8 @@ export class SharedTrace {
   readonly #leases = new Map<number, Lease>();
   readonly #routing: Promise<void>;
   #unattributed = 0;
-  #error: unknown;
+  /** what ended the routing: the session's own LtrackError (anything else is wrapped in one) */
+  #error: LtrackError | undefined;
   #closed = false;
 
   private constructor(session: TraceSession) {
@@ -83,7 +84,7 @@ export class SharedTrace {
         }
       }
     } catch (err) {
-      this.#error = err;
+      this.#error = wrapError(err, 'tracer_unavailable', 'the shared tracer failed');
     }
   }
 
@@ -93,7 +94,7 @@ export class SharedTrace {
    */
   lease(target: { pid: number; cgroupId?: number }): TraceLease {
     if (this.#closed) throw new LtrackError('internal', 'lease on a closed shared trace');
-    if (this.#error !== undefined) throw this.#error instanceof LtrackError ? this.#error : new LtrackError('tracer_unavailable', `the shared tracer failed: ${String(this.#error)}`, { cause: this.#error });
+    if (this.#error !== undefined) throw this.#error;
     const { cgroupId } = target;
     if (cgroupId === undefined) {
       throw new LtrackError('tracer_unavailable', 'the sandbox has no cgroup v2 id: its events cannot be told from those of the sandboxes running beside it');

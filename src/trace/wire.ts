@@ -56,9 +56,7 @@ export const KEYS = {
 } as const;
 
 /** enum lt_kind: the wire value of a kind is its index in EVENT_KINDS. */
-export const KIND_VALUE: Readonly<Record<EventKind, number>> = Object.fromEntries(
-  EVENT_KINDS.map((k, i) => [k, i]),
-) as Record<EventKind, number>;
+export const KIND_VALUE: Readonly<Record<EventKind, number>> = Object.fromEntries(EVENT_KINDS.map((k, i) => [k, i])) as Record<EventKind, number>;
 export const KIND_COUNT = EVENT_KINDS.length;
 
 /** enum lt_flag */

@@ -28,28 +28,32 @@ export async function runTraced(plan: RunPlan, onProgress: (m: string) => void, 
   let lease: TraceLease | undefined;
   let draining: Promise<void> | undefined;
 
-  const sandbox = await runSandbox(plan, {
-    onPhase: (e) => onProgress(e.edge === 'start' ? `sandbox: ${e.phase} phase` : `sandbox: ${e.phase} phase ${e.ok ? 'done' : 'failed'}`),
-    onReady: async (target) => {
-      if (shared) {
-        lease = shared.lease(target);
-        onProgress(`shared tracer follows pid ${target.pid} (cgroup ${lease.cgroupId})`);
-        return;
-      }
-      try {
-        // No kernel rules here: a vet records everything the tree does; rules match in TypeScript.
-        session = await startTrace(target, { mode: 'observe' });
-      } catch (err) {
-        // Fail closed: without the tracer the load must not run unobserved.
-        throw err instanceof LtrackError ? err : new LtrackError('tracer_unavailable', `tracer did not start: ${String(err)}`, { cause: err });
-      }
-      const s = session;
-      draining = (async () => {
-        for await (const batch of s) events.push(...batch);
-      })();
-      onProgress(`tracer attached to pid ${target.pid}${target.cgroupId ? ` (cgroup ${target.cgroupId})` : ''}`);
+  const sandbox = await runSandbox(
+    plan,
+    {
+      onPhase: (e) => onProgress(e.edge === 'start' ? `sandbox: ${e.phase} phase` : `sandbox: ${e.phase} phase ${e.ok ? 'done' : 'failed'}`),
+      onReady: async (target) => {
+        if (shared) {
+          lease = shared.lease(target);
+          onProgress(`shared tracer follows pid ${target.pid} (cgroup ${lease.cgroupId})`);
+          return;
+        }
+        try {
+          // No kernel rules here: a vet records everything the tree does; rules match in TypeScript.
+          session = await startTrace(target, { mode: 'observe' });
+        } catch (err) {
+          // Fail closed: without the tracer the load must not run unobserved.
+          throw err instanceof LtrackError ? err : new LtrackError('tracer_unavailable', `tracer did not start: ${String(err)}`, { cause: err });
+        }
+        const s = session;
+        draining = (async () => {
+          for await (const batch of s) events.push(...batch);
+        })();
+        onProgress(`tracer attached to pid ${target.pid}${target.cgroupId ? ` (cgroup ${target.cgroupId})` : ''}`);
+      },
     },
-  }, signal).catch(async (err: unknown) => {
+    signal,
+  ).catch(async (err: unknown) => {
     // A failed or aborted sandbox still detaches the tracer before the error goes up (exit 3).
     await session?.stop().catch(() => undefined);
     await draining?.catch(() => undefined);
@@ -77,7 +81,9 @@ export async function runTraced(plan: RunPlan, onProgress: (m: string) => void, 
   if (sandbox.oomKilled) {
     // Never a block on its own: a benign model that needs more memory than the limit looks the same.
     const mib = Math.round(resolveLimits(plan.limits).memoryBytes / 2 ** 20);
-    incomplete.push(`the sandbox was killed at its memory limit (${mib} MiB) before the load finished; if the model needs more, vet it again with --memory (e.g. --memory ${Math.ceil((mib * 2) / 1024)}g)`);
+    incomplete.push(
+      `the sandbox was killed at its memory limit (${mib} MiB) before the load finished; if the model needs more, vet it again with --memory (e.g. --memory ${Math.ceil((mib * 2) / 1024)}g)`,
+    );
   }
   if (sandbox.pidsLimitHits === undefined) incomplete.push("the sandbox's pids limit counter could not be read");
   if (sandbox.cgroupId === undefined) incomplete.push("the sandbox's cgroup id could not be read: neither the tracer nor the socket hooks could follow the run by its cgroup");
@@ -100,7 +106,9 @@ function installGaps(phases: SandboxResult['phases']): string[] {
   const install = phases.find((p) => p.phase === 'install');
   if (!install) return ['the dependency set was given but its install phase was never seen'];
   if (install.ok) return [];
-  return [`the dependency set did not install (${(install.error ?? 'unknown error').slice(0, 200)}): what production would install and import was not observed; fix the lock or the wheelhouse and vet again`];
+  return [
+    `the dependency set did not install (${(install.error ?? 'unknown error').slice(0, 200)}): what production would install and import was not observed; fix the lock or the wheelhouse and vet again`,
+  ];
 }
 
 /**

@@ -151,22 +151,23 @@ async function vetStaged(
     const chosen = await pickDriver(opts.sandbox);
     driver = chosen;
     if (models.length === 0 && !opts.deps) incomplete.push('no file in a format the sandbox can load; nothing was run dynamically');
-    else dynamic = await timed('sandbox', () =>
-      runTraced(
-        {
-          driver: chosen,
-          models,
-          ...(stagedDeps ? { deps: { hostPath: stagedDeps } } : {}),
-          ...(stagedWheelhouse ? { wheelhouse: stagedWheelhouse } : {}),
-          network: opts.network,
-          timeoutSec: opts.timeoutSec,
-          limits: { memoryBytes: opts.memoryBytes ?? memoryForModels(models.map((m) => ({ format: m.format, size: statik.targets.find((t) => t.path === m.reportPaths[0])?.size ?? 0 }))) },
-        },
-        opts.onProgress,
-        opts.batch?.tracer,
-        opts.signal,
-      ),
-    );
+    else
+      dynamic = await timed('sandbox', () =>
+        runTraced(
+          {
+            driver: chosen,
+            models,
+            ...(stagedDeps ? { deps: { hostPath: stagedDeps } } : {}),
+            ...(stagedWheelhouse ? { wheelhouse: stagedWheelhouse } : {}),
+            network: opts.network,
+            timeoutSec: opts.timeoutSec,
+            limits: { memoryBytes: opts.memoryBytes ?? memoryForModels(models.map((m) => ({ format: m.format, size: statik.targets.find((t) => t.path === m.reportPaths[0])?.size ?? 0 }))) },
+          },
+          opts.onProgress,
+          opts.batch?.tracer,
+          opts.signal,
+        ),
+      );
     if (dynamic) {
       events = dynamic.events;
       incomplete.push(...dynamic.incomplete);
@@ -217,7 +218,10 @@ async function withLibraryDigests(observed: Report['observed'], { rootfs }: Imag
   if (observed.librariesMapped.length === 0) return { observed, incomplete: [] };
   if (!rootfs) return { observed, incomplete: ["the sandbox image's rootfs was not found: the libraries the run mapped could not be hashed"] };
   const { rootfsDigests } = await import('./libdigests.js');
-  const { digests, failed } = await rootfsDigests(rootfs, observed.librariesMapped.map((l) => l.path));
+  const { digests, failed } = await rootfsDigests(
+    rootfs,
+    observed.librariesMapped.map((l) => l.path),
+  );
   const librariesMapped = observed.librariesMapped.map((l) => {
     const sha256 = digests.get(l.path);
     return sha256 ? { ...l, sha256 } : l;

@@ -25,9 +25,10 @@ export async function rootfsDigests(rootfs: string, paths: string[]): Promise<{ 
   const fresh = await Promise.all(
     paths.map(async (p) => {
       const file = join(rootfs, p);
-      const s = await stat(file).catch((err: NodeJS.ErrnoException) => {
+      const s = await stat(file).catch((err: unknown) => {
         // absent from the rootfs: a library from the run's tmpfs (installed dependencies), gone with it
-        if (err.code !== 'ENOENT' && err.code !== 'ENOTDIR') failed.push(p);
+        const code = (err as NodeJS.ErrnoException).code;
+        if (code !== 'ENOENT' && code !== 'ENOTDIR') failed.push(p);
         return undefined;
       });
       if (!s?.isFile()) return;

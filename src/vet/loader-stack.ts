@@ -34,13 +34,11 @@ export function loaderStack(
   events: readonly TraceEvent[],
 ): LoaderStack {
   const opened = importedFromPrefix(events);
-  const fromDeps = installed
-    .flatMap(({ name, version }) => {
-      const module = LOADER_MODULES[normalise(name)];
-      return module ? [{ name, version, loaded: opened.has(module) }] : [];
-    });
-  const used = (pip: string, imageVersion: string | undefined) =>
-    fromDeps.find((p) => normalise(p.name) === pip && p.loaded)?.version ?? imageVersion;
+  const fromDeps = installed.flatMap(({ name, version }) => {
+    const module = LOADER_MODULES[normalise(name)];
+    return module ? [{ name, version, loaded: opened.has(module) }] : [];
+  });
+  const used = (pip: string, imageVersion: string | undefined) => fromDeps.find((p) => normalise(p.name) === pip && p.loaded)?.version ?? imageVersion;
   const torch = used('torch', image.torch);
   const numpy = used('numpy', image.numpy);
   return {

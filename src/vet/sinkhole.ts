@@ -26,8 +26,7 @@ export function sinkholeFindings(sandbox: SandboxResult, events: TraceEvent[]): 
   const calls = events.filter((e) => (e.kind === 'connect' || e.kind === 'sendmsg') && e.port !== undefined);
   const used = new Set<TraceEvent>();
   // One call can explain many captures (a connected UDP socket sends many queries): not consumed.
-  const explained = (r: SinkRecord): boolean =>
-    r.proto === 'dns' ? calls.some((c) => c.port === 53) : calls.some((c) => c.port === r.port && sameHost(c.addr, r.dst));
+  const explained = (r: SinkRecord): boolean => (r.proto === 'dns' ? calls.some((c) => c.port === 53) : calls.some((c) => c.port === r.port && sameHost(c.addr, r.dst)));
   const callFor = (addr: string | undefined, port: number | undefined) => {
     const e = calls.find((c) => !used.has(c) && c.port === port && (addr === undefined || c.addr === addr));
     if (e) used.add(e);

@@ -9,7 +9,7 @@ import type { Report } from '../../src/core/report.js';
 
 /** `vet --each` without a sandbox: candidates, their order, the combined exit code, usage errors. */
 describe('ltrack vet --each (CLI, static only)', () => {
-  it('combines candidates\' exit codes: any block, else any bad input, else any incomplete, else pass', () => {
+  it("combines candidates' exit codes: any block, else any bad input, else any incomplete, else pass", () => {
     const codes = fc.array(fc.constantFrom(ExitCode.Pass, ExitCode.Blocked, ExitCode.BadInput, ExitCode.Incomplete));
     fc.assert(
       fc.property(codes, (cs) => {

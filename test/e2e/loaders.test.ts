@@ -28,7 +28,10 @@ async function vet(name: string, paths: string[]): Promise<{ code: number | null
   const out = join(dir, name);
   const r = ltrack(['vet', ...paths, '--out', out]);
   const report = JSON.parse(await readFile(join(out, 'report.json'), 'utf8')) as Report;
-  const events = (await readFile(join(out, 'events.jsonl'), 'utf8')).trim().split('\n').map((l) => JSON.parse(l) as Event);
+  const events = (await readFile(join(out, 'events.jsonl'), 'utf8'))
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l) as Event);
   return { code: r.code, report, events, out: r.stderr + r.stdout };
 }
 
@@ -44,7 +47,11 @@ describe('formats loaded in the sandbox', () => {
     expect(report.findings).toEqual([]); // a loader failure would be a finding (LT-SBX-003)
     expect(report.targets.map((t) => t.format).sort()).toEqual(benign.map((e) => e.format).sort());
     const loadOpens = events.filter((e) => e.kind === 'file_open' && e.phase === 'load').map((e) => e.path ?? '');
-    for (const library of ['/jinja2/', '/lz4/', '/joblib/', '/h5py/']) expect(loadOpens.some((p) => p.includes(library)), library).toBe(true);
+    for (const library of ['/jinja2/', '/lz4/', '/joblib/', '/h5py/'])
+      expect(
+        loadOpens.some((p) => p.includes(library)),
+        library,
+      ).toBe(true);
   });
 
   it.each(ours.filter((e) => e.kind === 'malicious').map((e) => [e.file] as const))('%s does harm when loaded unchecked', async (file) => {

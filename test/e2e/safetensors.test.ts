@@ -30,7 +30,10 @@ describe('safetensors through the sandbox', () => {
     const report = JSON.parse(await readFile(join(out, 'report.json'), 'utf8')) as Report;
     expect(report.targets.map((t) => t.format)).toEqual(['safetensors']);
     expect(report.findings).toEqual([]); // a loader failure would be LT-SBX-003
-    const events = (await readFile(join(out, 'events.jsonl'), 'utf8')).trim().split('\n').map((l) => JSON.parse(l) as { kind: string; path?: string; phase?: string });
+    const events = (await readFile(join(out, 'events.jsonl'), 'utf8'))
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { kind: string; path?: string; phase?: string });
     expect(events.some((e) => e.kind === 'file_open' && e.phase === 'load' && e.path?.includes('/safetensors/'))).toBe(true);
   });
 });

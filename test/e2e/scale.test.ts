@@ -17,12 +17,17 @@ let dir: string;
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'ltrack-scale-'));
   // Debian's torch on the host writes them (the first python3 on PATH has none).
-  execFileSync('/usr/bin/python3', ['-c', `
+  execFileSync('/usr/bin/python3', [
+    '-c',
+    `
 import sys, torch
 t = {"w": torch.ones(256 * 1024 * 1024)}  # 1 GiB of float32
 torch.save(t, sys.argv[1])
 torch.save(t, sys.argv[2], _use_new_zipfile_serialization=False)
-`, join(dir, 'big.pt'), join(dir, 'big-legacy.pt')]);
+`,
+    join(dir, 'big.pt'),
+    join(dir, 'big-legacy.pt'),
+  ]);
 }, 120_000);
 afterAll(async () => rm(dir, { recursive: true, force: true }));
 

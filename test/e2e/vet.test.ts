@@ -28,9 +28,17 @@ describe('ltrack vet (real sandbox + eBPF tracer)', () => {
     expect(report.verdict.status).toBe('pass');
     expect(report.stats.sandbox).toBe('docker');
     expect(report.stats.drops).toBe(0);
-    expect(report.stats.loaders).toMatchObject({ image: (expect.stringMatching(/^ltrack-sandbox:/) as string), python: (expect.stringMatching(/^3\./) as string), torch: (expect.stringMatching(/^2\./) as string), fromDeps: [] });
+    expect(report.stats.loaders).toMatchObject({
+      image: expect.stringMatching(/^ltrack-sandbox:/) as string,
+      python: expect.stringMatching(/^3\./) as string,
+      torch: expect.stringMatching(/^2\./) as string,
+      fromDeps: [],
+    });
     expect(report.findings).toEqual([]);
-    const events = (await readFile(join(out, 'events.jsonl'), 'utf8')).trim().split('\n').map((l) => JSON.parse(l) as { kind: string; argv?: string[]; phase?: string; path?: string });
+    const events = (await readFile(join(out, 'events.jsonl'), 'utf8'))
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { kind: string; argv?: string[]; phase?: string; path?: string });
     // Go-handshake: the harness's exec is seen, so is its very first file open after it.
     const harnessExec = events.findIndex((e) => e.kind === 'exec' && e.argv?.includes('/ltrack/harness/harness.py'));
     expect(harnessExec).toBeGreaterThanOrEqual(0);
@@ -79,7 +87,10 @@ describe('ltrack vet (real sandbox + eBPF tracer)', () => {
       const out = join(dir, file);
       expect(ltrack(['vet', join(FIXTURES, 'malicious', file), '--out', out]).code).toBe(1);
       const report = await readReport(out);
-      expect(report.findings.filter((f) => f.source === 'dynamic').map((f) => f.ruleId), file).toContain(rule);
+      expect(
+        report.findings.filter((f) => f.source === 'dynamic').map((f) => f.ruleId),
+        file,
+      ).toContain(rule);
     }
   });
 

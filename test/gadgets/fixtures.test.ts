@@ -47,7 +47,13 @@ describe('the bundled gadget table', () => {
 
   it('does not flag the allowlisted rebuild helpers that benign checkpoints use', () => {
     const p = defaultPolicy();
-    for (const [m, n] of [['torch._utils', '_rebuild_tensor_v2'], ['collections', 'OrderedDict'], ['numpy.core.multiarray', '_reconstruct'], ['torch', 'FloatStorage'], ['sklearn.linear_model._logistic', 'LogisticRegression']] as const) {
+    for (const [m, n] of [
+      ['torch._utils', '_rebuild_tensor_v2'],
+      ['collections', 'OrderedDict'],
+      ['numpy.core.multiarray', '_reconstruct'],
+      ['torch', 'FloatStorage'],
+      ['sklearn.linear_model._logistic', 'LogisticRegression'],
+    ] as const) {
       expect(p.classify(m, n), `${m}.${n}`).toEqual({ kind: 'safe' });
     }
   });
@@ -55,7 +61,11 @@ describe('the bundled gadget table', () => {
 
 describe('gadget fixtures: found statically, with capability and call path', () => {
   it('there is one per class', () => {
-    expect(ours().map((f) => f.file).sort()).toEqual(['gadgets/collect_env_run.pkl', 'gadgets/ctypes_loader.pkl', 'gadgets/file_handler.pkl', 'gadgets/read_output.pkl', 'gadgets/run_python_script.pkl']);
+    expect(
+      ours()
+        .map((f) => f.file)
+        .sort(),
+    ).toEqual(['gadgets/collect_env_run.pkl', 'gadgets/ctypes_loader.pkl', 'gadgets/file_handler.pkl', 'gadgets/read_output.pkl', 'gadgets/run_python_script.pkl']);
   });
 
   it.each(ours().map((f) => [f.file, f.rule, f.callable] as const))('%s: %s, and the message shows the path from %s', async (file, rule, callable) => {

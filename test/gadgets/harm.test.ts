@@ -12,7 +12,9 @@ const PROCESS = ['gadgets/read_output.pkl', 'gadgets/collect_env_run.pkl', 'gadg
 
 describe('gadget fixtures: harmful when loaded unchecked', () => {
   it('the process fixtures are in the index', () => {
-    const files = fixtureIndex().filter((f) => f.generator === 'depth_gadgets').map((f) => f.file);
+    const files = fixtureIndex()
+      .filter((f) => f.generator === 'depth_gadgets')
+      .map((f) => f.file);
     expect(files).toEqual(expect.arrayContaining(PROCESS));
   });
 

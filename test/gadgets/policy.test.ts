@@ -52,7 +52,8 @@ const policy = (gadgets: GadgetTable | null = table) =>
 
 const unicode = (s: string) => Buffer.concat([Buffer.from([0x8c, Buffer.byteLength(s)]), Buffer.from(s, 'latin1')]);
 /** protocol 4: module.name('arg') via STACK_GLOBAL + REDUCE. */
-const call = (module: string, name: string, arg: string) => Buffer.concat([Buffer.from([0x80, 4]), unicode(module), unicode(name), Buffer.from([0x93]), unicode(arg), Buffer.from([0x85]), Buffer.from('R.', 'latin1')]);
+const call = (module: string, name: string, arg: string) =>
+  Buffer.concat([Buffer.from([0x80, 4]), unicode(module), unicode(name), Buffer.from([0x93]), unicode(arg), Buffer.from([0x85]), Buffer.from('R.', 'latin1')]);
 const scan = (data: Buffer, p: GlobalsPolicy): Detection[] => {
   const out: Detection[] = [];
   scanBytes(new BufBytes(data), [], { file: 'x', limits: DEFAULT_LIMITS, policy: p, out });

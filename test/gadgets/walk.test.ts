@@ -113,7 +113,10 @@ function walk(): { gadgets: Record<string, Record<string, string[]>>; aliases: R
   }
   const py = spawnSync('/usr/bin/python3', ['-I', '-B', projectPath('sandbox', 'gadgets', 'walk.py'), root], { encoding: 'utf8' });
   expect(py.status, py.stderr).toBe(0);
-  return { ...(JSON.parse(py.stdout) as { gadgets: Record<string, Record<string, string[]>>; aliases: Record<string, string> }), text: py.stdout.replace(/"seconds":\{[^}]*\}/, '').replace(/"roots":\[[^\]]*\]/, '') };
+  return {
+    ...(JSON.parse(py.stdout) as { gadgets: Record<string, Record<string, string[]>>; aliases: Record<string, string> }),
+    text: py.stdout.replace(/"seconds":\{[^}]*\}/, '').replace(/"roots":\[[^\]]*\]/, ''),
+  };
 }
 
 describe('gadget walker: static reachability over a package tree', () => {

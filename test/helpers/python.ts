@@ -14,9 +14,25 @@ export async function runPython(where: PythonWhere, script: string, mounts: Reco
     where === 'host'
       ? ['/usr/bin/python3', '-I', '-B', '-c', script]
       : [
-          'docker', 'run', '--rm', '--network', 'none', '--read-only', '--user', '65534:65534', '--cap-drop', 'ALL', '--security-opt', 'no-new-privileges',
+          'docker',
+          'run',
+          '--rm',
+          '--network',
+          'none',
+          '--read-only',
+          '--user',
+          '65534:65534',
+          '--cap-drop',
+          'ALL',
+          '--security-opt',
+          'no-new-privileges',
           ...Object.entries(mounts).flatMap(([dst, src]) => ['--mount', `type=bind,src=${src},dst=${dst},readonly`]),
-          (await requireImage('docker')).tag, 'python3', '-I', '-B', '-c', script,
+          (await requireImage('docker')).tag,
+          'python3',
+          '-I',
+          '-B',
+          '-c',
+          script,
         ];
   const r = spawnSync(command[0]!, command.slice(1), { encoding: 'utf8', timeout: 120_000 });
   if (r.status !== 0) throw new Error(`${where} python exited ${r.status}: ${r.error?.message ?? r.stderr.slice(-2000)}`);

@@ -15,8 +15,12 @@ describe('depth_static fixtures do what they say when loaded unchecked', () => {
   it('the module wrote its loadable fixtures', () => {
     expect(rows.map((e) => e.file).sort()).toEqual(['depth_static/frame_straddle.pt', 'depth_static/python_source_helper.pkl', 'depth_static/shell_helper.pkl']);
   });
-  it.each(rows.map((e) => [e.file, e] as const))('%s runs /bin/true', async (file, e) => {
-    const r = await loadUnchecked({ models: [{ hostPath: join(FIXTURES, file), format: e.format === 'torch-zip' ? 'torch-zip' : 'pickle' }] });
-    expect(ranTrue(r.events), JSON.stringify(r.sandbox.phases.find((p) => p.phase === 'load')?.detail ?? {})).toBe(true);
-  }, 300_000);
+  it.each(rows.map((e) => [e.file, e] as const))(
+    '%s runs /bin/true',
+    async (file, e) => {
+      const r = await loadUnchecked({ models: [{ hostPath: join(FIXTURES, file), format: e.format === 'torch-zip' ? 'torch-zip' : 'pickle' }] });
+      expect(ranTrue(r.events), JSON.stringify(r.sandbox.phases.find((p) => p.phase === 'load')?.detail ?? {})).toBe(true);
+    },
+    300_000,
+  );
 });

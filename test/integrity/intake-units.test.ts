@@ -47,7 +47,35 @@ describe('sniffing: every pickle CPython writes is a pickle', () => {
 
   it('streams that begin with any push opcode the C unpickler accepts first', () => {
     // each: first opcode (with its operand), POP, then the payload-free tail `}.`
-    const starts = ['\x80\x01', '\x80\x00', 'I0x1\n', 'I42\n', 'J\x01\x00\x00\x00', 'K\x01', 'M\x01\x00', 'L5\n', '\x8a\x01\x05', '\x8b\x01\x00\x00\x00\x05', 'F1.0\n', 'G\x3f\xf0\x00\x00\x00\x00\x00\x00', 'N', '\x88', '\x89', 'C\x01x', 'B\x01\x00\x00\x00x', '\x8c\x01x', 'X\x01\x00\x00\x00x', "S'x'\n", 'U\x01x', 'Vx\n', '\x8f', ')', ']', '}', 'cbuiltins\nlist\n'];
+    const starts = [
+      '\x80\x01',
+      '\x80\x00',
+      'I0x1\n',
+      'I42\n',
+      'J\x01\x00\x00\x00',
+      'K\x01',
+      'M\x01\x00',
+      'L5\n',
+      '\x8a\x01\x05',
+      '\x8b\x01\x00\x00\x00\x05',
+      'F1.0\n',
+      'G\x3f\xf0\x00\x00\x00\x00\x00\x00',
+      'N',
+      '\x88',
+      '\x89',
+      'C\x01x',
+      'B\x01\x00\x00\x00x',
+      '\x8c\x01x',
+      'X\x01\x00\x00\x00x',
+      "S'x'\n",
+      'U\x01x',
+      'Vx\n',
+      '\x8f',
+      ')',
+      ']',
+      '}',
+      'cbuiltins\nlist\n',
+    ];
     for (const s of starts) {
       const data = Buffer.concat([Buffer.from(s, 'latin1'), Buffer.from('0}.', 'latin1')]);
       expect(sniff(new BufBytes(data)), JSON.stringify(s)).toBe('pickle');
@@ -191,7 +219,7 @@ describe('accounting: files nobody analysed', () => {
     writeFileSync(join(dir, 'pytorch_model.bin'), Buffer.from([0xde, 0xad, 0xbe, 0xef, 0, 1, 2, 3]));
     writeFileSync(join(dir, 'tokenizer.model'), Buffer.from([0xde, 0xad, 0, 0]));
     // an INT form CPython's C unpickler accepts (strtol base 0) under a pickle's name
-    writeFileSync(join(dir, 'hex.pkl'), Buffer.from('I0x2a\n0cos\nsystem\n(S\'/bin/true\'\ntR0}.', 'latin1'));
+    writeFileSync(join(dir, 'hex.pkl'), Buffer.from("I0x2a\n0cos\nsystem\n(S'/bin/true'\ntR0}.", 'latin1'));
     const r = await scanPaths([dir]);
     const t = Object.fromEntries(r.targets.map((x) => [x.path.slice(dir.length + 1), x]));
     expect(Object.keys(t).sort()).toEqual(['README.md', 'hex.pkl', 'pytorch_model.bin', 'tokenizer.model']);

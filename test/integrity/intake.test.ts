@@ -117,7 +117,7 @@ describe('files nobody analysed: harmful when loaded unchecked, blocked by ltrac
     const { code, report } = vetJson([SNAPSHOT, '--sandbox', 'docker']);
     expect(code).toBe(1);
     const t = report.targets.find((x) => x.path.endsWith('pytorch_model.bin'));
-    expect(t).toMatchObject({ format: 'pickle', linkTo: (expect.stringMatching(/^blobs\//) as string) });
+    expect(t).toMatchObject({ format: 'pickle', linkTo: expect.stringMatching(/^blobs\//) as string });
     expect(t!.sha256).toBe(sha(readFileSync(link)));
     expect(report.findings.some((f) => f.ruleId === 'LT-PKL-001' && f.location?.file === link)).toBe(true);
     // the sandbox loaded the staged copy of the link: its payload ran there, traced

@@ -117,7 +117,11 @@ print('sent', libc.sendmmsg(s.fileno(), vec, 2, 0))
     // the two non-blocking fillers come first (EINPROGRESS), then the interrupted call, whose
     // sys_exit sees the kernel's -ERESTARTSYS (-512; user space gets EINTR)
     const connects = events.filter((e) => e.pid === pid && e.kind === 'connect' && e.port === Number(port));
-    expect(connects.map((e) => [e.addr, e.ret])).toEqual([['127.0.0.1', -115], ['127.0.0.1', -115], ['127.0.0.1', -512]]);
+    expect(connects.map((e) => [e.addr, e.ret])).toEqual([
+      ['127.0.0.1', -115],
+      ['127.0.0.1', -115],
+      ['127.0.0.1', -512],
+    ]);
   });
 
   it('a connect made by io_uring, with no connect syscall at all, is reported with its peer by the cgroup hook', async () => {
@@ -174,4 +178,3 @@ except FileNotFoundError: pass
     ]);
   });
 });
-

@@ -41,8 +41,7 @@ describe('markDecoys', () => {
 });
 
 describe('sinkhole cross-check: a capture no traced call explains is LT-NET-006', () => {
-  const sandbox = (sinkhole: SinkRecord[]): SandboxResult =>
-    ({ phases: [{ phase: 'load', startNs: 0, endNs: 1e12, ok: true }], sinkhole, decoys: [] }) as unknown as SandboxResult;
+  const sandbox = (sinkhole: SinkRecord[]): SandboxResult => ({ phases: [{ phase: 'load', startNs: 0, endNs: 1e12, ok: true }], sinkhole, decoys: [] }) as unknown as SandboxResult;
   const dns: SinkRecord = { proto: 'dns', ts: 5, name: 'x.ltrack.invalid', qtype: 1, bytes: Buffer.from('q').toString('base64'), size: 1 };
   const tcp: SinkRecord = { proto: 'tcp', ts: 5, dst: '127.0.0.1', port: 9, bytes: Buffer.from('hi').toString('base64'), size: 2 };
   const ids = (s: SinkRecord[], events: TraceEvent[]) => sinkholeFindings(sandbox(s), events).detections.map((d) => d.ruleId);

@@ -6,16 +6,7 @@ import { chmod, mkdir, mkdtemp, readFile, rm, stat, symlink, unlink, writeFile }
 import { existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import {
-  buildManifest,
-  decodeBase64Strict,
-  generateKeyPair,
-  parsePublicKeyPem,
-  readSigningKey,
-  signEd25519,
-  verifyManifest,
-  type Envelope,
-} from '../../src/manifest/index.js';
+import { buildManifest, decodeBase64Strict, generateKeyPair, parsePublicKeyPem, readSigningKey, signEd25519, verifyManifest, type Envelope } from '../../src/manifest/index.js';
 import { REPORT_VERSION, type Report } from '../../src/core/report.js';
 import { ltrack } from '../helpers/cli.js';
 
@@ -56,8 +47,7 @@ beforeAll(async () => {
 });
 afterAll(async () => rm(dir, { recursive: true, force: true }));
 
-const verify = async (e: Envelope, opts: Parameters<typeof verifyManifest>[1] = { files: [models] }) =>
-  verifyManifest(JSON.stringify(e), { publicKey: await readFile(pub, 'utf8'), ...opts });
+const verify = async (e: Envelope, opts: Parameters<typeof verifyManifest>[1] = { files: [models] }) => verifyManifest(JSON.stringify(e), { publicKey: await readFile(pub, 'utf8'), ...opts });
 
 /** Spellings of the same bytes that a lenient decoder (Node's Buffer.from) accepts. */
 function respellings(b64: string): string[] {
@@ -133,7 +123,9 @@ describe('verification keys', () => {
       pem.replace(body, ` ${body}`),
       `\n${pem}`,
       `${pem}trailing\n`,
-      ...respellings(body).filter((b) => !b.includes('\n')).map((b) => pem.replace(body, b)),
+      ...respellings(body)
+        .filter((b) => !b.includes('\n'))
+        .map((b) => pem.replace(body, b)),
     ];
     for (const v of variants) expect(() => parsePublicKeyPem(v), JSON.stringify(v)).toThrow(/PEM|base64|canonical/);
   });

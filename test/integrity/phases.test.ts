@@ -102,7 +102,10 @@ describe('an honest run has no integrity finding', () => {
     expect(u.sandbox.forgedMarkers).toEqual([]);
     expect(u.sandbox.lingering).toEqual([]);
     expect(u.sandbox.pidsLimitHits).toBe(0);
-    expect(u.sandbox.phases.map((p) => [p.phase, p.ok])).toEqual([['load', true], ['probe', true]]);
+    expect(u.sandbox.phases.map((p) => [p.phase, p.ok])).toEqual([
+      ['load', true],
+      ['probe', true],
+    ]);
     expect(dialedLoopback(u.events)).toBe(false);
   });
 });

@@ -12,17 +12,83 @@ const bytes = (s: string) => Buffer.from(s, 'latin1');
 
 /** Text operands (without '\n') that hit the parsing corners of INT, LONG, FLOAT, GET/PUT and PERSID. */
 const LINES = [
-  '0', '1', '01', '00', '0x1', '0X1f', '0x', '010', '08', '0777777777777777777777777', '0b1', '0o7', '0_7', '1_0', '1__0', '1_', '_1',
-  ' 1', '\t0', '+1', '-0', '-1', '1 ', '1\r', '\x001', '\x00', '\x00x', '1\x00zz', '-', '+-1', '99999999999999999999', '-9223372036854775808',
-  '9223372036854775808', '0x7fffffffffffffff', '0x8000000000000000', '1L', 'L', '12L', '0x1_0L', '1.5', '.5', '1.', '1e5', '1e', '1e999', '-1e-999',
-  'inf', '-Infinity', 'nan', 'NaN', 'infinit', 'i', '1_0.0', '0x1p3', ' 1.0', '5'.repeat(4300), '5'.repeat(4301), 'abc', 'é', '\xff', '',
+  '0',
+  '1',
+  '01',
+  '00',
+  '0x1',
+  '0X1f',
+  '0x',
+  '010',
+  '08',
+  '0777777777777777777777777',
+  '0b1',
+  '0o7',
+  '0_7',
+  '1_0',
+  '1__0',
+  '1_',
+  '_1',
+  ' 1',
+  '\t0',
+  '+1',
+  '-0',
+  '-1',
+  '1 ',
+  '1\r',
+  '\x001',
+  '\x00',
+  '\x00x',
+  '1\x00zz',
+  '-',
+  '+-1',
+  '99999999999999999999',
+  '-9223372036854775808',
+  '9223372036854775808',
+  '0x7fffffffffffffff',
+  '0x8000000000000000',
+  '1L',
+  'L',
+  '12L',
+  '0x1_0L',
+  '1.5',
+  '.5',
+  '1.',
+  '1e5',
+  '1e',
+  '1e999',
+  '-1e-999',
+  'inf',
+  '-Infinity',
+  'nan',
+  'NaN',
+  'infinit',
+  'i',
+  '1_0.0',
+  '0x1p3',
+  ' 1.0',
+  '5'.repeat(4300),
+  '5'.repeat(4301),
+  'abc',
+  'é',
+  '\xff',
+  '',
 ];
-const QUOTED = [
-  "''", '""', "'a'", "'a\"", "'", "'abc\\'", "'\\x41'", "'\\x4'", "'\\x4g'", "'\\777'", "'\\0'", "'\\q'", "'\\\\'", "'\\n\\t'", "'é'", "'os'", "'system'",
-  "\"'\"", "'a\\\nb'",
-];
+const QUOTED = ["''", '""', "'a'", '\'a"', "'", "'abc\\'", "'\\x41'", "'\\x4'", "'\\x4g'", "'\\777'", "'\\0'", "'\\q'", "'\\\\'", "'\\n\\t'", "'é'", "'os'", "'system'", '"\'"', "'a\\\nb'"];
 const RAW_UNICODE = ['abc', '\\u0041', '\\u00', '\\U0001F600', '\\U00110000', '\\\\u0041', '\\', 'a\\', '\\x41', '\xe9', '\\ud800', 'os', 'system'];
-const NAMES = ['os\nsystem', 'builtins\neval', '__builtin__\nopen', 'collections\nOrderedDict', 'torch._utils\n_rebuild_tensor_v2', 'm\xc3\xa9\nx', '\xff\nx', 'os\n', '\nx', 'a.b\nc.d', '\xed\xa0\x80\nx'];
+const NAMES = [
+  'os\nsystem',
+  'builtins\neval',
+  '__builtin__\nopen',
+  'collections\nOrderedDict',
+  'torch._utils\n_rebuild_tensor_v2',
+  'm\xc3\xa9\nx',
+  '\xff\nx',
+  'os\n',
+  '\nx',
+  'a.b\nc.d',
+  '\xed\xa0\x80\nx',
+];
 const DATA = ['', 'os', 'system', 'eval', '__builtin__', 'é', '\xc3\xa9', '\xff\xfe', '\xed\xa0\x80', '\xc0\x80', '\xf4\x90\x80\x80', 'abc\n', '\x00'];
 
 const pick = <T>(xs: readonly T[]) => fc.constantFrom(...xs);
@@ -37,10 +103,12 @@ const le = (n: number | bigint, size: number) => {
 };
 /** A length operand that matches its data most of the time, and lies otherwise. */
 const counted = (size: number) =>
-  fc.tuple(pick(DATA), fc.oneof({ weight: 6, arbitrary: fc.constant(0) }, { weight: 1, arbitrary: fc.integer({ min: -3, max: 3 }) }, { weight: 1, arbitrary: fc.integer({ min: 0, max: 2 ** 31 }) })).map(([d, lie]) => {
-    const data = bytes(d);
-    return Buffer.concat([le(Math.max(0, data.length + lie), size), data]);
-  });
+  fc
+    .tuple(pick(DATA), fc.oneof({ weight: 6, arbitrary: fc.constant(0) }, { weight: 1, arbitrary: fc.integer({ min: -3, max: 3 }) }, { weight: 1, arbitrary: fc.integer({ min: 0, max: 2 ** 31 }) }))
+    .map(([d, lie]) => {
+      const data = bytes(d);
+      return Buffer.concat([le(Math.max(0, data.length + lie), size), data]);
+    });
 const withNl = (xs: readonly string[]) => fc.tuple(pick(xs), fc.double({ min: 0, max: 1, noNaN: true })).map(([s, r]) => bytes(r < 0.97 ? `${s}\n` : s));
 
 const OPERAND: Record<ArgKind, fc.Arbitrary<Buffer>> = {
@@ -63,10 +131,51 @@ const OPERAND: Record<ArgKind, fc.Arbitrary<Buffer>> = {
 
 /** Short valid fragments, so random sequences build real structures and reach deep. */
 const SNIPPETS = [
-  'cos\nsystem\n', '\x8c\x02os\x8c\x06system\x93', '\x8c\x02os\x94\x8c\x06system\x94\x93', 'X\x02\x00\x00\x00osX\x06\x00\x00\x00system\x93', 'U\x02osU\x06system\x93',
-  ')R', '(tR', 'N\x85R', ')\x81', ')}\x92', '(K\x01K\x02t', '}q\x00', 'h\x00', ']', '(K\x01e', 'K\x01a', 'N}\x86b', '}b', 'Nb', '(K\x01K\x02u', 'K\x01K\x02s',
-  '\x8f(K\x01\x90', '(K\x01\x91', '(cos\nsystem\nS\'x\'\no', "(S'x'\nios\nsystem\n", 'Pid\n', 'K\x01Q', '\x80\x04', '\x95\x05\x00\x00\x00\x00\x00\x00\x00', '(', '0', '1', '2',
-  '\x94', 'g0\n', 'p1\n', 'I01\n', 'I0x1\n', 'L5L\n', 'F1.5\n', '\x96\x01\x00\x00\x00\x00\x00\x00\x00A', '\x98', '\x82\x01', 'K\x01K\x02\x86', '\x88\x89',
+  'cos\nsystem\n',
+  '\x8c\x02os\x8c\x06system\x93',
+  '\x8c\x02os\x94\x8c\x06system\x94\x93',
+  'X\x02\x00\x00\x00osX\x06\x00\x00\x00system\x93',
+  'U\x02osU\x06system\x93',
+  ')R',
+  '(tR',
+  'N\x85R',
+  ')\x81',
+  ')}\x92',
+  '(K\x01K\x02t',
+  '}q\x00',
+  'h\x00',
+  ']',
+  '(K\x01e',
+  'K\x01a',
+  'N}\x86b',
+  '}b',
+  'Nb',
+  '(K\x01K\x02u',
+  'K\x01K\x02s',
+  '\x8f(K\x01\x90',
+  '(K\x01\x91',
+  "(cos\nsystem\nS'x'\no",
+  "(S'x'\nios\nsystem\n",
+  'Pid\n',
+  'K\x01Q',
+  '\x80\x04',
+  '\x95\x05\x00\x00\x00\x00\x00\x00\x00',
+  '(',
+  '0',
+  '1',
+  '2',
+  '\x94',
+  'g0\n',
+  'p1\n',
+  'I01\n',
+  'I0x1\n',
+  'L5L\n',
+  'F1.5\n',
+  '\x96\x01\x00\x00\x00\x00\x00\x00\x00A',
+  '\x98',
+  '\x82\x01',
+  'K\x01K\x02\x86',
+  '\x88\x89',
 ].map(bytes);
 
 const opcode = fc.constantFrom(...OPCODES).chain((op) => OPERAND[op.arg].map((arg) => Buffer.concat([Buffer.from([op.code]), arg])));
@@ -82,7 +191,10 @@ const mutation: fc.Arbitrary<Mutation> = fc.record({
   kind: fc.constantFrom('set', 'set', 'insert', 'insert', 'delete', 'truncate', 'dup'),
   at: fc.nat(),
   len: fc.integer({ min: 1, max: 8 }),
-  insert: fc.oneof(piece, fc.uint8Array({ minLength: 1, maxLength: 2 }).map((a) => Buffer.from(a))),
+  insert: fc.oneof(
+    piece,
+    fc.uint8Array({ minLength: 1, maxLength: 2 }).map((a) => Buffer.from(a)),
+  ),
 });
 
 function mutate(seed: Buffer, muts: Mutation[]): Buffer {

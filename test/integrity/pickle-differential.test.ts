@@ -58,10 +58,30 @@ interface OracleResult {
 async function oracle(args: string[], input: Buffer): Promise<string> {
   const { tag } = await requireImage('docker');
   const docker = [
-    'run', '--rm', '-i', '--network', 'none', '--read-only', '--user', '65534:65534', '--cap-drop', 'ALL',
-    '--security-opt', 'no-new-privileges', '--memory', '2g', '--pids-limit', '16',
-    '--mount', `type=bind,src=${ORACLE_DIR},dst=/oracle,readonly`,
-    tag, 'python3', '-I', '-B', '/oracle/pickle_oracle.py', ...args,
+    'run',
+    '--rm',
+    '-i',
+    '--network',
+    'none',
+    '--read-only',
+    '--user',
+    '65534:65534',
+    '--cap-drop',
+    'ALL',
+    '--security-opt',
+    'no-new-privileges',
+    '--memory',
+    '2g',
+    '--pids-limit',
+    '16',
+    '--mount',
+    `type=bind,src=${ORACLE_DIR},dst=/oracle,readonly`,
+    tag,
+    'python3',
+    '-I',
+    '-B',
+    '/oracle/pickle_oracle.py',
+    ...args,
   ];
   return new Promise((resolve, reject) => {
     const child = spawn('docker', docker, { stdio: ['pipe', 'pipe', 'pipe'] });
@@ -137,7 +157,9 @@ describe('pickle interpreter vs CPython C unpickler (sandbox image)', () => {
         tally[outcome]++;
       }
       if (!ok && disagreements.length < 20) {
-        disagreements.push(`#${i} ${c.toString('hex')}\n  ours:   ${outcome} ${run.error?.message ?? ''} ${JSON.stringify(ours)}\n  oracle: ${theirs.o} ${theirs.x ?? ''}${theirs.d ? ' (file and bytes loads differ)' : ''} ${JSON.stringify(theirs.e)}`);
+        disagreements.push(
+          `#${i} ${c.toString('hex')}\n  ours:   ${outcome} ${run.error?.message ?? ''} ${JSON.stringify(ours)}\n  oracle: ${theirs.o} ${theirs.x ?? ''}${theirs.d ? ' (file and bytes loads differ)' : ''} ${JSON.stringify(theirs.e)}`,
+        );
       }
     });
     console.log(`pickle differential: ${cases.length} cases, seed ${SEED}: ${JSON.stringify(tally)} (generate ${t1 - t0} ms, oracle ${t2 - t1} ms, interpreter ${Date.now() - t2} ms)`);

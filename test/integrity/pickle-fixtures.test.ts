@@ -46,7 +46,10 @@ describe('item 5 fixtures: where a scanner would give up, the loader goes on', (
   const blockedOneByOne = (report: Report) => {
     for (const e of entries) {
       const hits = report.findings.filter((f) => f.source === 'static' && f.location?.file?.endsWith(e.file) && rank[f.severity]! >= rank.high!);
-      expect(hits.map((f) => f.ruleId), e.file).toContain(e.rule);
+      expect(
+        hits.map((f) => f.ruleId),
+        e.file,
+      ).toContain(e.rule);
     }
   };
 

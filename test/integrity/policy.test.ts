@@ -108,7 +108,11 @@ describe('globals policy: Python 2 names mapped as the unpickler maps them', () 
   });
 
   it("the tables equal the local python3's _compat_pickle", () => {
-    const py = spawnSync('/usr/bin/python3', ['-c', 'import _compat_pickle as c, json; print(json.dumps([sorted([m+"\\0"+n, list(v)] for (m,n),v in c.NAME_MAPPING.items()), sorted(c.IMPORT_MAPPING.items())]))'], { encoding: 'utf8' });
+    const py = spawnSync(
+      '/usr/bin/python3',
+      ['-c', 'import _compat_pickle as c, json; print(json.dumps([sorted([m+"\\0"+n, list(v)] for (m,n),v in c.NAME_MAPPING.items()), sorted(c.IMPORT_MAPPING.items())]))'],
+      { encoding: 'utf8' },
+    );
     expect(py.status).toBe(0);
     const [names, imports] = JSON.parse(py.stdout) as [[string, [string, string]][], [string, string][]];
     expect([...NAME_MAPPING.entries()].map(([k, v]) => [k, [...v]]).sort()).toEqual(names);
@@ -122,7 +126,7 @@ describe('globals policy: Python 2 names mapped as the unpickler maps them', () 
   });
 
   it('a protocol-0 copy_reg reconstruction of a known base is clean; an unknown base is called', () => {
-    const rec = (base: string) => b("ccopy_reg\n_reconstructor\n(cmypkg\nNet\nc", base, '\nN', 'tR.');
+    const rec = (base: string) => b('ccopy_reg\n_reconstructor\n(cmypkg\nNet\nc', base, '\nN', 'tR.');
     expect(ids(rec('__builtin__\nobject'))).toEqual(['LT-PKL-008']);
     expect(ids(rec('mypkg\nBase'))).toEqual(['LT-PKL-008', 'LT-PKL-013']);
   });
@@ -194,7 +198,10 @@ describe('deserialisers: what they load is a nested candidate', () => {
 });
 
 describe('containers: irregularities the loader reads past are analysed past', () => {
-  it.each([['bzip2', 'ZIP_BZIP2'], ['LZMA', 'ZIP_LZMA']])('a %s zip member (Python zipfile reads it) is unpacked and analysed', (_name, method) => {
+  it.each([
+    ['bzip2', 'ZIP_BZIP2'],
+    ['LZMA', 'ZIP_LZMA'],
+  ])('a %s zip member (Python zipfile reads it) is unpacked and analysed', (_name, method) => {
     const script = `import io, sys, zipfile\nb = io.BytesIO()\nwith zipfile.ZipFile(b, "w", zipfile.${method}) as z: z.writestr("arr.pkl", b"cos\\nsystem\\n(S'/bin/true'\\ntR.")\nsys.stdout.buffer.write(b.getvalue())`;
     const py = spawnSync('/usr/bin/python3', ['-c', script]);
     expect(py.status, py.stderr.toString()).toBe(0);
@@ -223,9 +230,15 @@ describe('containers: irregularities the loader reads past are analysed past', (
 
 describe('settling unknown classes by a completed load', () => {
   const d = (file: string, callable: string): Detection => ({ ruleId: 'LT-PKL-008', source: 'static', phase: 'static', message: '', evidence: { callable, settle: 'load' }, location: { file } });
-  const models: PlanModel[] = [{ hostPath: '/stage/1/a.pt', format: 'torch-zip', reportPaths: ['/m/a.pt'] }, { hostPath: '/stage/2/b.pkl', format: 'pickle', reportPaths: ['/m/b.pkl'] }];
+  const models: PlanModel[] = [
+    { hostPath: '/stage/1/a.pt', format: 'torch-zip', reportPaths: ['/m/a.pt'] },
+    { hostPath: '/stage/2/b.pkl', format: 'pickle', reportPaths: ['/m/b.pkl'] },
+  ];
   const sandbox = (results: unknown): SandboxResult => ({ phases: [{ phase: 'load', startNs: 0, endNs: 1, ok: true, detail: { models: results } }] }) as unknown as SandboxResult;
-  const ok = [{ path: '/candidate/a.pt', format: 'torch-zip', ok: true }, { path: '/candidate/b.pkl', format: 'pickle', ok: false, error: "ModuleNotFoundError: No module named 'torch._dynamo'" }];
+  const ok = [
+    { path: '/candidate/a.pt', format: 'torch-zip', ok: true },
+    { path: '/candidate/b.pkl', format: 'pickle', ok: false, error: "ModuleNotFoundError: No module named 'torch._dynamo'" },
+  ];
 
   it('a completed load settles; a failed one, or none at all, is incomplete and names --deps', () => {
     const dets = [d('/m/a.pt', 'mypkg.Net'), d('/m/b.pkl', 'torch._dynamo.eval_frame.OptimizedModule')];
@@ -253,7 +266,11 @@ const ours = () => fixtureIndex().filter((f) => f.generator === 'integrity_polic
 
 describe('integrity fixtures (policy): harmful when loaded unchecked, blocked by ltrack vet', () => {
   it('there is one per class', () => {
-    expect(ours().map((f) => f.file).sort()).toEqual(['policy/bad_crc_checkpoint.pt', 'policy/builtin_exec_proto2.pkl', 'policy/deep_lambda.keras', 'policy/dotted_chain.pkl', 'policy/load_from_bytes.pkl', 'policy/unknown_helper.pkl']);
+    expect(
+      ours()
+        .map((f) => f.file)
+        .sort(),
+    ).toEqual(['policy/bad_crc_checkpoint.pt', 'policy/builtin_exec_proto2.pkl', 'policy/deep_lambda.keras', 'policy/dotted_chain.pkl', 'policy/load_from_bytes.pkl', 'policy/unknown_helper.pkl']);
   });
 
   it.each(ours().map((f) => [f.file, f.rule, f.format] as const))('%s: static analysis finds %s', async (file, rule) => {
@@ -267,7 +284,11 @@ describe('integrity fixtures (policy): harmful when loaded unchecked, blocked by
     expect((JSON.parse(r.stdout) as { verdict: { status: string } }).verdict.status).toBe('block');
   });
 
-  it.each(ours().filter((f) => f.format !== 'keras').map((f) => [f.file, f.format] as const))(
+  it.each(
+    ours()
+      .filter((f) => f.format !== 'keras')
+      .map((f) => [f.file, f.format] as const),
+  )(
     '%s: runs /bin/true when loaded in the sandbox with the checks off',
     async (file, format) => {
       const r = await loadUnchecked({ models: [{ hostPath: join(FIXTURES, file), format }] });
@@ -315,7 +336,7 @@ describe('an unknown class the sandbox cannot resolve leaves the vet incomplete,
     const r = ltrack(['vet', '--static-only', '--format', 'json', '--allow-globals', allow, file]);
     expect(r.code, r.stderr).toBe(0);
     const report = JSON.parse(r.stdout) as { rulesetDigest: string; globalsPolicy: { file: string; sha256: string }[] };
-    expect(report.globalsPolicy.at(-1)).toMatchObject({ file: allow, sha256: (expect.stringMatching(/^[0-9a-f]{64}$/) as string) });
+    expect(report.globalsPolicy.at(-1)).toMatchObject({ file: allow, sha256: expect.stringMatching(/^[0-9a-f]{64}$/) as string });
     expect(report.rulesetDigest).not.toBe(plain.rulesetDigest);
     expect(ltrack(['rules', 'lint']).stdout).toContain(`as a vet records it, ${plain.rulesetDigest}`);
     expect(ltrack(['vet', '--static-only', '--allow-globals', join(dir, 'missing.toml'), file]).code).toBe(2);

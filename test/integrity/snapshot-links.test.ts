@@ -54,11 +54,19 @@ symlinkSync(`../../../models--evil--x/blobs/b`, join(escaping, 'snapshots', comm
 describe('Hugging Face snapshot files that are symlinks', () => {
   const expectAllLinkedAnalysed = (r: Awaited<ReturnType<typeof scanPaths>>, base: string) => {
     const byName = (n: string) => r.targets.find((t) => t.path === join(base, n));
-    for (const [name, data] of [['pytorch_model.bin', PAYLOAD], ['alias.pkl', PAYLOAD], ['sub/optimizer.pt', OTHER], ['training_args.bin', BENIGN]] as const) {
+    for (const [name, data] of [
+      ['pytorch_model.bin', PAYLOAD],
+      ['alias.pkl', PAYLOAD],
+      ['sub/optimizer.pt', OTHER],
+      ['training_args.bin', BENIGN],
+    ] as const) {
       expect(byName(name), name).toMatchObject({ format: 'pickle', sha256: sha(data), linkTo: `blobs/${sha(data)}` });
     }
     for (const name of ['pytorch_model.bin', 'alias.pkl', 'sub/optimizer.pt']) {
-      expect(r.detections.some((d) => d.ruleId === 'LT-PKL-001' && d.location?.file === join(base, name)), name).toBe(true);
+      expect(
+        r.detections.some((d) => d.ruleId === 'LT-PKL-001' && d.location?.file === join(base, name)),
+        name,
+      ).toBe(true);
     }
     expect(r.skipped).toEqual([]);
   };
@@ -81,7 +89,10 @@ describe('Hugging Face snapshot files that are symlinks', () => {
   it("a link into another repo's blobs, or a blob that links out of the cache: a finding each, never a silent skip", async () => {
     const base = join(escaping, 'snapshots', commit);
     const r = await scanPaths([base]);
-    const links = r.detections.filter((d) => d.ruleId === 'LT-LINK-001').map((d) => d.location?.file).sort();
+    const links = r.detections
+      .filter((d) => d.ruleId === 'LT-LINK-001')
+      .map((d) => d.location?.file)
+      .sort();
     expect(links).toEqual([join(base, 'model.pkl'), join(base, 'weights.pkl')]);
     expect(r.targets).toEqual([]);
   });

@@ -16,7 +16,10 @@ import { FIXTURES, fixtureIndex } from '../helpers/fixtures.js';
  */
 /** The built CLI, asynchronously: 90 synchronous runs would block the test worker past vitest's RPC timeout. */
 async function staticVet(args: string[]): Promise<{ code: number | null; report: Report }> {
-  const child = spawn(process.execPath, [projectPath('dist/cli/main.js'), 'vet', '--static-only', '--format', 'json', ...args], { env: { ...process.env, NO_COLOR: '1' }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [projectPath('dist/cli/main.js'), 'vet', '--static-only', '--format', 'json', ...args], {
+    env: { ...process.env, NO_COLOR: '1' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   const out: Buffer[] = [];
   let err = '';
   child.stdout.on('data', (d: Buffer) => out.push(d));
@@ -35,17 +38,21 @@ describe('ltrack vet --static-only over every bundled fixture', () => {
     expect(index.filter((e) => e.kind === 'benign').length).toBeGreaterThan(5);
   });
 
-  it.each(index.map((e) => [e.file, e] as const))('%s', async (file, e) => {
-    const { code, report } = await staticVet([join(FIXTURES, file)]);
-    const why = `${e.kind} fixture (${e.does}): ${report.verdict.status}, ${JSON.stringify(report.verdict.reasons)}`;
-    if (e.kind === 'malicious') {
-      expect(['block', 'incomplete'], why).toContain(report.verdict.status);
-      expect(code, why).toBe(report.verdict.status === 'block' ? 1 : 3);
-    } else {
-      expect(report.verdict.status, why).toBe('pass');
-      expect(code).toBe(0);
-    }
-  }, 120_000);
+  it.each(index.map((e) => [e.file, e] as const))(
+    '%s',
+    async (file, e) => {
+      const { code, report } = await staticVet([join(FIXTURES, file)]);
+      const why = `${e.kind} fixture (${e.does}): ${report.verdict.status}, ${JSON.stringify(report.verdict.reasons)}`;
+      if (e.kind === 'malicious') {
+        expect(['block', 'incomplete'], why).toContain(report.verdict.status);
+        expect(code, why).toBe(report.verdict.status === 'block' ? 1 : 3);
+      } else {
+        expect(report.verdict.status, why).toBe('pass');
+        expect(code).toBe(0);
+      }
+    },
+    120_000,
+  );
 });
 
 describe('--static-only fails closed on what only a load could settle', () => {

@@ -32,13 +32,22 @@ const hostile = fc
 
 describe('escapeTerminal', () => {
   it('never emits a control, bidi or line-separator character (200,000 cases)', () => {
-    fc.assert(fc.property(fc.oneof(hostile, fc.string({ unit: 'binary' })), (s) => !UNSAFE.test(escapeTerminal(s))), { numRuns: 200_000 });
+    fc.assert(
+      fc.property(fc.oneof(hostile, fc.string({ unit: 'binary' })), (s) => !UNSAFE.test(escapeTerminal(s))),
+      { numRuns: 200_000 },
+    );
   });
   it('round-trips: the escaped text says exactly what the original was', () => {
-    fc.assert(fc.property(fc.oneof(hostile, fc.string({ unit: 'binary' })), (s) => unescape(escapeTerminal(s)) === s), { numRuns: 50_000 });
+    fc.assert(
+      fc.property(fc.oneof(hostile, fc.string({ unit: 'binary' })), (s) => unescape(escapeTerminal(s)) === s),
+      { numRuns: 50_000 },
+    );
   });
   it('is injective: two different names never look the same once escaped', () => {
-    fc.assert(fc.property(hostile, hostile, (a, b) => a === b || escapeTerminal(a) !== escapeTerminal(b)), { numRuns: 20_000 });
+    fc.assert(
+      fc.property(hostile, hostile, (a, b) => a === b || escapeTerminal(a) !== escapeTerminal(b)),
+      { numRuns: 20_000 },
+    );
   });
   it('leaves ordinary text alone and spells each escape predictably', () => {
     expect(escapeTerminal('model-0001/weights.safetensors é 😀')).toBe('model-0001/weights.safetensors é 😀');
@@ -80,7 +89,15 @@ function report(path: string, globalName: string): Report {
         evidence: {},
       },
     ],
-    observed: { filesRead: [], filesWritten: [], librariesMapped: [], exec: [], network: [], packages: [], sinkhole: [{ proto: 'dns', name: `x\u202e.example`, size: 3, preview: 'a\nb', phase: 'load' }] },
+    observed: {
+      filesRead: [],
+      filesWritten: [],
+      librariesMapped: [],
+      exec: [],
+      network: [],
+      packages: [],
+      sinkhole: [{ proto: 'dns', name: `x\u202e.example`, size: 3, preview: 'a\nb', phase: 'load' }],
+    },
     stats: { events: 0, drops: 0, tracerTiers: [], sandbox: 'none', durationsMs: {} },
     rulesetDigest: 'c'.repeat(64),
   };

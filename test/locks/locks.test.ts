@@ -25,9 +25,8 @@ describe('name confusion', () => {
     ['Safetensor', 'safetensors'],
   ])('%s imitates %s', (name, like) => expect(confusableWith(name)).toBe(like));
 
-  it.each(['torch', 'numpy', 'scikit_learn', 'Scikit-Learn', 'pyyaml', 'pytest', 'pyarrow', 'attrs', 'six', 'jaxlib', 'ltrack-fixture-plain'])(
-    '%s is not a confusion',
-    (name) => expect(confusableWith(name)).toBeUndefined(),
+  it.each(['torch', 'numpy', 'scikit_learn', 'Scikit-Learn', 'pyyaml', 'pytest', 'pyarrow', 'attrs', 'six', 'jaxlib', 'ltrack-fixture-plain'])('%s is not a confusion', (name) =>
+    expect(confusableWith(name)).toBeUndefined(),
   );
 
   it('never throws and never calls a well-known name a confusion of itself', () => {
@@ -46,16 +45,19 @@ describe('pip lock checks', () => {
 
 describe('conda lock checks', () => {
   it('@EXPLICIT: foreign channel, missing hash and a typosquat, one line each; local and conda-forge archives with digests pass', async () => {
-    const f = await write('explicit.txt', [
-      '# platform: linux-64',
-      '@EXPLICIT',
-      `https://conda.anaconda.org/conda-forge/linux-64/numpy-1.26.4-py311h64a7726_0.conda#${'c'.repeat(32)}`,
-      `file:///channel/noarch/ltrack-conda-dep-0.1-0.tar.bz2#${'d'.repeat(32)}`,
-      `https://conda.example.invalid/evil/linux-64/numpy-1.26.4-0.conda#sha256:${'e'.repeat(64)}`,
-      'https://conda.anaconda.org/conda-forge/noarch/tqdm-4.66.1-pyhd8ed1ab_0.conda',
-      `https://conda.anaconda.org/conda-forge/noarch/nunpy-1.0-0.tar.bz2#${'f'.repeat(32)}`,
-      '',
-    ].join('\n'));
+    const f = await write(
+      'explicit.txt',
+      [
+        '# platform: linux-64',
+        '@EXPLICIT',
+        `https://conda.anaconda.org/conda-forge/linux-64/numpy-1.26.4-py311h64a7726_0.conda#${'c'.repeat(32)}`,
+        `file:///channel/noarch/ltrack-conda-dep-0.1-0.tar.bz2#${'d'.repeat(32)}`,
+        `https://conda.example.invalid/evil/linux-64/numpy-1.26.4-0.conda#sha256:${'e'.repeat(64)}`,
+        'https://conda.anaconda.org/conda-forge/noarch/tqdm-4.66.1-pyhd8ed1ab_0.conda',
+        `https://conda.anaconda.org/conda-forge/noarch/nunpy-1.0-0.tar.bz2#${'f'.repeat(32)}`,
+        '',
+      ].join('\n'),
+    );
     expect(summary(await analyseCondaLock(f))).toEqual([
       'LT-DEP-003 channel outside the allowlist: https://conda.example.invalid/evil/linux-64/numpy-1.26.4-0.conda',
       'LT-DEP-002 tqdm has no md5 or sha256 hash',
@@ -96,7 +98,9 @@ package:
   });
 
   it('environment.yml: unpinned specs, no hashes possible, foreign channels', async () => {
-    const f = await write('environment.yml', `name: model
+    const f = await write(
+      'environment.yml',
+      `name: model
 channels:
   - conda-forge
   - https://conda.example.invalid/private
@@ -105,7 +109,8 @@ dependencies:
   - scipy
   - pip:
       - requests==2.31.0
-`);
+`,
+    );
     expect(summary(await analyseCondaLock(f))).toEqual([
       'LT-DEP-003 channel outside the allowlist: https://conda.example.invalid/private',
       'LT-DEP-002 numpy has no hash (environment.yml cannot pin bytes; use conda-lock or @EXPLICIT)',

@@ -48,7 +48,9 @@ describe('ltrack key generate / manifest verify', () => {
     await writeFile(model, 'model bytes, patched');
     const bad = ltrack(['manifest', 'verify', manifest, '--key', join(dir, 'k.pub'), '--files', modelDir]);
     expect(bad.code).toBe(1);
-    expect(bad.stderr.trim().split('\n')).toEqual([`ltrack: ${manifest}: invalid: model file changed: model.bin (sha256 ${createHash('sha256').update('model bytes, patched').digest('hex').slice(0, 12)}…, signed ${sha256.slice(0, 12)}…)`]);
+    expect(bad.stderr.trim().split('\n')).toEqual([
+      `ltrack: ${manifest}: invalid: model file changed: model.bin (sha256 ${createHash('sha256').update('model bytes, patched').digest('hex').slice(0, 12)}…, signed ${sha256.slice(0, 12)}…)`,
+    ]);
 
     const missing = ltrack(['manifest', 'verify', join(dir, 'nope.json'), '--key', join(dir, 'k.pub'), '--files', modelDir]);
     expect(missing.code).toBe(2);

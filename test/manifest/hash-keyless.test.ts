@@ -16,11 +16,13 @@ describe('sha256Files', () => {
   it('gives the plain sha256 of each file on the worker path, with progress summing to the total', async () => {
     // Over the inline threshold (64 MiB in all) so the worker pool is used.
     const blobs = [randomBytes(40 << 20), randomBytes(30 << 20), randomBytes(1)];
-    const paths = await Promise.all(blobs.map(async (b, i) => {
-      const p = join(dir, `f${i}`);
-      await writeFile(p, b);
-      return p;
-    }));
+    const paths = await Promise.all(
+      blobs.map(async (b, i) => {
+        const p = join(dir, `f${i}`);
+        await writeFile(p, b);
+        return p;
+      }),
+    );
     let last = 0;
     let total = 0;
     const got = await sha256Files(paths, (done, t) => {

@@ -15,7 +15,21 @@ describe('the ahead-of-time rule-file validator', () => {
       {},
       { rule: [] },
       { rule: [{ id: 'LT-X', title: 1, source: 'dynamic', severity: 'fatal', cvss: 'CVSS:3.1/AV:N', mitre: [], action: 'nap', extra: true }] },
-      { rule: [{ id: 'LT-ABC-001', title: 't', description: 'd', source: 'static', severity: 'high', cvss: 'CVSS:4.0/AV:N/AC:L/AT:N/PR:N/UI:N/VC:H/VI:H/VA:H/SC:N/SI:N/SA:N', mitre: ['T1059'], action: 'block', kinds: ['exec'] }] },
+      {
+        rule: [
+          {
+            id: 'LT-ABC-001',
+            title: 't',
+            description: 'd',
+            source: 'static',
+            severity: 'high',
+            cvss: 'CVSS:4.0/AV:N/AC:L/AT:N/PR:N/UI:N/VC:H/VI:H/VA:H/SC:N/SI:N/SA:N',
+            mitre: ['T1059'],
+            action: 'block',
+            kinds: ['exec'],
+          },
+        ],
+      },
     ];
     for (const doc of docs) {
       const expected = runtime(doc) ? [] : (runtime.errors ?? []).filter((e) => e.keyword !== 'if').map((e) => `${e.instancePath || '/'}: ${e.message ?? 'invalid'}`);

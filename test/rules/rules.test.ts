@@ -38,7 +38,11 @@ describe('the default rule set', async () => {
     expect(d[0]!.evidence.count).toBe(50);
   });
   it('matches the exfiltration chain only inside one process tree', () => {
-    const tree = [ev({ ts: 1, tgid: 10, path: '/home/ltrack/.netrc', decoy: '/home/ltrack/.netrc', flags: 0 }), ev({ ts: 2, kind: 'exec', tgid: 11, ppid: 10, path: '/usr/bin/curl', argv: ['curl'] }), ev({ ts: 3, kind: 'connect', tgid: 11, ppid: 10, family: 'inet', addr: '127.0.0.1', port: 9 })];
+    const tree = [
+      ev({ ts: 1, tgid: 10, path: '/home/ltrack/.netrc', decoy: '/home/ltrack/.netrc', flags: 0 }),
+      ev({ ts: 2, kind: 'exec', tgid: 11, ppid: 10, path: '/usr/bin/curl', argv: ['curl'] }),
+      ev({ ts: 3, kind: 'connect', tgid: 11, ppid: 10, family: 'inet', addr: '127.0.0.1', port: 9 }),
+    ];
     expect(matchEvents(set, tree).map((d) => d.ruleId)).toContain('LT-CHAIN-001');
     const strangers = tree.map((e, i) => ({ ...e, tgid: 100 + i, ppid: 1 }));
     expect(matchEvents(set, strangers).map((d) => d.ruleId)).not.toContain('LT-CHAIN-001');
@@ -100,7 +104,10 @@ describe('kernel subset', () => {
       openExact: [{ path: '/etc/shadow', rule: 0 }],
       openPrefix: [{ prefix: '/root/', rule: 1 }],
       execPath: [{ path: '/usr/bin/curl', rule: 2 }],
-      connectPort: [{ port: 22, rule: 3 }, { port: 53, rule: 3 }],
+      connectPort: [
+        { port: 22, rule: 3 },
+        { port: 53, rule: 3 },
+      ],
     });
   });
 });

@@ -36,7 +36,10 @@ describe('the cgroup layout, detected from mountinfo', () => {
   it("finds a process's cgroup folders from /proc/<pid>/cgroup, as runc placed them", () => {
     const layout = parseMountinfo(HYBRID);
     const dirs = processCgroupDirs(['12:pids:/docker/abc', '4:memory:/docker/abc', '3:cpu,cpuacct:/docker/abc', '1:name=systemd:/docker/abc', '0::/docker/abc', ''].join('\n'), layout);
-    expect(dirs).toEqual({ v2: '/sys/fs/cgroup/unified/docker/abc', v1: { pids: '/sys/fs/cgroup/pids/docker/abc', memory: '/sys/fs/cgroup/memory/docker/abc', cpu: '/sys/fs/cgroup/cpu,cpuacct/docker/abc' } });
+    expect(dirs).toEqual({
+      v2: '/sys/fs/cgroup/unified/docker/abc',
+      v1: { pids: '/sys/fs/cgroup/pids/docker/abc', memory: '/sys/fs/cgroup/memory/docker/abc', cpu: '/sys/fs/cgroup/cpu,cpuacct/docker/abc' },
+    });
     // a pure v2 host: one folder, no v1 controllers
     const v2 = parseMountinfo(line(30, '/sys/fs/cgroup', 'cgroup2', 'rw'));
     expect(processCgroupDirs('0::/system.slice/docker-abc.scope\n', v2)).toEqual({ v2: '/sys/fs/cgroup/system.slice/docker-abc.scope', v1: {} });

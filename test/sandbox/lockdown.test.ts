@@ -30,13 +30,17 @@ const loadPhase = (r: SandboxResult) => r.reports.find((p) => p.phase === 'load'
 
 describe.each(['docker', 'bwrap'] as Driver[])('%s sandbox lockdown', (driver) => {
   it('has no network interface but loopback, runs as uid 65534 with no capabilities and no_new_privs', async () => {
-    const r = await runCode(driver, 'identity', `
+    const r = await runCode(
+      driver,
+      'identity',
+      `
 import os
 print('NET', sorted(l.split(':')[0].strip() for l in open('/proc/net/dev').readlines()[2:]))
 s = open('/proc/self/status').read()
 print('UID', os.getuid(), 'CAPEFF', [l.split()[1] for l in s.splitlines() if l.startswith('CapEff')][0], 'NNP', [l.split()[1] for l in s.splitlines() if l.startswith('NoNewPrivs')][0])
 print('SECCOMP', [l.split()[1] for l in s.splitlines() if l.startswith('Seccomp:')][0])
-`);
+`,
+    );
     expect(loadPhase(r)?.ok, r.stderr).toBe(true);
     expect(r.stdout).toContain("NET ['lo']");
     expect(r.stdout).toContain('UID 65534 CAPEFF 0000000000000000 NNP 1');
@@ -45,7 +49,10 @@ print('SECCOMP', [l.split()[1] for l in s.splitlines() if l.startswith('Seccomp:
   });
 
   it('refuses new namespaces, mounts and the kernel keyring (seccomp)', async () => {
-    const r = await runCode(driver, 'seccomp', `
+    const r = await runCode(
+      driver,
+      'seccomp',
+      `
 import ctypes, os
 libc = ctypes.CDLL(None, use_errno=True)
 def call(name, *args, libc=libc, ctypes=ctypes):  # exec'd code: no module globals
@@ -56,7 +63,8 @@ call('syscall', 250, 0, 0, 0, 0)       # keyctl(KEYCTL_GET_KEYRING_ID)
 call('mount', b'none', b'/tmp', b'tmpfs', 0, None)
 call('syscall', 425, 8, None)          # io_uring_setup
 import subprocess; print('SPAWN', subprocess.run(['/bin/true']).returncode)
-`);
+`,
+    );
     expect(loadPhase(r)?.ok, r.stderr).toBe(true);
     expect(r.stdout).toContain('SYSCALL unshare -1 1');
     expect(r.stdout).toContain('SYSCALL syscall -1 1\n');
@@ -69,7 +77,10 @@ import subprocess; print('SPAWN', subprocess.run(['/bin/true']).returncode)
   });
 
   it('cannot write the root, the candidate or system packages; /tmp and HOME are writable and sized', async () => {
-    const r = await runCode(driver, 'writes', `
+    const r = await runCode(
+      driver,
+      'writes',
+      `
 import os
 for p in ['/usr/lib/python3/dist-packages/evil.pth', '/candidate/writes.pkl', '/etc/cron.daily/x', '/tmp/ok', '/home/ltrack/ok']:
     try:
@@ -81,7 +92,8 @@ for line in open('/proc/self/mountinfo'):
     f = line.split()
     if f[4].startswith('/candidate/'): print('MOUNT', f[4], f[5].split(',')[0])
 print('DECOY', open(os.path.expanduser('~/.ssh/id_rsa')).read().startswith('-----BEGIN'), 'HF_TOKEN' in os.environ)
-`);
+`,
+    );
     expect(r.stdout).toMatch(/DENIED \/usr\/lib\/python3\/dist-packages\/evil.pth 30/);
     // uid 65534 is refused before the read-only mount is consulted (EACCES); the mount is ro as well
     expect(r.stdout).toMatch(/DENIED \/candidate\/writes.pkl (13|30)/);
@@ -94,7 +106,10 @@ print('DECOY', open(os.path.expanduser('~/.ssh/id_rsa')).read().startswith('----
   });
 
   it('contains a fork bomb with the pids limit', async () => {
-    const r = await runCode(driver, 'forkbomb', `
+    const r = await runCode(
+      driver,
+      'forkbomb',
+      `
 import os, time
 children = 0
 try:
@@ -104,18 +119,25 @@ try:
         children += 1
 except OSError as e:
     print('FORK STOPPED', children, e.errno)
-`, { limits: { pids: 64 } });
+`,
+      { limits: { pids: 64 } },
+    );
     const m = /FORK STOPPED (\d+) 11/.exec(r.stdout);
     expect(m, r.stdout + r.stderr).not.toBeNull();
     expect(Number(m![1])).toBeLessThan(64);
   });
 
   it('OOM-kills a memory bomb and reports it', async () => {
-    const r = await runCode(driver, 'membomb', `
+    const r = await runCode(
+      driver,
+      'membomb',
+      `
 chunks = []
 while True:
     chunks.append(bytearray(64 << 20))
-`, { limits: { memoryBytes: 256 << 20 } });
+`,
+      { limits: { memoryBytes: 256 << 20 } },
+    );
     expect(r.oomKilled).toBe(true);
     expect(r.exitCode).toBe(137);
     expect(loadPhase(r)?.ok).toBe(false);
@@ -123,7 +145,10 @@ while True:
 
   it('holds the process tree to its CPU share', async () => {
     // two busy processes for 2 s of wall time: unlimited they would burn ~2 s of CPU each
-    const r = await runCode(driver, 'cpu', `
+    const r = await runCode(
+      driver,
+      'cpu',
+      `
 import os, time
 start = time.monotonic()
 kids = []
@@ -138,7 +163,9 @@ for pid in kids:
     os.waitpid(pid, 0)
 t = os.times()
 print('CPU/WALL %.2f' % ((t.children_user + t.children_system) / (time.monotonic() - start)))
-`, { limits: { cpus: 0.5 } });
+`,
+      { limits: { cpus: 0.5 } },
+    );
     expect(loadPhase(r)?.ok, r.stderr).toBe(true);
     const ratio = Number(/CPU\/WALL ([\d.]+)/.exec(r.stdout)?.[1]);
     expect(ratio).toBeGreaterThan(0.2); // it did run

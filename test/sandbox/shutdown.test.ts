@@ -47,7 +47,8 @@ function startVet(driver: 'docker' | 'bwrap', extra: string[] = ['--deps', join(
 
 /** Resolves once `cond` holds; rejects if the vet exits first. */
 async function until(cond: () => boolean, exited: Promise<unknown>): Promise<void> {
-  let done = false;
+  // widened: the flag is set by the callback below, which control-flow analysis does not see
+  let done = false as boolean;
   void exited.then(() => (done = true));
   while (!cond()) {
     if (done) throw new Error('the vet exited first');
@@ -128,9 +129,18 @@ describe('a SIGKILLed vet', () => {
       expect(await vet.exited).toEqual({ code: null, signal: 'SIGKILL' });
       const left = await leftovers(vet.pid);
       // what a crash really leaves: proof that the sweep below has something to do
-      expect(left.some((l) => l.startsWith('run folder')), left.join('\n')).toBe(true);
-      expect(left.some((l) => l.startsWith('staging')), left.join('\n')).toBe(true);
-      expect(left.some((l) => l.startsWith(driver === 'docker' ? 'container' : 'cgroup')), left.join('\n')).toBe(true);
+      expect(
+        left.some((l) => l.startsWith('run folder')),
+        left.join('\n'),
+      ).toBe(true);
+      expect(
+        left.some((l) => l.startsWith('staging')),
+        left.join('\n'),
+      ).toBe(true);
+      expect(
+        left.some((l) => l.startsWith(driver === 'docker' ? 'container' : 'cgroup')),
+        left.join('\n'),
+      ).toBe(true);
       killed.push({ pid: vet.pid, held });
     }
     for (const { held } of killed) {

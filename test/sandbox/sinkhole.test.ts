@@ -95,5 +95,4 @@ describe.each(['docker', 'bwrap'] as Driver[])('network sinkhole (%s)', (driver)
     for (const f of ['report.json', 'report.sarif', 'report.html']) expect(await readFile(join(out, f), 'utf8')).not.toContain('hf_LTRACK-DECOY');
     expect(await readFile(join(out, 'report.html'), 'utf8')).toContain('Network sinkhole (3)');
   });
-
 });

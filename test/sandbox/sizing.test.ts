@@ -6,11 +6,27 @@ const GiB = 2 ** 30;
 
 describe('sandbox memory sizing', () => {
   it('adds nothing for formats the loader memory-maps', () => {
-    expect(memoryForModels([{ size: 5 * GiB, format: 'torch-zip' }, { size: 3 * GiB, format: 'safetensors' }], 24 * GiB)).toBe(DEFAULT_SANDBOX_LIMITS.memoryBytes);
+    expect(
+      memoryForModels(
+        [
+          { size: 5 * GiB, format: 'torch-zip' },
+          { size: 3 * GiB, format: 'safetensors' },
+        ],
+        24 * GiB,
+      ),
+    ).toBe(DEFAULT_SANDBOX_LIMITS.memoryBytes);
   });
 
   it('adds twice the bytes of every copied model', () => {
-    expect(memoryForModels([{ size: 1 * GiB, format: 'torch-legacy' }, { size: 0.5 * GiB, format: 'joblib' }], 24 * GiB)).toBe(DEFAULT_SANDBOX_LIMITS.memoryBytes + 3 * GiB);
+    expect(
+      memoryForModels(
+        [
+          { size: 1 * GiB, format: 'torch-legacy' },
+          { size: 0.5 * GiB, format: 'joblib' },
+        ],
+        24 * GiB,
+      ),
+    ).toBe(DEFAULT_SANDBOX_LIMITS.memoryBytes + 3 * GiB);
   });
 
   it('never asks for more than the host has less a reserve', () => {

@@ -51,7 +51,13 @@ describe('context weighting and verdict', async () => {
 
   it('reads what a rule is about from its family and tags, not from its id', () => {
     const found = [stat('LT-PKL-001'), dyn('LT-EXEC-002', 'install'), dyn('LT-FILE-001', 'install')];
-    const relabelled = (change: (id: string, r: Rule) => Rule): RuleSet => ({ ...rules, byId: (id) => { const r = rules.byId(id); return r && change(id, r); } });
+    const relabelled = (change: (id: string, r: Rule) => Rule): RuleSet => ({
+      ...rules,
+      byId: (id) => {
+        const r = rules.byId(id);
+        return r && change(id, r);
+      },
+    });
     const weights = (set: RuleSet) => score(set, found).find((f) => f.ruleId === 'LT-EXEC-002')!.cvss.weighting;
     expect(weights(rules)).toEqual(['+0.5 the run read a decoy secret', '+0.5 static and dynamic analysis agree']);
     // the pickle rule now claims another family, and the decoy rule loses its tag: neither weight applies

@@ -42,16 +42,21 @@ describe('Cursor: a reused window reads the same as the bytes themselves', () =>
     const dir = mkdtempSync(join(tmpdir(), 'ltrack-cursor-'));
     try {
       fc.assert(
-        fc.property(fc.uint8Array({ maxLength: 300 }).map((a) => Buffer.from(a.map((x) => (x % 5 === 0 ? 10 : x)))), fc.array(op, { maxLength: 60 }), fc.integer({ min: 1, max: 16 }), (data, ops, win) => {
-          const path = join(dir, 'data');
-          writeFileSync(path, data);
-          const h = new FileHandle(path);
-          try {
-            expect(replay(new Cursor(new FileBytes(h, 0, data.length), 0, win), ops)).toEqual(replay(new Cursor(new BufBytes(data), 0, win), ops));
-          } finally {
-            h.close();
-          }
-        }),
+        fc.property(
+          fc.uint8Array({ maxLength: 300 }).map((a) => Buffer.from(a.map((x) => (x % 5 === 0 ? 10 : x)))),
+          fc.array(op, { maxLength: 60 }),
+          fc.integer({ min: 1, max: 16 }),
+          (data, ops, win) => {
+            const path = join(dir, 'data');
+            writeFileSync(path, data);
+            const h = new FileHandle(path);
+            try {
+              expect(replay(new Cursor(new FileBytes(h, 0, data.length), 0, win), ops)).toEqual(replay(new Cursor(new BufBytes(data), 0, win), ops));
+            } finally {
+              h.close();
+            }
+          },
+        ),
         { numRuns: 300 },
       );
     } finally {

@@ -17,7 +17,7 @@ print(json.dumps(sorted(LOADERS)))
 `;
 
 describe('format names', () => {
-  it("loaders.py has a loader for exactly the loadable formats, under the same names", async () => {
+  it('loaders.py has a loader for exactly the loadable formats, under the same names', async () => {
     const keys = JSON.parse(await runPython('image', KEYS, { '/sandbox': projectPath('sandbox') })) as string[];
     expect(keys).toEqual([...LOADABLE_FORMATS].sort());
   });

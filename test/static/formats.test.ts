@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest';
+import { describe, it } from 'vitest';
 import fc from 'fast-check';
 import { readFileSync } from 'node:fs';
 import { BufBytes } from '../../src/formats/bytes.js';
@@ -19,7 +19,14 @@ const scan = (b: Buffer): Detection[] => {
 };
 
 /** Real files of each format, to mutate: fixtures and regression files the suite already has. */
-const SEEDS = ['fixtures/out/benign/torch_state_dict.pt', 'fixtures/out/benign/arrays.npz', 'fixtures/out/benign/array.npy', 'test/regressions/none.benign-chat-template.gguf', 'test/regressions/LT-ST-001.overlap.safetensors', 'fixtures/out/benign/sklearn_logreg.joblib'].map((p) => readFileSync(projectPath(p)));
+const SEEDS = [
+  'fixtures/out/benign/torch_state_dict.pt',
+  'fixtures/out/benign/arrays.npz',
+  'fixtures/out/benign/array.npy',
+  'test/regressions/none.benign-chat-template.gguf',
+  'test/regressions/LT-ST-001.overlap.safetensors',
+  'fixtures/out/benign/sklearn_logreg.joblib',
+].map((p) => readFileSync(projectPath(p)));
 
 describe('format readers on random and mutated bytes (no throw, no hang)', () => {
   it('every reader, on random bytes behind each magic', () => {

@@ -68,7 +68,14 @@ describe('LZ4 frames', () => {
     // "ab" then a match of offset 2, length 4+6=10 -> "ab" * 6; then a stored block "xy"; then a match back into block one
     const one = Buffer.from([0x26, 0x61, 0x62, 0x02, 0x00, 0x10, 0x63]);
     const three = Buffer.from([0x00, 0x0f, 0x00]); // no literals, offset 15: the start of block one
-    const r = decodeLz4Frames(frame([[one, false], [Buffer.from('xy'), true], [Buffer.concat([three, Buffer.from([0x10, 0x21])]), false]]), 1 << 20);
+    const r = decodeLz4Frames(
+      frame([
+        [one, false],
+        [Buffer.from('xy'), true],
+        [Buffer.concat([three, Buffer.from([0x10, 0x21])]), false],
+      ]),
+      1 << 20,
+    );
     if ('problem' in r) throw new Error(r.problem);
     expect(r.data.toString('latin1')).toBe('abababababab' + 'c' + 'xy' + 'abab' + '!');
   });
@@ -154,7 +161,10 @@ describe('special tokens reach the template as variables', () => {
   it("GGUF: the vocabulary's entries at the bos and eos ids", () => {
     const h = readGgufHeader(new BufBytes(readFileSync(join(FIXTURES, 'depth_loaders', 'chat_model.gguf'))), DEFAULT_LIMITS);
     if ('problem' in h) throw new Error(h.problem);
-    expect([...h.specialTokens]).toEqual([['bos_token', '<s>'], ['eos_token', '</s>']]);
+    expect([...h.specialTokens]).toEqual([
+      ['bos_token', '<s>'],
+      ['eos_token', '</s>'],
+    ]);
     expect(scan(gguf(['<unk>', '<s>', '</s>'], '{{ bos_token }}{{ messages[0].content }}'))).toEqual([]);
   });
 
@@ -163,13 +173,22 @@ describe('special tokens reach the template as variables', () => {
     expect(found.map((d) => d.ruleId).sort()).toEqual(['LT-TPL-001', 'LT-TPL-002', 'LT-TPL-004']);
     expect(found.find((d) => d.ruleId === 'LT-TPL-001')!.evidence).toMatchObject({ key: 'bos_token', name: '__globals__' });
     const config = JSON.stringify({ bos_token: { content: '__init__' }, chat_template: '{{ cycler[bos_token] }}' });
-    expect(scanTemplateFile('tokenizer-config', Buffer.from(config), 'x', 1 << 20).found.map((d) => d.ruleId).sort()).toEqual(['LT-TPL-001', 'LT-TPL-002', 'LT-TPL-004']);
+    expect(
+      scanTemplateFile('tokenizer-config', Buffer.from(config), 'x', 1 << 20)
+        .found.map((d) => d.ruleId)
+        .sort(),
+    ).toEqual(['LT-TPL-001', 'LT-TPL-002', 'LT-TPL-004']);
   });
 
   it('a repeated metadata key is a malformed header', () => {
     const twice = gguf(['a'], 'x');
-    const h = readGgufHeader(new BufBytes(Buffer.concat([twice.subarray(0, 16), Buffer.from([5, 0, 0, 0, 0, 0, 0, 0]), twice.subarray(24), twice.subarray(24).subarray(twice.subarray(24).indexOf('tokenizer.chat_template') - 8)])), DEFAULT_LIMITS);
-    expect(h).toMatchObject({ problem: expect.stringMatching(/duplicate metadata key/) });
+    const h = readGgufHeader(
+      new BufBytes(
+        Buffer.concat([twice.subarray(0, 16), Buffer.from([5, 0, 0, 0, 0, 0, 0, 0]), twice.subarray(24), twice.subarray(24).subarray(twice.subarray(24).indexOf('tokenizer.chat_template') - 8)]),
+      ),
+      DEFAULT_LIMITS,
+    );
+    expect(h).toMatchObject({ problem: expect.stringMatching(/duplicate metadata key/) as string });
   });
 });
 

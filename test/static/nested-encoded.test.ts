@@ -12,8 +12,13 @@ import { scanPaths } from '../../src/static/index.js';
 
 /** os.system('/bin/true') in protocol 4 (what the fixtures' inner pickle does). */
 const PAYLOAD = Buffer.concat([
-  Buffer.from([0x80, 4, 0x8c, 2]), Buffer.from('os'), Buffer.from([0x8c, 6]), Buffer.from('system'), Buffer.from([0x93, 0x8c, 9]),
-  Buffer.from('/bin/true'), Buffer.from([0x85, 0x52, 0x2e]),
+  Buffer.from([0x80, 4, 0x8c, 2]),
+  Buffer.from('os'),
+  Buffer.from([0x8c, 6]),
+  Buffer.from('system'),
+  Buffer.from([0x93, 0x8c, 9]),
+  Buffer.from('/bin/true'),
+  Buffer.from([0x85, 0x52, 0x2e]),
 ]);
 
 const encode = (b: Buffer, stage: Stage): Buffer => {
@@ -62,14 +67,20 @@ describe('pickles encoded inside constants', () => {
       return b;
     });
     fc.assert(
-      fc.property(fc.oneof(fc.uint8Array({ maxLength: 5000 }).map((a) => Buffer.from(a)), mutated), (b) => {
-        const found = encodedStages(b, true);
-        expect(found === undefined || found.stages.length <= MAX_STAGES + 1).toBe(true);
-        if (found) {
-          const out = decodeStages(new BufBytes(b), found.stages, small);
-          if ('bytes' in out) expect(out.bytes.size).toBeLessThanOrEqual(Math.max(small.maxInMemoryBytes, b.length));
-        }
-      }),
+      fc.property(
+        fc.oneof(
+          fc.uint8Array({ maxLength: 5000 }).map((a) => Buffer.from(a)),
+          mutated,
+        ),
+        (b) => {
+          const found = encodedStages(b, true);
+          expect(found === undefined || found.stages.length <= MAX_STAGES + 1).toBe(true);
+          if (found) {
+            const out = decodeStages(new BufBytes(b), found.stages, small);
+            if ('bytes' in out) expect(out.bytes.size).toBeLessThanOrEqual(Math.max(small.maxInMemoryBytes, b.length));
+          }
+        },
+      ),
       { numRuns: 500 },
     );
   });

@@ -56,7 +56,7 @@ describe('ONNX reader', () => {
     ['a..b.bin', false],
   ])('external data at %s escapes: %s', (location, escapes) => {
     const s = summary(model(tensor('W', location)));
-    expect(s.escapingLocations).toEqual(escapes ? [{ tensor: 'W', location, offset: (expect.any(Number) as number) }] : []);
+    expect(s.escapingLocations).toEqual(escapes ? [{ tensor: 'W', location, offset: expect.any(Number) as number }] : []);
   });
 
   it('bytes that are not a ModelProto are not ONNX; a broken model is a problem', () => {
@@ -65,12 +65,12 @@ describe('ONNX reader', () => {
     const broken = model(node('Add'), tensor('W'));
     expect(read(broken.subarray(0, broken.length - 10))).toEqual(undefined); // the graph's length runs past the end
     const deep = (n: number): Buffer => (n === 0 ? node('Add') : node('If', '', msg(5, msg(6, deep(n - 1)))));
-    expect(read(model(deep(40)))).toMatchObject({ problem: (expect.stringMatching(/nested deeper/) as string) });
+    expect(read(model(deep(40)))).toMatchObject({ problem: expect.stringMatching(/nested deeper/) as string });
   });
 
   it('never throws on random or mutated models (the real fixture included)', () => {
     const real = readFileSync(join(FIXTURES, 'tricks', 'onnx_external_traversal.onnx'));
-    expect(summary(real).escapingLocations).toEqual([{ tensor: 'W', location: '../../../../../../etc/hostname', offset: (expect.any(Number) as number) }]);
+    expect(summary(real).escapingLocations).toEqual([{ tensor: 'W', location: '../../../../../../etc/hostname', offset: expect.any(Number) as number }]);
     fc.assert(
       fc.property(fc.uint8Array({ maxLength: 128 }), fc.nat(real.length - 1), (noise, at) => {
         const mutated = Buffer.from(real);

@@ -19,11 +19,11 @@ const ids = (buf: Buffer) => detections(buf).map((d) => d.ruleId);
 
 describe('pickle interpreter: imports and invocations', () => {
   it('protocol 0 GLOBAL + REDUCE records the callable, the call and its constant argument', () => {
-    const r = run(b('cos\nsystem\n(S\'/bin/true\'\ntR.'));
+    const r = run(b("cos\nsystem\n(S'/bin/true'\ntR."));
     expect(r.stopped).toBe(true);
     expect(r.imports).toEqual([{ module: 'os', name: 'system', protocol: 0, offset: 0, opcode: 'GLOBAL' }]);
     expect(r.calls[0]!.how).toBe('REDUCE');
-    expect(ids(b('cos\nsystem\n(S\'/bin/true\'\ntR.'))).toEqual(['LT-PKL-001']);
+    expect(ids(b("cos\nsystem\n(S'/bin/true'\ntR."))).toEqual(['LT-PKL-001']);
   });
 
   it('STACK_GLOBAL resolves operands from the memo (protocol 4)', () => {
@@ -40,8 +40,8 @@ describe('pickle interpreter: imports and invocations', () => {
   });
 
   it('INST, OBJ, NEWOBJ and BUILD are invocations too', () => {
-    expect(run(b('(S\'ls\'\nios\nsystem\n.')).calls[0]!.how).toBe('INST');
-    expect(run(b('(cos\nsystem\nS\'ls\'\no.')).calls[0]!.how).toBe('OBJ');
+    expect(run(b("(S'ls'\nios\nsystem\n.")).calls[0]!.how).toBe('INST');
+    expect(run(b("(cos\nsystem\nS'ls'\no.")).calls[0]!.how).toBe('OBJ');
     expect(run(b([0x80, 2], 'cos\nsystem\n', ')', [0x81], '.')).calls[0]!.how).toBe('NEWOBJ');
     expect(run(b([0x80, 2], 'ccollections\nOrderedDict\n', ')', 'R', '}', 'b', '.')).calls.map((c) => c.how)).toEqual(['REDUCE', 'BUILD']);
   });
@@ -59,8 +59,8 @@ describe('pickle interpreter: imports and invocations', () => {
   });
 
   it('open() for writing is a write, for reading a read', () => {
-    expect(ids(b('cbuiltins\nopen\n(S\'/tmp/x\'\nS\'w\'\ntR.'))).toEqual(['LT-PKL-005']);
-    expect(ids(b('cbuiltins\nopen\n(S\'/etc/passwd\'\ntR.'))).toEqual(['LT-PKL-004']);
+    expect(ids(b("cbuiltins\nopen\n(S'/tmp/x'\nS'w'\ntR."))).toEqual(['LT-PKL-005']);
+    expect(ids(b("cbuiltins\nopen\n(S'/etc/passwd'\ntR."))).toEqual(['LT-PKL-004']);
   });
 
   it('allowlisted globals pass; unknown ones are medium when reconstructed (NEWOBJ), blocking when called (REDUCE)', () => {
@@ -70,14 +70,23 @@ describe('pickle interpreter: imports and invocations', () => {
   });
 
   it('indirect gadgets that denylists miss are critical', () => {
-    for (const g of ['timeit\ntimeit', 'cProfile\nrun', 'pydoc\npipepager', 'operator\nmethodcaller', 'functools\npartial', 'pkgutil\nresolve_name', 'code\nInteractiveInterpreter', 'doctest\ndebug_script']) {
+    for (const g of [
+      'timeit\ntimeit',
+      'cProfile\nrun',
+      'pydoc\npipepager',
+      'operator\nmethodcaller',
+      'functools\npartial',
+      'pkgutil\nresolve_name',
+      'code\nInteractiveInterpreter',
+      'doctest\ndebug_script',
+    ]) {
       expect(ids(b(`c${g}\n)R.`)), g).toContain('LT-PKL-007');
     }
   });
 
   it('follows a pickle nested in bytes handed to pickle.loads, through zlib', async () => {
     const { deflateSync } = await import('node:zlib');
-    const inner = b('cos\nsystem\n(S\'true\'\ntR.');
+    const inner = b("cos\nsystem\n(S'true'\ntR.");
     const z = deflateSync(inner);
     const outer = b([0x80, 3], 'cpickle\nloads\n', 'czlib\ndecompress\n', 'C', [z.length], z, [0x85], 'R', [0x85], 'R', '.');
     const d = detections(outer);
@@ -87,12 +96,12 @@ describe('pickle interpreter: imports and invocations', () => {
   });
 
   it('a payload followed by garbage keeps the payload and reports the malformation', () => {
-    const d = ids(b('cos\nsystem\n(S\'true\'\ntR', [0xff, 0xfe]));
+    const d = ids(b("cos\nsystem\n(S'true'\ntR", [0xff, 0xfe]));
     expect(d).toEqual(['LT-PKL-001', 'LT-PKL-009']);
   });
 
   it('a second pickle in the same stream is analysed too', () => {
-    expect(ids(b([0x80, 2], 'N.', 'cos\nsystem\n(S\'true\'\ntR.'))).toEqual(['LT-PKL-001']);
+    expect(ids(b([0x80, 2], 'N.', "cos\nsystem\n(S'true'\ntR."))).toEqual(['LT-PKL-001']);
   });
 
   it('limits end the run as a finding, not an exception', () => {

@@ -7,7 +7,10 @@ import { configTemplates, templateCarrier } from '../../src/static/template-carr
 import { FIXTURES } from '../helpers/fixtures.js';
 
 const rules = (template: string): string[] => analyseTemplate(template).map((f) => f.ruleId);
-const names = (template: string): unknown[] => analyseTemplate(template).filter((f) => f.ruleId === 'LT-TPL-001').map((f) => f.evidence.name);
+const names = (template: string): unknown[] =>
+  analyseTemplate(template)
+    .filter((f) => f.ruleId === 'LT-TPL-001')
+    .map((f) => f.evidence.name);
 
 /** The fixtures' ordinary ChatML template with tools (fixtures/gen/depth_loaders.py). */
 const BENIGN = readFileSync(join(FIXTURES, 'depth_loaders', 'snapshot_benign', 'chat_template.jinja'), 'utf8');
@@ -35,7 +38,7 @@ describe('chat template analysis: names however they are spelled', () => {
     ['join of a list', "{{ x|attr(['_','_','class','_','_']|join) }}", '__class__'],
     ['a reversed slice', "{{ x|attr('__ssalc__'[::-1]) }}", '__class__'],
     ['replace', "{{ x|attr('XXclassXX'|replace('X','_')) }}", '__class__'],
-    ['a dict key', "{{ x|attr(dict(__class__=1)|first) }}", '__class__'],
+    ['a dict key', '{{ x|attr(dict(__class__=1)|first) }}', '__class__'],
     ['a loop over pieces', "{% for k in ['__cla'] %}{{ x|attr(k ~ 'ss__') }}{% endfor %}", '__class__'],
     ['map(attribute=)', "{{ x|map(attribute='__class__') }}", '__class__'],
     ["map('attr', name)", "{{ x|map('attr', '__class__') }}", '__class__'],
@@ -116,10 +119,75 @@ describe('chat-template carriers', () => {
 
 /** Pieces of Jinja, benign and hostile, that random templates are made of. */
 const PIECES = [
-  '{{', '}}', '{%', '%}', '{#', '#}', '{%-', '-%}', 'for', 'in', 'endfor', 'if', 'else', 'endif', 'set', 'macro', 'endmacro', 'call', 'endcall',
-  'x', 'messages', 'm', 'ns', 'namespace', 'cycler', 'lipsum', 'self', '.', '[', ']', '(', ')', ',', '|', 'attr', 'map', 'join', 'format', 'replace',
-  '~', '+', '%', '*', '=', '==', 'not', 'and', "'__cla'", "'ss__'", "'\\x5f'", "'\\u005f'", "'\\137'", '"%s"', "'{}'", '::-1', ':', '1', '-1', '"a"', ' ', '\n',
-  'attribute=', 'dict', 'k', '__init__', '__globals__', 'mro', 'true', 'none',
+  '{{',
+  '}}',
+  '{%',
+  '%}',
+  '{#',
+  '#}',
+  '{%-',
+  '-%}',
+  'for',
+  'in',
+  'endfor',
+  'if',
+  'else',
+  'endif',
+  'set',
+  'macro',
+  'endmacro',
+  'call',
+  'endcall',
+  'x',
+  'messages',
+  'm',
+  'ns',
+  'namespace',
+  'cycler',
+  'lipsum',
+  'self',
+  '.',
+  '[',
+  ']',
+  '(',
+  ')',
+  ',',
+  '|',
+  'attr',
+  'map',
+  'join',
+  'format',
+  'replace',
+  '~',
+  '+',
+  '%',
+  '*',
+  '=',
+  '==',
+  'not',
+  'and',
+  "'__cla'",
+  "'ss__'",
+  "'\\x5f'",
+  "'\\u005f'",
+  "'\\137'",
+  '"%s"',
+  "'{}'",
+  '::-1',
+  ':',
+  '1',
+  '-1',
+  '"a"',
+  ' ',
+  '\n',
+  'attribute=',
+  'dict',
+  'k',
+  '__init__',
+  '__globals__',
+  'mro',
+  'true',
+  'none',
 ];
 
 describe('chat template analysis on random and mutated templates (never throws, bounded)', () => {
@@ -131,7 +199,10 @@ describe('chat template analysis on random and mutated templates (never throws, 
   };
 
   it('token soup', () => {
-    fc.assert(fc.property(fc.array(fc.constantFrom(...PIECES), { maxLength: 60 }), (pieces) => bounded(pieces.join(' '))), { numRuns: 3000 });
+    fc.assert(
+      fc.property(fc.array(fc.constantFrom(...PIECES), { maxLength: 60 }), (pieces) => bounded(pieces.join(' '))),
+      { numRuns: 3000 },
+    );
   });
 
   it('ordinary templates with characters inserted, deleted or replaced', () => {
@@ -150,7 +221,10 @@ describe('chat template analysis on random and mutated templates (never throws, 
   });
 
   it('arbitrary strings', () => {
-    fc.assert(fc.property(fc.string({ maxLength: 300 }), (s) => bounded(s)), { numRuns: 2000 });
+    fc.assert(
+      fc.property(fc.string({ maxLength: 300 }), (s) => bounded(s)),
+      { numRuns: 2000 },
+    );
   });
 
   it('deep nesting and long concatenations end in a finding, not a crash', () => {

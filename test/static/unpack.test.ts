@@ -67,21 +67,32 @@ describe('legacy .lzma sniffing has no magic number: only a plausible header cou
 
 describe('Keras architecture', () => {
   it('finds Lambda layers and objects from outside Keras at any depth', () => {
-    const config = { class_name: 'Functional', config: { layers: [
-      { module: 'keras.layers', class_name: 'Dense', config: { name: 'd' } },
-      { module: 'keras.layers', class_name: 'TimeDistributed', config: { layer: { class_name: 'Lambda', config: { name: 'inner' } } } },
-      { module: 'my_company.layers', class_name: 'Attention', registered_name: 'my>Attention', config: {} },
-    ] } };
+    const config = {
+      class_name: 'Functional',
+      config: {
+        layers: [
+          { module: 'keras.layers', class_name: 'Dense', config: { name: 'd' } },
+          { module: 'keras.layers', class_name: 'TimeDistributed', config: { layer: { class_name: 'Lambda', config: { name: 'inner' } } } },
+          { module: 'my_company.layers', class_name: 'Attention', registered_name: 'my>Attention', config: {} },
+        ],
+      },
+    };
     expect(kerasCodeLayers(JSON.stringify(config))).toEqual({ lambdas: ['inner'], customObjects: ['my_company.layers.Attention'], tooDeep: false });
   });
 
   it('reads the model_config of a Keras HDF5 file written by h5py: Lambda and custom layers', async () => {
     const path = join(mkdtempSync(join(tmpdir(), 'ltrack-keras-')), 'model.h5');
-    const config = JSON.stringify({ class_name: 'Sequential', config: { name: 'seq', layers: [
-      { module: 'keras.layers', class_name: 'Dense', config: { name: 'dense' } },
-      { class_name: 'Lambda', config: { name: 'shout', function: ['YWJj', null, null] } },
-      { module: 'acme_layers', class_name: 'Gate', config: { name: 'g' } },
-    ] } });
+    const config = JSON.stringify({
+      class_name: 'Sequential',
+      config: {
+        name: 'seq',
+        layers: [
+          { module: 'keras.layers', class_name: 'Dense', config: { name: 'dense' } },
+          { class_name: 'Lambda', config: { name: 'shout', function: ['YWJj', null, null] } },
+          { module: 'acme_layers', class_name: 'Gate', config: { name: 'g' } },
+        ],
+      },
+    });
     spawnSync('/usr/bin/python3', ['-c', 'import h5py, sys\nwith h5py.File(sys.argv[1], "w") as f:\n    f.attrs["model_config"] = sys.argv[2]\n    f.create_group("model_weights")', path, config]);
     const r = await scanPaths([path]);
     expect(r.targets[0]!.format).toBe('keras-h5');
@@ -92,7 +103,11 @@ describe('Keras architecture', () => {
   });
 
   it('plain models have neither; non-JSON is undefined; hostile nesting is bounded and said, never silent', () => {
-    expect(kerasCodeLayers(JSON.stringify({ class_name: 'Sequential', module: 'keras', config: { layers: [{ class_name: 'Dense', module: 'keras.layers' }] } }))).toEqual({ lambdas: [], customObjects: [], tooDeep: false });
+    expect(kerasCodeLayers(JSON.stringify({ class_name: 'Sequential', module: 'keras', config: { layers: [{ class_name: 'Dense', module: 'keras.layers' }] } }))).toEqual({
+      lambdas: [],
+      customObjects: [],
+      tooDeep: false,
+    });
     expect(kerasCodeLayers('{not json')).toBeUndefined();
     const deep = '['.repeat(5000) + ']'.repeat(5000);
     expect(kerasCodeLayers(deep)).toEqual({ lambdas: [], customObjects: [], tooDeep: true });

@@ -20,7 +20,9 @@ describe('zip members as the loaders read them', () => {
     expect(r.problems.map((p) => p.ruleId)).toContain('LT-ZIP-001');
     expect(r.problems[0]!.message).toMatch(/4 bytes away/);
     // and CPython reads its directory 4 bytes further on than the record says (here: into the junk)
-    const check = spawnSync('/usr/bin/python3', ['-c', 'import io,sys,zipfile\ntry: zipfile.ZipFile(io.BytesIO(sys.stdin.buffer.read()))\nexcept zipfile.BadZipFile as e: print(e)'], { input: shifted });
+    const check = spawnSync('/usr/bin/python3', ['-c', 'import io,sys,zipfile\ntry: zipfile.ZipFile(io.BytesIO(sys.stdin.buffer.read()))\nexcept zipfile.BadZipFile as e: print(e)'], {
+      input: shifted,
+    });
     expect(check.stdout.toString()).toMatch(/central directory/i);
   });
 

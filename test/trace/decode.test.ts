@@ -64,8 +64,21 @@ describe('wire decoder', () => {
   it('turns flag bits into fields and serialises to a plain TraceEvent', () => {
     const [e] = decodeBatch(openRecord('/etc/x', { tgid: 5, flags: 0, ret: -2, comm: 'py', hflags: 1 | 2 }));
     expect(JSON.parse(JSON.stringify(e))).toEqual({
-      ts: 123456789, kind: 'file_open', pid: 5, tgid: 5, ppid: 1, uid: 0, cgroup: 4242, mntns: 7, comm: 'py', count: 1,
-      path: '/etc/x', pathUnresolved: true, truncated: true, flags: 0, ret: -2,
+      ts: 123456789,
+      kind: 'file_open',
+      pid: 5,
+      tgid: 5,
+      ppid: 1,
+      uid: 0,
+      cgroup: 4242,
+      mntns: 7,
+      comm: 'py',
+      count: 1,
+      path: '/etc/x',
+      pathUnresolved: true,
+      truncated: true,
+      flags: 0,
+      ret: -2,
     });
   });
 

@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-import { mkdtemp, mkdir, readFile, rm, stat, writeFile, copyFile } from 'node:fs/promises';
+import { mkdtemp, mkdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -81,10 +81,7 @@ describe('tracer inside sandboxes', () => {
     const rootfs = join(work, 'rootfs');
     const { spawnGated } = await import('./helpers.js');
     // bwrap starts only once released: a shell waits for the line, then execs bwrap
-    const g = spawnGated('/bin/sh', [
-      '-c',
-      `read x; exec bwrap --bind '${rootfs}' / --bind '${dir}' /candidate --proc /proc --dev /dev --unshare-net --die-with-parent /ctr`,
-    ]);
+    const g = spawnGated('/bin/sh', ['-c', `read x; exec bwrap --bind '${rootfs}' / --bind '${dir}' /candidate --proc /proc --dev /dev --unshare-net --die-with-parent /ctr`]);
     const session = await startTrace({ pid: g.pid });
     g.release();
     const go = (async () => {

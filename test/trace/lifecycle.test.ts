@@ -110,7 +110,7 @@ sys.stdin.readline()
     expect(r2.events.findIndex((e) => e.path === '/etc/hostname' && e.count > 1)).toBeLessThan(exitAt);
   });
 
-  it('without privileges the addon refuses with tracer_unavailable, naming the failed step and giving libbpf\'s log', async () => {
+  it("without privileges the addon refuses with tracer_unavailable, naming the failed step and giving libbpf's log", async () => {
     const child = spawn(
       process.execPath,
       [

@@ -9,7 +9,7 @@ const VERIFIER_LOG = [
   "libbpf: prog 'lt_exit_openat': BPF program load failed: Permission denied",
   "libbpf: prog 'lt_exit_openat': -- BEGIN PROG LOAD LOG --",
   ...Array.from({ length: 400 }, (_, i) => `${i}: (85) call bpf_probe_read_kernel#113`),
-  'R2 min value is negative, either use unsigned or \'var &= const\'',
+  "R2 min value is negative, either use unsigned or 'var &= const'",
   'processed 4075 insns (limit 1000000) max_states_per_insn 4 total_states 201 peak_states 201 mark_read 38',
   '-- END PROG LOAD LOG --',
   "libbpf: prog 'lt_exit_openat': failed to load: -13",
@@ -18,11 +18,11 @@ const VERIFIER_LOG = [
 ].join('\n');
 
 describe('libbpf log in addon errors', () => {
-  it('the message ends with the log\'s last lines: the verifier\'s verdict and the program it refused', () => {
+  it("the message ends with the log's last lines: the verifier's verdict and the program it refused", () => {
     const err = addonError(Object.assign(new Error('load BPF programs: Permission denied'), { ltrackCode: 'tracer_unavailable', libbpfLog: VERIFIER_LOG }), 'cannot start the tracer');
     expect(err.code).toBe('tracer_unavailable');
     expect(err.message).toMatch(/^cannot start the tracer: load BPF programs: Permission denied; libbpf: /);
-    expect(err.message).toContain("R2 min value is negative");
+    expect(err.message).toContain('R2 min value is negative');
     expect(err.message).toMatch(/prog 'lt_exit_openat': failed to load: -13 \| failed to load object 'ltrack_bpf'$/);
     expect(err.message).not.toContain('\n');
   });

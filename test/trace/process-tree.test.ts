@@ -46,7 +46,7 @@ describe('tracer on the real kernel: a traced Python process tree', () => {
     const mine = (e: TraceEvent) => e.tgid === traced.pid;
     const hostname = only(events, (e) => mine(e) && e.kind === 'file_open' && e.path === '/etc/hostname');
     expect(hostname).toHaveLength(1);
-    expect(hostname[0]).toMatchObject({ ret: (expect.any(Number) as number), flags: (expect.any(Number) as number), ppid: process.pid, comm: 'python3' });
+    expect(hostname[0]).toMatchObject({ ret: expect.any(Number) as number, flags: expect.any(Number) as number, ppid: process.pid, comm: 'python3' });
     expect(hostname[0]!.ret).toBeGreaterThanOrEqual(0);
 
     const missing = only(events, (e) => mine(e) && e.kind === 'file_open' && e.path === '/nonexistent/lt-missing');

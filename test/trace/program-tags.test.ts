@@ -38,7 +38,10 @@ function loadedPrograms(): string[] {
     if (m?.[1] !== undefined) ids.add(Number(m[1]));
   }
   const progs = JSON.parse(execFileSync('bpftool', ['-j', 'prog', 'show'], { encoding: 'utf8' })) as { id: number; name: string }[];
-  return progs.filter((p) => ids.has(p.id)).map((p) => p.name).sort();
+  return progs
+    .filter((p) => ids.has(p.id))
+    .map((p) => p.name)
+    .sort();
 }
 
 function withTracer<T>(addon: Addon, kinds: EventKind[], cgroupHooks: number, body: (skipped: string) => T): T {
@@ -58,7 +61,7 @@ const HOOKS = ['lt_connect4', 'lt_connect6', 'lt_sendmsg4', 'lt_sendmsg6'];
 describe('BPF programs are chosen by their kind tag', () => {
   const addon = loadAddon();
 
-  it('a mask of one kind loads that kind\'s programs and the always-loaded ones, nothing else', () => {
+  it("a mask of one kind loads that kind's programs and the always-loaded ones, nothing else", () => {
     expect(withTracer(addon, ['connect'], 0, () => loadedPrograms())).toEqual([...ALWAYS, 'lt_enter_connect', 'lt_exit_connect'].sort());
     expect(withTracer(addon, ['fork'], 0, () => loadedPrograms())).toEqual(ALWAYS);
   });

@@ -31,7 +31,9 @@ async function heldProcess(script: string): Promise<{ pid: number; cgroupId: num
   return {
     pid: child.pid!,
     cgroupId: (await stat(dir)).ino,
-    go: () => void (child.stdin.writableEnded || child.stdin.end('go\n')),
+    go: () => {
+      if (!child.stdin.writableEnded) child.stdin.end('go\n');
+    },
     release: async () => {
       if (!child.stdin.writableEnded) child.stdin.end('go\n');
       await exited;

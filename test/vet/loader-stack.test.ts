@@ -19,10 +19,14 @@ describe('loaderStack: which copy of a loader library ran is what the kernel saw
   });
 
   it('ignores failed opens, opens outside the install prefix and packages that are not loaders', () => {
-    const stack = loaderStack(image, [{ name: 'NumPy', version: '1.26.4' }, { name: 'requests', version: '2.0' }], [
-      open(`${site}/numpy/__init__.py`, -2),
-      open('/home/ltrack/tmp/ltrack/prefix/numpy/__init__.py'),
-    ]);
+    const stack = loaderStack(
+      image,
+      [
+        { name: 'NumPy', version: '1.26.4' },
+        { name: 'requests', version: '2.0' },
+      ],
+      [open(`${site}/numpy/__init__.py`, -2), open('/home/ltrack/tmp/ltrack/prefix/numpy/__init__.py')],
+    );
     expect(stack.numpy).toBe(image.numpy);
     expect(stack.fromDeps).toEqual([{ name: 'NumPy', version: '1.26.4', loaded: false }]);
   });

@@ -33,7 +33,11 @@ const readEvents = async (out: string) =>
     .filter(Boolean)
     .map((l) => JSON.parse(l) as Ev);
 /** --each writes one folder per candidate, DIR/<n>-<name>. */
-const candidateDir = async (out: string, n: number) => join(out, (await readdir(out)).find((d) => d.startsWith(`${n}-`))!);
+const candidateDir = async (out: string, n: number) =>
+  join(
+    out,
+    (await readdir(out)).find((d) => d.startsWith(`${n}-`))!,
+  );
 const execsTrue = (e: Ev) => e.kind === 'exec' && (e.path === '/bin/true' || e.path === '/usr/bin/true' || (e.argv ?? []).some((a) => a.includes('/bin/true')));
 
 describe('ltrack vet --each (one tracer, sandboxes side by side)', () => {

@@ -29,7 +29,10 @@ describe('summarise', () => {
       { ...base, kind: 'connect', family: 'inet', addr: '127.0.0.1', port: 9, ret: -111, phase: 'load' },
       { ...base, kind: 'connect', family: 'inet', addr: '10.0.0.1', port: 443, ret: -1, phase: 'load' },
     ];
-    const o = summarise(events, [{ name: 'zeta', version: '1' }, { name: 'alpha', version: '2' }]);
+    const o = summarise(events, [
+      { name: 'zeta', version: '1' },
+      { name: 'alpha', version: '2' },
+    ]);
     expect(o.filesRead).toEqual(['/a', '/b']);
     expect(o.filesWritten).toEqual(['/tmp/x']);
     expect(o.librariesMapped).toEqual([{ path: '/usr/lib/x86_64-linux-gnu/libm.so.6' }]);

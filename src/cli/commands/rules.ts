@@ -20,7 +20,9 @@ export function registerRules(program: Command): void {
         const set = await load(files);
         const { defaultPolicy, digestWithPolicy } = await import('../../static/pickle/policy.js');
         // a vet records the digest with the pickle globals policy folded in: print that too, to compare with reports and manifests
-        process.stdout.write(`${set.rules.length} rules in ${set.files.length} files are valid (rule-set digest ${set.digest}; with the pickle globals policy, as a vet records it, ${digestWithPolicy(set.digest, defaultPolicy())})\n`);
+        process.stdout.write(
+          `${set.rules.length} rules in ${set.files.length} files are valid (rule-set digest ${set.digest}; with the pickle globals policy, as a vet records it, ${digestWithPolicy(set.digest, defaultPolicy())})\n`,
+        );
         return ExitCode.Pass;
       }),
     );
@@ -50,7 +52,9 @@ export function registerRules(program: Command): void {
         const { buildGadgets } = await import('../../rules/gadgets-build.js');
         const run = await buildGadgets({ ...(opts.out ? { out: opts.out } : {}), ifStale: opts.ifStale === true });
         const h = run.header;
-        const counts = Object.entries(h.counts).map(([c, n]) => `${c} ${n}`).join(', ');
+        const counts = Object.entries(h.counts)
+          .map(([c, n]) => `${c} ${n}`)
+          .join(', ');
         process.stdout.write(
           run.skipped
             ? `${run.file} is current for image recipe ${h.image_recipe} (${h.gadgets} gadgets)\n`

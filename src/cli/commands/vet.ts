@@ -62,11 +62,7 @@ export function registerVet(program: Command): void {
 // The analysis, report writers, signer and sandbox load inside the action (dynamic import), so
 // registering `vet` costs nothing to `--version`, `--help` or another command.
 async function runVet(paths: string[], flags: VetFlags): Promise<ExitCode> {
-  const [{ parseMemory }, { keylessAvailable }, { readSigningKey }] = await Promise.all([
-    import('../../sandbox/sizing.js'),
-    import('../../manifest/keyless.js'),
-    import('../../manifest/keys.js'),
-  ]);
+  const [{ parseMemory }, { keylessAvailable }, { readSigningKey }] = await Promise.all([import('../../sandbox/sizing.js'), import('../../manifest/keyless.js'), import('../../manifest/keys.js')]);
   const timeoutSec = Number(flags.timeout);
   if (!Number.isFinite(timeoutSec) || timeoutSec <= 0) throw new LtrackError('usage', `--timeout must be a positive number of seconds, got ${flags.timeout}`);
   if (flags.jobs !== undefined && !flags.each) throw new LtrackError('usage', '--jobs needs --each (without it all PATHs are one candidate, vetted in one sandbox)');
@@ -172,7 +168,9 @@ async function runEach(paths: string[], opts: Omit<VetOptions, 'paths'>, flags: 
   }
   if (flags.format === 'text') {
     const count = (c: ExitCode): number => codes.filter((x) => x === c).length;
-    process.stdout.write(`\n${paths.length} candidates: ${count(ExitCode.Pass)} pass, ${count(ExitCode.Blocked)} block, ${count(ExitCode.Incomplete)} incomplete, ${count(ExitCode.BadInput)} bad input\n`);
+    process.stdout.write(
+      `\n${paths.length} candidates: ${count(ExitCode.Pass)} pass, ${count(ExitCode.Blocked)} block, ${count(ExitCode.Incomplete)} incomplete, ${count(ExitCode.BadInput)} bad input\n`,
+    );
   }
   return combinedExit(codes);
 }
@@ -205,7 +203,11 @@ async function maybeManifest(report: Report, paths: string[], flags: VetFlags, s
   const folder = paths.length === 1 && (await stat(paths[0]!)).isDirectory() ? resolve(paths[0]!) : undefined;
   const inside = folder !== undefined && report.targets.every((t) => resolve(t.path).startsWith(folder + sep));
   const root = inside ? { root: folder } : {};
-  const statement = await buildManifest(report, { files: report.targets.filter((t) => !t.unanalysed).map((t) => t.path), ...root, forced: flags.forceManifest === true && report.verdict.status !== 'pass' });
+  const statement = await buildManifest(report, {
+    files: report.targets.filter((t) => !t.unanalysed).map((t) => t.path),
+    ...root,
+    forced: flags.forceManifest === true && report.verdict.status !== 'pass',
+  });
   await mkdir(outDir, { recursive: true });
   if (signKey) {
     await writeFile(join(outDir, 'manifest.dsse.json'), `${JSON.stringify(signEd25519(statement, signKey), null, 2)}\n`);

@@ -31,7 +31,8 @@ const WRITE_MODE = /[wax+]/;
 const FILE_OPENERS = new Set(['builtins.open', 'io.open', '_io.open', 'io.FileIO', '_io.FileIO', 'codecs.open', 'pathlib.Path.open', 'pathlib.PosixPath.open']);
 /** Opcodes that call the callable with arguments the pickle chose (NEWOBJ, which needs a type and only runs __new__, is reconstruction). */
 const INVOKING = new Set<CallRecord['how']>(['REDUCE', 'INST', 'OBJ', 'NEWOBJ_EX']);
-const UNKNOWN_INVOKED = 'not on the allowlist and called with arguments the pickle chose: a payload that recognises the sandbox does nothing there, so no dynamic run can clear it; admit it with --allow-globals if it is legitimate';
+const UNKNOWN_INVOKED =
+  'not on the allowlist and called with arguments the pickle chose: a payload that recognises the sandbox does nothing there, so no dynamic run can clear it; admit it with --allow-globals if it is legitimate';
 
 /**
  * Turns one interpreted pickle into detections. Names are resolved as find_class resolves them
@@ -83,7 +84,14 @@ export function analysePickle(run: PickleRun, ctx: PickleContext): Detection[] {
         if (argName) {
           if (verdictOf(argName).kind !== 'safe') add(invoked, argName.full, c);
           if (ctx.policy.deserialiser(argName.module, argName.name)) {
-            out.push({ ruleId: 'LT-PKL-014', source: 'static', phase: 'static', message: `${fn.full} calls the deserialiser ${argName.full} with arguments of its own choosing: what it loads cannot be analysed`, evidence: { callable: argName.full, via: fn.full }, location: loc(c.offset) });
+            out.push({
+              ruleId: 'LT-PKL-014',
+              source: 'static',
+              phase: 'static',
+              message: `${fn.full} calls the deserialiser ${argName.full} with arguments of its own choosing: what it loads cannot be analysed`,
+              evidence: { callable: argName.full, via: fn.full },
+              location: loc(c.offset),
+            });
           }
         } else if (arg) {
           out.push(computedCall(c, `${fn.full} calls its argument ${i + 1}, ${render(arg)}, an object computed at load time`, loc));
@@ -164,7 +172,14 @@ export function analysePickle(run: PickleRun, ctx: PickleContext): Detection[] {
 }
 
 function computedCall(c: CallRecord, message: string, loc: (o: number) => Location): Detection {
-  return { ruleId: 'LT-PKL-013', source: 'static', phase: 'static', message: `${message} (${UNKNOWN_INVOKED})`, evidence: { how: c.how, callable: render(c.fn), args: [render(c.args)], invoked: true }, location: loc(c.offset) };
+  return {
+    ruleId: 'LT-PKL-013',
+    source: 'static',
+    phase: 'static',
+    message: `${message} (${UNKNOWN_INVOKED})`,
+    evidence: { how: c.how, callable: render(c.fn), args: [render(c.args)], invoked: true },
+    location: loc(c.offset),
+  };
 }
 
 /**
@@ -209,7 +224,15 @@ function nestedPayloads(run: PickleRun, ctx: PickleContext, nameOf: (v: Value | 
     const fn = nameOf(c.fn);
     const how = fn && (INVOKING.has(c.how) || c.how === 'BUILD') ? ctx.policy.deserialiser(fn.module, fn.name) : undefined;
     if (!fn || !how) continue;
-    const unseen = (why: string, ruleId = 'LT-PKL-014') => out.push({ ruleId, source: 'static', phase: 'static', message: `${fn.full} deserialises ${why}: what it loads cannot be analysed`, evidence: { callable: fn.full, args: [render(c.args)] }, location: loc(c.offset) });
+    const unseen = (why: string, ruleId = 'LT-PKL-014') =>
+      out.push({
+        ruleId,
+        source: 'static',
+        phase: 'static',
+        message: `${fn.full} deserialises ${why}: what it loads cannot be analysed`,
+        evidence: { callable: fn.full, args: [render(c.args)] },
+        location: loc(c.offset),
+      });
     // a planted __setstate__ (BUILD) is called with the state itself
     const arg = c.how === 'BUILD' ? c.args : c.args.t === 'tuple' ? c.args.items[0] : undefined;
     const data = constBytes(arg, ctx.limits, nameOf, used);

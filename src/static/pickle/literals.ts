@@ -156,7 +156,7 @@ export function parseQuoted(line: Buffer): Buffer | undefined {
   const out: number[] = [];
   const simple: Record<number, number> = { 0x5c: 0x5c, 0x27: 0x27, 0x22: 0x22, 0x62: 8, 0x66: 12, 0x74: 9, 0x6e: 10, 0x72: 13, 0x76: 11, 0x61: 7 };
   const octal = (c: number | undefined) => c !== undefined && c >= 0x30 && c <= 0x37;
-  for (let i = 0; i < s.length; ) {
+  for (let i = 0; i < s.length;) {
     const c = s[i++]!;
     if (c !== 0x5c) {
       out.push(c);
@@ -190,7 +190,7 @@ export function parseQuoted(line: Buffer): Buffer | undefined {
 /** UNICODE: raw-unicode-escape; only \uXXXX and \UXXXXXXXX are escapes, bytes are code points. */
 export function parseRawUnicode(line: Buffer): string | undefined {
   let out = '';
-  for (let i = 0; i < line.length; ) {
+  for (let i = 0; i < line.length;) {
     const c = line[i++]!;
     if (c !== 0x5c || i >= line.length) {
       out += String.fromCharCode(c);
@@ -217,7 +217,7 @@ export function parseRawUnicode(line: Buffer): string | undefined {
 /** UTF-8 as CPython decodes it: no overlongs, nothing above U+10FFFF; surrogates only with surrogatepass. */
 export function decodeUtf8(b: Buffer, surrogatePass: boolean): string | undefined {
   let out = '';
-  for (let i = 0; i < b.length; ) {
+  for (let i = 0; i < b.length;) {
     const c = b[i]!;
     if (c < 0x80) {
       out += String.fromCharCode(c);

@@ -107,7 +107,8 @@ export class GlobalsPolicy {
       this.deserialisers.set(callable, how);
     }
     for (const [callable, positions] of Object.entries(doc.invokes_arguments ?? {})) {
-      if (!Array.isArray(positions) || !positions.every((i) => Number.isInteger(i) && i >= 0)) throw new LtrackError('rules_invalid', `invokes_arguments.${callable} must list argument positions`, { file });
+      if (!Array.isArray(positions) || !positions.every((i) => Number.isInteger(i) && i >= 0))
+        throw new LtrackError('rules_invalid', `invokes_arguments.${callable} must list argument positions`, { file });
       this.invokes.set(callable, positions);
     }
     this.doc = doc;
