@@ -60,6 +60,7 @@ export const UNIT_FILES = [
   'test/trace/load-log.test.ts',
   'test/vet/libdigests.test.ts',
   'test/vet/loader-stack.test.ts',
+  'test/vet/settle-templates.test.ts',
   'test/vet/observed.test.ts',
   'test/vet/outcome.test.ts',
   'test/vet/phases.test.ts',

@@ -56,6 +56,9 @@ export function isTemplateKey(key: string): boolean {
   return key === 'tokenizer.chat_template' || key.startsWith('tokenizer.chat_template.');
 }
 
+/** Findings that say the template could not be decided statically: an unparsable template, a name computed at render time. */
+const UNDECIDED: ReadonlySet<string> = new Set(['LT-TPL-003', 'LT-TPL-004']);
+
 /** Each template analysed, its findings located in the file (and the member, for containers). */
 export function templateDetections(file: string, entry: string[], templates: CarriedTemplate[]): Detection[] {
   const out: Detection[] = [];
@@ -66,7 +69,8 @@ export function templateDetections(file: string, entry: string[], templates: Car
         source: 'static',
         phase: 'static',
         message: `${key}: ${f.message}`,
-        evidence: { key, ...f.evidence },
+        // what the analysis could not decide is settled by a traced render (src/vet/settle.ts)
+        evidence: { key, ...f.evidence, ...(UNDECIDED.has(f.ruleId) ? { settle: 'render' } : {}) },
         location: { file, ...(entry.length ? { entry } : {}), byteOffset: offset ?? 0 },
       });
     }
@@ -108,7 +112,7 @@ export function scanTemplateFile(carrier: TemplateCarrier, data: Buffer, file: s
           source: 'static',
           phase: 'static',
           message: `chat-template carrier could not be read: ${templates.problem}; transformers may read a template from it`,
-          evidence: { problem: templates.problem },
+          evidence: { key: 'chat_template', problem: templates.problem, settle: 'render' },
           location: at,
         },
       ],

@@ -35,17 +35,23 @@ export function loadResults(sandbox: SandboxResult, models: PlanModel[]): Map<st
  * naming the file, the globals and the remedy. Likewise a load that failed on a file the static
  * analysis had any finding on (a limit, a malformation, a container irregularity) is never a pass:
  * what ran before the failure, and what a payload that recognised the sandbox skipped, is unknown.
+ * Chat-template findings static analysis cannot decide (evidence.settle = "render": a template that
+ * does not parse, a name computed at render time) are settled the same way, by a completed render
+ * of the carrier in the sandbox, traced.
  * Unknown callables that are *called* never get here: they block statically (LT-PKL-013).
  * Returns the incomplete reasons.
  */
 export function settleUnknowns(detections: Detection[], run: { sandbox: SandboxResult; models: PlanModel[] } | undefined): string[] {
   const pending = new Map<string, Set<string>>();
   const flagged = new Map<string, Set<string>>();
+  /** chat templates the static analysis could not decide (unparsable, names computed at render time) */
+  const undecided = new Map<string, Set<string>>();
   for (const d of detections) {
     if (d.source !== 'static' || !d.location) continue;
     const file = d.location.file;
     flagged.set(file, (flagged.get(file) ?? new Set<string>()).add(d.ruleId));
     if (d.ruleId === 'LT-PKL-008' && d.evidence.settle === 'load') pending.set(file, (pending.get(file) ?? new Set<string>()).add(String(d.evidence.callable)));
+    if (d.evidence.settle === 'render') undecided.set(file, (undecided.get(file) ?? new Set<string>()).add(`${String(d.evidence.key)} (${d.ruleId})`));
   }
   const results = run ? loadResults(run.sandbox, run.models) : new Map<string, LoadResult>();
   const remedy = "supply production's library versions with --deps so the sandbox can load it, or admit the globals with --allow-globals";
@@ -57,9 +63,17 @@ export function settleUnknowns(detections: Detection[], run: { sandbox: SandboxR
     const why = !run ? 'no sandboxed load ran (--static-only, or nothing the sandbox loads)' : !result ? 'the sandbox did not load it' : `its sandboxed load failed (${failure(result)})`;
     reasons.push(`${file}: globals not on the allowlist (${list}) were never confirmed, because ${why}: ${remedy}`);
   }
+  for (const [file, templates] of undecided) {
+    const result = results.get(file);
+    if (result?.ok) continue;
+    const why = !run ? 'no sandboxed render ran (--static-only)' : !result ? 'the sandbox did not render it' : `its sandboxed render failed (${failure(result)})`;
+    reasons.push(
+      `${file}: chat templates the static analysis could not decide (${[...templates].slice(0, 5).join(', ')}) were never rendered under the tracer, because ${why}: vet it with the sandbox`,
+    );
+  }
   for (const [file, result] of results) {
     const rules = flagged.get(file);
-    if (result.ok || pending.has(file) || !rules) continue;
+    if (result.ok || pending.has(file) || undecided.has(file) || !rules) continue;
     reasons.push(`${file}: its sandboxed load failed (${failure(result)}) on a file the static analysis did not fully clear (${[...rules].join(', ')}): what ran before the failure is not confirmed`);
   }
   return reasons;
