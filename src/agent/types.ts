@@ -68,3 +68,23 @@ export interface AgentTelemetry {
   manifests(m: { path: string; expiresAt: number }[]): void;
   integrity(file: string, state: IntegrityState): void;
 }
+
+/**
+ * One allowlist in force, whatever signed it: the vet manifest (predicate.allow, issue #16 core) or
+ * an environment baseline (`ltrack agent baseline`). Enforcement allows the union of all of them;
+ * an action names the sources that lacked what was seen.
+ */
+export interface AllowedBehaviour {
+  source: AllowlistSource;
+  /** The file it was read from, as given on the command line. */
+  origin: string;
+  /** Programs allowed to exec, by absolute path as the serving host sees it. */
+  exec: string[];
+  /** Libraries allowed to be mapped executable: a path, and the sha256 its bytes must have (absent:
+   * path only, for a library the vet could not hash). */
+  libraries: { path: string; sha256?: string }[];
+  /** Peers allowed for connect/sendmsg: an address with a prefix length (32/128 for one host) and a port (0: any). */
+  network: { addr: string; prefix: number; port: number }[];
+  /** Folders (ending in '/') and files that may be opened for reading. */
+  reads: string[];
+}
