@@ -175,7 +175,7 @@ async function vetStaged(
       detections.push(...outcomeDetections(dynamic.sandbox), ...matchEvents(rules, events));
     }
   }
-  incomplete.push(...settleUnknowns(detections, dynamic ? { sandbox: dynamic.sandbox, models } : undefined));
+  incomplete.push(...settleUnknowns(detections, dynamic ? { sandbox: dynamic.sandbox, models, events } : undefined));
   const sink = dynamic?.sandbox.sinkhole ? sinkholeFindings(dynamic.sandbox, events) : undefined;
   if (sink) detections.push(...sink.detections);
 

@@ -1,3 +1,4 @@
+import type { TraceEvent } from '../core/event.js';
 import type { Detection } from '../core/finding.js';
 import type { SandboxResult } from '../sandbox/index.js';
 import type { PlanModel } from './plan.js';
@@ -25,6 +26,35 @@ export function loadResults(sandbox: SandboxResult, models: PlanModel[]): Map<st
   return out;
 }
 
+/** Phases in which a module the load resolved can have been imported (not `probe`, which follows the load). */
+const UP_TO_LOAD = new Set(['startup', 'install', 'import', 'load']);
+const WRITE_FLAGS = 0o1 | 0o2 | 0o100 | 0o1000; // O_WRONLY | O_RDWR | O_CREAT | O_TRUNC
+
+/**
+ * Whether the kernel saw module `name`'s code opened by the traced tree before the load ended:
+ * its source, its cached bytecode or its extension, at the path Python's import system gives
+ * that dotted name. A file that the candidate itself created or rewrote after the install phase
+ * does not count: a payload can open any file it writes, but it cannot make the kernel see an
+ * installed module resolved that never was.
+ */
+export function moduleResolved(name: string, events: readonly TraceEvent[]): boolean {
+  const parts = name.split('.');
+  // identifiers only, so the parts need no escaping in the pattern below
+  if (!parts.every((p) => /^[A-Za-z_][A-Za-z0-9_]*$/.test(p))) return false;
+  const all = parts.join('/');
+  const dirs = parts.slice(0, -1).join('/');
+  const last = parts[parts.length - 1] ?? '';
+  const tag = '[\\w.-]+';
+  const file = new RegExp(
+    `/(?:${all}\\.py|${all}/__init__\\.py|${dirs ? `${dirs}/` : ''}__pycache__/${last}\\.${tag}\\.pyc|${all}/__pycache__/__init__\\.${tag}\\.pyc|${all}(?:\\.${tag})?\\.so|${all}/__init__(?:\\.${tag})?\\.so)$`,
+  );
+  const rewritten = new Set<string>();
+  for (const e of events) {
+    if (e.kind === 'file_open' && e.path && e.phase !== 'install' && (e.op !== undefined || ((e.flags ?? 0) & WRITE_FLAGS) !== 0)) rewritten.add(e.path);
+  }
+  return events.some((e) => e.kind === 'file_open' && (e.ret ?? 0) >= 0 && e.op === undefined && e.path !== undefined && UP_TO_LOAD.has(e.phase ?? '') && file.test(e.path) && !rewritten.has(e.path));
+}
+
 /**
  * Unknown globals that a pickle only reconstructs the standard way (LT-PKL-008 with
  * evidence.settle = "load": NEWOBJ, copyreg._reconstructor, or a bare reference) are settled by a
@@ -38,11 +68,16 @@ export function loadResults(sandbox: SandboxResult, models: PlanModel[]): Map<st
  * Chat-template findings static analysis cannot decide (evidence.settle = "render": a template that
  * does not parse, a name computed at render time) are settled the same way, by a completed render
  * of the carrier in the sandbox, traced.
+ * The harness's record that a load completed is the sandbox's word, which a payload or a dependency
+ * running in the sandbox can write: it settles a class only together with the kernel's account
+ * that the class's module was resolved (moduleResolved).
  * Unknown callables that are *called* never get here: they block statically (LT-PKL-013).
  * Returns the incomplete reasons.
  */
-export function settleUnknowns(detections: Detection[], run: { sandbox: SandboxResult; models: PlanModel[] } | undefined): string[] {
+export function settleUnknowns(detections: Detection[], run: { sandbox: SandboxResult; models: PlanModel[]; events: readonly TraceEvent[] } | undefined): string[] {
   const pending = new Map<string, Set<string>>();
+  /** file -> modules its pending classes come from */
+  const modules = new Map<string, Set<string>>();
   const flagged = new Map<string, Set<string>>();
   /** chat templates the static analysis could not decide (unparsable, names computed at render time) */
   const undecided = new Map<string, Set<string>>();
@@ -50,7 +85,10 @@ export function settleUnknowns(detections: Detection[], run: { sandbox: SandboxR
     if (d.source !== 'static' || !d.location) continue;
     const file = d.location.file;
     flagged.set(file, (flagged.get(file) ?? new Set<string>()).add(d.ruleId));
-    if (d.ruleId === 'LT-PKL-008' && d.evidence.settle === 'load') pending.set(file, (pending.get(file) ?? new Set<string>()).add(String(d.evidence.callable)));
+    if (d.ruleId === 'LT-PKL-008' && d.evidence.settle === 'load') {
+      pending.set(file, (pending.get(file) ?? new Set<string>()).add(String(d.evidence.callable)));
+      modules.set(file, (modules.get(file) ?? new Set<string>()).add(typeof d.evidence.module === 'string' ? d.evidence.module : ''));
+    }
     if (d.evidence.settle === 'render') undecided.set(file, (undecided.get(file) ?? new Set<string>()).add(`${String(d.evidence.key)} (${d.ruleId})`));
   }
   const results = run ? loadResults(run.sandbox, run.models) : new Map<string, LoadResult>();
@@ -59,7 +97,14 @@ export function settleUnknowns(detections: Detection[], run: { sandbox: SandboxR
   for (const [file, names] of pending) {
     const list = [...names].slice(0, 5).join(', ') + (names.size > 5 ? ` and ${names.size - 5} more` : '');
     const result = results.get(file);
-    if (result?.ok) continue;
+    if (result?.ok && run) {
+      const unseen = [...(modules.get(file) ?? [])].filter((m) => !moduleResolved(m, run.events));
+      if (unseen.length === 0) continue;
+      reasons.push(
+        `${file}: the sandbox reported its load completed, but the kernel saw no module file of ${unseen.map((m) => m || '(unnamed)').join(', ')} opened, so globals not on the allowlist (${list}) were never confirmed: ${remedy}`,
+      );
+      continue;
+    }
     const why = !run ? 'no sandboxed load ran (--static-only, or nothing the sandbox loads)' : !result ? 'the sandbox did not load it' : `its sandboxed load failed (${failure(result)})`;
     reasons.push(`${file}: globals not on the allowlist (${list}) were never confirmed, because ${why}: ${remedy}`);
   }

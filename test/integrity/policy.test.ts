@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import type { TraceEvent } from '../../src/core/event.js';
 import type { Detection } from '../../src/core/finding.js';
 import { BufBytes } from '../../src/formats/bytes.js';
 import { DEFAULT_LIMITS } from '../../src/formats/limits.js';
@@ -13,7 +14,7 @@ import { GlobalsPolicy, defaultPolicy, digestWithPolicy, withUserAllowlist } fro
 import { scanBytes } from '../../src/static/scan.js';
 import { scanPaths } from '../../src/static/index.js';
 import type { SandboxResult } from '../../src/sandbox/index.js';
-import { loadResults, settleUnknowns } from '../../src/vet/settle.js';
+import { loadResults, moduleResolved, settleUnknowns } from '../../src/vet/settle.js';
 import type { PlanModel } from '../../src/vet/plan.js';
 import { FIXTURES, fixtureIndex } from '../helpers/fixtures.js';
 import { ltrack } from '../helpers/cli.js';
@@ -229,7 +230,16 @@ describe('containers: irregularities the loader reads past are analysed past', (
 });
 
 describe('settling unknown classes by a completed load', () => {
-  const d = (file: string, callable: string): Detection => ({ ruleId: 'LT-PKL-008', source: 'static', phase: 'static', message: '', evidence: { callable, settle: 'load' }, location: { file } });
+  const d = (file: string, callable: string): Detection => ({
+    ruleId: 'LT-PKL-008',
+    source: 'static',
+    phase: 'static',
+    message: '',
+    evidence: { callable, settle: 'load', module: callable.split('.').slice(0, -1).join('.') },
+    location: { file },
+  });
+  // the kernel's account that mypkg was resolved: its module opened during the load
+  const events = [{ kind: 'file_open', phase: 'load', ret: 3, flags: 0, path: '/usr/lib/python3/dist-packages/mypkg/__init__.py' }] as unknown as TraceEvent[];
   const models: PlanModel[] = [
     { hostPath: '/stage/1/a.pt', format: 'torch-zip', reportPaths: ['/m/a.pt'] },
     { hostPath: '/stage/2/b.pkl', format: 'pickle', reportPaths: ['/m/b.pkl'] },
@@ -242,7 +252,7 @@ describe('settling unknown classes by a completed load', () => {
 
   it('a completed load settles; a failed one, or none at all, is incomplete and names --deps', () => {
     const dets = [d('/m/a.pt', 'mypkg.Net'), d('/m/b.pkl', 'torch._dynamo.eval_frame.OptimizedModule')];
-    const reasons = settleUnknowns(dets, { sandbox: sandbox(ok), models });
+    const reasons = settleUnknowns(dets, { sandbox: sandbox(ok), models, events });
     expect(reasons).toHaveLength(1);
     expect(reasons[0]).toMatch(/^\/m\/b\.pkl: .*OptimizedModule.*ModuleNotFoundError.*--deps/);
     expect(settleUnknowns(dets, undefined).every((r) => /--static-only.*--deps/.test(r))).toBe(true);
@@ -251,14 +261,46 @@ describe('settling unknown classes by a completed load', () => {
 
   it('a failed load of a file with any static finding is not a pass either', () => {
     const limit: Detection = { ruleId: 'LT-LIM-001', source: 'static', phase: 'static', message: '', evidence: {}, location: { file: '/m/b.pkl' } };
-    expect(settleUnknowns([limit], { sandbox: sandbox(ok), models })).toEqual([expect.stringMatching(/^\/m\/b\.pkl: its sandboxed load failed .*LT-LIM-001/)]);
-    expect(settleUnknowns([{ ...limit, location: { file: '/m/a.pt' } }], { sandbox: sandbox(ok), models })).toEqual([]);
+    expect(settleUnknowns([limit], { sandbox: sandbox(ok), models, events })).toEqual([expect.stringMatching(/^\/m\/b\.pkl: its sandboxed load failed .*LT-LIM-001/)]);
+    expect(settleUnknowns([{ ...limit, location: { file: '/m/a.pt' } }], { sandbox: sandbox(ok), models, events })).toEqual([]);
   });
 
   it('results that do not line up with the plan settle nothing', () => {
     expect(loadResults(sandbox(ok.slice(0, 1)), models).size).toBe(0);
     expect(loadResults(sandbox([ok[1], ok[0]]), models).size).toBe(0);
-    expect(settleUnknowns([d('/m/a.pt', 'x.Y')], { sandbox: sandbox('forged'), models })).toHaveLength(1);
+    expect(settleUnknowns([d('/m/a.pt', 'x.Y')], { sandbox: sandbox('forged'), models, events })).toHaveLength(1);
+  });
+
+  it("a record that the load completed is not enough: the kernel must have seen the class's module resolved", () => {
+    // a dependency running in the sandbox can write the harness's record; it cannot make an installed module look opened
+    const reasons = settleUnknowns([d('/m/a.pt', 'otherpkg.Net')], { sandbox: sandbox(ok), models, events });
+    expect(reasons).toEqual([expect.stringMatching(/^\/m\/a\.pt: the sandbox reported its load completed, but the kernel saw no module file of otherpkg opened/)]);
+  });
+});
+
+describe('moduleResolved: the kernel saw a module file opened before the load ended', () => {
+  const open = (path: string, extra: Partial<TraceEvent> = {}) => ({ kind: 'file_open', phase: 'load', ret: 3, flags: 0, path, ...extra }) as TraceEvent;
+  it('source, package __init__, cached bytecode and extensions count', () => {
+    expect(moduleResolved('a.b', [open('/usr/lib/python3/dist-packages/a/b.py')])).toBe(true);
+    expect(moduleResolved('a.b', [open('/usr/lib/python3/dist-packages/a/b/__init__.py')])).toBe(true);
+    expect(moduleResolved('a.b', [open('/usr/lib/python3/dist-packages/a/__pycache__/b.cpython-313.pyc')])).toBe(true);
+    expect(moduleResolved('a.b', [open('/usr/lib/python3/dist-packages/a/b/__pycache__/__init__.cpython-313.opt-1.pyc')])).toBe(true);
+    expect(moduleResolved('a.b', [open('/usr/lib/python3/dist-packages/a/b.cpython-313-x86_64-linux-gnu.so')])).toBe(true);
+    expect(moduleResolved('top', [open('/tmp/ltrack/prefix/lib/python3.13/site-packages/__pycache__/top.cpython-313.pyc')])).toBe(true);
+  });
+  it('another module, a failed open, an open after the load, a non-identifier name do not', () => {
+    expect(moduleResolved('a.b', [open('/usr/lib/python3/dist-packages/a/bc.py'), open('/usr/lib/python3/dist-packages/xa/b.py')])).toBe(false);
+    expect(moduleResolved('a.b', [open('/usr/lib/python3/dist-packages/a/b.py', { ret: -2 })])).toBe(false);
+    expect(moduleResolved('a.b', [open('/usr/lib/python3/dist-packages/a/b.py', { phase: 'probe' })])).toBe(false);
+    expect(moduleResolved('a.b/../c', [open('/x/a/b/../c.py')])).toBe(false);
+    expect(moduleResolved('', [open('/x/.py')])).toBe(false);
+  });
+  it('a module file the candidate wrote after the install phase is its own word, not evidence', () => {
+    const forged = '/tmp/a/b.py';
+    expect(moduleResolved('a.b', [open(forged, { flags: 0o101, phase: 'load' }), open(forged)])).toBe(false);
+    expect(moduleResolved('a.b', [open(forged, { op: 'rename', phase: 'import' }), open(forged)])).toBe(false);
+    // pip writes a dependency's modules during install: those count
+    expect(moduleResolved('a.b', [open(forged, { flags: 0o101, phase: 'install' }), open(forged)])).toBe(true);
   });
 });
 

@@ -20,8 +20,8 @@ describe('chat templates static analysis cannot decide are settled by a traced r
 
   it('--static-only: incomplete, never pass; a completed render settles it; a failed one does not', () => {
     expect(settleUnknowns(computed, undefined)).toEqual([expect.stringMatching(/^\/m\/model\.gguf: chat templates .*tokenizer\.chat_template \(LT-TPL-004\).*--static-only/)]);
-    expect(settleUnknowns(computed, { sandbox: sandbox(true), models })).toEqual([]);
-    expect(settleUnknowns(computed, { sandbox: sandbox(false), models })).toEqual([expect.stringMatching(/render failed/)]);
+    expect(settleUnknowns(computed, { sandbox: sandbox(true), models, events: [] })).toEqual([]);
+    expect(settleUnknowns(computed, { sandbox: sandbox(false), models, events: [] })).toEqual([expect.stringMatching(/render failed/)]);
   });
 
   it('a decided finding (an internal name, LT-TPL-001) is not left to a render: it blocks on its own', () => {

@@ -144,7 +144,8 @@ export function analysePickle(run: PickleRun, ctx: PickleContext): Detection[] {
         calls: all.length,
         args: args.slice(0, 5),
         reason: why,
-        ...(ruleId === 'LT-PKL-008' ? { settle: 'load' } : {}),
+        // the module Python's import machinery resolves for it: the kernel must see its file opened
+        ...(ruleId === 'LT-PKL-008' ? { settle: 'load', module: imp.module } : {}),
       },
       location: loc(imp.offset),
     });
