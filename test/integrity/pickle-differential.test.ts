@@ -6,7 +6,7 @@ import { describe, expect, it } from 'vitest';
 import { BufBytes, Cursor } from '../../src/formats/bytes.js';
 import { DEFAULT_LIMITS } from '../../src/formats/limits.js';
 import { runPickle, type TraceEvent } from '../../src/static/pickle/interpreter.js';
-import { requireImage } from '../../src/sandbox/image.js';
+import { imagePythonArgs } from '../helpers/python.js';
 import { framedSeed, mutatedSeed, opcodeSequence, randomBytes } from './pickle-cases.js';
 
 /**
@@ -56,33 +56,7 @@ interface OracleResult {
 
 /** One container of the sandbox image running pickle_oracle.py over stdin; resolves with its stdout. */
 async function oracle(args: string[], input: Buffer): Promise<string> {
-  const { tag } = await requireImage('docker');
-  const docker = [
-    'run',
-    '--rm',
-    '-i',
-    '--network',
-    'none',
-    '--read-only',
-    '--user',
-    '65534:65534',
-    '--cap-drop',
-    'ALL',
-    '--security-opt',
-    'no-new-privileges',
-    '--memory',
-    '2g',
-    '--pids-limit',
-    '16',
-    '--mount',
-    `type=bind,src=${ORACLE_DIR},dst=/oracle,readonly`,
-    tag,
-    'python3',
-    '-I',
-    '-B',
-    '/oracle/pickle_oracle.py',
-    ...args,
-  ];
+  const docker = await imagePythonArgs(['/oracle/pickle_oracle.py', ...args], { '/oracle': ORACLE_DIR }, ['-i', '--memory', '2g', '--pids-limit', '16']);
   return new Promise((resolve, reject) => {
     const child = spawn('docker', docker, { stdio: ['pipe', 'pipe', 'pipe'] });
     const out: Buffer[] = [];
