@@ -761,6 +761,16 @@ static napi_value js_set_mode(napi_env env, napi_callback_info info)
 	return NULL;
 }
 
+/* The map of that name whose key (and value, when val_len is not 0) has these sizes, or NULL. */
+static struct bpf_map *sized_map(struct tracer *t, const char *name, size_t key_len, size_t val_len)
+{
+	struct bpf_map *map = bpf_object__find_map_by_name(t->skel->obj, name);
+	if (!map || bpf_map__key_size(map) != key_len ||
+	    (val_len && bpf_map__value_size(map) != val_len))
+		return NULL;
+	return map;
+}
+
 /* update(handle, mapName, key, value): key and value bytes are built by src/trace (maps.ts,
  * rules.ts) and must have the map's sizes. */
 static napi_value js_update(napi_env env, napi_callback_info info)
@@ -783,13 +793,44 @@ static napi_value js_update(napi_env env, napi_callback_info info)
 	    napi_get_buffer_info(env, argv[3], &val, &vlen) != napi_ok)
 		return throw_code(env, "internal",
 				  "ltrack addon: update(handle, map, keyBuffer, valueBuffer)");
-	struct bpf_map *map = bpf_object__find_map_by_name(t->skel->obj, name);
-	if (!map || bpf_map__key_size(map) != klen || bpf_map__value_size(map) != vlen)
+	struct bpf_map *map = sized_map(t, name, klen, vlen);
+	if (!map || vlen == 0)
 		return throw_code(env, "internal",
 				  "ltrack addon: update(): unknown map or wrong key/value size");
 	if (bpf_map__update_elem(map, key, klen, val, vlen, BPF_ANY)) {
 		char what[96];
 		snprintf(what, sizeof(what), "update %s", name);
+		return update_failed(env, what);
+	}
+	return NULL;
+}
+
+/* remove(handle, mapName, key): deletes an entry (a reloaded allow list's stale ones); an entry
+ * that is not there is not an error. */
+static napi_value js_remove(napi_env env, napi_callback_info info)
+{
+	size_t argc = 3;
+	napi_value argv[3];
+	NAPI_CHECK(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+	if (argc < 3)
+		return throw_code(env, "internal", "ltrack addon: remove(handle, map, keyBuffer)");
+	struct tracer *t = arg_tracer(env, argv[0]);
+	if (!t)
+		return NULL;
+	char name[64];
+	size_t nlen = 0;
+	void *key;
+	size_t klen;
+	if (napi_get_value_string_utf8(env, argv[1], name, sizeof(name), &nlen) != napi_ok ||
+	    napi_get_buffer_info(env, argv[2], &key, &klen) != napi_ok)
+		return throw_code(env, "internal", "ltrack addon: remove(handle, map, keyBuffer)");
+	struct bpf_map *map = sized_map(t, name, klen, 0);
+	if (!map)
+		return throw_code(env, "internal",
+				  "ltrack addon: remove(): unknown map or wrong key size");
+	if (bpf_map__delete_elem(map, key, klen, 0) && errno != ENOENT) {
+		char what[96];
+		snprintf(what, sizeof(what), "remove from %s", name);
 		return update_failed(env, what);
 	}
 	return NULL;
@@ -945,6 +986,7 @@ static napi_value init(napi_env env, napi_value exports)
 		{ "removeCgroup", NULL, js_remove_cgroup, NULL, NULL, NULL, napi_default, NULL },
 		{ "setMode", NULL, js_set_mode, NULL, NULL, NULL, napi_default, NULL },
 		{ "update", NULL, js_update, NULL, NULL, NULL, napi_default, NULL },
+		{ "remove", NULL, js_remove, NULL, NULL, NULL, napi_default, NULL },
 		{ "drops", NULL, js_drops, NULL, NULL, NULL, napi_default, NULL },
 		{ "lostForks", NULL, js_lost_forks, NULL, NULL, NULL, napi_default, NULL },
 		{ "flushAgg", NULL, js_flush_agg, NULL, NULL, NULL, napi_default, NULL },

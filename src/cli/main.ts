@@ -10,6 +10,7 @@ import { registerManifest } from './commands/manifest.js';
 import { registerKey } from './commands/key.js';
 import { registerDemo } from './commands/demo.js';
 import { registerPending } from './commands/pending.js';
+import { registerAgent } from './commands/agent.js';
 
 const program = new Command('ltrack')
   .description(
@@ -37,7 +38,7 @@ program.exitOverride((err) => {
   process.exit(2);
 });
 
-for (const register of [registerVet, registerDoctor, registerSandbox, registerRules, registerManifest, registerKey, registerDemo, registerPending]) {
+for (const register of [registerVet, registerDoctor, registerSandbox, registerRules, registerManifest, registerKey, registerDemo, registerAgent, registerPending]) {
   register(program);
 }
 

@@ -1,4 +1,5 @@
 import type { KeyObject } from 'node:crypto';
+import type { Unchecked } from '../core/unchecked.js';
 import { join } from 'node:path';
 import { verifyEnvelope } from './dsse.js';
 import { sha256File, sha256Files } from './hash.js';
@@ -62,9 +63,6 @@ export async function verifyManifest(envelopeJson: string, opts: VerifyOptions):
     throw err;
   }
 }
-
-/** What JSON.parse of an untrusted document holds where a T is expected: any part may be missing or null. */
-type Unchecked<T> = (T extends (infer U)[] ? Unchecked<U>[] : T extends object ? { [K in keyof T]?: Unchecked<T[K]> } : T) | null | undefined;
 
 function parseEnvelope(text: string): Envelope {
   let v: unknown;

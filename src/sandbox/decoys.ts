@@ -1,6 +1,7 @@
 import { mkdir, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { DECOY_FILES, type DecoyIdentity } from '../core/decoys.js';
+import { kernelDev } from '../trace/identity.js';
 
 export interface PlantedDecoy extends DecoyIdentity {
   /** the host file bind-mounted read-only at `path` */
@@ -25,15 +26,4 @@ export async function writeDecoys(dir: string): Promise<PlantedDecoy[]> {
     out.push({ path: dest, hostPath, inode: Number(s.ino), dev: kernelDev(s.dev) });
   }
   return out;
-}
-
-/**
- * A stat(2) st_dev (glibc's makedev layout: major in bits 8-19 and 32+, minor in bits 0-7 and
- * 20-31) as the kernel's internal dev_t, major << 20 | minor, which is what BPF reads from
- * inode->i_sb->s_dev.
- */
-export function kernelDev(st: bigint): number {
-  const major = ((st >> 8n) & 0xfffn) | ((st >> 32n) & ~0xfffn);
-  const minor = (st & 0xffn) | ((st >> 12n) & ~0xffn);
-  return Number(((major << 20n) | (minor & 0xfffffn)) & 0xffffffffn);
 }

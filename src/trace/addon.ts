@@ -30,6 +30,8 @@ export interface Addon {
   setMode(h: TracerHandle, bits: number, ruleKinds: number): void;
   /** key and value must have the map's sizes */
   update(h: TracerHandle, map: string, key: Buffer, value: Buffer): void;
+  /** Deletes an entry; one that is not there is not an error. */
+  remove(h: TracerHandle, map: string, key: Buffer): void;
   /** Drop counters, [cpu * KIND_COUNT + kind]. */
   drops(h: TracerHandle): BigUint64Array;
   /** Children the kernel could not add to the traced tree (lt_lost_forks): subtrees nothing followed. */

@@ -4,7 +4,7 @@ import { LtrackError } from '../core/errors.js';
 import { cgroupLayout } from '../core/cgroup-layout.js';
 import { addonError, loadAddon, type Addon, type TracerHandle } from './addon.js';
 import { decodeBatch } from './decode.js';
-import { allowlistEntries, ENFORCE_BITS } from './maps.js';
+import { allowlistEntries, ENFORCE_BITS, type MapEntry } from './maps.js';
 import { KIND_COUNT, KIND_VALUE } from './wire.js';
 import { compileRules } from './rules.js';
 
@@ -46,6 +46,12 @@ export interface TraceSession extends AsyncIterable<TraceEvent[]> {
    */
   sync(): Promise<void>;
   stats(): TraceStats;
+  /**
+   * Replaces the enforcing allow list (a reload): the new entries are inserted first and the stale
+   * ones deleted after, so at no moment is the allowed set smaller than the intersection of the
+   * old and the new one (never empty while both allow something).
+   */
+  replaceAllowlist(next: KernelAllowlist): void;
   /** Drains what is left in the ring, detaches, frees; the iterator then ends. */
   stop(): Promise<TraceStats>;
 }
@@ -75,6 +81,8 @@ function checkAggregate(ms: number): number {
   return ms;
 }
 
+const keyed = (entries: MapEntry[]) => new Map(entries.map((e) => [`${e.map}:${e.key.toString('hex')}`, e]));
+
 function kindMask(kinds: EventKind[] | undefined): number {
   return (kinds ?? [...EVENT_KINDS]).reduce((m, k) => m | (1 << KIND_VALUE[k]), 0);
 }
@@ -84,6 +92,8 @@ class Session implements TraceSession {
   readonly #h: TracerHandle;
   readonly #tiers: string[];
   readonly #ruleIds: readonly string[];
+  /** the allow-list entries in the maps now, by map and key bytes */
+  #allowed: Map<string, MapEntry>;
   readonly #queue: TraceEvent[][] = [];
   #events = 0;
   /** polls started, batches pushed, batches the consumer has finished with: sync() compares them */
@@ -101,8 +111,9 @@ class Session implements TraceSession {
   #wakeConsumer: (() => void) | undefined;
   #wakePump: (() => void) | undefined;
 
-  constructor(addon: Addon, h: TracerHandle, tiers: string[], ruleIds: readonly string[]) {
+  constructor(addon: Addon, h: TracerHandle, tiers: string[], ruleIds: readonly string[], allowed: MapEntry[]) {
     this.#addon = addon;
+    this.#allowed = keyed(allowed);
     this.#h = h;
     this.#tiers = tiers;
     this.#ruleIds = ruleIds;
@@ -196,6 +207,18 @@ class Session implements TraceSession {
     }
   }
 
+  replaceAllowlist(next: KernelAllowlist): void {
+    if (this.#stopping) throw new LtrackError('internal', 'replaceAllowlist after stop');
+    const wanted = keyed(allowlistEntries(next));
+    try {
+      for (const [id, e] of wanted) if (!this.#allowed.has(id)) this.#addon.update(this.#h, e.map, e.key, e.value);
+      for (const [id, e] of this.#allowed) if (!wanted.has(id)) this.#addon.remove(this.#h, e.map, e.key);
+    } catch (err) {
+      throw addonError(err, 'replace the allow list');
+    }
+    this.#allowed = wanted;
+  }
+
   stats(): TraceStats {
     const raw = this.#finalDrops ?? (this.#closed ? new BigUint64Array(0) : this.#addon.drops(this.#h));
     const cpus = raw.length / KIND_COUNT;
@@ -287,7 +310,7 @@ async function openSession(target: TraceTarget, options: TraceOptions): Promise<
     ...(skipped ? skipped.split(',').map((s) => `absent:${s}`) : []),
   ];
   if (rules) tiers.push('kernel-rules');
-  const session = new Session(addon, h, tiers, options.kernelRules?.ruleIds ?? []);
+  const session = new Session(addon, h, tiers, options.kernelRules?.ruleIds ?? [], entries);
   try {
     session.addTarget(target);
   } catch (err) {

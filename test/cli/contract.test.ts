@@ -38,7 +38,7 @@ describe('CLI contract (DESIGN.md)', () => {
   });
 
   it('says a command that has not landed is not built, exit 2, no fake output', () => {
-    const r = ltrack(['agent', 'x.json']);
+    const r = ltrack(['gate', 'x']);
     expect(r.code).toBe(2);
     expect(r.stdout).toBe('');
     expect(r.stderr.trim().split('\n')).toHaveLength(1);

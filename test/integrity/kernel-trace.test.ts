@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { TraceEvent } from '../../src/core/event.js';
-import { kernelDev } from '../../src/sandbox/decoys.js';
+import { kernelDev } from '../../src/trace/identity.js';
 import { startTrace } from '../../src/trace/index.js';
 import { collect, GATE, PYTHON, spawnGated } from '../trace/helpers.js';
 

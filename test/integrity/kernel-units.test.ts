@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import type { TraceEvent } from '../../src/core/event.js';
-import { kernelDev } from '../../src/sandbox/decoys.js';
+import { kernelDev } from '../../src/trace/identity.js';
 import type { SandboxResult, SinkRecord } from '../../src/sandbox/index.js';
 import { markDecoys } from '../../src/vet/decoys.js';
 import { sinkholeFindings } from '../../src/vet/sinkhole.js';

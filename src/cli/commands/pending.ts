@@ -8,9 +8,4 @@ export function registerPending(program: Command): void {
     .description('gate a Hugging Face snapshot import before promotion (not built yet)')
     .argument('<snapshot>', 'snapshot folder')
     .action(action(() => notBuilt('ltrack gate', 'Hugging Face gate issue')));
-  program
-    .command('agent')
-    .description('production agent: enforce a signed allowlist from the kernel (not built yet)')
-    .argument('<manifest>', 'signed allowlist manifest')
-    .action(action(() => notBuilt('ltrack agent', 'runtime agent issue')));
 }

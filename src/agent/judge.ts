@@ -1,0 +1,97 @@
+import type { TraceEvent } from '../core/event.js';
+import type { EnforcementMode } from '../core/kernel-filter.js';
+import { readAllowed } from '../manifest/generalise.js';
+import { fileId } from './behaviour.js';
+import type { ActionKind, AgentAction, AllowedBehaviour, AllowlistSource, EnforcedKind } from './types.js';
+
+/** Rule ids of the agent's own decisions (declared in rules/agent.toml). */
+export const AGENT_RULES = {
+  exec: 'LT-AGT-001',
+  mmap_exec: 'LT-AGT-002',
+  network: 'LT-AGT-003',
+  file_open: 'LT-AGT-004',
+} as const satisfies Partial<Record<EnforcedKind, string>>;
+
+/** The allow lists in force, as user space judges events against them (the kernel holds the same as maps). */
+export interface Judged {
+  behaviours: readonly AllowedBehaviour[];
+  /** (dev:inode) of libraries admitted by digest */
+  libraryIds: ReadonlySet<string>;
+}
+
+const O_ACCMODE = 3;
+const WRITE_FLAGS = 0o100 | 0o1000; // O_CREAT | O_TRUNC
+
+/**
+ * What the agent does about one kernel event: nothing (undefined) when an allow list in force
+ * allows it, else the action with the rule id and which allow lists lacked it. The kernel already
+ * acted under enforce (`e.enforced`); this names and reports it, and under observe says what enforce
+ * would have done. Opens for reading outside the read prefixes are alerts: a tracepoint cannot
+ * refuse an open, and killing a server for a read is the operator's call (a rule's action).
+ */
+export function judge(e: TraceEvent, allowed: Judged, mode: EnforcementMode, manifest: string): AgentAction | undefined {
+  const { behaviours } = allowed;
+  let kind: EnforcedKind;
+  let action: ActionKind;
+  let what: string;
+  switch (e.kind) {
+    case 'exec':
+      if (e.path === undefined || behaviours.some((b) => b.exec.includes(e.path!))) return undefined;
+      kind = 'exec';
+      action = 'killed';
+      what = `exec of ${e.path}, a program no allow list names`;
+      break;
+    case 'mmap_exec':
+      if (e.inode !== undefined && e.dev !== undefined && allowed.libraryIds.has(fileId(e.dev, e.inode))) return undefined;
+      if (e.path !== undefined && behaviours.some((b) => b.libraries.some((l) => l.sha256 === undefined && l.path === e.path))) return undefined;
+      kind = 'mmap_exec';
+      action = 'killed';
+      what = `executable mapping of ${e.path ?? '(unknown file)'}, a library no allow list admits with these bytes`;
+      break;
+    case 'connect':
+    case 'sendmsg':
+      if (e.family !== 'inet' && e.family !== 'inet6') return undefined;
+      if (behaviours.some((b) => b.network.some((n) => n.addr === e.addr && (n.port === 0 || n.port === e.port)))) return undefined;
+      kind = 'network';
+      action = 'denied';
+      what = `${e.kind} to ${e.addr ?? '?'}:${e.port ?? '?'}, a peer no allow list names`;
+      break;
+    case 'file_open':
+      if (e.path === undefined || (e.ret ?? 0) < 0 || e.op !== undefined || (e.flags ?? 0) & O_ACCMODE || (e.flags ?? 0) & WRITE_FLAGS) return undefined;
+      if (behaviours.some((b) => readAllowed(b.reads, e.path!))) return undefined;
+      kind = 'file_open';
+      action = 'alerted';
+      what = `read of ${e.path}, outside every allowed read prefix`;
+      break;
+    default:
+      return undefined;
+  }
+  // Under enforce the kernel's flag is the fact: a kill or denial it did not perform is not claimed.
+  if (mode === 'enforce' && action !== 'alerted' && e.enforced === undefined) action = 'alerted';
+  const missing = [...new Set(behaviours.map((b) => b.source))] as AllowlistSource[];
+  return {
+    time: new Date().toISOString(),
+    action,
+    mode,
+    ruleId: AGENT_RULES[kind],
+    manifest,
+    missing,
+    event: {
+      kind: e.kind,
+      pid: e.pid,
+      tgid: e.tgid,
+      ppid: e.ppid,
+      uid: e.uid,
+      comm: e.comm,
+      cgroup: e.cgroup,
+      ...(e.path !== undefined ? { path: e.path } : {}),
+      ...(e.argv !== undefined ? { argv: e.argv } : {}),
+      ...(e.family !== undefined ? { family: e.family } : {}),
+      ...(e.addr !== undefined ? { addr: e.addr } : {}),
+      ...(e.port !== undefined ? { port: e.port } : {}),
+      ...(e.inode !== undefined ? { inode: e.inode, dev: e.dev } : {}),
+      ...(e.ret !== undefined ? { ret: e.ret } : {}),
+    },
+    reason: `${mode === 'observe' ? 'would have ' : ''}${action} ${what} (missing from: ${missing.join(' and ')})`,
+  };
+}

@@ -1,0 +1,152 @@
+import type { Command } from 'commander';
+import { readFile, writeFile } from 'node:fs/promises';
+import { action } from '../run.js';
+import { ExitCode } from '../../core/exit.js';
+import { LtrackError, wrapError } from '../../core/errors.js';
+import { forTerminal } from '../../report/escape.js';
+
+interface AgentFlags {
+  key?: string;
+  baselineKey?: string;
+  baseline: string[];
+  models: string[];
+  cgroup?: string;
+  pid?: string;
+  mode: string;
+  events?: string;
+  allowForced?: boolean;
+  certificateIdentity?: string;
+}
+
+interface BaselineFlags {
+  out?: string;
+  signKey?: string;
+  days: string;
+}
+
+const repeat = (value: string, previous: string[]) => [...previous, value];
+const log = (line: string) => process.stderr.write(`${forTerminal(line)}\n`);
+
+/**
+ * The words after the `--` that ends ltrack's own arguments: the command to run. Commander hands
+ * them to the variadic operand too, so the caller drops them from there.
+ */
+function commandAfterDashes(): string[] | undefined {
+  const at = process.argv.indexOf('--');
+  return at === -1 ? undefined : process.argv.slice(at + 1);
+}
+
+async function publicKey(path: string) {
+  const { parsePublicKeyPem } = await import('../../manifest/index.js');
+  const pem = await readFile(path, 'utf8').catch((err: unknown) => Promise.reject(wrapError(err, 'bad_input', 'cannot read', path)));
+  return parsePublicKeyPem(pem, path);
+}
+
+export function registerAgent(program: Command): void {
+  const agent = program
+    .command('agent')
+    .description('production agent: hold a serving process to its signed allowlists, from the kernel')
+    .argument('[manifest...]', 'signed vet manifests (manifest.dsse.json); each needs its --models folder')
+    .option('--key <pub>', 'Ed25519 public key (SPKI PEM) the manifests are signed with')
+    .option('--models <dir>', 'the model folder a manifest describes (repeat, in manifest order): re-hashed against its subjects before anything attaches', repeat, [])
+    .option('--baseline <file>', "signed environment baseline of the serving stack (repeat); from 'ltrack agent baseline'", repeat, [])
+    .option('--baseline-key <pub>', 'public key the baselines are signed with (default: --key)')
+    .option('--cgroup <path>', 'hold every process of this cgroup v2 folder, including ones started later')
+    .option('--pid <pid>', 'hold this process and its descendants')
+    .option('--mode <mode>', 'enforce (kill, deny) or observe (report what enforce would do, act on nothing)', 'enforce')
+    .option('--events <file>', "one JSON line per action, appended to FILE ('-' for stdout)")
+    .option('--allow-forced', 'accept manifests forced for a vet that did not pass')
+    .option('--certificate-identity <id>', 'keyless (Sigstore) manifests: not supported by the agent yet')
+    .addHelpText(
+      'after',
+      '\nTargets: --cgroup PATH, --pid PID, or -- CMD [ARGS...] (started held, confined from its first instruction).\n' +
+        'Every manifest and baseline is verified before anything attaches (signature, expiry, the rule set\n' +
+        'in force, forced manifests, the model files); any failure is one line naming the file, exit 1.\n' +
+        'SIGHUP re-verifies and reloads; SIGINT/SIGTERM detach (a command the agent started gets the signal first).\n' +
+        'Exit codes: 0 stopped cleanly, 1 an allowlist refused, 2 bad usage, 3 the tracer cannot run here;\n' +
+        "with -- CMD, the command's own exit status.",
+    )
+    .action(
+      action(async (given: string[], flags: AgentFlags) => {
+        const command = commandAfterDashes();
+        const manifests = command ? given.slice(0, given.length - command.length) : given;
+        if (flags.certificateIdentity !== undefined) throw new LtrackError('not_built', 'keyless manifest verification in the agent is not built yet; sign with --sign-key and pass --key');
+        if (flags.mode !== 'enforce' && flags.mode !== 'observe') throw new LtrackError('usage', `--mode must be enforce or observe, not ${JSON.stringify(flags.mode)}`);
+        if (manifests.length === 0 && flags.baseline.length === 0) throw new LtrackError('usage', 'agent needs at least one manifest or --baseline to enforce');
+        if (manifests.length > 0 && !flags.key) throw new LtrackError('usage', 'agent needs --key PUB: a signature that is not checked proves nothing');
+        if (flags.baseline.length > 0 && !flags.key && !flags.baselineKey) throw new LtrackError('usage', 'agent needs --baseline-key (or --key) to verify the baselines');
+        if (flags.models.length !== manifests.length) {
+          throw new LtrackError('usage', `each manifest needs its model folder: ${manifests.length} manifest(s), ${flags.models.length} --models`);
+        }
+        const targets = [flags.cgroup !== undefined, flags.pid !== undefined, command !== undefined].filter(Boolean).length;
+        if (targets !== 1) throw new LtrackError('usage', 'give exactly one target: --cgroup PATH, --pid PID or -- CMD');
+        if (command?.length === 0) throw new LtrackError('usage', 'nothing to run after --');
+        const pid = flags.pid === undefined ? undefined : Number(flags.pid);
+        if (pid !== undefined && (!Number.isInteger(pid) || pid <= 0)) throw new LtrackError('usage', `--pid must be a process id, not ${JSON.stringify(flags.pid)}`);
+
+        const manifestKey = flags.key ? await publicKey(flags.key) : undefined;
+        const baselineKey = flags.baselineKey ? await publicKey(flags.baselineKey) : manifestKey;
+        const { loadRuleSet } = await import('../../rules/index.js');
+        const { runAgent } = await import('../../agent/run.js');
+        const { jsonLinesSink, makeOutputs } = await import('../../agent/outputs.js');
+        const outputs = makeOutputs(flags.events ? [jsonLinesSink(flags.events)] : []);
+        try {
+          return await runAgent({
+            files: {
+              manifests: manifests.map((path, i) => ({ path, models: flags.models[i]! })),
+              baselines: flags.baseline,
+              // a key that is never used when its list is empty: either may stand for the other
+              manifestKey: (manifestKey ?? baselineKey)!,
+              baselineKey: (baselineKey ?? manifestKey)!,
+              rulesetDigest: (await loadRuleSet()).digest,
+              allowForced: flags.allowForced === true,
+            },
+            mode: flags.mode,
+            target: command ? { command } : pid !== undefined ? { pid } : { cgroup: flags.cgroup! },
+            outputs,
+            log,
+          });
+        } finally {
+          await outputs.close();
+        }
+      }),
+    );
+
+  agent
+    .command('baseline')
+    .description("record the serving stack's own behaviour during a warm-up run, signed: -- CMD [ARGS...]")
+    .option('--out <file>', 'where to write the signed baseline (DSSE envelope)')
+    .option('--sign-key <file>', "the operator's Ed25519 private key (PKCS#8 PEM, mode 0600)")
+    .option('--days <n>', 'validity in days', '30')
+    .allowExcessArguments()
+    .addHelpText(
+      'after',
+      '\nRuns CMD (the server without the model, or with a known-good one) under an observing trace until it\n' +
+        'exits or SIGINT, then signs every program it executed, every library it mapped executable (hashed on\n' +
+        'this host), every peer it contacted and the folders it read. Exit 0 written; 2 bad usage or a failed\n' +
+        'warm-up; 3 the trace could not see everything (nothing is written).',
+    )
+    .action(
+      action(async (flags: BaselineFlags) => {
+        const command = commandAfterDashes();
+        if (!command || command.length === 0) throw new LtrackError('usage', 'agent baseline needs the warm-up command after --');
+        if (!flags.out || !flags.signKey) throw new LtrackError('usage', 'agent baseline needs --out FILE and --sign-key KEY');
+        const days = Number(flags.days);
+        if (!Number.isInteger(days) || days < 1 || days > 366) throw new LtrackError('usage', `--days must be a whole number from 1 to 366, not ${JSON.stringify(flags.days)}`);
+        const { readSigningKey } = await import('../../manifest/index.js');
+        const key = await readSigningKey(flags.signKey);
+        const { recordWarmup } = await import('../../agent/record.js');
+        const { signBaseline } = await import('../../agent/baseline.js');
+        const { statement, skipped } = await recordWarmup(command, days, log);
+        for (const s of skipped) log(`ltrack agent baseline: left out ${s.path}: ${s.reason}`);
+        await writeFile(flags.out, JSON.stringify(signBaseline(statement, key), null, 2) + '\n', { mode: 0o644 }).catch((err: unknown) =>
+          Promise.reject(wrapError(err, 'bad_input', 'cannot write', flags.out)),
+        );
+        const a = statement.predicate.allow;
+        process.stdout.write(
+          `baseline written: ${a.exec.length} program(s), ${a.libraries.length} librar${a.libraries.length === 1 ? 'y' : 'ies'}, ${a.network.length} peer(s), ${a.reads.length} read prefix(es); expires ${statement.predicate.expiresAt}\n`,
+        );
+        return ExitCode.Pass;
+      }),
+    );
+}

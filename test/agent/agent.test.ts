@@ -1,0 +1,270 @@
+import { execFile, spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { copyFile, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { generateKeyPair, signEd25519, type Statement } from '../../src/manifest/index.js';
+import { loadRuleSet } from '../../src/rules/index.js';
+import { ltrack } from '../helpers/cli.js';
+import { loadedProgIds, ownedProgIds, PYTHON } from '../trace/helpers.js';
+import { actionsIn, get, SERVER, startLtrack, statementFor } from './helpers.js';
+
+/**
+ * `ltrack agent` on the real kernel: a model server on this host's Python (not the sandbox image's)
+ * is held to a signed vet manifest plus a signed baseline recorded from its own warm-up. Each case
+ * asks the server for one behaviour and checks what the kernel did and what the agent reported.
+ */
+
+const run = promisify(execFile);
+let work: string;
+let models: string;
+let vetKey: { privatePath: string; publicPath: string };
+let opKey: { privatePath: string; publicPath: string };
+let otherKey: { privatePath: string; publicPath: string };
+let baseline: string;
+let rulesetDigest: string;
+let modelSha: string;
+/** Ports nothing listens on: allowed, a connect is refused (111); unlisted, it is denied (EPERM, 1). */
+const LISTED_PORT = 7;
+const UNLISTED_PORT = 9;
+
+beforeAll(async () => {
+  work = await mkdtemp(join(tmpdir(), 'lt-agent-'));
+  models = join(work, 'models');
+  await mkdir(models);
+  // the model: 16 float32 weights in numpy's own format (no pickle)
+  await run(PYTHON, ['-c', `import numpy as np; np.save(${JSON.stringify(join(models, 'model.npy'))}, np.arange(16, dtype=np.float32))`]);
+  modelSha = createHash('sha256')
+    .update(await readFile(join(models, 'model.npy')))
+    .digest('hex');
+  rulesetDigest = (await loadRuleSet()).digest;
+  vetKey = await generateKeyPair(join(work, 'vet'));
+  opKey = await generateKeyPair(join(work, 'operator'));
+  otherKey = await generateKeyPair(join(work, 'other'));
+
+  // The operator's baseline: a warm-up of the server with the vetted model, five requests, then SIGINT.
+  baseline = join(work, 'baseline.json');
+  const rec = startLtrack(['agent', 'baseline', '--out', baseline, '--sign-key', opKey.privatePath, '--days', '2', '--', PYTHON, SERVER, join(models, 'model.npy')]);
+  const port = Number((await rec.waitFor('stdout', /ready (\d+)/))[1]);
+  for (let i = 0; i < 5; i++) expect(await get(port, '/predict')).toEqual({ y: 1240 });
+  rec.child.kill('SIGINT');
+  expect(await rec.exited, rec.stderr()).toBe(0);
+  expect(rec.stdout()).toMatch(/baseline written: 1 program\(s\), \d+ libraries/);
+});
+
+afterAll(async () => {
+  await rm(work, { recursive: true, force: true });
+});
+
+async function writeManifest(name: string, st: Statement, key = vetKey.privatePath): Promise<string> {
+  const path = join(work, name);
+  await writeFile(path, JSON.stringify(signEd25519(st, await readFile(key, 'utf8'))));
+  return path;
+}
+
+const narrow = () => statementFor([{ name: 'model.npy', sha256: modelSha }], rulesetDigest);
+const wide = () =>
+  statementFor([{ name: 'model.npy', sha256: modelSha }], rulesetDigest, {
+    exec: [{ path: '/usr/bin/true', argv: ['/usr/bin/true'] }],
+    network: [{ kind: 'connect', family: 'inet', addr: '127.0.0.1', port: LISTED_PORT }],
+  });
+
+/** Starts the agent on the server; resolves once the server answers. */
+async function serve(manifest: string, extra: string[] = []) {
+  const events = join(work, `events-${Math.random().toString(36).slice(2)}.jsonl`);
+  const agent = startLtrack([
+    'agent',
+    manifest,
+    '--key',
+    vetKey.publicPath,
+    '--models',
+    models,
+    '--baseline',
+    baseline,
+    '--baseline-key',
+    opKey.publicPath,
+    '--events',
+    events,
+    ...extra,
+    '--',
+    PYTHON,
+    SERVER,
+    join(models, 'model.npy'),
+  ]);
+  const port = Number((await agent.waitFor('stdout', /ready (\d+)/))[1]);
+  return { agent, port, events };
+}
+
+describe('ltrack agent refuses to start on an allowlist it cannot trust', () => {
+  it.each([
+    [
+      'tampered',
+      async () => {
+        const env = JSON.parse(await readFile(await writeManifest('t.json', wide()), 'utf8')) as { payload: string };
+        const st = JSON.parse(Buffer.from(env.payload, 'base64').toString()) as Statement;
+        st.predicate.allow.exec.push({ path: '/bin/sh', argv: [] });
+        env.payload = Buffer.from(JSON.stringify(st)).toString('base64');
+        const path = join(work, 'tampered.json');
+        await writeFile(path, JSON.stringify(env));
+        return path;
+      },
+      /signature does not verify/,
+    ],
+    [
+      'expired',
+      () => writeManifest('expired.json', statementFor([{ name: 'model.npy', sha256: modelSha }], rulesetDigest, {}, { expiresAt: new Date(Date.now() - 1000).toISOString() })),
+      /expired at/,
+    ],
+    ['wrong-key', () => writeManifest('wrongkey.json', narrow(), otherKey.privatePath), /signature does not verify/],
+    [
+      'forced',
+      () => writeManifest('forced.json', statementFor([{ name: 'model.npy', sha256: modelSha }], rulesetDigest, {}, { forced: true, verdict: 'block' })),
+      /forced for a vet that did not pass/,
+    ],
+    ['other rules', () => writeManifest('rules.json', statementFor([{ name: 'model.npy', sha256: modelSha }], 'f'.repeat(64))), /rule set changed/],
+    ['other model', () => writeManifest('model.json', statementFor([{ name: 'model.npy', sha256: 'e'.repeat(64) }], rulesetDigest)), /model file changed: model\.npy/],
+  ])('%s manifest: exit 1, one line naming the file and the reason, nothing runs', async (_name, make, reason) => {
+    const manifest = await make();
+    const canary = join(work, `never-${_name}`);
+    const r = ltrack(['agent', manifest, '--key', vetKey.publicPath, '--models', models, '--', '/usr/bin/touch', canary]);
+    expect(r.code, r.stderr).toBe(1);
+    const lines = r.stderr.trim().split('\n');
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toContain(manifest);
+    expect(lines[0]).toMatch(reason);
+    await expect(readFile(canary)).rejects.toThrow();
+  });
+
+  it('a forced manifest starts with --allow-forced', () => {
+    const path = join(work, 'forced.json');
+    const r = ltrack(['agent', path, '--key', vetKey.publicPath, '--models', models, '--allow-forced', '--baseline', baseline, '--baseline-key', opKey.publicPath, '--', PYTHON, '-c', 'pass']);
+    expect(r.code, r.stderr).toBe(0);
+  });
+
+  it('bad usage exits 2: no target, two targets, a manifest without its model folder', () => {
+    const m = join(work, 'wrongkey.json');
+    expect(ltrack(['agent', m, '--key', vetKey.publicPath, '--models', models]).code).toBe(2);
+    expect(ltrack(['agent', m, '--key', vetKey.publicPath, '--models', models, '--pid', '1', '--', '/bin/true']).code).toBe(2);
+    expect(ltrack(['agent', m, '--key', vetKey.publicPath, '--', '/bin/true']).code).toBe(2);
+    expect(ltrack(['agent', m, '--key', vetKey.publicPath, '--models', models, '--mode', 'strict', '--', '/bin/true']).code).toBe(2);
+  });
+});
+
+describe('ltrack agent enforcing on a served model', () => {
+  it('serves 100 requests with no action, then kills 1,000 of 1,000 execs of /bin/sh before they write, and denies an unlisted peer', async () => {
+    const { agent, port, events } = await serve(await writeManifest('narrow.json', narrow()));
+    for (let i = 0; i < 100; i++) expect(await get(port, '/predict')).toEqual({ y: 1240 });
+    const canary = join(work, 'sh-canary');
+    const shells = await get(port, `/exec?n=1000&arg=/bin/sh&arg=-c&arg=${encodeURIComponent(`touch ${canary}`)}`);
+    expect(shells).toEqual({ codes: [-9], killed: 1000 });
+    await expect(readFile(canary)).rejects.toThrow();
+    expect(await get(port, `/connect?port=${UNLISTED_PORT}`)).toEqual({ errno: 1 }); // EPERM
+    expect(await get(port, '/predict')).toEqual({ y: 1240 }); // the server lives on
+    agent.child.kill('SIGTERM');
+    expect(await agent.exited).toBe(143); // the server's own status: it got the SIGTERM
+    const actions = await actionsIn(events);
+    const kills = actions.filter((a) => a.ruleId === 'LT-AGT-001');
+    expect(kills).toHaveLength(1000);
+    expect(kills.every((a) => a.action === 'killed' && a.mode === 'enforce' && a.event.path === '/usr/bin/dash')).toBe(true);
+    expect(kills[0]!.missing).toEqual(['manifest', 'baseline']);
+    const denials = actions.filter((a) => a.ruleId === 'LT-AGT-003');
+    expect(denials.map((a) => [a.action, a.event.port])).toEqual([['denied', UNLISTED_PORT]]);
+    // nothing else: the 100 requests and the server's own start-up took no action
+    expect(actions).toHaveLength(1001);
+    expect(agent.stderr()).toMatch(/stopped: \d+ event\(s\), 1001 action\(s\)\n/);
+  });
+
+  it('kills a dlopen of a library no allowlist admits (a copy: same bytes, new inode) before its code runs', async () => {
+    const copy = join(work, 'libcopy.so');
+    await copyFile('/usr/lib/x86_64-linux-gnu/libbz2.so.1.0', copy);
+    const { agent, port, events } = await serve(join(work, 'narrow.json'));
+    expect(await get(port, `/dlopen?path=${encodeURIComponent(copy)}`)).toBeUndefined();
+    expect(await agent.exited).toBe(137); // SIGKILL
+    const actions = await actionsIn(events);
+    // the loader opens the file before it maps it: a read outside the read prefixes (reported), then the kill
+    expect(actions.map((a) => [a.ruleId, a.action, a.event.path])).toEqual([
+      ['LT-AGT-004', 'alerted', copy],
+      ['LT-AGT-002', 'killed', copy],
+    ]);
+  });
+
+  it('SIGHUP reloads a wider manifest: what it adds goes through; a reload that fails verification changes nothing', async () => {
+    const manifest = join(work, 'reload.json');
+    await writeFile(manifest, await readFile(join(work, 'narrow.json')));
+    const { agent, port, events } = await serve(manifest);
+    expect(await get(port, '/exec?arg=/usr/bin/true')).toEqual({ codes: [-9], killed: 1 });
+    expect(await get(port, `/connect?port=${LISTED_PORT}`)).toEqual({ errno: 1 });
+
+    await writeManifest('reload.json', wide());
+    agent.child.kill('SIGHUP');
+    await agent.waitFor('stderr', /SIGHUP: allowlists re-verified and reloaded/);
+    expect(await get(port, '/exec?arg=/usr/bin/true')).toEqual({ codes: [0], killed: 0 });
+    expect(await get(port, `/connect?port=${LISTED_PORT}`)).toEqual({ errno: 111 }); // allowed: refused by nobody listening
+    expect(await get(port, `/connect?port=${UNLISTED_PORT}`)).toEqual({ errno: 1 });
+
+    await writeManifest('reload.json', narrow(), otherKey.privatePath);
+    agent.child.kill('SIGHUP');
+    await agent.waitFor('stderr', /SIGHUP: reload refused, the allowlists in force stay: .*signature does not verify/);
+    expect(await get(port, '/exec?arg=/usr/bin/true')).toEqual({ codes: [0], killed: 0 });
+
+    agent.child.kill('SIGTERM');
+    expect(await agent.exited).toBe(143);
+    const actions = await actionsIn(events);
+    expect(actions.map((a) => [a.ruleId, a.action])).toEqual([
+      ['LT-AGT-001', 'killed'],
+      ['LT-AGT-003', 'denied'],
+      ['LT-AGT-003', 'denied'],
+    ]);
+  });
+
+  it('observe mode takes no action and reports each case as what enforce would have done', async () => {
+    const copy = join(work, 'libcopy-observe.so');
+    await copyFile('/usr/lib/x86_64-linux-gnu/libbz2.so.1.0', copy);
+    const { agent, port, events } = await serve(join(work, 'narrow.json'), ['--mode', 'observe']);
+    const canary = join(work, 'observe-canary');
+    expect(await get(port, `/exec?arg=/bin/sh&arg=-c&arg=${encodeURIComponent(`touch ${canary}`)}`)).toEqual({ codes: [0], killed: 0 });
+    expect((await readdir(work)).includes('observe-canary')).toBe(true);
+    expect(await get(port, `/connect?port=${UNLISTED_PORT}`)).toEqual({ errno: 111 });
+    expect(await get(port, `/dlopen?path=${encodeURIComponent(copy)}`)).toEqual({ loaded: true });
+    agent.child.kill('SIGINT');
+    expect(await agent.exited).toBe(0); // the server handles SIGINT and exits 0
+    const actions = await actionsIn(events);
+    const byRule = (id: string) => actions.filter((a) => a.ruleId === id).map((a) => [a.action, a.mode]);
+    expect(byRule('LT-AGT-001')).toContainEqual(['killed', 'observe']);
+    expect(byRule('LT-AGT-003')).toEqual([['denied', 'observe']]);
+    expect(byRule('LT-AGT-002')).toEqual([['killed', 'observe']]);
+    expect(actions.every((a) => a.reason.startsWith('would have '))).toBe(true);
+  });
+
+  it('SIGTERM detaches: none of the agent programs is left in the kernel, and the process it followed lives on', async () => {
+    const server = spawn(PYTHON, [SERVER, join(models, 'model.npy')], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const port = await new Promise<number>((resolve) => server.stdout.on('data', (d: Buffer) => resolve(Number(/ready (\d+)/.exec(d.toString())?.[1]))));
+    const agent = startLtrack([
+      'agent',
+      join(work, 'narrow.json'),
+      '--key',
+      vetKey.publicPath,
+      '--models',
+      models,
+      '--baseline',
+      baseline,
+      '--baseline-key',
+      opKey.publicPath,
+      '--pid',
+      String(server.pid),
+    ]);
+    await agent.waitFor('stderr', /enforcing 1 manifest\(s\) and 1 baseline\(s\) on pid/);
+    const progs = await ownedProgIds(agent.child.pid!);
+    expect(progs.size).toBeGreaterThan(5);
+    expect(await get(port, '/exec?arg=/usr/bin/true')).toEqual({ codes: [-9], killed: 1 });
+    agent.child.kill('SIGTERM');
+    expect(await agent.exited).toBe(0);
+    const loaded = await loadedProgIds();
+    expect([...progs].filter((id) => loaded.has(id))).toEqual([]);
+    // detached: the server is no longer held
+    expect(await get(port, '/exec?arg=/usr/bin/true')).toEqual({ codes: [0], killed: 0 });
+    server.kill('SIGKILL');
+  });
+});
