@@ -27,3 +27,4 @@ struct lt_prefix_key lt_align_prefix_key;
 enum lt_xfer lt_align_xfer;
 enum lt_limit lt_align_limit;
 enum lt_mode_slot lt_align_mode_slot;
+enum lt_guard_state lt_align_guard_state;

@@ -118,6 +118,23 @@ struct {
 	__type(value, __u8);
 } lt_allow_net SEC(".maps");
 
+/* Guarded model files (the agent's integrity watch): the state of each verified inode, and the
+ * inode each guarded path must resolve to; an open through the path of any other inode reads
+ * bytes nobody verified. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 4096);
+	__type(key, struct lt_inode_key);
+	__type(value, __u8);
+} lt_guard SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 4096);
+	__type(key, struct lt_path_key);
+	__type(value, struct lt_inode_key);
+} lt_guard_path SEC(".maps");
+
 /* Kernel rules (src/trace/rules.ts compiles src/core KernelRuleSet into these): value = rule index. */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);

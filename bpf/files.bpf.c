@@ -5,6 +5,7 @@
  * tax untraced processes too. */
 
 #define O_WRONLY 01
+#define O_RDWR 02
 #define O_CREAT 0100
 #define O_TRUNC 01000
 #define MAP_ANONYMOUS 0x20
@@ -54,16 +55,49 @@ static __always_inline void open_store(struct lt_scratch *s, struct lt_agg_key *
 	bpf_map_update_elem(&lt_agg, k, v, BPF_NOEXIST);
 }
 
+/* The guard state of the opened file's inode, or NULL when it is not a guarded model file. */
+static __always_inline __u8 *guard_state(struct file *f)
+{
+	struct inode *ino = BPF_CORE_READ(f, f_inode);
+	struct lt_inode_key k = { .inode = BPF_CORE_READ(ino, i_ino),
+				  .dev = BPF_CORE_READ(ino, i_sb, s_dev),
+				  .pad = 0 };
+	return bpf_map_lookup_elem(&lt_guard, &k);
+}
+
 static __always_inline int open_exit(long ret, const char *filename, __u64 flags)
 {
 	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
-	if (!kind_on(LT_FILE_OPEN) || !is_traced(tgid))
+	if (!kind_on(LT_FILE_OPEN))
+		return 0;
+	__u32 mode = mode_bits();
+	bool writes = flags & (O_WRONLY | O_RDWR | O_TRUNC);
+	bool traced = is_traced(tgid);
+	/* Outside the traced tree only write-opens matter, and only while model files are guarded:
+	 * whoever writes one makes it suspect before its write can land, so the traced tree cannot
+	 * read the new bytes until user space has hashed them. */
+	if (!traced && !((mode & LT_MODE_GUARD) && writes && ret >= 0))
 		return 0;
 	struct file *f = ret >= 0 ? fd_file(ret) : NULL;
+	__u8 *gs = (mode & LT_MODE_GUARD) && f ? guard_state(f) : NULL;
+	__u16 guard_flags = 0;
+	if (gs && writes) {
+		*gs = LT_GUARD_SUSPECT;
+		guard_flags = LT_F_GUARD;
+	} else if (gs && *gs != LT_GUARD_VERIFIED) {
+		guard_flags = LT_F_GUARD;
+		if (mode & LT_MODE_KILL_GUARD) {
+			bpf_send_signal(SIGKILL);
+			guard_flags |= LT_F_KILLED;
+		}
+	}
+	if (!traced && !guard_flags)
+		return 0;
 	struct lt_agg_key k = {};
 	__u32 count = 1;
 	bool store = false;
-	if (f && agg_window_ns) {
+	/* a guarded open is never folded into an earlier one: each is a decision */
+	if (f && agg_window_ns && !guard_flags) {
 		k.dentry = (__u64)BPF_CORE_READ(f, f_path.dentry);
 		k.mnt = (__u64)BPF_CORE_READ(f, f_path.mnt);
 		k.tgid = tgid;
@@ -78,6 +112,7 @@ static __always_inline int open_exit(long ret, const char *filename, __u64 flags
 	struct lt_open *b = (void *)(h + 1);
 	char *tail = (char *)(b + 1);
 	fill_hdr(h, LT_FILE_OPEN);
+	h->flags |= guard_flags;
 	h->count = count;
 	b->flags = flags;
 	b->ret = ret;
@@ -97,7 +132,16 @@ static __always_inline int open_exit(long ret, const char *filename, __u64 flags
 		if (trunc)
 			h->flags |= LT_F_TRUNCATED;
 		len = copy_walk(s, start, tail);
-		if (rule_kinds() & (1u << LT_FILE_OPEN)) {
+		/* another inode at a guarded path: renamed over, or replaced, since it was verified */
+		if (!gs && (mode & LT_MODE_GUARD) && !writes && path_key(s, start) &&
+		    bpf_map_lookup_elem(&lt_guard_path, &s->key)) {
+			h->flags |= LT_F_GUARD;
+			if (mode & LT_MODE_KILL_GUARD) {
+				bpf_send_signal(SIGKILL);
+				h->flags |= LT_F_KILLED;
+			}
+		}
+		if (rule_kinds() & (1u << LT_FILE_OPEN) && !(h->flags & LT_F_GUARD)) {
 			/* kernel rules filter opens: send only those matching one (a path too long to be
 			 * a key matches none) */
 			b->rule = path_key(s, start) ? rule_open(s, start) : 0;

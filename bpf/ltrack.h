@@ -64,6 +64,9 @@ enum lt_flag {
 	 * link/linkat/symlink/symlinkat (LT_F_LINK) rather than an open: the new name, as O_WRONLY|O_CREAT */
 	LT_F_RENAME = 32,
 	LT_F_LINK = 64,
+	/* file_open of a guarded model file (lt_guard): a write-open by any process (the file is
+	 * suspect from then on), or an open by the traced tree (killed when not verified) */
+	LT_F_GUARD = 128,
 };
 
 /* Which syscall a privileged-op event (struct lt_op) reports. */
@@ -97,6 +100,14 @@ enum lt_mode_bits {
 	LT_MODE_KILL_EXEC = 1, /* kill an exec whose path is not in lt_allow_exec */
 	LT_MODE_KILL_MMAP = 2, /* kill an executable mapping not in lt_allow_lib_* */
 	LT_MODE_DENY_NET = 4,  /* deny connect/sendmsg not in lt_allow_net */
+	LT_MODE_GUARD = 8,     /* watch lt_guard files: a write-open by anyone makes one suspect */
+	LT_MODE_KILL_GUARD = 16, /* kill the traced tree's opens of guarded files not verified */
+};
+
+/* lt_guard values: a guarded model file's inode as user space last verified it */
+enum lt_guard_state {
+	LT_GUARD_VERIFIED = 1, /* its bytes hashed to the signed digest */
+	LT_GUARD_SUSPECT = 2,  /* opened for writing since, or found changed: not to be read */
 };
 
 struct lt_hdr {

@@ -1,9 +1,11 @@
 import type { KeyObject } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
+import { readFile, realpath } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
 import { LtrackError, wrapError } from '../core/errors.js';
 import { verifyManifest } from '../manifest/verify.js';
 import { verifyBaseline } from './baseline.js';
 import { manifestBehaviour } from './behaviour.js';
+import type { GuardedModel } from './integrity.js';
 import type { AllowedBehaviour } from './types.js';
 
 export interface AllowlistFiles {
@@ -23,6 +25,8 @@ export interface LoadedAllowlists {
   behaviours: AllowedBehaviour[];
   /** Each file's expiry, for metrics and for the reload that must refuse an expired one. */
   expiries: { path: string; expiresAt: number }[];
+  /** The model files the manifests sign, on this host, for the integrity watch. */
+  models: GuardedModel[];
 }
 
 const MAX_FILE = 64 << 20;
@@ -43,6 +47,7 @@ async function readBounded(path: string): Promise<string> {
 export async function loadAllowlists(f: AllowlistFiles): Promise<LoadedAllowlists> {
   const behaviours: AllowedBehaviour[] = [];
   const expiries: LoadedAllowlists['expiries'] = [];
+  const models: GuardedModel[] = [];
   for (const m of f.manifests) {
     const result = await verifyManifest(await readBounded(m.path), {
       publicKey: f.manifestKey,
@@ -52,7 +57,15 @@ export async function loadAllowlists(f: AllowlistFiles): Promise<LoadedAllowlist
       ...(f.now ? { now: f.now } : {}),
     });
     if (!result.ok) throw new LtrackError('manifest_invalid', `refused: ${result.reason}`, { file: m.path });
-    behaviours.push(manifestBehaviour(result.statement, m.path));
+    const behaviour = manifestBehaviour(result.statement, m.path);
+    // subject names are relative to the model folder the manifest was just verified against; the
+    // server reads them where they are on this host (as the kernel resolves them)
+    for (const s of result.statement.subject) {
+      const path = await realpath(join(resolve(m.models), s.name));
+      models.push({ path, sha256: s.digest.sha256, origin: m.path });
+      behaviour.reads.push(path);
+    }
+    behaviours.push(behaviour);
     expiries.push({ path: m.path, expiresAt: Date.parse(result.statement.predicate.expiresAt) / 1000 });
   }
   for (const path of f.baselines) {
@@ -61,5 +74,5 @@ export async function loadAllowlists(f: AllowlistFiles): Promise<LoadedAllowlist
     behaviours.push(result.behaviour);
     expiries.push({ path, expiresAt: Date.parse(result.expiresAt) / 1000 });
   }
-  return { behaviours, expiries };
+  return { behaviours, expiries, models };
 }

@@ -4,10 +4,11 @@ import { LtrackError, wrapError } from '../core/errors.js';
 import { startTrace, type TraceSession, type TraceTarget } from '../trace/index.js';
 import { loadAllowlists, type AllowlistFiles, type LoadedAllowlists } from './allowlists.js';
 import { compileAllowlist, type CompiledAllowlist } from './behaviour.js';
+import { ModelGuard } from './integrity.js';
 import { judge, type Judged } from './judge.js';
 import { launchHeld, type HeldCommand } from './launch.js';
 import type { AgentOutputs } from './outputs.js';
-import { ENFORCED_KINDS, type EnforcedKind } from './types.js';
+import { ENFORCED_KINDS, type AgentAction, type EnforcedKind } from './types.js';
 
 /** What `ltrack agent` holds to its allowlists: a cgroup (and processes started in it later), a process tree, or a command it starts. */
 export type AgentTarget = { cgroup: string } | { pid: number } | { command: string[] };
@@ -16,6 +17,8 @@ export interface AgentRun {
   files: AllowlistFiles;
   mode: EnforcementMode;
   target: AgentTarget;
+  /** Where a model file that changed after verification is moved (enforce); absent: left in place, its openers killed. */
+  quarantine?: string;
   outputs: AgentOutputs;
   /** One line for the operator (stderr). */
   log: (line: string) => void;
@@ -25,11 +28,18 @@ export interface AgentRun {
  * The tier each kind is enforced in on this kernel. BPF LSM does not load on kernels of this kind
  * (refused with EPERM), so exec and executable mappings are killed by bpf_send_signal at the
  * tracepoint, before the new code's first instruction, and opens are reported: a tracepoint cannot
- * refuse one. Model-file integrity is not watched yet (issue #16 leaves it open).
+ * refuse one. A model file not verified is guarded the same way: the opener is killed on its way
+ * back from open(2), before it can read.
  */
-export function enforcementTiers(mode: EnforcementMode): Record<EnforcedKind, string> {
+export function enforcementTiers(mode: EnforcementMode, guarded: boolean): Record<EnforcedKind, string> {
   if (mode === 'observe') return Object.fromEntries(ENFORCED_KINDS.map((k) => [k, 'observe'])) as Record<EnforcedKind, string>;
-  return { exec: 'kill:bpf_send_signal', mmap_exec: 'kill:bpf_send_signal', network: 'prevent:cgroup-sock', file_open: 'alert', integrity: 'none' };
+  return {
+    exec: 'kill:bpf_send_signal',
+    mmap_exec: 'kill:bpf_send_signal',
+    network: 'prevent:cgroup-sock',
+    file_open: 'alert',
+    integrity: guarded ? 'kill:bpf_send_signal(open of an unverified model file)+quarantine' : 'none',
+  };
 }
 
 /** A cgroup v2 folder as the kernel's cgroup id (its inode in the v2 tree). */
@@ -83,13 +93,26 @@ export async function runAgent(run: AgentRun): Promise<number> {
 
   let session: TraceSession;
   try {
-    session = await startTrace(target, { mode, allowlist: compiled.kernel });
+    session = await startTrace(target, { mode, allowlist: compiled.kernel, guard: loaded.models.length > 0 });
   } catch (err) {
     // the held command never got its go: closing the pipe makes it exit without running
     held?.child.kill('SIGKILL');
     throw err;
   }
-  const tiers = enforcementTiers(mode);
+  let actions = 0;
+  const emit = (a: AgentAction) => {
+    actions++;
+    outputs.emit(a);
+  };
+  const guard = new ModelGuard(session, { mode, ...(run.quarantine ? { quarantine: run.quarantine } : {}), emit, telemetry: outputs.telemetry, log });
+  try {
+    await guard.start(loaded.models);
+  } catch (err) {
+    held?.child.kill('SIGKILL');
+    await session.stop().catch(() => undefined);
+    throw err;
+  }
+  const tiers = enforcementTiers(mode, loaded.models.length > 0);
   outputs.telemetry.tiers(tiers);
   outputs.telemetry.manifests(loaded.expiries);
   log(
@@ -100,16 +123,16 @@ export async function runAgent(run: AgentRun): Promise<number> {
         .join(', '),
   );
 
-  let actions = 0;
   const consumer = (async () => {
     for await (const batch of session) {
       for (const e of batch) {
         outputs.telemetry.event(e.kind, e.count);
-        const a = judge(e, judged, mode, label);
-        if (a) {
-          actions++;
-          outputs.emit(a);
+        if (e.guarded) {
+          guard.onEvent(e);
+          continue;
         }
+        const a = judge(e, judged, mode, label);
+        if (a) emit(a);
       }
     }
   })();
@@ -177,6 +200,7 @@ export async function runAgent(run: AgentRun): Promise<number> {
     process.off('SIGTERM', onStop);
     await reloading;
   }
+  await guard.stop();
   const stats = await session.stop();
   await consumer;
   outputs.telemetry.drops(stats.drops, 0);

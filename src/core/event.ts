@@ -82,4 +82,7 @@ export interface TraceEvent {
   decoy?: string;
   /** Set when an enforcement hook acted on this event (denied / killed). */
   enforced?: 'denied' | 'killed';
+  /** file_open of a model file under the agent's integrity watch: a write-open by any process
+   * (outside the traced tree too), or an open by the traced tree of one not verified. */
+  guarded?: boolean;
 }

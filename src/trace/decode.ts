@@ -126,6 +126,10 @@ export class WireEvent implements TraceEvent {
   get pathUnresolved(): boolean | undefined {
     return this.#hflags & FLAG.unresolved ? true : undefined;
   }
+  /** file_open of a guarded model file (the agent's integrity watch) */
+  get guarded(): boolean | undefined {
+    return this.#hflags & FLAG.guard ? true : undefined;
+  }
   get enforced(): 'denied' | 'killed' | undefined {
     if (this.#hflags & FLAG.killed) return 'killed';
     return this.#hflags & FLAG.denied ? 'denied' : undefined;
@@ -294,6 +298,7 @@ export class WireEvent implements TraceEvent {
       arg: this.arg,
       ruleId: this.ruleId,
       enforced: this.enforced,
+      guarded: this.guarded,
     };
     for (const [k, v] of Object.entries(optional)) {
       if (v !== undefined) (out as unknown as Record<string, unknown>)[k] = v;

@@ -1,7 +1,7 @@
 import { isIP } from 'node:net';
 import { LtrackError } from '../core/errors.js';
 import type { KernelAllowlist } from '../core/kernel-filter.js';
-import { KEYS, LIMITS, MODE } from './wire.js';
+import { GUARD_STATE, KEYS, LIMITS, MODE } from './wire.js';
 
 /**
  * Encoders from the allow-list contract (src/core/kernel-filter.ts) to BPF map keys (bpf/ltrack.h):
@@ -77,6 +77,19 @@ export function allowlistEntries(a: KernelAllowlist): MapEntry[] {
     ...a.libraryPaths.map((p) => ({ map: 'lt_allow_lib_path', key: pathKey(p), value: PRESENT })),
     ...a.libraryInodes.map((i) => ({ map: 'lt_allow_lib_inode', key: inodeKey(i.dev, i.inode), value: PRESENT })),
     ...a.connect.map((c) => ({ map: 'lt_allow_net', key: netKey(c.addr, c.port), value: PRESENT })),
+  ];
+}
+
+export type GuardState = keyof typeof GUARD_STATE;
+
+/**
+ * The integrity watch of one model file (lt_guard_path, lt_guard): its path must resolve to this
+ * (device, inode), in this state. lt_guard_path's value is a struct lt_inode_key.
+ */
+export function guardEntries(path: string, id: { dev: number; inode: number }, state: GuardState): MapEntry[] {
+  return [
+    { map: 'lt_guard_path', key: pathKey(path), value: inodeKey(id.dev, id.inode) },
+    { map: 'lt_guard', key: inodeKey(id.dev, id.inode), value: Buffer.from([GUARD_STATE[state]]) },
   ];
 }
 

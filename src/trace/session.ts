@@ -4,7 +4,8 @@ import { LtrackError } from '../core/errors.js';
 import { cgroupLayout } from '../core/cgroup-layout.js';
 import { addonError, loadAddon, type Addon, type TracerHandle } from './addon.js';
 import { decodeBatch } from './decode.js';
-import { allowlistEntries, ENFORCE_BITS, type MapEntry } from './maps.js';
+import { allowlistEntries, ENFORCE_BITS, guardEntries, inodeKey, type GuardState, type MapEntry } from './maps.js';
+import { MODE } from './wire.js';
 import { KIND_COUNT, KIND_VALUE } from './wire.js';
 import { compileRules } from './rules.js';
 
@@ -22,6 +23,9 @@ export interface TraceOptions {
   kernelRules?: KernelRuleSet;
   mode?: EnforcementMode;
   allowlist?: KernelAllowlist;
+  /** Watch model files (setGuard): a write-open of one by any process makes it suspect, and
+   * under enforce the traced tree's opens of a suspect or replaced one are killed. */
+  guard?: boolean;
   /** Window (ms) within which repeated identical opens (same process, flags and file) are folded
    * into one event with a count; 0 sends every open. Default 1000. */
   aggregateMs?: number;
@@ -52,6 +56,12 @@ export interface TraceSession extends AsyncIterable<TraceEvent[]> {
    * old and the new one (never empty while both allow something).
    */
   replaceAllowlist(next: KernelAllowlist): void;
+  /**
+   * Puts a model file under the integrity watch (needs `guard`), or updates it: `path` must resolve
+   * to this (device, inode), whose state the kernel enforces. `previous` is the identity it had,
+   * removed from the watch (a file restored under a new inode).
+   */
+  setGuard(path: string, id: { dev: number; inode: number }, state: GuardState, previous?: { dev: number; inode: number }): void;
   /** Drains what is left in the ring, detaches, frees; the iterator then ends. */
   stop(): Promise<TraceStats>;
 }
@@ -219,6 +229,17 @@ class Session implements TraceSession {
     this.#allowed = wanted;
   }
 
+  setGuard(path: string, id: { dev: number; inode: number }, state: GuardState, previous?: { dev: number; inode: number }): void {
+    if (this.#stopping) throw new LtrackError('internal', 'setGuard after stop');
+    try {
+      // the new identity is in force before the old one goes: no moment where the path is unguarded
+      for (const e of guardEntries(path, id, state)) this.#addon.update(this.#h, e.map, e.key, e.value);
+      if (previous && (previous.dev !== id.dev || previous.inode !== id.inode)) this.#addon.remove(this.#h, 'lt_guard', inodeKey(previous.dev, previous.inode));
+    } catch (err) {
+      throw addonError(err, `guard ${path}`);
+    }
+  }
+
   stats(): TraceStats {
     const raw = this.#finalDrops ?? (this.#closed ? new BigUint64Array(0) : this.#addon.drops(this.#h));
     const cpus = raw.length / KIND_COUNT;
@@ -296,7 +317,8 @@ async function openSession(target: TraceTarget, options: TraceOptions): Promise<
   }
   try {
     for (const e of [...entries, ...(rules?.entries ?? [])]) addon.update(h, e.map, e.key, e.value);
-    addon.setMode(h, enforce ? ENFORCE_BITS : 0, rules?.kinds ?? 0);
+    const guard = options.guard ? MODE.guard | (enforce ? MODE.killGuard : 0) : 0;
+    addon.setMode(h, (enforce ? ENFORCE_BITS : 0) | guard, rules?.kinds ?? 0);
   } catch (err) {
     addon.close(h);
     throw addonError(err, 'cannot configure the tracer');
@@ -307,6 +329,7 @@ async function openSession(target: TraceTarget, options: TraceOptions): Promise<
     'tracepoint:syscalls',
     'cgroup:sock_addr',
     enforce ? 'enforce:kill(exec,mmap)+deny(connect,sendmsg)' : 'observe',
+    ...(options.guard ? [enforce ? 'guard:kill(open of unverified model file)' : 'guard:observe'] : []),
     ...(skipped ? skipped.split(',').map((s) => `absent:${s}`) : []),
   ];
   if (rules) tiers.push('kernel-rules');

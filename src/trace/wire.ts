@@ -60,7 +60,7 @@ export const KIND_VALUE: Readonly<Record<EventKind, number>> = Object.fromEntrie
 export const KIND_COUNT = EVENT_KINDS.length;
 
 /** enum lt_flag */
-export const FLAG = { truncated: 1, unresolved: 2, killed: 4, denied: 8, mprotect: 16, rename: 32, link: 64 } as const;
+export const FLAG = { truncated: 1, unresolved: 2, killed: 4, denied: 8, mprotect: 16, rename: 32, link: 64, guard: 128 } as const;
 
 /** enum lt_op, by wire value: the syscall a privileged-operation event reports. */
 export const OPS = [
@@ -88,6 +88,8 @@ export const XFERS = ['sendfile', 'splice'] as const;
 export const FAMILIES = ['other', 'inet', 'inet6', 'unix'] as const;
 
 /** enum lt_mode_bits (slot LT_MODE_ENFORCE of lt_mode) */
-export const MODE = { killExec: 1, killMmap: 2, denyNet: 4 } as const;
+export const MODE = { killExec: 1, killMmap: 2, denyNet: 4, guard: 8, killGuard: 16 } as const;
+/** enum lt_guard_state: values of lt_guard */
+export const GUARD_STATE = { verified: 1, suspect: 2 } as const;
 /** enum lt_mode_slot: the slots of the lt_mode map */
 export const MODE_SLOT = { enforce: 0, ruleKinds: 1, slots: 2 } as const;

@@ -1,6 +1,6 @@
 import { execFile, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { copyFile, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, mkdtemp, open, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -52,6 +52,7 @@ beforeAll(async () => {
   rec.child.kill('SIGINT');
   expect(await rec.exited, rec.stderr()).toBe(0);
   expect(rec.stdout()).toMatch(/baseline written: 1 program\(s\), \d+ libraries/);
+  await writeManifest('narrow.json', narrow());
 });
 
 afterAll(async () => {
@@ -72,7 +73,7 @@ const wide = () =>
   });
 
 /** Starts the agent on the server; resolves once the server answers. */
-async function serve(manifest: string, extra: string[] = []) {
+async function serve(manifest: string, extra: string[] = [], folder = models) {
   const events = join(work, `events-${Math.random().toString(36).slice(2)}.jsonl`);
   const agent = startLtrack([
     'agent',
@@ -80,7 +81,7 @@ async function serve(manifest: string, extra: string[] = []) {
     '--key',
     vetKey.publicPath,
     '--models',
-    models,
+    folder,
     '--baseline',
     baseline,
     '--baseline-key',
@@ -91,7 +92,7 @@ async function serve(manifest: string, extra: string[] = []) {
     '--',
     PYTHON,
     SERVER,
-    join(models, 'model.npy'),
+    join(folder, 'model.npy'),
   ]);
   const port = Number((await agent.waitFor('stdout', /ready (\d+)/))[1]);
   return { agent, port, events };
@@ -154,7 +155,7 @@ describe('ltrack agent refuses to start on an allowlist it cannot trust', () => 
 
 describe('ltrack agent enforcing on a served model', () => {
   it('serves 100 requests with no action, then kills 1,000 of 1,000 execs of /bin/sh before they write, and denies an unlisted peer', async () => {
-    const { agent, port, events } = await serve(await writeManifest('narrow.json', narrow()));
+    const { agent, port, events } = await serve(join(work, 'narrow.json'));
     for (let i = 0; i < 100; i++) expect(await get(port, '/predict')).toEqual({ y: 1240 });
     const canary = join(work, 'sh-canary');
     const shells = await get(port, `/exec?n=1000&arg=/bin/sh&arg=-c&arg=${encodeURIComponent(`touch ${canary}`)}`);
@@ -266,5 +267,46 @@ describe('ltrack agent enforcing on a served model', () => {
     // detached: the server is no longer held
     expect(await get(port, '/exec?arg=/usr/bin/true')).toEqual({ codes: [0], killed: 0 });
     server.kill('SIGKILL');
+  });
+
+  it('a model file replaced on disk after start: the server is killed at the open, before it reads, and the file is quarantined with a note', async () => {
+    const folder = join(work, 'models-swap');
+    const quarantine = join(work, 'quarantine-swap');
+    await mkdir(folder);
+    await copyFile(join(models, 'model.npy'), join(folder, 'model.npy'));
+    const { agent, port, events } = await serve(join(work, 'narrow.json'), ['--quarantine', quarantine], folder);
+    expect(await get(port, '/load')).toEqual({ sum: 120 });
+    // the attacker's model, renamed over the vetted one (a new inode at the same path)
+    await run(PYTHON, ['-c', `import numpy as np; np.save(${JSON.stringify(join(work, 'evil.npy'))}, np.full(16, 7, dtype=np.float32))`]);
+    await rename(join(work, 'evil.npy'), join(folder, 'model.npy'));
+    expect(await get(port, '/load')).toBeUndefined(); // killed on its way back from open(2)
+    expect(await agent.exited).toBe(137);
+    const actions = await actionsIn(events);
+    expect(actions.find((a) => a.ruleId === 'LT-AGT-006')).toMatchObject({ action: 'killed', mode: 'enforce', event: { path: join(folder, 'model.npy') } });
+    const moved = actions.find((a) => a.ruleId === 'LT-AGT-005');
+    expect(moved).toMatchObject({ action: 'quarantined', file: { path: join(folder, 'model.npy'), expected: modelSha } });
+    // the file is out of the model folder, unreadable, with a note of both digests
+    expect(await readdir(folder)).toEqual([]);
+    const to = moved!.file!.quarantinedTo!;
+    expect((await stat(to)).mode & 0o777).toBe(0);
+    const note = JSON.parse(await readFile(`${to}.json`, 'utf8')) as Record<string, string>;
+    expect(note).toMatchObject({ path: join(folder, 'model.npy'), expectedSha256: modelSha, foundSha256: moved!.file!.found });
+    expect(note.foundSha256).not.toBe(modelSha);
+  });
+
+  it('a model file held open for writing is not readable by the server until the writer is done and its bytes are checked', async () => {
+    const folder = join(work, 'models-write');
+    await mkdir(folder);
+    const file = join(folder, 'model.npy');
+    await copyFile(join(models, 'model.npy'), file);
+    const { agent, port, events } = await serve(join(work, 'narrow.json'), [], folder);
+    // a writer opens the file and holds it: the kernel marks it suspect at the open
+    const writer = await open(file, 'r+');
+    await agent.waitFor('stderr', /enforcing/);
+    expect(await get(port, '/load')).toBeUndefined();
+    expect(await agent.exited).toBe(137);
+    await writer.close();
+    const actions = await actionsIn(events);
+    expect(actions.map((a) => [a.ruleId, a.action])).toEqual([['LT-AGT-006', 'killed']]);
   });
 });

@@ -1,7 +1,7 @@
 import { execFileSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
 import { EVENT_KINDS } from '../../src/core/event.js';
-import { BODY, FAMILIES, FLAG, HDR, KEYS, KIND_COUNT, LIMITS, MODE, MODE_SLOT, OPS, XFERS } from '../../src/trace/wire.js';
+import { BODY, FAMILIES, FLAG, GUARD_STATE, HDR, KEYS, KIND_COUNT, LIMITS, MODE, MODE_SLOT, OPS, XFERS } from '../../src/trace/wire.js';
 
 // Tetragon's alignchecker idea: bpf/alignchecker.c instantiates every wire struct and enum, so
 // the BTF of the built object is the C side's own statement of the layout. Any drift between
@@ -90,7 +90,8 @@ describe('wire layout: TypeScript decoder vs BTF of the built object', () => {
     expect(Object.keys(xfer)).toHaveLength(XFERS.length);
     XFERS.forEach((x, i) => expect(xfer[`LT_XFER_${x.toUpperCase()}`], x).toBe(i));
     const mode = enumValues('lt_mode_bits');
-    expect(mode).toEqual({ LT_MODE_KILL_EXEC: MODE.killExec, LT_MODE_KILL_MMAP: MODE.killMmap, LT_MODE_DENY_NET: MODE.denyNet });
+    expect(mode).toEqual(cNames('LT_MODE_', MODE));
+    expect(enumValues('lt_guard_state')).toEqual(cNames('LT_GUARD_', GUARD_STATE));
   });
 
   it('enum lt_limit and lt_mode_slot: every bound and map slot, no more and no fewer', () => {

@@ -14,6 +14,7 @@ interface AgentFlags {
   pid?: string;
   mode: string;
   events?: string;
+  quarantine?: string;
   allowForced?: boolean;
   certificateIdentity?: string;
 }
@@ -54,6 +55,10 @@ export function registerAgent(program: Command): void {
     .option('--cgroup <path>', 'hold every process of this cgroup v2 folder, including ones started later')
     .option('--pid <pid>', 'hold this process and its descendants')
     .option('--mode <mode>', 'enforce (kill, deny) or observe (report what enforce would do, act on nothing)', 'enforce')
+    .option(
+      '--quarantine <dir>',
+      'where a model file that changed after verification is moved (mode 000, with a JSON note); without it the file stays and any process of the target opening it is killed',
+    )
     .option('--events <file>', "one JSON line per action, appended to FILE ('-' for stdout)")
     .option('--allow-forced', 'accept manifests forced for a vet that did not pass')
     .option('--certificate-identity <id>', 'keyless (Sigstore) manifests: not supported by the agent yet')
@@ -102,6 +107,7 @@ export function registerAgent(program: Command): void {
               allowForced: flags.allowForced === true,
             },
             mode: flags.mode,
+            ...(flags.quarantine ? { quarantine: flags.quarantine } : {}),
             target: command ? { command } : pid !== undefined ? { pid } : { cgroup: flags.cgroup! },
             outputs,
             log,
