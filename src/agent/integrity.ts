@@ -93,7 +93,7 @@ export class ModelGuard {
       try {
         const w = watch(folder, { persistent: false }, (_event, name) => {
           if (name === null) for (const p of this.#files.keys()) void this.recheck(p);
-          else if (this.#files.has(join(folder, name.toString()))) void this.recheck(join(folder, name.toString()));
+          else if (this.#files.has(join(folder, name))) void this.recheck(join(folder, name));
         });
         w.on('error', () => undefined);
         this.#watchers.push(w);
