@@ -1,5 +1,6 @@
 import { stat } from 'node:fs/promises';
 import { isIP } from 'node:net';
+import { join } from 'node:path';
 import { LtrackError } from '../core/errors.js';
 import type { KernelAllowlist } from '../core/kernel-filter.js';
 import { sha256File } from '../manifest/hash.js';
@@ -41,10 +42,11 @@ export const fileId = (dev: number, inode: number) => `${dev}:${inode}`;
  * Compiles the allow lists into what the kernel enforces. A library with a sha256 is admitted by
  * the (device, inode) of the host file at that path, and only if the file's bytes hash to it now:
  * a path alone would admit whatever is written there later. Libraries without a digest are admitted
- * by path (the kernel compares the resolved path). Network entries must name one host: the kernel
+ * by path (the kernel compares the resolved path). Paths are as the target sees them: `root` is
+ * where its filesystem is seen from here (a container's /proc/PID/root). Network entries must name one host: the kernel
  * map holds exact peers, so a wider prefix is refused here rather than silently narrowed.
  */
-export async function compileAllowlist(behaviours: readonly AllowedBehaviour[]): Promise<CompiledAllowlist> {
+export async function compileAllowlist(behaviours: readonly AllowedBehaviour[], root = '/'): Promise<CompiledAllowlist> {
   const problems: LibraryProblem[] = [];
   const execPaths = new Set<string>();
   const libraryPaths = new Set<string>();
@@ -55,10 +57,11 @@ export async function compileAllowlist(behaviours: readonly AllowedBehaviour[]):
     let p = digests.get(path);
     if (!p) {
       p = (async () => {
-        const before = await stat(path, { bigint: true }).catch(() => undefined);
+        const file = join(root, path);
+        const before = await stat(file, { bigint: true }).catch(() => undefined);
         if (!before?.isFile()) return 'missing on this host';
-        const sha256 = await sha256File(path).catch(() => undefined);
-        const after = await stat(path, { bigint: true }).catch(() => undefined);
+        const sha256 = await sha256File(file).catch(() => undefined);
+        const after = await stat(file, { bigint: true }).catch(() => undefined);
         // a file replaced or rewritten while it was hashed has no one identity to admit
         if (sha256 === undefined || !after || after.ino !== before.ino || after.mtimeNs !== before.mtimeNs || after.size !== before.size) return 'changed while it was hashed';
         return { dev: kernelDev(before.dev), inode: Number(before.ino), sha256 };

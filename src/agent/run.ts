@@ -1,4 +1,5 @@
-import { stat } from 'node:fs/promises';
+import { readFile, stat } from 'node:fs/promises';
+import { cgroupLayout, processCgroupDirs } from '../core/cgroup-layout.js';
 import type { EnforcementMode } from '../core/kernel-filter.js';
 import { LtrackError, wrapError } from '../core/errors.js';
 import { startTrace, type TraceSession, type TraceTarget } from '../trace/index.js';
@@ -8,10 +9,11 @@ import { ModelGuard } from './integrity.js';
 import { judge, type Judged } from './judge.js';
 import { launchHeld, type HeldCommand } from './launch.js';
 import type { AgentOutputs } from './outputs.js';
-import { ENFORCED_KINDS, type AgentAction, type EnforcedKind } from './types.js';
+import { enforcementTiers } from './tiers.js';
+import type { AgentAction } from './types.js';
 
 /** What `ltrack agent` holds to its allowlists: a cgroup (and processes started in it later), a process tree, or a command it starts. */
-export type AgentTarget = { cgroup: string } | { pid: number } | { command: string[] };
+export type AgentTarget = { cgroup: string } | { container: string } | { pid: number } | { command: string[] };
 
 export interface AgentRun {
   files: AllowlistFiles;
@@ -25,21 +27,21 @@ export interface AgentRun {
 }
 
 /**
- * The tier each kind is enforced in on this kernel. BPF LSM does not load on kernels of this kind
- * (refused with EPERM), so exec and executable mappings are killed by bpf_send_signal at the
- * tracepoint, before the new code's first instruction, and opens are reported: a tracepoint cannot
- * refuse one. A model file not verified is guarded the same way: the opener is killed on its way
- * back from open(2), before it can read.
+ * A running container's cgroup v2 folder: dockerode's inspect gives its init process, whose
+ * /proc/PID/cgroup names the folder (the same under the systemd and cgroupfs drivers). Processes
+ * started in the container later (docker exec) land in it and are held too.
  */
-export function enforcementTiers(mode: EnforcementMode, guarded: boolean): Record<EnforcedKind, string> {
-  if (mode === 'observe') return Object.fromEntries(ENFORCED_KINDS.map((k) => [k, 'observe'])) as Record<EnforcedKind, string>;
-  return {
-    exec: 'kill:bpf_send_signal',
-    mmap_exec: 'kill:bpf_send_signal',
-    network: 'prevent:cgroup-sock',
-    file_open: 'alert',
-    integrity: guarded ? 'kill:bpf_send_signal(open of an unverified model file)+quarantine' : 'none',
-  };
+async function containerTarget(id: string): Promise<{ cgroup: string; root: string }> {
+  const { docker } = await import('../sandbox/docker-client.js');
+  const info = await docker()
+    .getContainer(id)
+    .inspect()
+    .catch((err: unknown) => Promise.reject(wrapError(err, 'usage', `no container ${JSON.stringify(id)} (docker inspect)`)));
+  if (!info.State.Running || !info.State.Pid) throw new LtrackError('usage', `container ${id} is not running`);
+  const dirs = processCgroupDirs(await readFile(`/proc/${info.State.Pid}/cgroup`, 'utf8'), await cgroupLayout());
+  if (dirs.v2 === undefined) throw new LtrackError('tracer_unavailable', 'containers can only be held on a cgroup v2 host (no unified hierarchy here)');
+  // the container's files as its processes see them: where its libraries are hashed
+  return { cgroup: dirs.v2, root: `/proc/${info.State.Pid}/root` };
 }
 
 /** A cgroup v2 folder as the kernel's cgroup id (its inode in the v2 tree). */
@@ -74,22 +76,25 @@ function describeProblems(c: CompiledAllowlist, log: (line: string) => void): vo
  */
 export async function runAgent(run: AgentRun): Promise<number> {
   const { mode, outputs, log } = run;
+  const container = 'container' in run.target ? await containerTarget(run.target.container) : undefined;
+  const root = container?.root ?? '/';
   const loaded = await loadAllowlists(run.files);
-  let compiled = await compileAllowlist(loaded.behaviours);
+  let compiled = await compileAllowlist(loaded.behaviours, root);
   describeProblems(compiled, log);
   let judged: Judged = { behaviours: loaded.behaviours, libraryIds: compiled.libraryIds };
   const label = [...run.files.manifests.map((m) => m.path), ...run.files.baselines].join(',');
 
   let target: TraceTarget;
   let held: HeldCommand | undefined;
-  if ('cgroup' in run.target) target = { cgroupId: await cgroupId(run.target.cgroup) };
+  const cgroup = 'cgroup' in run.target ? run.target.cgroup : container?.cgroup;
+  if (cgroup !== undefined) target = { cgroupId: await cgroupId(cgroup) };
   else if ('pid' in run.target) {
     if (!alive(run.target.pid)) throw new LtrackError('usage', `no process ${run.target.pid}`);
     target = { pid: run.target.pid };
-  } else {
+  } else if ('command' in run.target) {
     held = launchHeld(run.target.command);
     target = { pid: held.pid };
-  }
+  } else throw new LtrackError('internal', 'agent target');
 
   let session: TraceSession;
   try {
@@ -117,7 +122,7 @@ export async function runAgent(run: AgentRun): Promise<number> {
   outputs.telemetry.manifests(loaded.expiries);
   log(
     `ltrack agent: ${mode === 'enforce' ? 'enforcing' : 'observing (no action is taken)'} ${run.files.manifests.length} manifest(s) and ${run.files.baselines.length} baseline(s) on ` +
-      `${'cgroup' in run.target ? `cgroup ${run.target.cgroup}` : held && 'command' in run.target ? `pid ${held.pid} (${run.target.command[0] ?? ''})` : `pid ${target.pid}`}; ` +
+      `${cgroup !== undefined ? `cgroup ${cgroup}` : held && 'command' in run.target ? `pid ${held.pid} (${run.target.command[0] ?? ''})` : `pid ${target.pid}`}; ` +
       Object.entries(tiers)
         .map(([k, t]) => `${k} ${t}`)
         .join(', '),
@@ -144,7 +149,7 @@ export async function runAgent(run: AgentRun): Promise<number> {
     reloading = reloading.then(async () => {
       try {
         const next: LoadedAllowlists = await loadAllowlists(run.files);
-        const nextCompiled = await compileAllowlist(next.behaviours);
+        const nextCompiled = await compileAllowlist(next.behaviours, root);
         if (mode === 'enforce') session.replaceAllowlist(nextCompiled.kernel);
         compiled = nextCompiled;
         judged = { behaviours: next.behaviours, libraryIds: nextCompiled.libraryIds };

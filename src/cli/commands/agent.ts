@@ -11,6 +11,7 @@ interface AgentFlags {
   baseline: string[];
   models: string[];
   cgroup?: string;
+  container?: string;
   pid?: string;
   mode: string;
   events?: string;
@@ -53,6 +54,7 @@ export function registerAgent(program: Command): void {
     .option('--baseline <file>', "signed environment baseline of the serving stack (repeat); from 'ltrack agent baseline'", repeat, [])
     .option('--baseline-key <pub>', 'public key the baselines are signed with (default: --key)')
     .option('--cgroup <path>', 'hold every process of this cgroup v2 folder, including ones started later')
+    .option('--container <id>', 'hold a running Docker container (its cgroup, resolved through the Docker API)')
     .option('--pid <pid>', 'hold this process and its descendants')
     .option('--mode <mode>', 'enforce (kill, deny) or observe (report what enforce would do, act on nothing)', 'enforce')
     .option(
@@ -64,7 +66,7 @@ export function registerAgent(program: Command): void {
     .option('--certificate-identity <id>', 'keyless (Sigstore) manifests: not supported by the agent yet')
     .addHelpText(
       'after',
-      '\nTargets: --cgroup PATH, --pid PID, or -- CMD [ARGS...] (started held, confined from its first instruction).\n' +
+      '\nTargets: --cgroup PATH, --container ID, --pid PID, or -- CMD [ARGS...] (started held, confined from its first instruction).\n' +
         'Every manifest and baseline is verified before anything attaches (signature, expiry, the rule set\n' +
         'in force, forced manifests, the model files); any failure is one line naming the file, exit 1.\n' +
         'SIGHUP re-verifies and reloads; SIGINT/SIGTERM detach (a command the agent started gets the signal first).\n' +
@@ -83,8 +85,8 @@ export function registerAgent(program: Command): void {
         if (flags.models.length !== manifests.length) {
           throw new LtrackError('usage', `each manifest needs its model folder: ${manifests.length} manifest(s), ${flags.models.length} --models`);
         }
-        const targets = [flags.cgroup !== undefined, flags.pid !== undefined, command !== undefined].filter(Boolean).length;
-        if (targets !== 1) throw new LtrackError('usage', 'give exactly one target: --cgroup PATH, --pid PID or -- CMD');
+        const targets = [flags.cgroup !== undefined, flags.container !== undefined, flags.pid !== undefined, command !== undefined].filter(Boolean).length;
+        if (targets !== 1) throw new LtrackError('usage', 'give exactly one target: --cgroup PATH, --container ID, --pid PID or -- CMD');
         if (command?.length === 0) throw new LtrackError('usage', 'nothing to run after --');
         const pid = flags.pid === undefined ? undefined : Number(flags.pid);
         if (pid !== undefined && (!Number.isInteger(pid) || pid <= 0)) throw new LtrackError('usage', `--pid must be a process id, not ${JSON.stringify(flags.pid)}`);
@@ -108,7 +110,7 @@ export function registerAgent(program: Command): void {
             },
             mode: flags.mode,
             ...(flags.quarantine ? { quarantine: flags.quarantine } : {}),
-            target: command ? { command } : pid !== undefined ? { pid } : { cgroup: flags.cgroup! },
+            target: command ? { command } : pid !== undefined ? { pid } : flags.container !== undefined ? { container: flags.container } : { cgroup: flags.cgroup! },
             outputs,
             log,
           });
