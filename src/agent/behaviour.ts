@@ -1,9 +1,9 @@
-import { stat } from 'node:fs/promises';
+import { closeSync, createReadStream, fstatSync, openSync, readFileSync, type BigIntStats } from 'node:fs';
+import { sha256 as sha256Of, sha256Hasher } from '../core/sha256.js';
 import { isIP } from 'node:net';
 import { join } from 'node:path';
 import { LtrackError } from '../core/errors.js';
 import type { KernelAllowlist } from '../core/kernel-filter.js';
-import { sha256File } from '../manifest/hash.js';
 import type { Statement } from '../manifest/types.js';
 import { kernelDev } from '../trace/identity.js';
 import type { AllowedBehaviour } from './types.js';
@@ -38,6 +38,45 @@ export interface CompiledAllowlist {
 
 export const fileId = (dev: number, inode: number) => `${dev}:${inode}`;
 
+/** Libraries below this size are read whole, synchronously. */
+const SMALL_FILE = 1n << 20n;
+
+type Identified = { dev: number; inode: number; sha256: string } | string;
+
+/**
+ * The identity and digest of the file at `file`, both taken through one descriptor, so the inode
+ * admitted is the one whose bytes were hashed; or why it cannot be admitted. A file written while
+ * it was hashed has no one identity. Small files (most libraries of a big manifest) are read
+ * synchronously: for ten thousand of them the thread-pool round trips, not the hashing, dominate.
+ */
+async function identifyLibrary(file: string): Promise<Identified> {
+  const changed = (a: BigIntStats, b: BigIntStats) => a.ino !== b.ino || a.mtimeNs !== b.mtimeNs || a.size !== b.size;
+  let fd: number;
+  try {
+    fd = openSync(file, 'r');
+  } catch {
+    return 'missing on this host';
+  }
+  try {
+    const before = fstatSync(fd, { bigint: true });
+    if (!before.isFile()) return 'not a regular file';
+    const sha256 = before.size < SMALL_FILE ? sha256Of(readFileSync(fd)) : await sha256Fd(fd);
+    if (changed(before, fstatSync(fd, { bigint: true }))) return 'changed while it was hashed';
+    return { dev: kernelDev(before.dev), inode: Number(before.ino), sha256 };
+  } catch {
+    return 'unreadable';
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** sha256 of a large file through an open descriptor, streamed (the descriptor stays open). */
+async function sha256Fd(fd: number): Promise<string> {
+  const hash = sha256Hasher();
+  for await (const chunk of createReadStream('', { fd, autoClose: false, highWaterMark: 1 << 20 })) hash.update(chunk as Buffer);
+  return hash.digest('hex');
+}
+
 /**
  * Compiles the allow lists into what the kernel enforces. A library with a sha256 is admitted by
  * the (device, inode) of the host file at that path, and only if the file's bytes hash to it now:
@@ -52,20 +91,11 @@ export async function compileAllowlist(behaviours: readonly AllowedBehaviour[], 
   const libraryPaths = new Set<string>();
   const inodes = new Map<string, { dev: number; inode: number }>();
   const connect = new Map<string, { addr: string; port: number }>();
-  const digests = new Map<string, Promise<{ dev: number; inode: number; sha256: string } | string>>();
+  const digests = new Map<string, Promise<Identified>>();
   const identify = (path: string) => {
     let p = digests.get(path);
     if (!p) {
-      p = (async () => {
-        const file = join(root, path);
-        const before = await stat(file, { bigint: true }).catch(() => undefined);
-        if (!before?.isFile()) return 'missing on this host';
-        const sha256 = await sha256File(file).catch(() => undefined);
-        const after = await stat(file, { bigint: true }).catch(() => undefined);
-        // a file replaced or rewritten while it was hashed has no one identity to admit
-        if (sha256 === undefined || !after || after.ino !== before.ino || after.mtimeNs !== before.mtimeNs || after.size !== before.size) return 'changed while it was hashed';
-        return { dev: kernelDev(before.dev), inode: Number(before.ino), sha256 };
-      })();
+      p = identifyLibrary(join(root, path));
       digests.set(path, p);
     }
     return p;

@@ -21,7 +21,7 @@ let baseline: string;
 async function dockerExec(argv: string[]): Promise<number> {
   return run('docker', ['exec', container, ...argv]).then(
     () => 0,
-    (err: { code?: number }) => err.code ?? -1,
+    (err: unknown) => (err as { code?: number }).code ?? -1,
   );
 }
 
