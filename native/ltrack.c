@@ -9,7 +9,9 @@
  * Backpressure: JS pulls with poll(); while it does not, records wait in the ring and, once the
  * ring is full, the kernel counts drops per kind and CPU instead of blocking.
  */
+#include <dirent.h>
 #include <errno.h>
+#include <limits.h>
 #include <fcntl.h>
 #include <pthread.h>
 #include <stdarg.h>
@@ -17,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <node_api.h>
 #include <bpf/bpf.h>
@@ -36,6 +39,7 @@ struct tracer {
 	char skipped[512]; /* syscall tracepoints this kernel lacks (e.g. init_module without modules) */
 	int closed;
 	bool hooked; /* env_cleanup is registered for this tracer */
+	bool pinned; /* links pinned in bpffs: they outlive this tracer (pin()) */
 	int last_errno;
 	/* the batch being filled by the ring callback */
 	char *batch;
@@ -182,6 +186,10 @@ static void tracer_free(struct tracer *t)
 	if (t->closed)
 		return;
 	t->closed = 1;
+	/* pinned links stay attached: only this process's hold on them goes */
+	if (t->pinned)
+		for (int i = 0; i < t->nlinks; i++)
+			bpf_link__disconnect(t->links[i]);
 	destroy_links(t->links, t->nlinks);
 	t->nlinks = 0;
 	ring_buffer__free(t->rb);
@@ -836,6 +844,136 @@ static napi_value js_remove(napi_env env, napi_callback_info info)
 	return NULL;
 }
 
+/* ---- pin: programs that outlive the agent ---- */
+
+/* Copies the entries of map `from` (an fd) missing from `to`; returns how many were added. */
+static int copy_missing(int from, int to, size_t key_len, size_t val_len)
+{
+	char key[16], next[16], val[16];
+	int added = 0;
+	if (key_len > sizeof(key) || val_len > sizeof(val))
+		return 0;
+	void *prev = NULL;
+	while (bpf_map_get_next_key(from, prev, next) == 0) {
+		memcpy(key, next, key_len);
+		prev = key;
+		if (bpf_map_lookup_elem(from, key, val) == 0 &&
+		    bpf_map_update_elem(to, key, val, BPF_NOEXIST) == 0)
+			added++;
+	}
+	return added;
+}
+
+/* Removes a pinned generation: its links detach once nothing else holds them. */
+static void unpin_generation(const char *dir)
+{
+	DIR *d = opendir(dir);
+	if (!d)
+		return;
+	struct dirent *e;
+	char p[PATH_MAX];
+	while ((e = readdir(d))) {
+		if (e->d_name[0] == '.')
+			continue;
+		snprintf(p, sizeof(p), "%s/%s", dir, e->d_name);
+		unlink(p);
+	}
+	closedir(d);
+	rmdir(dir);
+}
+
+/* pin(handle, dir, generation) -> { adopted, traced, cgroups }: pins this tracer's links and its
+ * lt_traced / lt_cgroups maps under dir/generation, so that they stay attached and enforcing after
+ * this process exits. Every earlier generation found in dir is adopted first: the processes and
+ * cgroups it followed are copied into this tracer's maps, then its pins are removed and its
+ * programs detach, while this tracer's (attached and configured by the caller before pin) already
+ * enforce: there is no moment without one. */
+static napi_value js_pin(napi_env env, napi_callback_info info)
+{
+	size_t argc = 3;
+	napi_value argv[3];
+	NAPI_CHECK(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+	if (argc < 3)
+		return throw_code(env, "internal", "ltrack addon: pin(handle, dir, generation)");
+	struct tracer *t = arg_tracer(env, argv[0]);
+	if (!t)
+		return NULL;
+	char dir[PATH_MAX / 2], gen[128], here[PATH_MAX], p[PATH_MAX];
+	size_t len = 0;
+	if (napi_get_value_string_utf8(env, argv[1], dir, sizeof(dir), &len) != napi_ok ||
+	    len + 1 >= sizeof(dir) ||
+	    napi_get_value_string_utf8(env, argv[2], gen, sizeof(gen), &len) != napi_ok ||
+	    len + 1 >= sizeof(gen) || strchr(gen, '/') || gen[0] == '.')
+		return throw_code(env, "internal", "ltrack addon: pin(handle, dir, generation)");
+	if (mkdir(dir, 0700) && errno != EEXIST)
+		return update_failed(env, "create the pin folder (is it on a mounted bpffs?)");
+	snprintf(here, sizeof(here), "%s/%s", dir, gen);
+	if (mkdir(here, 0700))
+		return update_failed(env, "create the pin generation folder");
+	int traced = 0, cgroups = 0, adopted = 0;
+	DIR *d = opendir(dir);
+	struct dirent *e;
+	while (d && (e = readdir(d))) {
+		if (e->d_name[0] == '.' || strcmp(e->d_name, gen) == 0)
+			continue;
+		snprintf(p, sizeof(p), "%s/%s/lt_traced", dir, e->d_name);
+		int fd = bpf_obj_get(p);
+		if (fd >= 0) {
+			traced += copy_missing(fd, bpf_map__fd(t->skel->maps.lt_traced), 4, 1);
+			close(fd);
+		}
+		snprintf(p, sizeof(p), "%s/%s/lt_cgroups", dir, e->d_name);
+		fd = bpf_obj_get(p);
+		if (fd >= 0) {
+			int n = copy_missing(fd, bpf_map__fd(t->skel->maps.lt_cgroups), 8, 1);
+			__atomic_add_fetch(&t->skel->bss->n_cgroup_targets, n, __ATOMIC_SEQ_CST);
+			cgroups += n;
+			close(fd);
+		}
+	}
+	for (int i = 0; i < t->nlinks; i++) {
+		snprintf(p, sizeof(p), "%s/link%02d", here, i);
+		if (bpf_link__pin(t->links[i], p)) {
+			if (d)
+				closedir(d);
+			unpin_generation(here);
+			return update_failed(env, "pin a link");
+		}
+	}
+	snprintf(p, sizeof(p), "%s/lt_traced", here);
+	int err = bpf_map__pin(t->skel->maps.lt_traced, p);
+	snprintf(p, sizeof(p), "%s/lt_cgroups", here);
+	if (!err)
+		err = bpf_map__pin(t->skel->maps.lt_cgroups, p);
+	if (err) {
+		if (d)
+			closedir(d);
+		unpin_generation(here);
+		return update_failed(env, "pin a map");
+	}
+	t->pinned = true;
+	if (d) {
+		rewinddir(d);
+		while ((e = readdir(d))) {
+			if (e->d_name[0] == '.' || strcmp(e->d_name, gen) == 0)
+				continue;
+			snprintf(p, sizeof(p), "%s/%s", dir, e->d_name);
+			unpin_generation(p);
+			adopted++;
+		}
+		closedir(d);
+	}
+	napi_value out, v;
+	NAPI_CHECK(env, napi_create_object(env, &out));
+	NAPI_CHECK(env, napi_create_int32(env, adopted, &v));
+	NAPI_CHECK(env, napi_set_named_property(env, out, "adopted", v));
+	NAPI_CHECK(env, napi_create_int32(env, traced, &v));
+	NAPI_CHECK(env, napi_set_named_property(env, out, "traced", v));
+	NAPI_CHECK(env, napi_create_int32(env, cgroups, &v));
+	NAPI_CHECK(env, napi_set_named_property(env, out, "cgroups", v));
+	return out;
+}
+
 /* drops(handle) -> BigUint64Array [cpu * LT_KIND_COUNT + kind] */
 static napi_value js_drops(napi_env env, napi_callback_info info)
 {
@@ -987,6 +1125,7 @@ static napi_value init(napi_env env, napi_value exports)
 		{ "setMode", NULL, js_set_mode, NULL, NULL, NULL, napi_default, NULL },
 		{ "update", NULL, js_update, NULL, NULL, NULL, napi_default, NULL },
 		{ "remove", NULL, js_remove, NULL, NULL, NULL, napi_default, NULL },
+		{ "pin", NULL, js_pin, NULL, NULL, NULL, napi_default, NULL },
 		{ "drops", NULL, js_drops, NULL, NULL, NULL, napi_default, NULL },
 		{ "lostForks", NULL, js_lost_forks, NULL, NULL, NULL, napi_default, NULL },
 		{ "flushAgg", NULL, js_flush_agg, NULL, NULL, NULL, napi_default, NULL },

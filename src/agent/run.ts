@@ -19,6 +19,8 @@ export interface AgentRun {
   files: AllowlistFiles;
   mode: EnforcementMode;
   target: AgentTarget;
+  /** bpffs folder to pin the programs in: they keep enforcing after the agent exits, and a later agent pinned there adopts them. */
+  pin?: string;
   /** Where a model file that changed after verification is moved (enforce); absent: left in place, its openers killed. */
   quarantine?: string;
   outputs: AgentOutputs;
@@ -98,7 +100,7 @@ export async function runAgent(run: AgentRun): Promise<number> {
 
   let session: TraceSession;
   try {
-    session = await startTrace(target, { mode, allowlist: compiled.kernel, guard: loaded.models.length > 0 });
+    session = await startTrace(target, { mode, allowlist: compiled.kernel, guard: loaded.models.length > 0, ...(run.pin !== undefined ? { pin: run.pin } : {}) });
   } catch (err) {
     // the held command never got its go: closing the pipe makes it exit without running
     held?.child.kill('SIGKILL');
@@ -125,7 +127,12 @@ export async function runAgent(run: AgentRun): Promise<number> {
       `${cgroup !== undefined ? `cgroup ${cgroup}` : held && 'command' in run.target ? `pid ${held.pid} (${run.target.command[0] ?? ''})` : `pid ${target.pid}`}; ` +
       Object.entries(tiers)
         .map(([k, t]) => `${k} ${t}`)
-        .join(', '),
+        .join(', ') +
+      session
+        .stats()
+        .tiers.filter((t) => t.startsWith('pinned:'))
+        .map((t) => `; ${t}`)
+        .join(''),
   );
 
   const consumer = (async () => {
@@ -210,5 +217,7 @@ export async function runAgent(run: AgentRun): Promise<number> {
   await consumer;
   outputs.telemetry.drops(stats.drops, 0);
   log(`ltrack agent: stopped: ${stats.events} event(s), ${actions} action(s)${stats.drops > 0 ? `, ${stats.drops} event(s) dropped by the ring buffer (the kernel kept enforcing)` : ''}`);
+  const pinned = stats.tiers.find((t) => t.startsWith('pinned:'));
+  if (pinned) log(`ltrack agent: the programs stay ${pinned} and keep enforcing; an agent started with the same --pin adopts them, removing the folder detaches them`);
   return exitCode;
 }

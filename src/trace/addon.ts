@@ -32,6 +32,8 @@ export interface Addon {
   update(h: TracerHandle, map: string, key: Buffer, value: Buffer): void;
   /** Deletes an entry; one that is not there is not an error. */
   remove(h: TracerHandle, map: string, key: Buffer): void;
+  /** Pins the links (and the traced set) under dir/generation after adopting earlier generations there. */
+  pin(h: TracerHandle, dir: string, generation: string): { adopted: number; traced: number; cgroups: number };
   /** Drop counters, [cpu * KIND_COUNT + kind]. */
   drops(h: TracerHandle): BigUint64Array;
   /** Children the kernel could not add to the traced tree (lt_lost_forks): subtrees nothing followed. */

@@ -26,6 +26,10 @@ export interface TraceOptions {
   /** Watch model files (setGuard): a write-open of one by any process makes it suspect, and
    * under enforce the traced tree's opens of a suspect or replaced one are killed. */
   guard?: boolean;
+  /** Pin the programs in this bpffs folder once the session is configured: they stay attached and
+   * enforcing after the process exits, and a later session pinned in the same folder adopts the
+   * processes and cgroups they follow, then replaces them. */
+  pin?: string;
   /** Window (ms) within which repeated identical opens (same process, flags and file) are folded
    * into one event with a count; 0 sends every open. Default 1000. */
   aggregateMs?: number;
@@ -336,10 +340,15 @@ async function openSession(target: TraceTarget, options: TraceOptions): Promise<
   const session = new Session(addon, h, tiers, options.kernelRules?.ruleIds ?? [], entries);
   try {
     session.addTarget(target);
+    if (options.pin !== undefined) {
+      const generation = `${Date.now()}-${process.pid}`;
+      const p = addon.pin(h, options.pin, generation);
+      tiers.push(`pinned:${options.pin}/${generation}${p.adopted > 0 ? ` (adopted ${p.adopted} earlier generation(s): ${p.traced} process(es), ${p.cgroups} cgroup(s))` : ''}`);
+    }
   } catch (err) {
     // the caller never gets the session to stop: detach here, or the links stay until exit
     await session.stop().catch(() => undefined);
-    throw err;
+    throw addonError(err, 'start the trace');
   }
   return session;
 }

@@ -309,4 +309,39 @@ describe('ltrack agent enforcing on a served model', () => {
     const actions = await actionsIn(events);
     expect(actions.map((a) => [a.ruleId, a.action])).toEqual([['LT-AGT-006', 'killed']]);
   });
+
+  it('--pin keeps enforcing with the agent killed (SIGKILL), and an agent started again with --pin adopts the programs', async () => {
+    const pin = `/sys/fs/bpf/lt-test-${process.pid}-${Date.now()}`;
+    const server = spawn(PYTHON, [SERVER, join(models, 'model.npy')], { stdio: ['ignore', 'pipe', 'inherit'] });
+    try {
+      const port = await new Promise<number>((resolve) => server.stdout.on('data', (d: Buffer) => resolve(Number(/ready (\d+)/.exec(d.toString())?.[1]))));
+      const args = [join(work, 'narrow.json'), '--key', vetKey.publicPath, '--models', models, '--baseline', baseline, '--baseline-key', opKey.publicPath, '--pid', String(server.pid), '--pin', pin];
+      const first = startLtrack(['agent', ...args]);
+      await first.waitFor('stderr', /pinned:/);
+      first.child.kill('SIGKILL');
+      await first.exited;
+      // nothing in user space any more: the kernel keeps killing
+      expect(await get(port, '/exec?arg=/usr/bin/true')).toEqual({ codes: [-9], killed: 1 });
+      const generations = await readdir(pin);
+      expect(generations).toHaveLength(1);
+
+      const events = join(work, 'events-pin.jsonl');
+      const second = startLtrack(['agent', ...args, '--events', events]);
+      await second.waitFor('stderr', /adopted 1 earlier generation/);
+      const now = await readdir(pin);
+      expect(now).toHaveLength(1);
+      expect(now[0]).not.toBe(generations[0]);
+      expect(await get(port, '/exec?arg=/usr/bin/true')).toEqual({ codes: [-9], killed: 1 });
+      second.child.kill('SIGTERM');
+      expect(await second.exited).toBe(0);
+      expect((await actionsIn(events)).map((a) => [a.ruleId, a.action])).toEqual([['LT-AGT-001', 'killed']]);
+      // stopped with --pin, the programs stay; removing the folder detaches them
+      expect(await get(port, '/exec?arg=/usr/bin/true')).toEqual({ codes: [-9], killed: 1 });
+      await rm(pin, { recursive: true });
+      expect(await get(port, '/exec?arg=/usr/bin/true')).toEqual({ codes: [0], killed: 0 });
+    } finally {
+      server.kill('SIGKILL');
+      await rm(pin, { recursive: true, force: true });
+    }
+  });
 });

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { BASELINE_PREDICATE_TYPE, signBaseline } from '../../src/agent/baseline.js';
+import { BASELINE_PREDICATE_TYPE, signBaseline, type BaselineStatement } from '../../src/agent/baseline.js';
 import { generateKeyPair, readSigningKey } from '../../src/manifest/index.js';
 import { STATEMENT_TYPE } from '../../src/manifest/types.js';
 import { requireImage } from '../../src/sandbox/image.js';
@@ -37,14 +37,14 @@ beforeAll(async () => {
     .digest('hex');
   key = await generateKeyPair(join(work, 'op'));
   const now = Date.now();
-  const statement = {
+  const statement: BaselineStatement = {
     _type: STATEMENT_TYPE,
     subject: [{ name: '/usr/bin/sleep', digest: { sha256: 'a'.repeat(64) } }],
     predicateType: BASELINE_PREDICATE_TYPE,
     predicate: {
       command: ['sleep', '600'],
       host: 'test',
-      tool: { name: 'ltrack' as const, version: '0.0.0' },
+      tool: { name: 'ltrack', version: '0.0.0' },
       issuedAt: new Date(now - 60_000).toISOString(),
       expiresAt: new Date(now + 3_600_000).toISOString(),
       allow: { exec: ['/usr/bin/true'], libraries: [{ path: libc, sha256 }], network: [], reads: ['/'] },

@@ -16,6 +16,7 @@ interface AgentFlags {
   mode: string;
   events?: string;
   quarantine?: string;
+  pin?: string | true;
   allowForced?: boolean;
   certificateIdentity?: string;
 }
@@ -26,6 +27,8 @@ interface BaselineFlags {
   days: string;
 }
 
+/** Where `--pin` keeps the programs by default (a bpffs mount; bootstrap mounts /sys/fs/bpf). */
+const DEFAULT_PIN = '/sys/fs/bpf/ltrack-agent';
 const repeat = (value: string, previous: string[]) => [...previous, value];
 const log = (line: string) => process.stderr.write(`${forTerminal(line)}\n`);
 
@@ -61,6 +64,7 @@ export function registerAgent(program: Command): void {
       '--quarantine <dir>',
       'where a model file that changed after verification is moved (mode 000, with a JSON note); without it the file stays and any process of the target opening it is killed',
     )
+    .option('--pin [dir]', `pin the programs in bpffs (default ${DEFAULT_PIN}): they keep enforcing after the agent exits or dies, and an agent started again with --pin adopts them`)
     .option('--events <file>', "one JSON line per action, appended to FILE ('-' for stdout)")
     .option('--allow-forced', 'accept manifests forced for a vet that did not pass')
     .option('--certificate-identity <id>', 'keyless (Sigstore) manifests: not supported by the agent yet')
@@ -110,6 +114,7 @@ export function registerAgent(program: Command): void {
             },
             mode: flags.mode,
             ...(flags.quarantine ? { quarantine: flags.quarantine } : {}),
+            ...(flags.pin !== undefined ? { pin: flags.pin === true ? DEFAULT_PIN : flags.pin } : {}),
             target: command ? { command } : pid !== undefined ? { pid } : flags.container !== undefined ? { container: flags.container } : { cgroup: flags.cgroup! },
             outputs,
             log,
