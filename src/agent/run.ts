@@ -6,6 +6,7 @@ import { startTrace, type TraceSession, type TraceTarget } from '../trace/index.
 import { loadAllowlists, type AllowlistFiles, type LoadedAllowlists } from './allowlists.js';
 import { compileAllowlist, type CompiledAllowlist } from './behaviour.js';
 import { ModelGuard } from './integrity.js';
+import { serveMetrics, type AgentMetrics } from './metrics.js';
 import { judge, type Judged } from './judge.js';
 import { launchHeld, type HeldCommand } from './launch.js';
 import type { AgentOutputs } from './outputs.js';
@@ -19,6 +20,8 @@ export interface AgentRun {
   files: AllowlistFiles;
   mode: EnforcementMode;
   target: AgentTarget;
+  /** Serve the telemetry (which must be `outputs.telemetry`) as Prometheus metrics at ADDR:PORT. */
+  metrics?: { listen: string; metrics: AgentMetrics };
   /** bpffs folder to pin the programs in: they keep enforcing after the agent exits, and a later agent pinned there adopts them. */
   pin?: string;
   /** Where a model file that changed after verification is moved (enforce); absent: left in place, its openers killed. */
@@ -77,6 +80,20 @@ function describeProblems(c: CompiledAllowlist, log: (line: string) => void): vo
  * own for `-- CMD`, else 0 after a clean stop.
  */
 export async function runAgent(run: AgentRun): Promise<number> {
+  // served before anything attaches, so a taken port fails the start cleanly; /healthz answers 503
+  // until the tracer is attached and after it is stopped
+  const health = { enforcing: false };
+  const served = run.metrics ? await serveMetrics(run.metrics.listen, run.metrics.metrics, () => health.enforcing) : undefined;
+  if (served) run.log(`ltrack agent: metrics on ${served.url} (and /healthz)`);
+  try {
+    return await hold(run, health);
+  } finally {
+    health.enforcing = false;
+    await served?.close();
+  }
+}
+
+async function hold(run: AgentRun, health: { enforcing: boolean }): Promise<number> {
   const { mode, outputs, log } = run;
   const container = 'container' in run.target ? await containerTarget(run.target.container) : undefined;
   const root = container?.root ?? '/';
@@ -135,6 +152,7 @@ export async function runAgent(run: AgentRun): Promise<number> {
         .join(''),
   );
 
+  health.enforcing = true;
   const consumer = (async () => {
     for await (const batch of session) {
       for (const e of batch) {
@@ -213,6 +231,7 @@ export async function runAgent(run: AgentRun): Promise<number> {
     await reloading;
   }
   await guard.stop();
+  health.enforcing = false;
   const stats = await session.stop();
   await consumer;
   outputs.telemetry.drops(stats.drops, 0);

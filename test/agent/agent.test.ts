@@ -1,4 +1,5 @@
-import { execFile, spawn } from 'node:child_process';
+import { execFile, spawn, spawnSync } from 'node:child_process';
+import { createServer } from 'node:net';
 import { createHash } from 'node:crypto';
 import { copyFile, mkdir, mkdtemp, open, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -71,6 +72,15 @@ const wide = () =>
     exec: [{ path: '/usr/bin/true', argv: ['/usr/bin/true'] }],
     network: [{ kind: 'connect', family: 'inet', addr: '127.0.0.1', port: LISTED_PORT }],
   });
+
+/** A loopback port nothing listens on now. */
+async function freePort(): Promise<number> {
+  const srv = createServer();
+  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
+  const { port } = srv.address() as { port: number };
+  await new Promise((r) => srv.close(r));
+  return port;
+}
 
 /** Starts the agent on the server; resolves once the server answers. */
 async function serve(manifest: string, extra: string[] = [], folder = models) {
@@ -342,6 +352,62 @@ describe('ltrack agent enforcing on a served model', () => {
     } finally {
       server.kill('SIGKILL');
       await rm(pin, { recursive: true, force: true });
+    }
+  });
+
+  it('--metrics serves the actions, events, tiers, manifest expiry and model integrity as Prometheus metrics, and /healthz', async () => {
+    const { agent, port } = await serve(join(work, 'narrow.json'), ['--metrics', '127.0.0.1:0']);
+    const url = (await agent.waitFor('stderr', /metrics on (http:\/\/127\.0\.0\.1:\d+\/metrics)/))[1]!;
+    expect(await get(port, '/exec?arg=/usr/bin/true')).toEqual({ codes: [-9], killed: 1 });
+    await agent.waitFor('stderr', /enforcing/);
+    // the action reaches the metrics once the agent has read the kernel's event: poll briefly
+    let text = '';
+    for (let i = 0; i < 50 && !text.includes('LT-AGT-001'); i++) {
+      text = await (await fetch(url)).text();
+      if (!text.includes('LT-AGT-001')) await new Promise((r) => setTimeout(r, 100));
+    }
+    expect(text).toContain('ltrack_agent_actions_total{rule_id="LT-AGT-001",action="killed",mode="enforce"} 1');
+    expect(text).toContain('ltrack_agent_enforcement_tier_info{kind="exec",tier="kill:bpf_send_signal"} 1');
+    expect(text).toMatch(/ltrack_agent_events_total\{kind="exec"\} [1-9]/);
+    expect(text).toMatch(new RegExp(`ltrack_agent_manifest_expiry_timestamp_seconds\\{manifest="${join(work, 'narrow.json').replace(/[.]/g, '\\.')}"\\} \\d+`));
+    expect(text).toContain(`ltrack_agent_model_integrity_state{file="${join(models, 'model.npy')}",state="ok"} 1`);
+    expect(text).toMatch(/ltrack_agent_build_info\{version="[^"]+"\} 1/);
+    expect(text).toMatch(/^process_start_time_seconds \d+$/m);
+    expect((await fetch(url.replace('/metrics', '/healthz'))).status).toBe(200);
+    agent.child.kill('SIGTERM');
+    expect(await agent.exited).toBe(143);
+  });
+
+  it('the real Prometheus scrapes the agent and a PromQL query sees the kill; promtool accepts the exposition', async () => {
+    const { agent, port } = await serve(join(work, 'narrow.json'), ['--metrics', '127.0.0.1:0']);
+    const url = new URL((await agent.waitFor('stderr', /metrics on (http:\/\/\S+\/metrics)/))[1]!);
+    const promDir = join(work, 'prometheus');
+    await mkdir(promDir);
+    const promPort = await freePort();
+    await writeFile(join(promDir, 'prometheus.yml'), `global:\n  scrape_interval: 1s\nscrape_configs:\n  - job_name: ltrack-agent\n    static_configs:\n      - targets: ['${url.host}']\n`);
+    const prom = spawn('prometheus', [`--config.file=${join(promDir, 'prometheus.yml')}`, `--storage.tsdb.path=${join(promDir, 'data')}`, `--web.listen-address=127.0.0.1:${promPort}`], {
+      stdio: 'ignore',
+    });
+    try {
+      expect(await get(port, '/exec?arg=/usr/bin/true')).toEqual({ codes: [-9], killed: 1 });
+      const query = `http://127.0.0.1:${promPort}/api/v1/query?query=${encodeURIComponent('sum(ltrack_agent_actions_total{rule_id="LT-AGT-001",action="killed"})')}`;
+      let value: string | undefined;
+      for (let i = 0; i < 150 && value !== '1'; i++) {
+        const r = await fetch(query).then(
+          (x) => x.json() as Promise<{ data?: { result?: { value: [number, string] }[] } }>,
+          () => undefined,
+        );
+        value = r?.data?.result?.[0]?.value[1];
+        if (value !== '1') await new Promise((res) => setTimeout(res, 200));
+      }
+      expect(value).toBe('1');
+      const exposition = await (await fetch(url)).text();
+      const check = spawnSync('promtool', ['check', 'metrics'], { input: exposition, encoding: 'utf8' });
+      expect(check.status, check.stdout + check.stderr).toBe(0);
+    } finally {
+      prom.kill('SIGTERM');
+      agent.child.kill('SIGTERM');
+      await agent.exited;
     }
   });
 });

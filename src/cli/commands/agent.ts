@@ -17,6 +17,7 @@ interface AgentFlags {
   events?: string;
   quarantine?: string;
   pin?: string | true;
+  metrics?: string;
   allowForced?: boolean;
   certificateIdentity?: string;
 }
@@ -65,6 +66,7 @@ export function registerAgent(program: Command): void {
       'where a model file that changed after verification is moved (mode 000, with a JSON note); without it the file stays and any process of the target opening it is killed',
     )
     .option('--pin [dir]', `pin the programs in bpffs (default ${DEFAULT_PIN}): they keep enforcing after the agent exits or dies, and an agent started again with --pin adopts them`)
+    .option('--metrics <addr:port>', 'serve Prometheus metrics at http://ADDR:PORT/metrics and a liveness probe at /healthz')
     .option('--events <file>', "one JSON line per action, appended to FILE ('-' for stdout)")
     .option('--allow-forced', 'accept manifests forced for a vet that did not pass')
     .option('--certificate-identity <id>', 'keyless (Sigstore) manifests: not supported by the agent yet')
@@ -100,7 +102,8 @@ export function registerAgent(program: Command): void {
         const { loadRuleSet } = await import('../../rules/index.js');
         const { runAgent } = await import('../../agent/run.js');
         const { jsonLinesSink, makeOutputs } = await import('../../agent/outputs.js');
-        const outputs = makeOutputs(flags.events ? [jsonLinesSink(flags.events)] : []);
+        const metrics = flags.metrics !== undefined ? new (await import('../../agent/metrics.js')).AgentMetrics() : undefined;
+        const outputs = makeOutputs(flags.events ? [jsonLinesSink(flags.events)] : [], metrics);
         try {
           return await runAgent({
             files: {
@@ -114,6 +117,7 @@ export function registerAgent(program: Command): void {
             },
             mode: flags.mode,
             ...(flags.quarantine ? { quarantine: flags.quarantine } : {}),
+            ...(metrics && flags.metrics !== undefined ? { metrics: { listen: flags.metrics, metrics } } : {}),
             ...(flags.pin !== undefined ? { pin: flags.pin === true ? DEFAULT_PIN : flags.pin } : {}),
             target: command ? { command } : pid !== undefined ? { pid } : flags.container !== undefined ? { container: flags.container } : { cgroup: flags.cgroup! },
             outputs,
