@@ -1,4 +1,5 @@
 import type { TraceEvent } from '../core/event.js';
+import type { RuleSet } from '../rules/ruleset.js';
 import type { EnforcementMode } from '../core/kernel-filter.js';
 import { readAllowed } from '../manifest/generalise.js';
 import { fileId } from './behaviour.js';
@@ -69,11 +70,43 @@ export function judge(e: TraceEvent, allowed: Judged, mode: EnforcementMode, man
   // Under enforce the kernel's flag is the fact: a kill or denial it did not perform is not claimed.
   if (mode === 'enforce' && action !== 'alerted' && e.enforced === undefined) action = 'alerted';
   const missing = [...new Set(behaviours.map((b) => b.source))] as AllowlistSource[];
+  return actionOf(e, action, mode, AGENT_RULES[kind], manifest, missing, `${what} (missing from: ${missing.join(' and ')})`);
+}
+
+/** True for what the allow lists decide (programs, mapped code, peers, reads); rules judge the rest. */
+function allowlistDecides(e: TraceEvent): boolean {
+  if (e.kind === 'exec' || e.kind === 'mmap_exec' || e.kind === 'connect' || e.kind === 'sendmsg') return true;
+  return e.kind === 'file_open' && ((e.flags ?? 0) & O_ACCMODE) === 0 && ((e.flags ?? 0) & WRITE_FLAGS) === 0 && e.op === undefined;
+}
+
+/**
+ * What no allow list describes — writes (persistence), privileged operations (setuid, ptrace,
+ * mount, bpf, module loading), memfd_create, io_uring, sendfile of a file to a socket — is judged
+ * by the vet's own rules (rules/*.toml, the files vet loads), as the probe phase: serving a model
+ * is exercising it. A rule whose action is kill is carried out by the agent from user space, after
+ * the event (the kernel has no hook that refuses these here); `userKill` says so in the reason.
+ * Kinds the allow lists decide are left to them: a vet rule such as "any program executed" would
+ * contradict a baseline that lists the server's own programs.
+ */
+export function judgeByRules(e: TraceEvent, rules: RuleSet, mode: EnforcementMode, manifest: string): AgentAction[] {
+  if (allowlistDecides(e) || e.kind === 'fork' || e.kind === 'exit') return [];
+  e.phase = 'probe';
+  const out: AgentAction[] = [];
+  for (const { rule, test } of rules.matchers) {
+    if (!test(e)) continue;
+    const action: ActionKind = rule.action === 'kill' ? 'killed' : 'alerted';
+    const how = action === 'killed' ? ' (SIGKILL from user space, after the operation)' : '';
+    out.push(actionOf(e, action, mode, rule.id, manifest, [], `${rule.title}: ${e.kind}${e.path !== undefined ? ` ${e.path}` : ''} by ${e.comm}[${e.tgid}]${how}`));
+  }
+  return out;
+}
+
+function actionOf(e: TraceEvent, action: ActionKind, mode: EnforcementMode, ruleId: string, manifest: string, missing: AllowlistSource[], what: string): AgentAction {
   return {
     time: new Date().toISOString(),
     action,
     mode,
-    ruleId: AGENT_RULES[kind],
+    ruleId,
     manifest,
     missing,
     event: {
@@ -92,6 +125,6 @@ export function judge(e: TraceEvent, allowed: Judged, mode: EnforcementMode, man
       ...(e.inode !== undefined ? { inode: e.inode, dev: e.dev } : {}),
       ...(e.ret !== undefined ? { ret: e.ret } : {}),
     },
-    reason: `${mode === 'observe' ? 'would have ' : ''}${action} ${what} (missing from: ${missing.join(' and ')})`,
+    reason: `${mode === 'observe' ? 'would have ' : ''}${action} ${what}`,
   };
 }

@@ -7,7 +7,8 @@ import { loadAllowlists, type AllowlistFiles, type LoadedAllowlists } from './al
 import { compileAllowlist, type CompiledAllowlist } from './behaviour.js';
 import { ModelGuard } from './integrity.js';
 import { serveMetrics, type AgentMetrics } from './metrics.js';
-import { judge, type Judged } from './judge.js';
+import { judge, judgeByRules, type Judged } from './judge.js';
+import type { RuleSet } from '../rules/ruleset.js';
 import { launchHeld, type HeldCommand } from './launch.js';
 import type { AgentOutputs } from './outputs.js';
 import { enforcementTiers } from './tiers.js';
@@ -19,6 +20,8 @@ export type AgentTarget = { cgroup: string } | { container: string } | { pid: nu
 export interface AgentRun {
   files: AllowlistFiles;
   mode: EnforcementMode;
+  /** The rule set in force (its digest is the one manifests must carry): judges what no allow list describes. */
+  rules: RuleSet;
   target: AgentTarget;
   /** Serve the telemetry (which must be `outputs.telemetry`) as Prometheus metrics at ADDR:PORT. */
   metrics?: { listen: string; metrics: AgentMetrics };
@@ -54,6 +57,16 @@ async function cgroupId(path: string): Promise<number> {
   const st = await stat(path).catch((err: unknown) => Promise.reject(wrapError(err, 'usage', 'cannot read the cgroup', path)));
   if (!st.isDirectory()) throw new LtrackError('usage', 'not a cgroup folder', { file: path });
   return st.ino;
+}
+
+/** SIGKILL from user space (a rule's kill the kernel could not do); a process already gone is fine. */
+function killNow(tgid: number): void {
+  if (tgid <= 1 || tgid === process.pid) return;
+  try {
+    process.kill(tgid, 'SIGKILL');
+  } catch {
+    // exited meanwhile
+  }
 }
 
 function alive(pid: number): boolean {
@@ -163,6 +176,11 @@ async function hold(run: AgentRun, health: { enforcing: boolean }): Promise<numb
         }
         const a = judge(e, judged, mode, label);
         if (a) emit(a);
+        else
+          for (const r of judgeByRules(e, run.rules, mode, label)) {
+            if (r.action === 'killed' && mode === 'enforce' && e.enforced === undefined) killNow(e.tgid);
+            emit(r);
+          }
       }
     }
   })();

@@ -410,4 +410,17 @@ describe('ltrack agent enforcing on a served model', () => {
       await agent.exited;
     }
   });
+
+  it('what no allowlist describes is judged by the vet rules: a persistence write is reported, a memfd_create (rule action kill) is killed', async () => {
+    const { agent, port, events } = await serve(join(work, 'narrow.json'));
+    const pth = join(work, 'evil.pth');
+    expect(await get(port, `/write?path=${encodeURIComponent(pth)}`)).toEqual({ written: true });
+    expect(await get(port, '/predict')).toEqual({ y: 1240 });
+    // killed from user space once the agent reads the event: the reply may or may not get out first
+    await get(port, '/memfd');
+    expect(await agent.exited).toBe(137);
+    const actions = await actionsIn(events);
+    expect(actions.filter((a) => a.event.path === pth).map((a) => [a.ruleId, a.action])).toContainEqual(['LT-FILE-007', 'alerted']);
+    expect(actions.filter((a) => a.ruleId === 'LT-PRIV-003').map((a) => [a.action, a.event.kind])).toEqual([['killed', 'memfd_create']]);
+  });
 });

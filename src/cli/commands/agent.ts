@@ -100,6 +100,7 @@ export function registerAgent(program: Command): void {
         const manifestKey = flags.key ? await publicKey(flags.key) : undefined;
         const baselineKey = flags.baselineKey ? await publicKey(flags.baselineKey) : manifestKey;
         const { loadRuleSet } = await import('../../rules/index.js');
+        const rules = await loadRuleSet();
         const { runAgent } = await import('../../agent/run.js');
         const { jsonLinesSink, makeOutputs } = await import('../../agent/outputs.js');
         const metrics = flags.metrics !== undefined ? new (await import('../../agent/metrics.js')).AgentMetrics() : undefined;
@@ -112,10 +113,11 @@ export function registerAgent(program: Command): void {
               // a key that is never used when its list is empty: either may stand for the other
               manifestKey: (manifestKey ?? baselineKey)!,
               baselineKey: (baselineKey ?? manifestKey)!,
-              rulesetDigest: (await loadRuleSet()).digest,
+              rulesetDigest: rules.digest,
               allowForced: flags.allowForced === true,
             },
             mode: flags.mode,
+            rules,
             ...(flags.quarantine ? { quarantine: flags.quarantine } : {}),
             ...(metrics && flags.metrics !== undefined ? { metrics: { listen: flags.metrics, metrics } } : {}),
             ...(flags.pin !== undefined ? { pin: flags.pin === true ? DEFAULT_PIN : flags.pin } : {}),
