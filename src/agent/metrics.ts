@@ -22,6 +22,11 @@ export class AgentMetrics implements AgentTelemetry {
   readonly #tier: Gauge;
   readonly #expiry: Gauge;
   readonly #integrity: Gauge;
+  readonly #exportQueue: Gauge;
+  readonly #exportSent: Counter;
+  readonly #exportFailures: Counter;
+  readonly #exportDropped: Counter;
+  readonly #exportLast = new Map<string, { sent: number; failures: number; dropped: number }>();
   #lastKernelDrops = 0;
   #lastUserDrops = 0;
 
@@ -45,6 +50,15 @@ export class AgentMetrics implements AgentTelemetry {
       name: 'ltrack_agent_manifest_expiry_timestamp_seconds',
       help: 'Expiry of each manifest and baseline in force, seconds since the epoch',
       labelNames: ['manifest'],
+      registers,
+    });
+    this.#exportQueue = new Gauge({ name: 'ltrack_agent_exporter_queue_depth', help: 'Actions waiting in each exporter queue', labelNames: ['exporter'], registers });
+    this.#exportSent = new Counter({ name: 'ltrack_agent_exporter_sent_total', help: 'Actions delivered by each exporter', labelNames: ['exporter'], registers });
+    this.#exportFailures = new Counter({ name: 'ltrack_agent_exporter_failures_total', help: 'Failed deliveries or connections of each exporter', labelNames: ['exporter'], registers });
+    this.#exportDropped = new Counter({
+      name: 'ltrack_agent_exporter_dropped_total',
+      help: 'Actions an exporter dropped (its queue full, or undelivered at exit)',
+      labelNames: ['exporter'],
       registers,
     });
     this.#integrity = new Gauge({ name: 'ltrack_agent_model_integrity_state', help: 'State of each guarded model file (1 for its current state)', labelNames: ['file', 'state'], registers });
@@ -73,6 +87,14 @@ export class AgentMetrics implements AgentTelemetry {
   manifests(m: { path: string; expiresAt: number }[]): void {
     this.#expiry.reset();
     for (const { path, expiresAt } of m) this.#expiry.set({ manifest: path }, expiresAt);
+  }
+  exporter(name: string, s: { queued: number; sent: number; failures: number; dropped: number }): void {
+    const last = this.#exportLast.get(name) ?? { sent: 0, failures: 0, dropped: 0 };
+    this.#exportQueue.set({ exporter: name }, s.queued);
+    if (s.sent > last.sent) this.#exportSent.inc({ exporter: name }, s.sent - last.sent);
+    if (s.failures > last.failures) this.#exportFailures.inc({ exporter: name }, s.failures - last.failures);
+    if (s.dropped > last.dropped) this.#exportDropped.inc({ exporter: name }, s.dropped - last.dropped);
+    this.#exportLast.set(name, { sent: s.sent, failures: s.failures, dropped: s.dropped });
   }
   integrity(file: string, state: IntegrityState): void {
     for (const s of INTEGRITY_STATES) this.#integrity.set({ file, state: s }, s === state ? 1 : 0);

@@ -22,6 +22,7 @@ export const NO_TELEMETRY: AgentTelemetry = {
   tiers: () => undefined,
   manifests: () => undefined,
   integrity: () => undefined,
+  exporter: () => undefined,
 };
 
 /** One JSON line per action on a file (appended) or stdout ('-'). */

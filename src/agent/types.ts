@@ -67,6 +67,8 @@ export interface AgentTelemetry {
   /** Every manifest in force with its expiry (seconds since the epoch). */
   manifests(m: { path: string; expiresAt: number }[]): void;
   integrity(file: string, state: IntegrityState): void;
+  /** An exporter's cumulative figures: waiting in its queue, delivered, failed attempts, dropped. */
+  exporter(name: string, s: { queued: number; sent: number; failures: number; dropped: number }): void;
 }
 
 /**

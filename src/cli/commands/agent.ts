@@ -4,6 +4,8 @@ import { action } from '../run.js';
 import { ExitCode } from '../../core/exit.js';
 import { LtrackError, wrapError } from '../../core/errors.js';
 import { forTerminal } from '../../report/escape.js';
+import type { ActionSink, AgentTelemetry } from '../../agent/types.js';
+import type { RuleSet } from '../../rules/ruleset.js';
 
 interface AgentFlags {
   key?: string;
@@ -18,6 +20,10 @@ interface AgentFlags {
   quarantine?: string;
   pin?: string | true;
   metrics?: string;
+  cef: string[];
+  hec?: string;
+  hecTokenFile?: string;
+  exportQueue: string;
   allowForced?: boolean;
   certificateIdentity?: string;
 }
@@ -48,6 +54,28 @@ async function publicKey(path: string) {
   return parsePublicKeyPem(pem, path);
 }
 
+const CEF_SEVERITY = { info: 1, low: 3, medium: 5, high: 8, critical: 10 } as const;
+
+/** The --cef and --hec sinks, reporting to the metrics; checked before anything attaches. */
+async function exporters(flags: AgentFlags, rules: RuleSet, telemetry: AgentTelemetry | undefined): Promise<ActionSink[]> {
+  const capacity = Number(flags.exportQueue);
+  if (!Number.isInteger(capacity) || capacity < 1 || capacity > 1_000_000)
+    throw new LtrackError('usage', `--export-queue must be a whole number from 1 to 1000000, not ${JSON.stringify(flags.exportQueue)}`);
+  if ((flags.hec === undefined) !== (flags.hecTokenFile === undefined)) throw new LtrackError('usage', '--hec and --hec-token-file go together');
+  if (flags.cef.length === 0 && flags.hec === undefined) return [];
+  const { cefSyslogSink, hecSink } = await import('../../agent/exporters.js');
+  const severities = new Map(rules.rules.map((r) => [r.id, CEF_SEVERITY[r.severity]]));
+  const report = (name: string, s: { queued: number; sent: number; failures: number; dropped: number }) => telemetry?.exporter(name, s);
+  const sinks: ActionSink[] = flags.cef.map((target) => cefSyslogSink(target, { severity: (id) => severities.get(id) ?? 5, capacity, report }));
+  if (flags.hec !== undefined && flags.hecTokenFile !== undefined) {
+    const file = flags.hecTokenFile;
+    const token = (await readFile(file, 'utf8').catch((err: unknown) => Promise.reject(wrapError(err, 'bad_input', 'cannot read the HEC token', file)))).trim();
+    if (token === '' || /\s/.test(token)) throw new LtrackError('bad_input', 'the HEC token file must hold one token', { file });
+    sinks.push(hecSink(flags.hec, token, { capacity, report, log }));
+  }
+  return sinks;
+}
+
 export function registerAgent(program: Command): void {
   const agent = program
     .command('agent')
@@ -67,6 +95,10 @@ export function registerAgent(program: Command): void {
     )
     .option('--pin [dir]', `pin the programs in bpffs (default ${DEFAULT_PIN}): they keep enforcing after the agent exits or dies, and an agent started again with --pin adopts them`)
     .option('--metrics <addr:port>', 'serve Prometheus metrics at http://ADDR:PORT/metrics and a liveness probe at /healthz')
+    .option('--cef <target>', 'send each action as CEF over syslog (RFC 5424): udp://HOST:PORT or tcp://HOST:PORT (repeat for several)', repeat, [])
+    .option('--hec <url>', 'send actions to a Splunk HTTP Event Collector at this base URL (batched, gzip, retried)')
+    .option('--hec-token-file <file>', 'file holding the HEC token (never logged)')
+    .option('--export-queue <n>', 'actions each exporter keeps while its receiver is down; beyond, the oldest are dropped and counted', '10000')
     .option('--events <file>', "one JSON line per action, appended to FILE ('-' for stdout)")
     .option('--allow-forced', 'accept manifests forced for a vet that did not pass')
     .option('--certificate-identity <id>', 'keyless (Sigstore) manifests: not supported by the agent yet')
@@ -104,7 +136,8 @@ export function registerAgent(program: Command): void {
         const { runAgent } = await import('../../agent/run.js');
         const { jsonLinesSink, makeOutputs } = await import('../../agent/outputs.js');
         const metrics = flags.metrics !== undefined ? new (await import('../../agent/metrics.js')).AgentMetrics() : undefined;
-        const outputs = makeOutputs(flags.events ? [jsonLinesSink(flags.events)] : [], metrics);
+        const sinks = [...(flags.events ? [jsonLinesSink(flags.events)] : []), ...(await exporters(flags, rules, metrics))];
+        const outputs = makeOutputs(sinks, metrics);
         try {
           return await runAgent({
             files: {
