@@ -11,3 +11,14 @@ if ! stamp_ok addon "$d" || [ ! -f native/build/Release/ltrack.node ]; then
     || { log "addon build failed; see /tmp/ltrack-addon.log"; tail -5 /tmp/ltrack-addon.log >&2; exit 1; }
   stamp_set addon "$d"
 fi
+
+# lt-confine (native/lt-confine.c): the Landlock launcher of `ltrack agent --landlock -- CMD`,
+# linked statically so it maps no library of its own.
+d=$(digest_of native/lt-confine.c)
+if ! stamp_ok lt-confine "$d" || [ ! -x native/build/lt-confine ]; then
+  log "building lt-confine"
+  mkdir -p native/build
+  cc -O2 -Wall -Werror -static -o native/build/lt-confine native/lt-confine.c 2>/tmp/ltrack-confine.log \
+    || { log "lt-confine build failed; see /tmp/ltrack-confine.log"; tail -5 /tmp/ltrack-confine.log >&2; exit 1; }
+  stamp_set lt-confine "$d"
+fi

@@ -18,9 +18,15 @@ export interface Judged {
   behaviours: readonly AllowedBehaviour[];
   /** (dev:inode) of libraries admitted by digest */
   libraryIds: ReadonlySet<string>;
+  /** The agent's own Landlock launcher (`--landlock`): its exec is the agent's, not the command's. */
+  launcher?: string;
+  /** Landlock confines the command: a read it refused (EACCES) was prevented, not only seen. */
+  landlock?: boolean;
 }
 
 const O_ACCMODE = 3;
+const EACCES = 13;
+const O_PATH = 0o10000000;
 const WRITE_FLAGS = 0o100 | 0o1000; // O_CREAT | O_TRUNC
 
 /**
@@ -37,7 +43,7 @@ export function judge(e: TraceEvent, allowed: Judged, mode: EnforcementMode, man
   let what: string;
   switch (e.kind) {
     case 'exec':
-      if (e.path === undefined || behaviours.some((b) => b.exec.includes(e.path!))) return undefined;
+      if (e.path === undefined || e.path === allowed.launcher || behaviours.some((b) => b.exec.includes(e.path!))) return undefined;
       kind = 'exec';
       action = 'killed';
       what = `exec of ${e.path}, a program no allow list names`;
@@ -57,18 +63,23 @@ export function judge(e: TraceEvent, allowed: Judged, mode: EnforcementMode, man
       action = 'denied';
       what = `${e.kind} to ${e.addr ?? '?'}:${e.port ?? '?'}, a peer no allow list names`;
       break;
-    case 'file_open':
-      if (e.path === undefined || (e.ret ?? 0) < 0 || e.op !== undefined || (e.flags ?? 0) & O_ACCMODE || (e.flags ?? 0) & WRITE_FLAGS) return undefined;
+    case 'file_open': {
+      // O_PATH opens name a file without giving access to its bytes (the Landlock launcher makes one per rule)
+      if (e.path === undefined || e.op !== undefined || (e.flags ?? 0) & (O_ACCMODE | WRITE_FLAGS | O_PATH)) return undefined;
+      const refused = allowed.landlock === true && e.ret === -EACCES;
+      if ((e.ret ?? 0) < 0 && !refused) return undefined;
       if (behaviours.some((b) => readAllowed(b.reads, e.path!))) return undefined;
       kind = 'file_open';
-      action = 'alerted';
-      what = `read of ${e.path}, outside every allowed read prefix`;
+      action = refused ? 'denied' : 'alerted';
+      what = refused ? `read of ${e.path}, refused by Landlock: outside every allowed read prefix` : `read of ${e.path}, outside every allowed read prefix`;
       break;
+    }
     default:
       return undefined;
   }
   // Under enforce the kernel's flag is the fact: a kill or denial it did not perform is not claimed.
-  if (mode === 'enforce' && action !== 'alerted' && e.enforced === undefined) action = 'alerted';
+  // (Landlock's refusals are the kernel's too: the failed open is its record.)
+  if (mode === 'enforce' && action !== 'alerted' && e.enforced === undefined && !(kind === 'file_open' && action === 'denied')) action = 'alerted';
   const missing = [...new Set(behaviours.map((b) => b.source))] as AllowlistSource[];
   return actionOf(e, action, mode, AGENT_RULES[kind], manifest, missing, `${what} (missing from: ${missing.join(' and ')})`);
 }
@@ -83,8 +94,10 @@ function allowlistDecides(e: TraceEvent): boolean {
  * What no allow list describes — writes (persistence), privileged operations (setuid, ptrace,
  * mount, bpf, module loading), memfd_create, io_uring, sendfile of a file to a socket — is judged
  * by the vet's own rules (rules/*.toml, the files vet loads), as the probe phase: serving a model
- * is exercising it. A rule whose action is kill is carried out by the agent from user space, after
- * the event (the kernel has no hook that refuses these here); `userKill` says so in the reason.
+ * is exercising it. These are alerts, whatever the rule's action: no hook here refuses them, a
+ * kill from user space would come after the operation, and the serving stack itself does some of
+ * them legitimately (a container runtime's setgroups when `docker exec` enters, a server dropping
+ * privileges), which the vet's sandbox never sees. The reason names the rule's own action.
  * Kinds the allow lists decide are left to them: a vet rule such as "any program executed" would
  * contradict a baseline that lists the server's own programs.
  */
@@ -94,9 +107,7 @@ export function judgeByRules(e: TraceEvent, rules: RuleSet, mode: EnforcementMod
   const out: AgentAction[] = [];
   for (const { rule, test } of rules.matchers) {
     if (!test(e)) continue;
-    const action: ActionKind = rule.action === 'kill' ? 'killed' : 'alerted';
-    const how = action === 'killed' ? ' (SIGKILL from user space, after the operation)' : '';
-    out.push(actionOf(e, action, mode, rule.id, manifest, [], `${rule.title}: ${e.kind}${e.path !== undefined ? ` ${e.path}` : ''} by ${e.comm}[${e.tgid}]${how}`));
+    out.push(actionOf(e, 'alerted', mode, rule.id, manifest, [], `${rule.title}: ${e.kind}${e.path !== undefined ? ` ${e.path}` : ''} by ${e.comm}[${e.tgid}] (the vet's action: ${rule.action})`));
   }
   return out;
 }

@@ -1,11 +1,12 @@
-import { readFile, stat } from 'node:fs/promises';
+import { readFile, realpath, stat } from 'node:fs/promises';
 import { cgroupLayout, processCgroupDirs } from '../core/cgroup-layout.js';
-import type { EnforcementMode } from '../core/kernel-filter.js';
+import type { EnforcementMode, KernelAllowlist } from '../core/kernel-filter.js';
 import { LtrackError, wrapError } from '../core/errors.js';
 import { startTrace, type TraceSession, type TraceTarget } from '../trace/index.js';
 import { loadAllowlists, type AllowlistFiles, type LoadedAllowlists } from './allowlists.js';
 import { compileAllowlist, type CompiledAllowlist } from './behaviour.js';
 import { ModelGuard } from './integrity.js';
+import { CONFINE, confinedCommand, probeLandlock } from './landlock.js';
 import { serveMetrics, type AgentMetrics } from './metrics.js';
 import { judge, judgeByRules, type Judged } from './judge.js';
 import type { RuleSet } from '../rules/ruleset.js';
@@ -25,6 +26,8 @@ export interface AgentRun {
   target: AgentTarget;
   /** Serve the telemetry (which must be `outputs.telemetry`) as Prometheus metrics at ADDR:PORT. */
   metrics?: { listen: string; metrics: AgentMetrics };
+  /** `-- CMD` only: confine the command with Landlock to the allowlists' reads and programs before it runs. */
+  landlock?: boolean;
   /** bpffs folder to pin the programs in: they keep enforcing after the agent exits, and a later agent pinned there adopts them. */
   pin?: string;
   /** Where a model file that changed after verification is moved (enforce); absent: left in place, its openers killed. */
@@ -57,16 +60,6 @@ async function cgroupId(path: string): Promise<number> {
   const st = await stat(path).catch((err: unknown) => Promise.reject(wrapError(err, 'usage', 'cannot read the cgroup', path)));
   if (!st.isDirectory()) throw new LtrackError('usage', 'not a cgroup folder', { file: path });
   return st.ino;
-}
-
-/** SIGKILL from user space (a rule's kill the kernel could not do); a process already gone is fine. */
-function killNow(tgid: number): void {
-  if (tgid <= 1 || tgid === process.pid) return;
-  try {
-    process.kill(tgid, 'SIGKILL');
-  } catch {
-    // exited meanwhile
-  }
 }
 
 function alive(pid: number): boolean {
@@ -113,7 +106,17 @@ async function hold(run: AgentRun, health: { enforcing: boolean }): Promise<numb
   const loaded = await loadAllowlists(run.files);
   let compiled = await compileAllowlist(loaded.behaviours, root);
   describeProblems(compiled, log);
-  let judged: Judged = { behaviours: loaded.behaviours, libraryIds: compiled.libraryIds };
+  // --landlock: the launcher applies Landlock then execs the command; its own exec is allowed
+  let launcher: string | undefined;
+  if (run.landlock) {
+    if (!('command' in run.target)) throw new LtrackError('usage', '--landlock applies to a command the agent starts (-- CMD)');
+    if (mode !== 'enforce') throw new LtrackError('usage', '--landlock prevents: it has no observe mode');
+    const probe = await probeLandlock();
+    if (!probe.ok) throw new LtrackError('tracer_unavailable', `Landlock cannot be applied here: ${probe.reason}`);
+    launcher = await realpath(CONFINE);
+  }
+  const withLauncher = (k: KernelAllowlist): KernelAllowlist => (launcher ? { ...k, execPaths: [...k.execPaths, launcher] } : k);
+  let judged: Judged = { behaviours: loaded.behaviours, libraryIds: compiled.libraryIds, ...(launcher ? { launcher, landlock: true } : {}) };
   const label = [...run.files.manifests.map((m) => m.path), ...run.files.baselines].join(',');
 
   let target: TraceTarget;
@@ -124,13 +127,13 @@ async function hold(run: AgentRun, health: { enforcing: boolean }): Promise<numb
     if (!alive(run.target.pid)) throw new LtrackError('usage', `no process ${run.target.pid}`);
     target = { pid: run.target.pid };
   } else if ('command' in run.target) {
-    held = launchHeld(run.target.command);
+    held = launchHeld(launcher ? confinedCommand(loaded.behaviours, run.target.command) : run.target.command);
     target = { pid: held.pid };
   } else throw new LtrackError('internal', 'agent target');
 
   let session: TraceSession;
   try {
-    session = await startTrace(target, { mode, allowlist: compiled.kernel, guard: loaded.models.length > 0, ...(run.pin !== undefined ? { pin: run.pin } : {}) });
+    session = await startTrace(target, { mode, allowlist: withLauncher(compiled.kernel), guard: loaded.models.length > 0, ...(run.pin !== undefined ? { pin: run.pin } : {}) });
   } catch (err) {
     // the held command never got its go: closing the pipe makes it exit without running
     held?.child.kill('SIGKILL');
@@ -149,7 +152,7 @@ async function hold(run: AgentRun, health: { enforcing: boolean }): Promise<numb
     await session.stop().catch(() => undefined);
     throw err;
   }
-  const tiers = enforcementTiers(mode, loaded.models.length > 0);
+  const tiers = enforcementTiers(mode, loaded.models.length > 0, launcher !== undefined);
   outputs.telemetry.tiers(tiers);
   outputs.telemetry.manifests(loaded.expiries);
   log(
@@ -176,11 +179,7 @@ async function hold(run: AgentRun, health: { enforcing: boolean }): Promise<numb
         }
         const a = judge(e, judged, mode, label);
         if (a) emit(a);
-        else
-          for (const r of judgeByRules(e, run.rules, mode, label)) {
-            if (r.action === 'killed' && mode === 'enforce' && e.enforced === undefined) killNow(e.tgid);
-            emit(r);
-          }
+        else for (const r of judgeByRules(e, run.rules, mode, label)) emit(r);
       }
     }
   })();
@@ -193,9 +192,10 @@ async function hold(run: AgentRun, health: { enforcing: boolean }): Promise<numb
       try {
         const next: LoadedAllowlists = await loadAllowlists(run.files);
         const nextCompiled = await compileAllowlist(next.behaviours, root);
-        if (mode === 'enforce') session.replaceAllowlist(nextCompiled.kernel);
+        if (mode === 'enforce') session.replaceAllowlist(withLauncher(nextCompiled.kernel));
         compiled = nextCompiled;
-        judged = { behaviours: next.behaviours, libraryIds: nextCompiled.libraryIds };
+        // Landlock rules cannot be widened in a running process: a reload widens the maps only
+        judged = { ...judged, behaviours: next.behaviours, libraryIds: nextCompiled.libraryIds };
         outputs.telemetry.manifests(next.expiries);
         describeProblems(compiled, log);
         log('ltrack agent: SIGHUP: allowlists re-verified and reloaded');

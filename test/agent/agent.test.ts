@@ -411,16 +411,35 @@ describe('ltrack agent enforcing on a served model', () => {
     }
   });
 
-  it('what no allowlist describes is judged by the vet rules: a persistence write is reported, a memfd_create (rule action kill) is killed', async () => {
+  it('what no allowlist describes is reported by the vet rules: a persistence write and a memfd_create are alerts naming the rule', async () => {
     const { agent, port, events } = await serve(join(work, 'narrow.json'));
     const pth = join(work, 'evil.pth');
     expect(await get(port, `/write?path=${encodeURIComponent(pth)}`)).toEqual({ written: true });
+    expect(await get(port, '/memfd')).toMatchObject({ fd: expect.any(Number) as number });
     expect(await get(port, '/predict')).toEqual({ y: 1240 });
-    // killed from user space once the agent reads the event: the reply may or may not get out first
-    await get(port, '/memfd');
-    expect(await agent.exited).toBe(137);
+    agent.child.kill('SIGTERM');
+    expect(await agent.exited).toBe(143);
     const actions = await actionsIn(events);
     expect(actions.filter((a) => a.event.path === pth).map((a) => [a.ruleId, a.action])).toContainEqual(['LT-FILE-007', 'alerted']);
-    expect(actions.filter((a) => a.ruleId === 'LT-PRIV-003').map((a) => [a.action, a.event.kind])).toEqual([['killed', 'memfd_create']]);
+    const memfd = actions.filter((a) => a.ruleId === 'LT-PRIV-003');
+    expect(memfd.map((a) => [a.action, a.event.kind])).toEqual([['alerted', 'memfd_create']]);
+    expect(memfd[0]!.reason).toContain("the vet's action: kill");
+  });
+
+  it('--landlock: the command is confined before it runs; an unlisted program and a read outside the prefixes are refused (EACCES), the read reported as denied', async () => {
+    const { agent, port, events } = await serve(join(work, 'narrow.json'), ['--landlock']);
+    await agent.waitFor('stderr', /exec prevent:landlock\+kill:bpf_send_signal, .*file_open prevent:landlock/);
+    for (let i = 0; i < 20; i++) expect(await get(port, '/predict')).toEqual({ y: 1240 }); // the positive control
+    expect(await get(port, '/load')).toEqual({ sum: 120 }); // the model is readable
+    const canary = join(work, 'landlock-canary');
+    expect(await get(port, `/exec?n=10&arg=/bin/sh&arg=-c&arg=${encodeURIComponent(`touch ${canary}`)}`)).toEqual({ codes: [], killed: 0, refused: 10 });
+    await expect(readFile(canary)).rejects.toThrow();
+    const secret = join(work, 'secret.txt');
+    await writeFile(secret, 'not for the model');
+    expect(await get(port, `/read?path=${encodeURIComponent(secret)}`)).toEqual({ errno: 13 });
+    agent.child.kill('SIGTERM');
+    expect(await agent.exited).toBe(143);
+    const actions = await actionsIn(events);
+    expect(actions.map((a) => [a.ruleId, a.action, a.event.path])).toEqual([['LT-AGT-004', 'denied', secret]]);
   });
 });

@@ -19,6 +19,7 @@ interface AgentFlags {
   events?: string;
   quarantine?: string;
   pin?: string | true;
+  landlock?: boolean;
   metrics?: string;
   cef: string[];
   hec?: string;
@@ -93,6 +94,10 @@ export function registerAgent(program: Command): void {
       '--quarantine <dir>',
       'where a model file that changed after verification is moved (mode 000, with a JSON note); without it the file stays and any process of the target opening it is killed',
     )
+    .option(
+      '--landlock',
+      "with -- CMD under enforce: confine the command with Landlock to the allowlists' reads and programs before it runs (the kernel refuses, EACCES, instead of the agent killing after the fact)",
+    )
     .option('--pin [dir]', `pin the programs in bpffs (default ${DEFAULT_PIN}): they keep enforcing after the agent exits or dies, and an agent started again with --pin adopts them`)
     .option('--metrics <addr:port>', 'serve Prometheus metrics at http://ADDR:PORT/metrics and a liveness probe at /healthz')
     .option('--cef <target>', 'send each action as CEF over syslog (RFC 5424): udp://HOST:PORT or tcp://HOST:PORT (repeat for several)', repeat, [])
@@ -153,6 +158,7 @@ export function registerAgent(program: Command): void {
             rules,
             ...(flags.quarantine ? { quarantine: flags.quarantine } : {}),
             ...(metrics && flags.metrics !== undefined ? { metrics: { listen: flags.metrics, metrics } } : {}),
+            ...(flags.landlock ? { landlock: true } : {}),
             ...(flags.pin !== undefined ? { pin: flags.pin === true ? DEFAULT_PIN : flags.pin } : {}),
             target: command ? { command } : pid !== undefined ? { pid } : flags.container !== undefined ? { container: flags.container } : { cgroup: flags.cgroup! },
             outputs,
