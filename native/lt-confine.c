@@ -28,9 +28,8 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-#define HANDLED                                                                   \
-	(LANDLOCK_ACCESS_FS_EXECUTE | LANDLOCK_ACCESS_FS_READ_FILE | \
-	 LANDLOCK_ACCESS_FS_READ_DIR)
+#define HANDLED \
+	(LANDLOCK_ACCESS_FS_EXECUTE | LANDLOCK_ACCESS_FS_READ_FILE | LANDLOCK_ACCESS_FS_READ_DIR)
 /* rights a rule on a regular file may carry (the kernel refuses folder rights there) */
 #define FILE_RIGHTS (LANDLOCK_ACCESS_FS_EXECUTE | LANDLOCK_ACCESS_FS_READ_FILE)
 
@@ -65,7 +64,8 @@ static int add_rule(int ruleset, const char *path, __u64 rights)
 
 int main(int argc, char **argv)
 {
-	int abi = (int)syscall(SYS_landlock_create_ruleset, NULL, 0, LANDLOCK_CREATE_RULESET_VERSION);
+	int abi =
+		(int)syscall(SYS_landlock_create_ruleset, NULL, 0, LANDLOCK_CREATE_RULESET_VERSION);
 	if (argc == 2 && strcmp(argv[1], "--probe") == 0) {
 		if (abi < 1)
 			return fail("Landlock is not available", NULL);

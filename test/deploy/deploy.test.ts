@@ -1,0 +1,64 @@
+import { spawnSync } from 'node:child_process';
+import { chmod, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { generateKeyPair } from '../../src/manifest/index.js';
+import { projectPath } from '../../src/core/paths.js';
+import { startLtrack } from '../agent/helpers.js';
+
+let work: string;
+beforeAll(async () => {
+  work = await mkdtemp(join(tmpdir(), 'lt-deploy-'));
+});
+afterAll(async () => rm(work, { recursive: true, force: true }));
+
+describe('deploy/systemd', () => {
+  it('the agent unit passes systemd-analyze verify (with ltrack installed where it names it)', async () => {
+    // the unit names /usr/local/bin/ltrack, where `npm install -g` puts it; here a shim stands there
+    const shim = join(work, 'ltrack');
+    await writeFile(shim, `#!/bin/sh\nexec ${process.execPath} ${projectPath('dist/cli/main.js')} "$@"\n`);
+    await chmod(shim, 0o755);
+    const unit = (await readFile(projectPath('deploy/systemd/ltrack-agent.service'), 'utf8')).replaceAll('/usr/local/bin/ltrack', shim);
+    await writeFile(join(work, 'ltrack-agent.service'), unit);
+    const r = spawnSync('systemd-analyze', ['verify', join(work, 'ltrack-agent.service')], { encoding: 'utf8' });
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stderr).toBe('');
+  });
+});
+
+/** The metric names a PromQL expression reads: identifiers that are not functions, keywords, labels or durations. */
+function metricNames(expr: string): string[] {
+  const bare = expr
+    .replace(/\{[^}]*\}/g, ' ') // label matchers
+    .replace(/\b(by|without|on|ignoring|group_left|group_right)\s*\([^)]*\)/g, ' ') // grouping labels
+    .replace(/\[[^\]]*\]/g, ' ') // ranges
+    .replace(/"[^"]*"/g, ' ');
+  const keywords = new Set(['by', 'without', 'and', 'or', 'unless', 'bool', 'offset', 'on', 'ignoring']);
+  return [...bare.matchAll(/([a-zA-Z_:][a-zA-Z0-9_:]*)\s*(\()?/g)].filter((m) => m[2] === undefined && !keywords.has(m[1]!)).map((m) => m[1]!);
+}
+
+describe('deploy/grafana', () => {
+  it('every metric the dashboard queries is one a running agent exports', async () => {
+    const dash = JSON.parse(await readFile(projectPath('deploy/grafana/ltrack.json'), 'utf8')) as { panels: { targets: { expr: string }[] }[] };
+    const queried = new Set(dash.panels.flatMap((p) => p.targets.flatMap((t) => metricNames(t.expr))));
+    expect(queried.size).toBeGreaterThan(8);
+
+    // a live agent: a baseline recorded for `sleep`, then the agent holding a sleep with --metrics
+    const key = await generateKeyPair(join(work, 'op'));
+    const baseline = join(work, 'baseline.json');
+    const rec = startLtrack(['agent', 'baseline', '--out', baseline, '--sign-key', key.privatePath, '--', '/usr/bin/sleep', '0.1']);
+    expect(await rec.exited, rec.stderr()).toBe(0);
+    const agent = startLtrack(['agent', '--baseline', baseline, '--key', key.publicPath, '--metrics', '127.0.0.1:0', '--', '/usr/bin/sleep', '30']);
+    try {
+      const url = (await agent.waitFor('stderr', /metrics on (\S+)/))[1]!;
+      await agent.waitFor('stderr', /enforcing/);
+      const exposition = await (await fetch(url)).text();
+      const exported = new Set([...exposition.matchAll(/^# TYPE (\S+) /gm)].map((m) => m[1]!));
+      expect([...queried].filter((n) => !exported.has(n))).toEqual([]);
+    } finally {
+      agent.child.kill('SIGTERM');
+      await agent.exited;
+    }
+  });
+});
