@@ -6,6 +6,7 @@ import { startTrace, type TraceSession, type TraceTarget } from '../trace/index.
 import { loadAllowlists, type AllowlistFiles, type LoadedAllowlists } from './allowlists.js';
 import { compileAllowlist, type CompiledAllowlist } from './behaviour.js';
 import { ModelGuard } from './integrity.js';
+import { cgroupIdOf, listPods, podCgroup, type PodSelection } from './pods.js';
 import { CONFINE, confinedCommand, probeLandlock } from './landlock.js';
 import { serveMetrics, type AgentMetrics } from './metrics.js';
 import { judge, judgeByRules, type Judged } from './judge.js';
@@ -16,7 +17,7 @@ import { enforcementTiers } from './tiers.js';
 import type { AgentAction } from './types.js';
 
 /** What `ltrack agent` holds to its allowlists: a cgroup (and processes started in it later), a process tree, or a command it starts. */
-export type AgentTarget = { cgroup: string } | { container: string } | { pid: number } | { command: string[] };
+export type AgentTarget = { cgroup: string } | { container: string } | { pods: PodSelection; everyMs: number } | { pid: number } | { command: string[] };
 
 export interface AgentRun {
   files: AllowlistFiles;
@@ -53,6 +54,52 @@ async function containerTarget(id: string): Promise<{ cgroup: string; root: stri
   if (dirs.v2 === undefined) throw new LtrackError('tracer_unavailable', 'containers can only be held on a cgroup v2 host (no unified hierarchy here)');
   // the container's files as its processes see them: where its libraries are hashed
   return { cgroup: dirs.v2, root: `/proc/${info.State.Pid}/root` };
+}
+
+/**
+ * Keeps the traced cgroups equal to the selected pods' on this node: listed now and every
+ * `everyMs`, a new pod's cgroup added (its processes, and those started in it later, are held), a
+ * pod gone removed. A failed list changes nothing and is said once until one succeeds.
+ */
+function followPods(sel: PodSelection, everyMs: number, session: TraceSession, log: (line: string) => void): { stop: () => void } {
+  const held = new Map<string, { cgroupId: number; name: string }>();
+  let failing = false;
+  let running = false;
+  const root = cgroupLayout().then((l) => l.v2Root);
+  const reconcile = async () => {
+    if (running) return;
+    running = true;
+    try {
+      const pods = await listPods(sel);
+      failing = false;
+      const seen = new Set<string>();
+      for (const p of pods) {
+        seen.add(p.uid);
+        if (held.has(p.uid)) continue;
+        const v2 = await root;
+        const folder = v2 === undefined ? undefined : await podCgroup(v2, p.uid);
+        if (folder === undefined) continue; // not started yet: the next round finds it
+        const cgroupId = await cgroupIdOf(folder);
+        session.addTarget({ cgroupId });
+        held.set(p.uid, { cgroupId, name: `${p.namespace}/${p.name}` });
+        log(`ltrack agent: holding pod ${p.namespace}/${p.name} (${folder})`);
+      }
+      for (const [uid, h] of held) {
+        if (seen.has(uid)) continue;
+        session.removeCgroup(h.cgroupId);
+        held.delete(uid);
+        log(`ltrack agent: pod ${h.name} is gone`);
+      }
+    } catch (err) {
+      if (!failing) log(`ltrack agent: cannot list pods (${(err as Error).message}); the pods held stay held`);
+      failing = true;
+    } finally {
+      running = false;
+    }
+  };
+  void reconcile();
+  const timer = setInterval(() => void reconcile(), everyMs);
+  return { stop: () => clearInterval(timer) };
 }
 
 /** A cgroup v2 folder as the kernel's cgroup id (its inode in the v2 tree). */
@@ -126,6 +173,8 @@ async function hold(run: AgentRun, health: { enforcing: boolean }): Promise<numb
   else if ('pid' in run.target) {
     if (!alive(run.target.pid)) throw new LtrackError('usage', `no process ${run.target.pid}`);
     target = { pid: run.target.pid };
+  } else if ('pods' in run.target) {
+    target = {}; // pods are added as they are found, below
   } else if ('command' in run.target) {
     held = launchHeld(launcher ? confinedCommand(loaded.behaviours, run.target.command) : run.target.command);
     target = { pid: held.pid };
@@ -157,7 +206,7 @@ async function hold(run: AgentRun, health: { enforcing: boolean }): Promise<numb
   outputs.telemetry.manifests(loaded.expiries);
   log(
     `ltrack agent: ${mode === 'enforce' ? 'enforcing' : 'observing (no action is taken)'} ${run.files.manifests.length} manifest(s) and ${run.files.baselines.length} baseline(s) on ` +
-      `${cgroup !== undefined ? `cgroup ${cgroup}` : held && 'command' in run.target ? `pid ${held.pid} (${run.target.command[0] ?? ''})` : `pid ${target.pid}`}; ` +
+      `${cgroup !== undefined ? `cgroup ${cgroup}` : 'pods' in run.target ? `pods ${run.target.pods.selector} on node ${run.target.pods.node}` : held && 'command' in run.target ? `pid ${held.pid} (${run.target.command[0] ?? ''})` : `pid ${target.pid}`}; ` +
       Object.entries(tiers)
         .map(([k, t]) => `${k} ${t}`)
         .join(', ') +
@@ -222,6 +271,7 @@ async function hold(run: AgentRun, health: { enforcing: boolean }): Promise<numb
     outputs.telemetry.drops(s.drops, 0);
   }, 1000);
   held?.go();
+  const pods = 'pods' in run.target ? followPods(run.target.pods, run.target.everyMs, session, log) : undefined;
 
   let exitCode = 0;
   try {
@@ -242,6 +292,7 @@ async function hold(run: AgentRun, health: { enforcing: boolean }): Promise<numb
       ]);
     } else await stopped;
   } finally {
+    pods?.stop();
     clearInterval(dropTimer);
     process.off('SIGHUP', onHup);
     process.off('SIGINT', onStop);

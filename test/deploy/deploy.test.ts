@@ -62,3 +62,29 @@ describe('deploy/grafana', () => {
     }
   });
 });
+
+describe('deploy/k8s', () => {
+  it.each(['agent-daemonset.yaml', 'vet-job.yaml'])('%s: every object validates against the Kubernetes API schemas', async (file) => {
+    const { parseAllDocuments } = await import('yaml');
+    const docs = parseAllDocuments(await readFile(projectPath('deploy/k8s', file), 'utf8'));
+    expect(docs.length).toBeGreaterThan(0);
+    for (const doc of docs) {
+      expect(doc.errors).toEqual([]);
+      const obj = doc.toJS() as { apiVersion: string; kind: string };
+      const group = (await import(`kubernetes-models/${obj.apiVersion}`)) as Record<string, new (o: unknown) => { validate(): void }>;
+      const Model = group[obj.kind];
+      expect(Model, `${obj.apiVersion} ${obj.kind}`).toBeDefined();
+      expect(() => new Model!(obj).validate(), `${obj.kind}`).not.toThrow();
+    }
+  });
+
+  it('the DaemonSet runs the agent with flags the agent has', async () => {
+    const { parseAllDocuments } = await import('yaml');
+    const ds = parseAllDocuments(await readFile(projectPath('deploy/k8s/agent-daemonset.yaml'), 'utf8'))
+      .map((d) => d.toJS() as { kind: string; spec?: { template: { spec: { containers: { args: string[] }[] } } } })
+      .find((o) => o.kind === 'DaemonSet')!;
+    const args = ds.spec!.template.spec.containers[0]!.args;
+    const help = spawnSync(process.execPath, [projectPath('dist/cli/main.js'), 'agent', '--help'], { encoding: 'utf8' }).stdout;
+    for (const flag of args.filter((a) => a.startsWith('--')).map((a) => a.split('=')[0]!)) expect(help, flag).toContain(flag);
+  });
+});

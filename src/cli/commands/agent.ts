@@ -14,6 +14,11 @@ interface AgentFlags {
   models: string[];
   cgroup?: string;
   container?: string;
+  pods?: string;
+  node?: string;
+  kubeApi?: string;
+  kubeSa?: string;
+  podsEvery: string;
   pid?: string;
   mode: string;
   events?: string;
@@ -88,6 +93,14 @@ export function registerAgent(program: Command): void {
     .option('--baseline-key <pub>', 'public key the baselines are signed with (default: --key)')
     .option('--cgroup <path>', 'hold every process of this cgroup v2 folder, including ones started later')
     .option('--container <id>', 'hold a running Docker container (its cgroup, resolved through the Docker API)')
+    .option(
+      '--pods <selector>',
+      "hold this node's Running pods matching a label selector (e.g. app=model-server), found through the Kubernetes API with the pod's service account; new pods are picked up",
+    )
+    .option('--node <name>', 'with --pods: this node (default $NODE_NAME, from the downward API)')
+    .option('--kube-api <url>', 'with --pods: the API server (default https://$KUBERNETES_SERVICE_HOST:$KUBERNETES_SERVICE_PORT)')
+    .option('--kube-sa <dir>', 'with --pods: the service account folder holding token and ca.crt', '/var/run/secrets/kubernetes.io/serviceaccount')
+    .option('--pods-every <seconds>', 'with --pods: how often the pods are listed again', '5')
     .option('--pid <pid>', 'hold this process and its descendants')
     .option('--mode <mode>', 'enforce (kill, deny) or observe (report what enforce would do, act on nothing)', 'enforce')
     .option(
@@ -109,7 +122,7 @@ export function registerAgent(program: Command): void {
     .option('--certificate-identity <id>', 'keyless (Sigstore) manifests: not supported by the agent yet')
     .addHelpText(
       'after',
-      '\nTargets: --cgroup PATH, --container ID, --pid PID, or -- CMD [ARGS...] (started held, confined from its first instruction).\n' +
+      '\nTargets: --cgroup PATH, --container ID, --pods SELECTOR, --pid PID, or -- CMD [ARGS...] (started held, confined from its first instruction).\n' +
         'Every manifest and baseline is verified before anything attaches (signature, expiry, the rule set\n' +
         'in force, forced manifests, the model files); any failure is one line naming the file, exit 1.\n' +
         'SIGHUP re-verifies and reloads; SIGINT/SIGTERM detach (a command the agent started gets the signal first).\n' +
@@ -128,8 +141,10 @@ export function registerAgent(program: Command): void {
         if (flags.models.length !== manifests.length) {
           throw new LtrackError('usage', `each manifest needs its model folder: ${manifests.length} manifest(s), ${flags.models.length} --models`);
         }
-        const targets = [flags.cgroup !== undefined, flags.container !== undefined, flags.pid !== undefined, command !== undefined].filter(Boolean).length;
-        if (targets !== 1) throw new LtrackError('usage', 'give exactly one target: --cgroup PATH, --container ID, --pid PID or -- CMD');
+        const targets = [flags.cgroup !== undefined, flags.container !== undefined, flags.pods !== undefined, flags.pid !== undefined, command !== undefined].filter(Boolean).length;
+        if (targets !== 1) throw new LtrackError('usage', 'give exactly one target: --cgroup PATH, --container ID, --pods SELECTOR, --pid PID or -- CMD');
+        const podsEvery = Number(flags.podsEvery);
+        if (!(podsEvery >= 0.1 && podsEvery <= 3600)) throw new LtrackError('usage', `--pods-every must be between 0.1 and 3600 seconds, not ${JSON.stringify(flags.podsEvery)}`);
         if (command?.length === 0) throw new LtrackError('usage', 'nothing to run after --');
         const pid = flags.pid === undefined ? undefined : Number(flags.pid);
         if (pid !== undefined && (!Number.isInteger(pid) || pid <= 0)) throw new LtrackError('usage', `--pid must be a process id, not ${JSON.stringify(flags.pid)}`);
@@ -160,7 +175,15 @@ export function registerAgent(program: Command): void {
             ...(metrics && flags.metrics !== undefined ? { metrics: { listen: flags.metrics, metrics } } : {}),
             ...(flags.landlock ? { landlock: true } : {}),
             ...(flags.pin !== undefined ? { pin: flags.pin === true ? DEFAULT_PIN : flags.pin } : {}),
-            target: command ? { command } : pid !== undefined ? { pid } : flags.container !== undefined ? { container: flags.container } : { cgroup: flags.cgroup! },
+            target: command
+              ? { command }
+              : pid !== undefined
+                ? { pid }
+                : flags.container !== undefined
+                  ? { container: flags.container }
+                  : flags.pods !== undefined
+                    ? { pods: (await import('../../agent/pods.js')).inClusterSelection(flags.pods, flags.node, flags.kubeApi, flags.kubeSa), everyMs: podsEvery * 1000 }
+                    : { cgroup: flags.cgroup! },
             outputs,
             log,
           });
