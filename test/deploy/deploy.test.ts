@@ -74,7 +74,7 @@ describe('deploy/k8s', () => {
       const group = (await import(`kubernetes-models/${obj.apiVersion}`)) as Record<string, new (o: unknown) => { validate(): void }>;
       const Model = group[obj.kind];
       expect(Model, `${obj.apiVersion} ${obj.kind}`).toBeDefined();
-      expect(() => new Model!(obj).validate(), `${obj.kind}`).not.toThrow();
+      expect(() => new Model!(obj).validate(), obj.kind).not.toThrow();
     }
   });
 
