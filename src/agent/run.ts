@@ -232,6 +232,9 @@ async function hold(run: AgentRun, health: { enforcing: boolean }): Promise<numb
       }
     }
   })();
+  // a tracer failure surfaces where the consumer is awaited, after clean-up; until then it must
+  // not end the process as an unhandled rejection
+  consumer.catch(() => undefined);
 
   // SIGHUP: verify everything again and swap the maps (new entries in before stale ones out). A
   // reload that fails verification changes nothing: the allowlist in force stays.
