@@ -1,5 +1,6 @@
 import { createSocket } from 'node:dgram';
-import { connect, type Socket } from 'node:net';
+import { connect, isIP, type Socket } from 'node:net';
+import { connect as tlsConnect } from 'node:tls';
 import { hostname } from 'node:os';
 import { gzipSync } from 'node:zlib';
 import { LtrackError } from '../core/errors.js';
@@ -85,19 +86,21 @@ class BoundedQueue<T> {
 const RETRY_MIN_MS = 250;
 const RETRY_MAX_MS = 10_000;
 
-function parseTarget(spec: string): { proto: 'udp' | 'tcp'; host: string; port: number } {
-  const m = /^(udp|tcp):\/\/(?:\[([0-9a-fA-F:.]+)\]|([^:/[\]]+)):(\d{1,5})\/?$/.exec(spec);
+function parseTarget(spec: string): { proto: 'udp' | 'tcp' | 'tls'; host: string; port: number } {
+  const m = /^(udp|tcp|tls):\/\/(?:\[([0-9a-fA-F:.]+)\]|([^:/[\]]+)):(\d{1,5})\/?$/.exec(spec);
   const port = Number(m?.[4]);
-  if (!m || port < 1 || port > 65535) throw new LtrackError('usage', `--cef wants udp://HOST:PORT or tcp://HOST:PORT, not ${JSON.stringify(spec)}`);
-  return { proto: m[1] as 'udp' | 'tcp', host: m[2] ?? m[3]!, port };
+  if (!m || port < 1 || port > 65535) throw new LtrackError('usage', `--cef wants udp://HOST:PORT, tcp://HOST:PORT or tls://HOST:PORT, not ${JSON.stringify(spec)}`);
+  return { proto: m[1] as 'udp' | 'tcp' | 'tls', host: m[2] ?? m[3]!, port };
 }
 
 /**
  * CEF over syslog. UDP: one datagram per record, fire and forget (a lost datagram is the network's).
  * TCP: RFC 6587 octet-counted frames on one connection, reconnected with backoff; while it is down
- * records wait in a bounded queue whose overflow is counted. `send` never waits and never throws.
+ * records wait in a bounded queue whose overflow is counted. TLS (RFC 5425): the same frames over
+ * TLS, the receiver's certificate checked against `ca` (default: the system's CAs) and its name.
+ * `send` never waits and never throws.
  */
-export function cefSyslogSink(spec: string, opts: { severity: SeverityOf; capacity: number; report: ExporterReport }): ActionSink {
+export function cefSyslogSink(spec: string, opts: { severity: SeverityOf; capacity: number; report: ExporterReport; ca?: Buffer }): ActionSink {
   const t = parseTarget(spec);
   const name = `cef:${t.proto}`;
   const stats = { sent: 0, failures: 0 };
@@ -142,10 +145,11 @@ export function cefSyslogSink(spec: string, opts: { severity: SeverityOf; capaci
   };
   const dial = () => {
     if (closing) return;
-    const s = connect({ host: t.host, port: t.port });
+    const s =
+      t.proto === 'tls' ? tlsConnect({ host: t.host, port: t.port, servername: isIP(t.host) ? undefined : t.host, ...(opts.ca ? { ca: opts.ca } : {}) }) : connect({ host: t.host, port: t.port });
     sock = s;
     s.setNoDelay(true);
-    s.on('connect', () => {
+    s.on(t.proto === 'tls' ? 'secureConnect' : 'connect', () => {
       connected = true;
       retryMs = RETRY_MIN_MS;
       flush();

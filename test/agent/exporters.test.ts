@@ -4,6 +4,7 @@ import { createSocket } from 'node:dgram';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { createServer as createHttpServer, type IncomingMessage } from 'node:http';
 import { createServer as createTcpServer } from 'node:net';
+import { createServer as createTlsServer } from 'node:tls';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -223,6 +224,57 @@ describe('ltrack agent exporters against loopback receivers', () => {
       expect(await agent.exited).toBe(143);
     } finally {
       await hec.close();
+    }
+  });
+
+  it('CEF over TLS: delivered to a receiver whose certificate chains to --cef-ca, never to one it does not', async () => {
+    const dir = join(work, 'tls');
+    await mkdir(dir);
+    await run('openssl', [
+      'req',
+      '-x509',
+      '-newkey',
+      'ec',
+      '-pkeyopt',
+      'ec_paramgen_curve:P-256',
+      '-nodes',
+      '-keyout',
+      join(dir, 'key.pem'),
+      '-out',
+      join(dir, 'cert.pem'),
+      '-days',
+      '1',
+      '-subj',
+      '/CN=syslog.test',
+      '-addext',
+      'subjectAltName=IP:127.0.0.1',
+    ]);
+    let received = '';
+    const tls = createTlsServer({ key: await readFile(join(dir, 'key.pem')), cert: await readFile(join(dir, 'cert.pem')) }, (s) => s.on('data', (d: Buffer) => (received += d.toString())));
+    await new Promise<void>((r) => tls.listen(0, '127.0.0.1', r));
+    const target = `tls://127.0.0.1:${(tls.address() as { port: number }).port}`;
+    const common = ['agent', manifest, '--key', vetKey.publicPath, '--models', models, '--baseline', baseline, '--baseline-key', opKey.publicPath];
+    try {
+      // trusted: the frame arrives
+      const agent = startLtrack([...common, '--cef', target, '--cef-ca', join(dir, 'cert.pem'), '--', PYTHON, SERVER, join(models, 'model.npy')]);
+      const port = Number((await agent.waitFor('stdout', /ready (\d+)/))[1]);
+      expect(await get(port, '/exec?arg=/usr/bin/true')).toEqual({ codes: [-9], killed: 1 });
+      await until(() => /^\d+ <106>1 .* LT-AGT-001 - CEF:0\|/.test(received), 'the frame over TLS');
+      agent.child.kill('SIGTERM');
+      expect(await agent.exited).toBe(143);
+      // not trusted (the system's CAs do not know this certificate): nothing is sent, failures counted
+      received = '';
+      const untrusting = startLtrack([...common, '--cef', target, '--metrics', '127.0.0.1:0', '--', PYTHON, SERVER, join(models, 'model.npy')]);
+      const metricsUrl = (await untrusting.waitFor('stderr', /metrics on (\S+)/))[1]!;
+      const port2 = Number((await untrusting.waitFor('stdout', /ready (\d+)/))[1]);
+      expect(await get(port2, '/exec?arg=/usr/bin/true')).toEqual({ codes: [-9], killed: 1 });
+      const failures = async () => Number(/^ltrack_agent_exporter_failures_total\{exporter="cef:tls"\} (\d+)/m.exec(await (await fetch(metricsUrl)).text())?.[1] ?? 0);
+      await until(async () => (await failures()) > 0, 'a refused TLS connection counted');
+      untrusting.child.kill('SIGTERM');
+      expect(await untrusting.exited).toBe(143);
+      expect(received).toBe('');
+    } finally {
+      tls.close();
     }
   });
 });

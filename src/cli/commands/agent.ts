@@ -27,6 +27,7 @@ interface AgentFlags {
   landlock?: boolean;
   metrics?: string;
   cef: string[];
+  cefCa?: string;
   hec?: string;
   hecTokenFile?: string;
   exportQueue: string;
@@ -72,7 +73,8 @@ async function exporters(flags: AgentFlags, rules: RuleSet, telemetry: AgentTele
   const { cefSyslogSink, hecSink } = await import('../../agent/exporters.js');
   const severities = new Map(rules.rules.map((r) => [r.id, CEF_SEVERITY[r.severity]]));
   const report = (name: string, s: { queued: number; sent: number; failures: number; dropped: number }) => telemetry?.exporter(name, s);
-  const sinks: ActionSink[] = flags.cef.map((target) => cefSyslogSink(target, { severity: (id) => severities.get(id) ?? 5, capacity, report }));
+  const ca = flags.cefCa === undefined ? undefined : await readFile(flags.cefCa).catch((err: unknown) => Promise.reject(wrapError(err, 'bad_input', 'cannot read the CA bundle', flags.cefCa)));
+  const sinks: ActionSink[] = flags.cef.map((target) => cefSyslogSink(target, { severity: (id) => severities.get(id) ?? 5, capacity, report, ...(ca ? { ca } : {}) }));
   if (flags.hec !== undefined && flags.hecTokenFile !== undefined) {
     const file = flags.hecTokenFile;
     const token = (await readFile(file, 'utf8').catch((err: unknown) => Promise.reject(wrapError(err, 'bad_input', 'cannot read the HEC token', file)))).trim();
@@ -113,7 +115,8 @@ export function registerAgent(program: Command): void {
     )
     .option('--pin [dir]', `pin the programs in bpffs (default ${DEFAULT_PIN}): they keep enforcing after the agent exits or dies, and an agent started again with --pin adopts them`)
     .option('--metrics <addr:port>', 'serve Prometheus metrics at http://ADDR:PORT/metrics and a liveness probe at /healthz')
-    .option('--cef <target>', 'send each action as CEF over syslog (RFC 5424): udp://HOST:PORT or tcp://HOST:PORT (repeat for several)', repeat, [])
+    .option('--cef <target>', 'send each action as CEF over syslog (RFC 5424): udp://HOST:PORT, tcp://HOST:PORT or tls://HOST:PORT (repeat for several)', repeat, [])
+    .option('--cef-ca <file>', "with --cef tls://…: the CA bundle (PEM) the receiver's certificate must chain to (default: the system's)")
     .option('--hec <url>', 'send actions to a Splunk HTTP Event Collector at this base URL (batched, gzip, retried)')
     .option('--hec-token-file <file>', 'file holding the HEC token (never logged)')
     .option('--export-queue <n>', 'actions each exporter keeps while its receiver is down; beyond, the oldest are dropped and counted', '10000')
