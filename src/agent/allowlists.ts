@@ -3,6 +3,7 @@ import { readFile, realpath } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { LtrackError, wrapError } from '../core/errors.js';
 import { verifyManifest } from '../manifest/verify.js';
+import type { KeylessIdentity } from '../manifest/keyless-verify.js';
 import { verifyBaseline } from './baseline.js';
 import { manifestBehaviour } from './behaviour.js';
 import type { GuardedModel } from './integrity.js';
@@ -13,8 +14,10 @@ export interface AllowlistFiles {
   manifests: { path: string; models: string }[];
   /** Signed environment baselines. */
   baselines: string[];
-  manifestKey: KeyObject;
-  baselineKey: KeyObject;
+  /** How manifests are signed: an Ed25519 key, or keyless (Sigstore) with the identity that must have signed. */
+  manifestKey?: KeyObject;
+  keyless?: KeylessIdentity;
+  baselineKey?: KeyObject;
   /** Digest of the rule set in force: a manifest vetted under other rules is refused. */
   rulesetDigest: string;
   allowForced: boolean;
@@ -50,7 +53,7 @@ export async function loadAllowlists(f: AllowlistFiles): Promise<LoadedAllowlist
   const models: GuardedModel[] = [];
   for (const m of f.manifests) {
     const result = await verifyManifest(await readBounded(m.path), {
-      publicKey: f.manifestKey,
+      ...(f.keyless ? { keyless: f.keyless } : { publicKey: f.manifestKey }),
       files: [m.models],
       rulesetDigest: f.rulesetDigest,
       allowForced: f.allowForced,
@@ -69,6 +72,7 @@ export async function loadAllowlists(f: AllowlistFiles): Promise<LoadedAllowlist
     expiries.push({ path: m.path, expiresAt: Date.parse(result.statement.predicate.expiresAt) / 1000 });
   }
   for (const path of f.baselines) {
+    if (!f.baselineKey) throw new LtrackError('usage', 'baselines need --baseline-key (or --key)', { file: path });
     const result = verifyBaseline(await readBounded(path), f.baselineKey, path, f.now);
     if (!result.ok) throw new LtrackError('manifest_invalid', `baseline refused: ${result.reason}`, { file: path });
     behaviours.push(result.behaviour);

@@ -2,6 +2,7 @@ import type { KeyObject } from 'node:crypto';
 import type { Unchecked } from '../core/unchecked.js';
 import { join } from 'node:path';
 import { verifyEnvelope } from './dsse.js';
+import { verifyKeylessBundle, type KeylessIdentity } from './keyless-verify.js';
 import { sha256File, sha256Files } from './hash.js';
 import { omsRootDigest } from './build.js';
 import { modelFiles } from './modelfiles.js';
@@ -10,6 +11,8 @@ import { INTOTO_PAYLOAD_TYPE, PREDICATE_TYPE, STATEMENT_TYPE, type Envelope, typ
 interface VerifyOptions {
   /** The Ed25519 public key: a checked KeyObject, or an SPKI PEM checked here (a private key is refused). */
   publicKey?: KeyObject | string;
+  /** Instead of a key: the manifest is a Sigstore bundle (keyless), checked against a trusted root and an identity. */
+  keyless?: KeylessIdentity;
   /**
    * The model the manifest must describe: one folder, or the model files. The subjects must be
    * exactly these files — none missing, none extra — each with its signed sha256.
@@ -43,13 +46,9 @@ const fail = (reason: string): never => {
  */
 export async function verifyManifest(envelopeJson: string, opts: VerifyOptions): Promise<VerifyResult> {
   try {
-    const env = parseEnvelope(envelopeJson);
-    if (env.payloadType !== INTOTO_PAYLOAD_TYPE) fail(`unsupported payload type ${JSON.stringify(env.payloadType)}`);
-    if (opts.publicKey === undefined) fail('no public key given: a signature that is not checked proves nothing');
     if (opts.files === undefined && !opts.signatureOnly) fail('no model files given: a manifest not checked against the model proves nothing about it');
-    const signed = verifyEnvelope(env, opts.publicKey!);
-    if (!signed.ok) return fail(signed.reason);
-    const st = parseStatement(signed.payload.toString('utf8'));
+    const payload = opts.keyless ? await keylessPayload(envelopeJson, opts.keyless) : keyedPayload(envelopeJson, opts.publicKey);
+    const st = parseStatement(payload.toString('utf8'));
     checkWindow(st, opts.now ?? new Date());
     if (st.predicate.forced && !opts.allowForced) fail(`manifest was forced for a vet that did not pass (${st.predicate.verdict})`);
     if (opts.rulesetDigest !== undefined && st.predicate.rulesetDigest !== opts.rulesetDigest) {
@@ -62,6 +61,24 @@ export async function verifyManifest(envelopeJson: string, opts: VerifyOptions):
     if (err instanceof Invalid) return { ok: false, reason: err.message };
     throw err;
   }
+}
+
+/** The payload of a DSSE envelope signed with an Ed25519 key, once the signature holds. */
+function keyedPayload(text: string, publicKey: KeyObject | string | undefined): Buffer {
+  const env = parseEnvelope(text);
+  if (env.payloadType !== INTOTO_PAYLOAD_TYPE) fail(`unsupported payload type ${JSON.stringify(env.payloadType)}`);
+  if (publicKey === undefined) fail('no public key given: a signature that is not checked proves nothing');
+  const signed = verifyEnvelope(env, publicKey!);
+  if (!signed.ok) return fail(signed.reason);
+  return signed.payload;
+}
+
+/** The payload of a keyless (Sigstore bundle) manifest, once certificate, log entry, signature and identity hold. */
+async function keylessPayload(text: string, who: KeylessIdentity): Promise<Buffer> {
+  const checked = await verifyKeylessBundle(text, who);
+  if (!checked.ok) return fail(checked.reason);
+  if (checked.payloadType !== INTOTO_PAYLOAD_TYPE) fail(`unsupported payload type ${JSON.stringify(checked.payloadType)}`);
+  return checked.payload;
 }
 
 function parseEnvelope(text: string): Envelope {

@@ -11,6 +11,7 @@ import { loadRuleSet } from '../../src/rules/index.js';
 import { ltrack } from '../helpers/cli.js';
 import { loadedProgIds, ownedProgIds, PYTHON } from '../trace/helpers.js';
 import { actionsIn, get, SERVER, startLtrack, statementFor } from './helpers.js';
+import { testSigstore } from '../helpers/sigstore.js';
 
 /**
  * `ltrack agent` on the real kernel: a model server on this host's Python (not the sandbox image's)
@@ -160,6 +161,70 @@ describe('ltrack agent refuses to start on an allowlist it cannot trust', () => 
     expect(ltrack(['agent', m, '--key', vetKey.publicPath, '--models', models, '--pid', '1', '--', '/bin/true']).code).toBe(2);
     expect(ltrack(['agent', m, '--key', vetKey.publicPath, '--', '/bin/true']).code).toBe(2);
     expect(ltrack(['agent', m, '--key', vetKey.publicPath, '--models', models, '--mode', 'strict', '--', '/bin/true']).code).toBe(2);
+  });
+});
+
+describe('ltrack agent with keyless (Sigstore) manifests', () => {
+  it('starts on a bundle signed by the named identity and issuer under the trusted root; refuses another identity, another issuer, a tampered payload', async () => {
+    const dir = join(work, 'sigstore');
+    await mkdir(dir);
+    const sigstore = testSigstore(dir);
+    const root = join(dir, 'trusted_root.json');
+    await writeFile(root, JSON.stringify(sigstore.trustedRoot));
+    const payload = Buffer.from(JSON.stringify(narrow()));
+    const write = async (name: string, bundle: object) => {
+      const path = join(dir, name);
+      await writeFile(path, JSON.stringify(bundle));
+      return path;
+    };
+    const ci = 'https://github.com/acme/models/.github/workflows/vet.yml@refs/heads/main';
+    const issuer = 'https://token.actions.githubusercontent.com';
+    const good = await write('good.sigstore.json', sigstore.bundle(payload, ci, issuer));
+    const keyless = (manifest: string) => [
+      'agent',
+      manifest,
+      '--certificate-identity',
+      ci,
+      '--certificate-oidc-issuer',
+      issuer,
+      '--trusted-root',
+      root,
+      '--models',
+      models,
+      '--baseline',
+      baseline,
+      '--baseline-key',
+      opKey.publicPath,
+      '--',
+      PYTHON,
+      '-c',
+      'pass',
+    ];
+    const ok = ltrack(keyless(good));
+    expect(ok.code, ok.stderr).toBe(0);
+
+    const cases: [string, object, RegExp][] = [
+      ['other-identity', sigstore.bundle(payload, 'https://github.com/evil/fork/.github/workflows/vet.yml@refs/heads/main', issuer), /certificate identity error/],
+      ['other-issuer', sigstore.bundle(payload, ci, 'https://accounts.example.com'), /issuer/],
+      [
+        'tampered',
+        {
+          ...(sigstore.bundle(payload, ci, issuer) as { dsseEnvelope: object }),
+          dsseEnvelope: { ...(sigstore.bundle(payload, ci, issuer) as { dsseEnvelope: object }).dsseEnvelope, payload: Buffer.from(JSON.stringify(wide())).toString('base64') },
+        },
+        /keyless signature refused/,
+      ],
+    ];
+    for (const [name, bundle, reason] of cases) {
+      const path = await write(`${name}.sigstore.json`, bundle);
+      const r = ltrack(keyless(path));
+      expect(r.code, `${name}: ${r.stderr}`).toBe(1);
+      expect(r.stderr.trim().split('\n')).toHaveLength(1);
+      expect(r.stderr).toContain(path);
+      expect(r.stderr).toMatch(reason);
+    }
+    // all three flags, or none
+    expect(ltrack(['agent', good, '--certificate-identity', ci, '--models', models, '--', '/bin/true']).code).toBe(2);
   });
 });
 
@@ -386,8 +451,10 @@ describe('ltrack agent enforcing on a served model', () => {
     const promPort = await freePort();
     await writeFile(join(promDir, 'prometheus.yml'), `global:\n  scrape_interval: 1s\nscrape_configs:\n  - job_name: ltrack-agent\n    static_configs:\n      - targets: ['${url.host}']\n`);
     const prom = spawn('prometheus', [`--config.file=${join(promDir, 'prometheus.yml')}`, `--storage.tsdb.path=${join(promDir, 'data')}`, `--web.listen-address=127.0.0.1:${promPort}`], {
-      stdio: 'ignore',
+      stdio: ['ignore', 'ignore', 'pipe'],
     });
+    let promLog = '';
+    prom.stderr.on('data', (d: Buffer) => (promLog = (promLog + d.toString()).slice(-4000)));
     try {
       expect(await get(port, '/exec?arg=/usr/bin/true')).toEqual({ codes: [-9], killed: 1 });
       const query = `http://127.0.0.1:${promPort}/api/v1/query?query=${encodeURIComponent('sum(ltrack_agent_actions_total{rule_id="LT-AGT-001",action="killed"})')}`;
@@ -400,7 +467,7 @@ describe('ltrack agent enforcing on a served model', () => {
         value = r?.data?.result?.[0]?.value[1];
         if (value !== '1') await new Promise((res) => setTimeout(res, 200));
       }
-      expect(value).toBe('1');
+      expect(value, `prometheus said:\n${promLog}\nagent said:\n${agent.stderr()}`).toBe('1');
       const exposition = await (await fetch(url)).text();
       const check = spawnSync('promtool', ['check', 'metrics'], { input: exposition, encoding: 'utf8' });
       expect(check.status, check.stdout + check.stderr).toBe(0);

@@ -6,6 +6,7 @@ import { LtrackError, wrapError } from '../../core/errors.js';
 import { forTerminal } from '../../report/escape.js';
 import type { ActionSink, AgentTelemetry } from '../../agent/types.js';
 import type { RuleSet } from '../../rules/ruleset.js';
+import type { KeylessIdentity } from '../../manifest/keyless-verify.js';
 
 interface AgentFlags {
   key?: string;
@@ -33,6 +34,8 @@ interface AgentFlags {
   exportQueue: string;
   allowForced?: boolean;
   certificateIdentity?: string;
+  certificateOidcIssuer?: string;
+  trustedRoot?: string;
 }
 
 interface BaselineFlags {
@@ -59,6 +62,19 @@ async function publicKey(path: string) {
   const { parsePublicKeyPem } = await import('../../manifest/index.js');
   const pem = await readFile(path, 'utf8').catch((err: unknown) => Promise.reject(wrapError(err, 'bad_input', 'cannot read', path)));
   return parsePublicKeyPem(pem, path);
+}
+
+/** The identity keyless manifests must carry, and the trusted root to check it against. */
+async function keylessIdentity(flags: AgentFlags): Promise<KeylessIdentity> {
+  const file = flags.trustedRoot!;
+  const text = await readFile(file, 'utf8').catch((err: unknown) => Promise.reject(wrapError(err, 'bad_input', 'cannot read the trusted root', file)));
+  let trustedRoot: unknown;
+  try {
+    trustedRoot = JSON.parse(text);
+  } catch {
+    throw new LtrackError('bad_input', 'the trusted root is not JSON', { file });
+  }
+  return { trustedRoot, identity: flags.certificateIdentity!, issuer: flags.certificateOidcIssuer! };
 }
 
 const CEF_SEVERITY = { info: 1, low: 3, medium: 5, high: 8, critical: 10 } as const;
@@ -122,7 +138,9 @@ export function registerAgent(program: Command): void {
     .option('--export-queue <n>', 'actions each exporter keeps while its receiver is down; beyond, the oldest are dropped and counted', '10000')
     .option('--events <file>', "one JSON line per action, appended to FILE ('-' for stdout)")
     .option('--allow-forced', 'accept manifests forced for a vet that did not pass')
-    .option('--certificate-identity <id>', 'keyless (Sigstore) manifests: not supported by the agent yet')
+    .option('--certificate-identity <id>', 'keyless (Sigstore bundle) manifests: the certificate subject that must have signed them (an e-mail, or a workflow URI)')
+    .option('--certificate-oidc-issuer <url>', 'keyless manifests: the OIDC issuer that must have vouched for the signer')
+    .option('--trusted-root <file>', 'keyless manifests: the Sigstore trusted root (JSON: Fulcio CAs, Rekor and CT log keys), e.g. from `cosign trusted-root` or your private Sigstore')
     .addHelpText(
       'after',
       '\nTargets: --cgroup PATH, --container ID, --pods SELECTOR, --pid PID, or -- CMD [ARGS...] (started held, confined from its first instruction).\n' +
@@ -136,10 +154,12 @@ export function registerAgent(program: Command): void {
       action(async (given: string[], flags: AgentFlags) => {
         const command = commandAfterDashes();
         const manifests = command ? given.slice(0, given.length - command.length) : given;
-        if (flags.certificateIdentity !== undefined) throw new LtrackError('not_built', 'keyless manifest verification in the agent is not built yet; sign with --sign-key and pass --key');
+        const keylessFlags = [flags.certificateIdentity, flags.certificateOidcIssuer, flags.trustedRoot].filter((f) => f !== undefined).length;
+        if (keylessFlags !== 0 && keylessFlags !== 3) throw new LtrackError('usage', 'keyless manifests need --certificate-identity, --certificate-oidc-issuer and --trusted-root together');
+        const keyless = keylessFlags === 3;
         if (flags.mode !== 'enforce' && flags.mode !== 'observe') throw new LtrackError('usage', `--mode must be enforce or observe, not ${JSON.stringify(flags.mode)}`);
         if (manifests.length === 0 && flags.baseline.length === 0) throw new LtrackError('usage', 'agent needs at least one manifest or --baseline to enforce');
-        if (manifests.length > 0 && !flags.key) throw new LtrackError('usage', 'agent needs --key PUB: a signature that is not checked proves nothing');
+        if (manifests.length > 0 && !flags.key && !keyless) throw new LtrackError('usage', 'agent needs --key PUB (or the keyless identity): a signature that is not checked proves nothing');
         if (flags.baseline.length > 0 && !flags.key && !flags.baselineKey) throw new LtrackError('usage', 'agent needs --baseline-key (or --key) to verify the baselines');
         if (flags.models.length !== manifests.length) {
           throw new LtrackError('usage', `each manifest needs its model folder: ${manifests.length} manifest(s), ${flags.models.length} --models`);
@@ -166,9 +186,9 @@ export function registerAgent(program: Command): void {
             files: {
               manifests: manifests.map((path, i) => ({ path, models: flags.models[i]! })),
               baselines: flags.baseline,
-              // a key that is never used when its list is empty: either may stand for the other
-              manifestKey: (manifestKey ?? baselineKey)!,
-              baselineKey: (baselineKey ?? manifestKey)!,
+              ...(manifestKey ? { manifestKey } : {}),
+              ...(baselineKey ? { baselineKey } : {}),
+              ...(keyless ? { keyless: await keylessIdentity(flags) } : {}),
               rulesetDigest: rules.digest,
               allowForced: flags.allowForced === true,
             },
