@@ -460,10 +460,10 @@ describe('ltrack agent enforcing on a served model', () => {
       const query = `http://127.0.0.1:${promPort}/api/v1/query?query=${encodeURIComponent('sum(ltrack_agent_actions_total{rule_id="LT-AGT-001",action="killed"})')}`;
       let value: string | undefined;
       for (let i = 0; i < 150 && value !== '1'; i++) {
-        const r = await fetch(query).then(
-          (x) => x.json() as Promise<{ data?: { result?: { value: [number, string] }[] } }>,
-          () => undefined,
-        );
+        // while it starts, Prometheus answers 503 "Service Unavailable" (not JSON): keep asking
+        const r = await fetch(query)
+          .then((x) => (x.ok ? (x.json() as Promise<{ data?: { result?: { value: [number, string] }[] } }>) : undefined))
+          .catch(() => undefined);
         value = r?.data?.result?.[0]?.value[1];
         if (value !== '1') await new Promise((res) => setTimeout(res, 200));
       }
