@@ -8,15 +8,20 @@ import { kernelDev } from '../trace/identity.js';
 import type { TraceSession } from '../trace/index.js';
 import type { AgentAction, AgentTelemetry, IntegrityState } from './types.js';
 
-/** A model file a verified manifest names: where it is on this host and the digest it must keep. */
+/**
+ * A file the kernel guards: a model file a verified manifest names, or a library admitted by its
+ * digest; where it is on this host and the digest it must keep.
+ */
 export interface GuardedModel {
   path: string;
   sha256: string;
-  /** the manifest that signed it */
+  /** the manifest or baseline that signed it */
   origin: string;
+  /** libraries are never moved: a changed one stays, unreadable to the held processes, and is reported */
+  kind?: 'model' | 'library';
 }
 
-export const INTEGRITY_RULES = { changed: 'LT-AGT-005', openedUnverified: 'LT-AGT-006' } as const;
+export const INTEGRITY_RULES = { changed: 'LT-AGT-005', openedUnverified: 'LT-AGT-006', libraryChanged: 'LT-AGT-007' } as const;
 
 type FileId = { dev: number; inode: number };
 const O_ACCMODE = 3;
@@ -24,20 +29,21 @@ const O_ACCMODE = 3;
 const WRITER_RETRY_MS = 250;
 
 /**
- * Processes holding the file open for writing now, from /proc: a file re-hashed while a writer
- * still holds it could change right after, so it is not verified until they have closed it.
+ * Every file some process holds open for writing now, as "dev:inode", from /proc: a file re-hashed
+ * while a writer still holds it could change right after, so it is not verified until they have
+ * closed it. One walk answers for every guarded file checked at the same time.
  */
-async function writers(id: FileId): Promise<number[]> {
-  const found: number[] = [];
+async function openForWriting(): Promise<Set<string>> {
+  const found = new Set<string>();
   for (const pid of await readdir('/proc').catch(() => [] as string[])) {
     if (!/^\d+$/.test(pid)) continue;
     const fds = await readdir(`/proc/${pid}/fd`).catch(() => [] as string[]);
     for (const fd of fds) {
-      const st = await stat(`/proc/${pid}/fd/${fd}`, { bigint: true }).catch(() => undefined);
-      if (!st || Number(st.ino) !== id.inode || kernelDev(st.dev) !== id.dev) continue;
       const info = await readFile(`/proc/${pid}/fdinfo/${fd}`, 'utf8').catch(() => '');
       const flags = parseInt(/^flags:\s+([0-7]+)/m.exec(info)?.[1] ?? '0', 8);
-      if ((flags & O_ACCMODE) !== 0) found.push(Number(pid));
+      if ((flags & O_ACCMODE) === 0) continue;
+      const st = await stat(`/proc/${pid}/fd/${fd}`, { bigint: true }).catch(() => undefined);
+      if (st?.isFile()) found.add(`${kernelDev(st.dev)}:${st.ino}`);
     }
   }
   return found;
@@ -72,6 +78,8 @@ export class ModelGuard {
   readonly #files = new Map<string, Watched>();
   readonly #watchers: FSWatcher[] = [];
   #stopped = false;
+  /** while the start checks every file at once: one walk of /proc for all of them */
+  #writers: Promise<Set<string>> | undefined;
 
   constructor(session: TraceSession, o: { mode: EnforcementMode; quarantine?: string; emit: (a: AgentAction) => void; telemetry: AgentTelemetry; log: (line: string) => void }) {
     this.#session = session;
@@ -88,7 +96,9 @@ export class ModelGuard {
       const path = await realpath(m.path).catch(() => m.path);
       this.#files.set(path, { model: { ...m, path }, state: 'ok', queue: Promise.resolve() });
     }
+    this.#writers = openForWriting();
     await Promise.all([...this.#files.keys()].map((p) => this.recheck(p)));
+    this.#writers = undefined;
     for (const folder of new Set([...this.#files.keys()].map((p) => dirname(p)))) {
       try {
         const w = watch(folder, { persistent: false }, (_event, name) => {
@@ -111,7 +121,15 @@ export class ModelGuard {
     // under enforce, and what enforce would have done under observe
     const read = ((e.flags ?? 0) & O_ACCMODE) === 0 && ((e.flags ?? 0) & 0o1000) === 0;
     if (e.enforced === 'killed' || (this.#mode === 'observe' && read)) {
-      this.#emit(this.#action('killed', INTEGRITY_RULES.openedUnverified, w?.model ?? { path: e.path, sha256: '', origin: '' }, `open of model file ${e.path} while it is not the verified one`, e));
+      this.#emit(
+        this.#action(
+          'killed',
+          INTEGRITY_RULES.openedUnverified,
+          w?.model ?? { path: e.path, sha256: '', origin: '' },
+          `open of ${w?.model.kind === 'library' ? 'library' : 'model file'} ${e.path} while it is not the verified one`,
+          e,
+        ),
+      );
     }
     void this.recheck(e.path);
   }
@@ -134,8 +152,8 @@ export class ModelGuard {
       return;
     }
     const id = { dev: kernelDev(before.dev), inode: Number(before.ino) };
-    const busy = await writers(id);
-    if (busy.length > 0) {
+    const busy = (await (this.#writers ?? openForWriting())).has(`${id.dev}:${id.inode}`);
+    if (busy) {
       // not to be read while it may still change; looked at again once the writers are done
       this.#guard(w, id, 'suspect');
       clearTimeout(w.retry);
@@ -173,6 +191,14 @@ export class ModelGuard {
 
   async #quarantineFile(w: Watched, found: string): Promise<void> {
     const { path, sha256 } = w.model;
+    if (w.model.kind === 'library') {
+      // a system file is not ours to move: it stays suspect in the kernel, so no held process opens
+      // (and maps) it until its signed bytes are back, which the next check then verifies
+      this.#setState(w, 'changed');
+      const what = `library ${path} changed after it was admitted (sha256 ${found.slice(0, 12)}…, signed ${sha256.slice(0, 12)}…): a held process that opens it is killed until its signed bytes are back`;
+      this.#emit(this.#action('alerted', INTEGRITY_RULES.libraryChanged, w.model, what, undefined, found));
+      return;
+    }
     const why = `model file ${path} changed after it was verified (sha256 ${found.slice(0, 12)}…, signed ${sha256.slice(0, 12)}…)`;
     if (this.#mode === 'observe' || this.#quarantine === undefined) {
       this.#setState(w, 'changed');

@@ -5,7 +5,7 @@ import { LtrackError, wrapError } from '../core/errors.js';
 import { startTrace, type TraceSession, type TraceTarget } from '../trace/index.js';
 import { loadAllowlists, type AllowlistFiles, type LoadedAllowlists } from './allowlists.js';
 import { compileAllowlist, type CompiledAllowlist } from './behaviour.js';
-import { ModelGuard } from './integrity.js';
+import { ModelGuard, type GuardedModel } from './integrity.js';
 import { cgroupIdOf, listPods, podCgroup, type PodSelection } from './pods.js';
 import { CONFINE, confinedCommand, probeLandlock } from './landlock.js';
 import { serveMetrics, type AgentMetrics } from './metrics.js';
@@ -14,7 +14,7 @@ import type { RuleSet } from '../rules/ruleset.js';
 import { launchHeld, type HeldCommand } from './launch.js';
 import type { AgentOutputs } from './outputs.js';
 import { enforcementTiers } from './tiers.js';
-import type { AgentAction } from './types.js';
+import type { AgentAction, AllowedBehaviour } from './types.js';
 
 /** What `ltrack agent` holds to its allowlists: a cgroup (and processes started in it later), a process tree, or a command it starts. */
 export type AgentTarget = { cgroup: string } | { container: string } | { pods: PodSelection; everyMs: number } | { pid: number } | { command: string[] };
@@ -109,6 +109,13 @@ async function cgroupId(path: string): Promise<number> {
   return st.ino;
 }
 
+/** Every library an allowlist admits by digest, once. */
+function libraryFiles(behaviours: readonly AllowedBehaviour[]): GuardedModel[] {
+  const out = new Map<string, GuardedModel>();
+  for (const b of behaviours) for (const l of b.libraries) if (l.sha256 !== undefined && !out.has(l.path)) out.set(l.path, { path: l.path, sha256: l.sha256, origin: b.origin, kind: 'library' });
+  return [...out.values()];
+}
+
 function alive(pid: number): boolean {
   try {
     process.kill(pid, 0);
@@ -180,9 +187,13 @@ async function hold(run: AgentRun, health: { enforcing: boolean }): Promise<numb
     target = { pid: held.pid };
   } else throw new LtrackError('internal', 'agent target');
 
+  // Libraries admitted by digest are guarded like model files: rewritten in place (same inode, which
+  // the kernel's allow list still admits) they are unreadable to the held processes until verified
+  // again. Paths are the host's own only: a container's are seen through /proc/PID/root.
+  const guarded = [...loaded.models, ...(root === '/' ? libraryFiles(loaded.behaviours) : [])];
   let session: TraceSession;
   try {
-    session = await startTrace(target, { mode, allowlist: withLauncher(compiled.kernel), guard: loaded.models.length > 0, ...(run.pin !== undefined ? { pin: run.pin } : {}) });
+    session = await startTrace(target, { mode, allowlist: withLauncher(compiled.kernel), guard: guarded.length > 0, ...(run.pin !== undefined ? { pin: run.pin } : {}) });
   } catch (err) {
     // the held command never got its go: closing the pipe makes it exit without running
     held?.child.kill('SIGKILL');
@@ -195,7 +206,7 @@ async function hold(run: AgentRun, health: { enforcing: boolean }): Promise<numb
   };
   const guard = new ModelGuard(session, { mode, ...(run.quarantine ? { quarantine: run.quarantine } : {}), emit, telemetry: outputs.telemetry, log });
   try {
-    await guard.start(loaded.models);
+    await guard.start(guarded);
   } catch (err) {
     held?.child.kill('SIGKILL');
     await session.stop().catch(() => undefined);

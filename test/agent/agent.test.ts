@@ -509,4 +509,29 @@ describe('ltrack agent enforcing on a served model', () => {
     const actions = await actionsIn(events);
     expect(actions.map((a) => [a.ruleId, a.action, a.event.path])).toEqual([['LT-AGT-004', 'denied', secret]]);
   });
+
+  it('a library admitted by its digest and rewritten in place (same inode) becomes unreadable to the server: the change is reported, the next open killed', async () => {
+    const lib = join(work, 'libguarded.so');
+    await copyFile('/usr/lib/x86_64-linux-gnu/libbz2.so.1.0', lib);
+    const sha256 = createHash('sha256')
+      .update(await readFile(lib))
+      .digest('hex');
+    const manifest = await writeManifest('with-lib.json', statementFor([{ name: 'model.npy', sha256: modelSha }], rulesetDigest, { librariesMapped: [{ path: lib, sha256 }] }));
+    const { agent, port, events } = await serve(manifest);
+    expect(await get(port, `/dlopen?path=${encodeURIComponent(lib)}`)).toEqual({ loaded: true }); // admitted: its inode hashed to the signed digest
+    // rewritten where it lies: the inode the kernel admits is unchanged, its bytes are not
+    const fh = await open(lib, 'r+');
+    await fh.write(Buffer.from([0xcc]), 0, 1, 4096);
+    await fh.close();
+    await agent.waitFor('stderr', /enforcing/);
+    let actions = await actionsIn(events);
+    for (let i = 0; i < 100 && !actions.some((a) => a.ruleId === 'LT-AGT-007'); i++) {
+      await new Promise((r) => setTimeout(r, 100));
+      actions = await actionsIn(events);
+    }
+    expect(actions.find((a) => a.ruleId === 'LT-AGT-007')).toMatchObject({ action: 'alerted', file: { path: lib, expected: sha256 } });
+    expect(await get(port, `/read?path=${encodeURIComponent(lib)}`)).toBeUndefined();
+    expect(await agent.exited).toBe(137);
+    expect((await actionsIn(events)).find((a) => a.ruleId === 'LT-AGT-006')).toMatchObject({ action: 'killed', event: { path: lib } });
+  });
 });
