@@ -229,6 +229,8 @@ async function hold(run: AgentRun, health: { enforcing: boolean }): Promise<numb
   );
 
   health.enforcing = true;
+  let stopRequested: (() => void) | undefined;
+  const stopped = new Promise<void>((r) => (stopRequested = r));
   const consumer = (async () => {
     for await (const batch of session) {
       for (const e of batch) {
@@ -243,9 +245,15 @@ async function hold(run: AgentRun, health: { enforcing: boolean }): Promise<numb
       }
     }
   })();
-  // a tracer failure surfaces where the consumer is awaited, after clean-up; until then it must
-  // not end the process as an unhandled rejection
-  consumer.catch(() => undefined);
+  // The tracer failing mid-run (its links are then gone) must not leave the target running as if
+  // held: a command the agent started is killed, any other target ends the agent (exit 3, so a
+  // supervisor restarts it; with --pin the pinned programs go on enforcing meanwhile). The error
+  // itself surfaces where the consumer is awaited, after clean-up.
+  consumer.catch((err: unknown) => {
+    log(`ltrack agent: the tracer failed (${err instanceof Error ? err.message : String(err)}); nothing is held any more`);
+    if (held) held.child.kill('SIGKILL');
+    else stopRequested?.();
+  });
 
   // SIGHUP: verify everything again and swap the maps (new entries in before stale ones out). A
   // reload that fails verification changes nothing: the allowlist in force stays.
@@ -269,8 +277,6 @@ async function hold(run: AgentRun, health: { enforcing: boolean }): Promise<numb
     });
   };
 
-  let stopRequested: (() => void) | undefined;
-  const stopped = new Promise<void>((r) => (stopRequested = r));
   const onStop = (sig: NodeJS.Signals) => {
     // a command the agent started is never left running unconfined: it gets the signal, and the
     // agent detaches once it has exited
