@@ -6,6 +6,7 @@ import type { EnforcementMode } from '../core/kernel-filter.js';
 import { sha256File } from '../manifest/hash.js';
 import { kernelDev } from '../trace/identity.js';
 import type { TraceSession } from '../trace/index.js';
+import { reportedEvent } from './judge.js';
 import type { AgentAction, AgentTelemetry, IntegrityState } from './types.js';
 
 /**
@@ -228,19 +229,7 @@ export class ModelGuard {
       ruleId,
       manifest: m.origin,
       missing: [],
-      event: e
-        ? {
-            kind: e.kind,
-            pid: e.pid,
-            tgid: e.tgid,
-            ppid: e.ppid,
-            uid: e.uid,
-            comm: e.comm,
-            cgroup: e.cgroup,
-            ...(e.path !== undefined ? { path: e.path } : {}),
-            ...(e.flags !== undefined ? { flags: e.flags } : {}),
-          }
-        : { kind: 'file_open', pid: 0, tgid: 0, ppid: 0, uid: 0, comm: '', cgroup: 0, path: m.path },
+      event: e ? reportedEvent(e) : { kind: 'file_open', pid: 0, tgid: 0, ppid: 0, uid: 0, comm: '', cgroup: 0, path: m.path },
       reason: `${this.#mode === 'observe' ? 'would have ' : ''}${action}: ${what}`,
       file: { path: m.path, expected: m.sha256, ...(found !== undefined ? { found } : {}), ...(quarantinedTo !== undefined ? { quarantinedTo } : {}) },
     };

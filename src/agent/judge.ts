@@ -112,6 +112,27 @@ export function judgeByRules(e: TraceEvent, rules: RuleSet, mode: EnforcementMod
   return out;
 }
 
+/** The kernel's observation as an action reports it: who did it, and the fields of its kind (never decoy values). */
+export function reportedEvent(e: TraceEvent): AgentAction['event'] {
+  return {
+    kind: e.kind,
+    pid: e.pid,
+    tgid: e.tgid,
+    ppid: e.ppid,
+    uid: e.uid,
+    comm: e.comm,
+    cgroup: e.cgroup,
+    ...(e.path !== undefined ? { path: e.path } : {}),
+    ...(e.argv !== undefined ? { argv: e.argv } : {}),
+    ...(e.family !== undefined ? { family: e.family } : {}),
+    ...(e.addr !== undefined ? { addr: e.addr } : {}),
+    ...(e.port !== undefined ? { port: e.port } : {}),
+    ...(e.inode !== undefined ? { inode: e.inode, dev: e.dev } : {}),
+    ...(e.flags !== undefined ? { flags: e.flags } : {}),
+    ...(e.ret !== undefined ? { ret: e.ret } : {}),
+  };
+}
+
 function actionOf(e: TraceEvent, action: ActionKind, mode: EnforcementMode, ruleId: string, manifest: string, missing: AllowlistSource[], what: string): AgentAction {
   return {
     time: new Date().toISOString(),
@@ -120,22 +141,7 @@ function actionOf(e: TraceEvent, action: ActionKind, mode: EnforcementMode, rule
     ruleId,
     manifest,
     missing,
-    event: {
-      kind: e.kind,
-      pid: e.pid,
-      tgid: e.tgid,
-      ppid: e.ppid,
-      uid: e.uid,
-      comm: e.comm,
-      cgroup: e.cgroup,
-      ...(e.path !== undefined ? { path: e.path } : {}),
-      ...(e.argv !== undefined ? { argv: e.argv } : {}),
-      ...(e.family !== undefined ? { family: e.family } : {}),
-      ...(e.addr !== undefined ? { addr: e.addr } : {}),
-      ...(e.port !== undefined ? { port: e.port } : {}),
-      ...(e.inode !== undefined ? { inode: e.inode, dev: e.dev } : {}),
-      ...(e.ret !== undefined ? { ret: e.ret } : {}),
-    },
+    event: reportedEvent(e),
     reason: `${mode === 'observe' ? 'would have ' : ''}${action} ${what}`,
   };
 }

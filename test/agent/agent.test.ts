@@ -83,28 +83,13 @@ async function freePort(): Promise<number> {
   return port;
 }
 
+/** The allowlists every case holds the server to: a vet manifest of `folder` and the server's baseline. */
+const allowlists = (manifest: string, folder = models) => [manifest, '--key', vetKey.publicPath, '--models', folder, '--baseline', baseline, '--baseline-key', opKey.publicPath];
+
 /** Starts the agent on the server; resolves once the server answers. */
 async function serve(manifest: string, extra: string[] = [], folder = models) {
   const events = join(work, `events-${Math.random().toString(36).slice(2)}.jsonl`);
-  const agent = startLtrack([
-    'agent',
-    manifest,
-    '--key',
-    vetKey.publicPath,
-    '--models',
-    folder,
-    '--baseline',
-    baseline,
-    '--baseline-key',
-    opKey.publicPath,
-    '--events',
-    events,
-    ...extra,
-    '--',
-    PYTHON,
-    SERVER,
-    join(folder, 'model.npy'),
-  ]);
+  const agent = startLtrack(['agent', ...allowlists(manifest, folder), '--events', events, ...extra, '--', PYTHON, SERVER, join(folder, 'model.npy')]);
   const port = Number((await agent.waitFor('stdout', /ready (\d+)/))[1]);
   return { agent, port, events };
 }
@@ -151,7 +136,7 @@ describe('ltrack agent refuses to start on an allowlist it cannot trust', () => 
 
   it('a forced manifest starts with --allow-forced', () => {
     const path = join(work, 'forced.json');
-    const r = ltrack(['agent', path, '--key', vetKey.publicPath, '--models', models, '--allow-forced', '--baseline', baseline, '--baseline-key', opKey.publicPath, '--', PYTHON, '-c', 'pass']);
+    const r = ltrack(['agent', ...allowlists(path), '--allow-forced', '--', PYTHON, '-c', 'pass']);
     expect(r.code, r.stderr).toBe(0);
   });
 
@@ -317,20 +302,7 @@ describe('ltrack agent enforcing on a served model', () => {
   it('SIGTERM detaches: none of the agent programs is left in the kernel, and the process it followed lives on', async () => {
     const server = spawn(PYTHON, [SERVER, join(models, 'model.npy')], { stdio: ['ignore', 'pipe', 'inherit'] });
     const port = await new Promise<number>((resolve) => server.stdout.on('data', (d: Buffer) => resolve(Number(/ready (\d+)/.exec(d.toString())?.[1]))));
-    const agent = startLtrack([
-      'agent',
-      join(work, 'narrow.json'),
-      '--key',
-      vetKey.publicPath,
-      '--models',
-      models,
-      '--baseline',
-      baseline,
-      '--baseline-key',
-      opKey.publicPath,
-      '--pid',
-      String(server.pid),
-    ]);
+    const agent = startLtrack(['agent', ...allowlists(join(work, 'narrow.json')), '--pid', String(server.pid)]);
     await agent.waitFor('stderr', /enforcing 1 manifest\(s\) and 1 baseline\(s\) on pid/);
     const progs = await ownedProgIds(agent.child.pid!);
     expect(progs.size).toBeGreaterThan(5);
@@ -390,7 +362,7 @@ describe('ltrack agent enforcing on a served model', () => {
     const server = spawn(PYTHON, [SERVER, join(models, 'model.npy')], { stdio: ['ignore', 'pipe', 'inherit'] });
     try {
       const port = await new Promise<number>((resolve) => server.stdout.on('data', (d: Buffer) => resolve(Number(/ready (\d+)/.exec(d.toString())?.[1]))));
-      const args = [join(work, 'narrow.json'), '--key', vetKey.publicPath, '--models', models, '--baseline', baseline, '--baseline-key', opKey.publicPath, '--pid', String(server.pid), '--pin', pin];
+      const args = [...allowlists(join(work, 'narrow.json')), '--pid', String(server.pid), '--pin', pin];
       const first = startLtrack(['agent', ...args]);
       await first.waitFor('stderr', /pinned:/);
       first.child.kill('SIGKILL');

@@ -84,6 +84,9 @@ describe('ltrack agent exporters against loopback receivers', () => {
   });
   afterAll(async () => rm(work, { recursive: true, force: true }));
 
+  /** `ltrack agent` holding the test server to its manifest and baseline (the target comes after). */
+  const held = () => ['agent', manifest, '--key', vetKey.publicPath, '--models', models, '--baseline', baseline, '--baseline-key', opKey.publicPath];
+
   /** A HEC stand-in: checks the token, unzips, counts events; `up` false answers 503. */
   async function hecReceiver() {
     const events: AgentAction[] = [];
@@ -128,16 +131,7 @@ describe('ltrack agent exporters against loopback receivers', () => {
     await new Promise<void>((r) => tcp.listen(0, '127.0.0.1', r));
     const hec = await hecReceiver();
     const agent = startLtrack([
-      'agent',
-      manifest,
-      '--key',
-      vetKey.publicPath,
-      '--models',
-      models,
-      '--baseline',
-      baseline,
-      '--baseline-key',
-      opKey.publicPath,
+      ...held(),
       '--cef',
       `udp://127.0.0.1:${udp.address().port}`,
       '--cef',
@@ -185,16 +179,7 @@ describe('ltrack agent exporters against loopback receivers', () => {
     const hec = await hecReceiver();
     hec.state.up = false;
     const agent = startLtrack([
-      'agent',
-      manifest,
-      '--key',
-      vetKey.publicPath,
-      '--models',
-      models,
-      '--baseline',
-      baseline,
-      '--baseline-key',
-      opKey.publicPath,
+      ...held(),
       '--hec',
       `http://127.0.0.1:${hec.port}`,
       '--hec-token-file',
@@ -253,7 +238,7 @@ describe('ltrack agent exporters against loopback receivers', () => {
     const tls = createTlsServer({ key: await readFile(join(dir, 'key.pem')), cert: await readFile(join(dir, 'cert.pem')) }, (s) => s.on('data', (d: Buffer) => (received += d.toString())));
     await new Promise<void>((r) => tls.listen(0, '127.0.0.1', r));
     const target = `tls://127.0.0.1:${(tls.address() as { port: number }).port}`;
-    const common = ['agent', manifest, '--key', vetKey.publicPath, '--models', models, '--baseline', baseline, '--baseline-key', opKey.publicPath];
+    const common = held();
     try {
       // trusted: the frame arrives
       const agent = startLtrack([...common, '--cef', target, '--cef-ca', join(dir, 'cert.pem'), '--', PYTHON, SERVER, join(models, 'model.npy')]);
