@@ -28,7 +28,7 @@ const MIN_CHUNK = 4 << 10;
  * written in the same pass. Exactly the size fstat saw is copied: a file that grows meanwhile
  * cannot make the copy endless, one that shrinks ends it early — either way the copy is what ran.
  */
-export async function copyHashed(source: string, dest: string, shown: string, opts: { tryReflink: boolean }): Promise<Copied> {
+export async function copyHashed(source: string, dest: string, shown: string, opts: { tryReflink: boolean; onBytes?: (n: number) => void }): Promise<Copied> {
   let src: FileHandle;
   try {
     src = await open(source, constants.O_RDONLY | constants.O_NONBLOCK | constants.O_NOFOLLOW);
@@ -41,7 +41,7 @@ export async function copyHashed(source: string, dest: string, shown: string, op
     if (opts.tryReflink && (await reflink(src, dest))) {
       const copy = await open(dest, constants.O_RDONLY);
       try {
-        const { sha256, size } = await stream(copy, undefined, Number.MAX_SAFE_INTEGER, s.size);
+        const { sha256, size } = await stream(copy, undefined, Number.MAX_SAFE_INTEGER, s.size, opts.onBytes);
         return { sha256, size, how: 'reflink' };
       } finally {
         await copy.close();
@@ -49,7 +49,7 @@ export async function copyHashed(source: string, dest: string, shown: string, op
     }
     const out = await open(dest, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600);
     try {
-      const { sha256, size } = await stream(src, out, s.size, s.size);
+      const { sha256, size } = await stream(src, out, s.size, s.size, opts.onBytes);
       return { sha256, size, how: 'copy' };
     } finally {
       await out.close();
@@ -62,11 +62,11 @@ export async function copyHashed(source: string, dest: string, shown: string, op
 }
 
 /**
- * Reads `from` up to `limit` bytes (`sizeHint` sizes the buffers only), hashing each chunk and writing it to `to` when given. Two
+ * Reads `from` up to `limit` bytes (`sizeHint` sizes the buffers only; `onBytes` hears each chunk), hashing each chunk and writing it to `to` when given. Two
  * buffers: the next chunk is read and the current one written on the thread pool while the main
  * thread hashes, so the copy costs about what hashing alone does.
  */
-async function stream(from: FileHandle, to: FileHandle | undefined, limit: number, sizeHint: number): Promise<{ sha256: string; size: number }> {
+async function stream(from: FileHandle, to: FileHandle | undefined, limit: number, sizeHint: number, onBytes?: (n: number) => void): Promise<{ sha256: string; size: number }> {
   const h = sha256Hasher();
   const bufSize = Math.min(CHUNK, Math.max(MIN_CHUNK, sizeHint));
   const bufs = [Buffer.allocUnsafe(bufSize), Buffer.allocUnsafe(bufSize)] as const;
@@ -82,6 +82,7 @@ async function stream(from: FileHandle, to: FileHandle | undefined, limit: numbe
     h.update(chunk);
     await written;
     pos += n;
+    onBytes?.(n);
     n = await next;
     i = 1 - i;
   }

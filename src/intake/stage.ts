@@ -7,6 +7,8 @@ import { LtrackError, wrapError } from '../core/errors.js';
 import { ownerAlive } from '../core/owner.js';
 import { copyHashed } from './copy.js';
 import { enumerateCandidate, type Candidate, type CandidateFile, type SkippedFile } from './enumerate.js';
+import type { Progress } from '../core/progress.js';
+import { humanBytes } from '../core/units.js';
 
 /** A candidate file as staged: the copy that is hashed, scanned and mounted into the sandbox. */
 export interface StagedFile extends CandidateFile {
@@ -59,7 +61,7 @@ const RUN_NAME = /^(\d+)-[0-9a-f]{16}$/;
  * a single byte is read); the user's files are only read. The caller must call cleanup() on
  * every path; a process killed before it could is swept by the next staging.
  */
-export async function stageCandidates(paths: string[], opts: { maxFiles: number; onProgress?: (m: string) => void; listable?: boolean; signal?: AbortSignal }): Promise<Staging> {
+export async function stageCandidates(paths: string[], opts: { maxFiles: number; onProgress?: Progress; listable?: boolean; signal?: AbortSignal }): Promise<Staging> {
   // Candidates' folders can be traversed, not listed, by the sandbox's uid (it knows each name it
   // loads); a wheelhouse must be listable, because pip's --find-links reads the folder.
   const folderMode = opts.listable ? 0o755 : 0o711;
@@ -79,20 +81,24 @@ export async function stageCandidates(paths: string[], opts: { maxFiles: number;
     await rm(dir, { recursive: true, force: true });
   };
   try {
-    await ensureRoom(dir, listed);
+    const totalBytes = await ensureRoom(dir, listed);
     const candidates: StagedCandidate[] = [];
     // One copy per source inode: links to the same blob share it (hard link inside the staging area).
     const bySource = new Map<string, StagedFile>();
     let tryReflink = true;
     let done = 0;
+    let bytesDone = 0;
     const total = listed.reduce((n, c) => n + c.files.length, 0);
+    const counted = (f: CandidateFile) => `${f.path} (${done}/${total} files, ${humanBytes(bytesDone)} of ${humanBytes(totalBytes)} hashed)`;
+    opts.onProgress?.(`staging ${total} file${total === 1 ? '' : 's'} (${humanBytes(totalBytes)})`);
     for (const [i, c] of listed.entries()) {
       const cdir = join(dir, `c${i}`);
       await mkdir(cdir, { mode: folderMode });
       const files: StagedFile[] = [];
       for (const f of c.files) {
         opts.signal?.throwIfAborted();
-        if (done++ % 64 === 0) opts.onProgress?.(`staging: ${f.path}${total > 1 ? ` (${done}/${total})` : ''}`);
+        done++;
+        opts.onProgress?.(counted(f), true);
         const staged = join(cdir, f.rel);
         await mkdir(dirname(staged), { recursive: true, mode: folderMode });
         const twin = bySource.get(f.source);
@@ -101,7 +107,13 @@ export async function stageCandidates(paths: string[], opts: { maxFiles: number;
           files.push({ ...f, staged, sha256: twin.sha256, size: twin.size });
           continue;
         }
-        const copied = await copyHashed(f.source, staged, f.path, { tryReflink });
+        const copied = await copyHashed(f.source, staged, f.path, {
+          tryReflink,
+          onBytes: (n) => {
+            bytesDone += n;
+            opts.onProgress?.(counted(f), true);
+          },
+        });
         tryReflink &&= copied.how === 'reflink';
         await chmod(staged, 0o444);
         const s: StagedFile = { ...f, staged, sha256: copied.sha256, size: copied.size };
@@ -146,7 +158,8 @@ async function sweepStale(base: string): Promise<void> {
 }
 
 /** A copy that runs out of disk half-way would be a confusing failure: say so up front. */
-async function ensureRoom(dir: string, listed: Candidate[]): Promise<void> {
+/** Checks the staging file system has room for every distinct file; returns how many bytes that is. */
+async function ensureRoom(dir: string, listed: Candidate[]): Promise<number> {
   const seen = new Set<string>();
   let need = 0;
   for (const c of listed) {
@@ -161,4 +174,5 @@ async function ensureRoom(dir: string, listed: Candidate[]): Promise<void> {
   if (need > free) {
     throw new LtrackError('sandbox_failed', `staging the candidate needs ${need} bytes, ${free} are free; set LTRACK_STAGE_DIR to a larger file system`, { file: dir });
   }
+  return need;
 }

@@ -14,6 +14,7 @@ import { defaultPolicy, type GlobalsPolicy } from './pickle/policy.js';
 import { scanBytes, scanPickleStream, type ScanContext } from './scan.js';
 import { scanTemplateFile, templateCarrier } from './template-carriers.js';
 import { tensorCompanion } from './companion.js';
+import type { Progress } from '../core/progress.js';
 
 export interface StaticResult {
   targets: TargetFile[];
@@ -30,7 +31,7 @@ export interface StaticResult {
 
 export interface ScanOptions {
   limits?: Partial<Limits>;
-  onProgress?: (msg: string) => void;
+  onProgress?: Progress;
   /** The globals policy (the default one, or extended by --allow-globals). */
   policy?: GlobalsPolicy;
 }
@@ -66,13 +67,13 @@ export async function scanStaged(staging: Staging, options: ScanOptions = {}): P
   for (const c of staging.candidates) {
     if (c.folder) detections.push(...(await customCode(c.dir, c.given, c.files)));
     for (const [i, f] of c.files.entries()) {
-      if (i % PROGRESS_EVERY === 0) options.onProgress?.(`static: ${f.path}${c.files.length > 1 ? ` (${i + 1}/${c.files.length})` : ''}`);
+      options.onProgress?.(`${f.path}${c.files.length > 1 ? ` (${i + 1}/${c.files.length})` : ''}`, true);
       const { target, found, unseen } = scanFile(f, limits, policy);
       targets.push(target);
       detections.push(...found);
       incomplete.push(...unseen);
-      // let timers and I/O callbacks run between files of a large folder
-      if (i % PROGRESS_EVERY === PROGRESS_EVERY - 1) await new Promise((r) => setImmediate(r));
+      // let timers and I/O callbacks (the progress line among them) run between files of a large folder
+      if (i % YIELD_EVERY === YIELD_EVERY - 1) await new Promise((r) => setImmediate(r));
     }
     for (const s of c.skipped) {
       if (s.effect !== 'finding') continue;
@@ -82,7 +83,7 @@ export async function scanStaged(staging: Staging, options: ScanOptions = {}): P
   return { targets, detections, skipped: staging.skipped, incomplete };
 }
 
-const PROGRESS_EVERY = 128;
+const YIELD_EVERY = 128;
 
 /** Files up to this size are read once into memory and parsed from there. */
 const SMALL_FILE = 1 << 20;

@@ -3,6 +3,7 @@ import { LtrackError } from '../core/errors.js';
 import { resolveLimits, runSandbox, type RunPlan, type SandboxResult } from '../sandbox/index.js';
 import { startTrace, type SharedTrace, type TraceLease, type TraceSession, type TraceStats } from '../trace/index.js';
 import { derivePhases, lingerers, phaseGaps, tagPhases, type PhaseDerivation } from './phases.js';
+import type { Progress } from '../core/progress.js';
 
 export interface DynamicRun {
   sandbox: SandboxResult;
@@ -21,7 +22,7 @@ export interface DynamicRun {
  * With `shared`, the run takes a lease on a tracer already attached (many vets side by side, see
  * src/trace/shared.ts) instead of loading its own; its events are those of its cgroup.
  */
-export async function runTraced(plan: RunPlan, onProgress: (m: string) => void, shared?: SharedTrace, signal?: AbortSignal): Promise<DynamicRun> {
+export async function runTraced(plan: RunPlan, onProgress: Progress, shared?: SharedTrace, signal?: AbortSignal): Promise<DynamicRun> {
   let events: TraceEvent[] = [];
   const incomplete: string[] = [];
   let session: TraceSession | undefined;

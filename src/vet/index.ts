@@ -25,6 +25,7 @@ import { settleUnknowns } from './settle.js';
 import { defaultPolicy, digestWithPolicy, withUserAllowlist } from '../static/pickle/policy.js';
 import { markDecoys } from './decoys.js';
 import { loaderStack } from './loader-stack.js';
+import type { Progress } from '../core/progress.js';
 
 export interface VetOptions {
   paths: string[];
@@ -39,7 +40,7 @@ export interface VetOptions {
   /** The sandbox's memory limit in bytes; sized from the models when absent (src/sandbox/sizing.ts). */
   memoryBytes?: number;
   failOn: Severity;
-  onProgress: (message: string) => void;
+  onProgress: Progress;
   /**
    * Aborts the vet (the CLI's SIGINT/SIGTERM): the sandbox is killed, and the tracer, the sandbox's
    * resources and the staging copies are released before vet rejects with the signal's reason.
@@ -112,7 +113,7 @@ export async function vet(opts: VetOptions): Promise<VetOutcome> {
 }
 
 /** The lock file too: the lock analysed is the lock installed. A folder is bad input. */
-async function stageDeps(deps: string, onProgress: (m: string) => void): Promise<{ staging: Staging; path: string }> {
+async function stageDeps(deps: string, onProgress: Progress): Promise<{ staging: Staging; path: string }> {
   if ((await stat(deps).catch(() => undefined))?.isDirectory()) throw new LtrackError('bad_input', '--deps must be a requirements or lock file, not a folder', { file: deps });
   const staging = await stageCandidates([deps], { maxFiles: 1, onProgress });
   if (staging.candidates[0]!.folder) {
@@ -132,7 +133,7 @@ async function vetStaged(
 ): Promise<VetOutcome> {
   const rules = await timed('rules', () => opts.batch?.rules ?? loadRuleSet());
   const policy = opts.allowGlobals ? withUserAllowlist(defaultPolicy(), opts.allowGlobals) : defaultPolicy();
-  opts.onProgress('static analysis');
+  opts.onProgress(`static analysis of ${staging.files.length} file${staging.files.length === 1 ? '' : 's'}`);
   const statik = await timed('static', () => scanStaged(staging, { onProgress: opts.onProgress, policy }));
   opts.signal?.throwIfAborted();
 
@@ -151,7 +152,8 @@ async function vetStaged(
     const chosen = await pickDriver(opts.sandbox);
     driver = chosen;
     if (models.length === 0 && !opts.deps) incomplete.push('no file in a format the sandbox can load; nothing was run dynamically');
-    else
+    else {
+      opts.onProgress(`sandbox: starting (${chosen})`);
       dynamic = await timed('sandbox', () =>
         runTraced(
           {
@@ -168,6 +170,8 @@ async function vetStaged(
           opts.signal,
         ),
       );
+      opts.onProgress('judging what the kernel saw');
+    }
     if (dynamic) {
       events = dynamic.events;
       incomplete.push(...dynamic.incomplete);

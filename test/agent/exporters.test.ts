@@ -28,6 +28,17 @@ function cefFields(record: string): [string, string][] {
   return [...ext.matchAll(/(\w+)=((?:\\.|[^\\])*?)(?= \w+=|$)/g)].map((m) => [m[1]!, m[2]!]);
 }
 
+/** RFC 6587 octet-counted frames of a TCP syslog stream (a partial frame at the end is left out). */
+function octetFrames(stream: string): string[] {
+  const frames: string[] = [];
+  for (let rest = stream; ;) {
+    const m = /^(\d+) /.exec(rest);
+    if (!m || rest.length < m[0].length + Number(m[1])) return frames;
+    frames.push(rest.slice(m[0].length, m[0].length + Number(m[1])));
+    rest = rest.slice(m[0].length + Number(m[1]));
+  }
+}
+
 describe('CEF records', () => {
   it('a path holding |, =, \\ and a newline stays inside its own field and forges none', () => {
     const path = '/tmp/x| act=allowed dst=10.0.0.1 \\ end\nnext=line';
@@ -151,14 +162,7 @@ describe('ltrack agent exporters against loopback receivers', () => {
       agent.child.kill('SIGTERM');
       expect(await agent.exited).toBe(143);
       await until(() => udpMsgs.length >= 3 && hec.events.length >= 3, 'deliveries');
-      // TCP: RFC 6587 octet-counted frames
-      const frames: string[] = [];
-      for (let rest = tcpBuf; rest.length > 0;) {
-        const m = /^(\d+) /.exec(rest)!;
-        frames.push(rest.slice(m[0].length, m[0].length + Number(m[1])));
-        rest = rest.slice(m[0].length + Number(m[1]));
-      }
-      for (const msgs of [udpMsgs, frames]) {
+      for (const msgs of [udpMsgs, octetFrames(tcpBuf)]) {
         expect(msgs).toHaveLength(3);
         for (const m of msgs) {
           expect(m).toMatch(/^<106>1 \S+ \S+ ltrack-agent \d+ LT-AGT-001 - CEF:0\|ltrack\|ltrack-agent\|[^|]+\|LT-AGT-001\|killed exec\|10\|/);
@@ -209,6 +213,35 @@ describe('ltrack agent exporters against loopback receivers', () => {
       expect(await agent.exited).toBe(143);
     } finally {
       await hec.close();
+    }
+  });
+
+  it('with the TCP syslog receiver down the agent keeps enforcing, the queue caps and drops are counted; delivery resumes when it is back', async () => {
+    // the receiver's port, held by nobody until the receiver comes up
+    const probe = createTcpServer();
+    await new Promise<void>((r) => probe.listen(0, '127.0.0.1', r));
+    const syslogPort = (probe.address() as { port: number }).port;
+    await new Promise((r) => probe.close(r));
+    const agent = startLtrack([...held(), '--cef', `tcp://127.0.0.1:${syslogPort}`, '--export-queue', '5', '--metrics', '127.0.0.1:0', '--', PYTHON, SERVER, join(models, 'model.npy')]);
+    let received = '';
+    const receiver = createTcpServer((s) => s.on('data', (d) => (received += d.toString())));
+    try {
+      const metricsUrl = (await agent.waitFor('stderr', /metrics on (\S+)/))[1]!;
+      const port = Number((await agent.waitFor('stdout', /ready (\d+)/))[1]);
+      expect(await get(port, '/exec?n=20&arg=/usr/bin/true')).toEqual({ codes: [-9], killed: 20 }); // enforcement does not wait for the exporter
+      const metric = async (name: string) => Number(new RegExp(`^${name}\\{exporter="cef:tcp"\\} (\\d+)`, 'm').exec(await (await fetch(metricsUrl)).text())?.[1] ?? -1);
+      await until(async () => (await metric('ltrack_agent_exporter_dropped_total')) === 15, '15 dropped');
+      expect(await metric('ltrack_agent_exporter_queue_depth')).toBe(5);
+      expect(await metric('ltrack_agent_exporter_failures_total')).toBeGreaterThan(0); // the refused connections
+      await new Promise<void>((r) => receiver.listen(syslogPort, '127.0.0.1', r));
+      await until(() => octetFrames(received).length === 5, 'the 5 queued actions delivered on reconnect');
+      expect(await get(port, '/exec?arg=/usr/bin/true')).toEqual({ codes: [-9], killed: 1 });
+      await until(() => octetFrames(received).length === 6, 'the next action delivered');
+      for (const f of octetFrames(received)) expect(f).toContain('fname=/usr/bin/true');
+      agent.child.kill('SIGTERM');
+      expect(await agent.exited).toBe(143);
+    } finally {
+      receiver.close();
     }
   });
 

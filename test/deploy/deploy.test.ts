@@ -78,6 +78,38 @@ describe('deploy/k8s', () => {
     }
   });
 
+  // The API schemas allow unknown fields (the API server drops them, or with --validate=strict
+  // refuses them): a misspelt field would pass the test above and be silently ignored by the
+  // cluster. The models' TypeScript interfaces are exact, and an object literal typed with them
+  // fails to compile on any field they do not define.
+  const strictCheck = async (docs: { apiVersion: string; kind: string }[]) => {
+    const ts = (await import('typescript')).default;
+    const file = projectPath('test/deploy/k8s-strict.generated.ts');
+    const source = docs.map((o, i) => `import type { I${o.kind} as T${i} } from 'kubernetes-models/${o.apiVersion}/${o.kind}';\nexport const o${i}: T${i} = ${JSON.stringify(o)};`).join('\n');
+    const options = { strict: true, noEmit: true, module: ts.ModuleKind.NodeNext, moduleResolution: ts.ModuleResolutionKind.NodeNext, skipLibCheck: true, types: [] };
+    const host = ts.createCompilerHost(options);
+    const { getSourceFile, fileExists } = host;
+    host.fileExists = (f) => f === file || fileExists(f);
+    host.getSourceFile = (f, lang, ...rest) => (f === file ? ts.createSourceFile(f, source, lang) : getSourceFile(f, lang, ...rest));
+    const program = ts.createProgram([file], options, host);
+    return ts.getPreEmitDiagnostics(program).map((d) => ts.flattenDiagnosticMessageText(d.messageText, '\n').split('\n')[0]!);
+  };
+  const loadDocs = async (file: string) => {
+    const { parseAllDocuments } = await import('yaml');
+    return parseAllDocuments(await readFile(projectPath('deploy/k8s', file), 'utf8')).map((d) => d.toJS() as { apiVersion: string; kind: string });
+  };
+
+  it.each(['agent-daemonset.yaml', 'vet-job.yaml'])('%s: no object holds a field the Kubernetes API does not define', async (file) => {
+    expect(await strictCheck(await loadDocs(file))).toEqual([]);
+  });
+
+  it('the strict check catches a misspelt field', async () => {
+    const docs = await loadDocs('agent-daemonset.yaml');
+    const ds = docs.find((o) => o.kind === 'DaemonSet') as unknown as { spec: { template: { spec: { containers: Record<string, unknown>[] } } } };
+    ds.spec.template.spec.containers[0]!.imagePullPolicyy = 'Always';
+    expect((await strictCheck(docs)).join('\n')).toContain(`'"imagePullPolicyy"' does not exist in type 'IContainer'`);
+  });
+
   it('the DaemonSet runs the agent with flags the agent has', async () => {
     const { parseAllDocuments } = await import('yaml');
     const ds = parseAllDocuments(await readFile(projectPath('deploy/k8s/agent-daemonset.yaml'), 'utf8'))

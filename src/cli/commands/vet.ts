@@ -3,6 +3,7 @@ import type { KeyObject } from 'node:crypto';
 import { writeFile, mkdir, stat } from 'node:fs/promises';
 import { basename, join, resolve, sep } from 'node:path';
 import { action } from '../run.js';
+import { PROGRESS_CHOICES, progressMode, progressPrinter } from '../progress.js';
 import { LtrackError } from '../../core/errors.js';
 import { ExitCode } from '../../core/exit.js';
 import { SEVERITIES, type Severity } from '../../core/severity.js';
@@ -27,6 +28,7 @@ interface VetFlags {
   memory?: string;
   each?: boolean;
   jobs?: string;
+  progress: (typeof PROGRESS_CHOICES)[number];
 }
 
 export function registerVet(program: Command): void {
@@ -49,6 +51,14 @@ export function registerVet(program: Command): void {
     .option('--memory <size>', 'memory limit of the sandbox (e.g. 8g); default 2 GiB plus twice the size of models that cannot be memory-mapped')
     .option('--each', 'each PATH is a candidate of its own, with its own verdict and report (without it, all PATHs are one candidate)')
     .option('--jobs <n>', 'with --each: sandboxes run side by side under one tracer (default: the core count)')
+    .addOption(
+      new Option(
+        '--progress <mode>',
+        'progress on stderr: live (one line redrawn), steps (a line per step, after 2 s), all (every update), off; auto: live on a terminal, else steps (LTRACK_PROGRESS=1 means all, 0 off)',
+      )
+        .choices([...PROGRESS_CHOICES])
+        .default('auto'),
+    )
     .addHelpText(
       'after',
       '\nExit codes: 0 pass, 1 blocked (a finding at or above --fail-on), 2 bad usage or bad input,\n' +
@@ -72,7 +82,7 @@ async function runVet(paths: string[], flags: VetFlags): Promise<ExitCode> {
   if ((flags.signKey || flags.forceManifest) && !flags.out) throw new LtrackError('usage', 'a manifest needs --out DIR to be written to');
   // A bad signing key must cost nothing: it is read and checked before any analysis runs.
   const signKey = flags.signKey ? await readSigningKey(flags.signKey) : undefined;
-  const tty = process.stderr.isTTY;
+  const progress = progressPrinter(progressMode(flags.progress, process.stderr.isTTY === true));
   // SIGINT/SIGTERM abort the vet; it rejects once its sandbox, tracer and copies are released
   const { abortOnSignals } = await import('../signals.js');
   const interrupt = abortOnSignals();
@@ -86,9 +96,7 @@ async function runVet(paths: string[], flags: VetFlags): Promise<ExitCode> {
     timeoutSec,
     ...(flags.memory !== undefined ? { memoryBytes: parseMemory(flags.memory) } : {}),
     failOn: flags.failOn,
-    onProgress: (m) => {
-      if (tty || process.env.LTRACK_PROGRESS) process.stderr.write(`ltrack: ${forTerminal(m)}\n`);
-    },
+    onProgress: progress.report,
     signal: interrupt.signal,
   };
   const stoppedBy = (err: unknown): undefined => {
@@ -98,13 +106,19 @@ async function runVet(paths: string[], flags: VetFlags): Promise<ExitCode> {
   if (flags.each) {
     const code = await runEach(paths, opts, flags, signKey, jobs)
       .catch(stoppedBy)
-      .finally(() => interrupt.dispose());
+      .finally(() => {
+        progress.done();
+        interrupt.dispose();
+      });
     return interrupt.exitCode() ?? code ?? ExitCode.Incomplete;
   }
   const { vet } = await import('../../vet/index.js');
   const outcome = await vet({ ...opts, paths })
     .catch(stoppedBy)
-    .finally(() => interrupt.dispose());
+    .finally(() => {
+      progress.done();
+      interrupt.dispose();
+    });
   const stopped = interrupt.exitCode();
   if (stopped !== undefined || outcome === undefined) return stopped ?? ExitCode.Incomplete;
   const { report, events } = outcome;
