@@ -88,9 +88,9 @@ describe('deploy/k8s', () => {
     const source = docs.map((o, i) => `import type { I${o.kind} as T${i} } from 'kubernetes-models/${o.apiVersion}/${o.kind}';\nexport const o${i}: T${i} = ${JSON.stringify(o)};`).join('\n');
     const options = { strict: true, noEmit: true, module: ts.ModuleKind.NodeNext, moduleResolution: ts.ModuleResolutionKind.NodeNext, skipLibCheck: true, types: [] };
     const host = ts.createCompilerHost(options);
-    const { getSourceFile, fileExists } = host;
-    host.fileExists = (f) => f === file || fileExists(f);
-    host.getSourceFile = (f, lang, ...rest) => (f === file ? ts.createSourceFile(f, source, lang) : getSourceFile(f, lang, ...rest));
+    const real = { getSourceFile: host.getSourceFile.bind(host), fileExists: host.fileExists.bind(host) };
+    host.fileExists = (f) => f === file || real.fileExists(f);
+    host.getSourceFile = (f, lang, ...rest) => (f === file ? ts.createSourceFile(f, source, lang) : real.getSourceFile(f, lang, ...rest));
     const program = ts.createProgram([file], options, host);
     return ts.getPreEmitDiagnostics(program).map((d) => ts.flattenDiagnosticMessageText(d.messageText, '\n').split('\n')[0]!);
   };

@@ -82,7 +82,7 @@ async function runVet(paths: string[], flags: VetFlags): Promise<ExitCode> {
   if ((flags.signKey || flags.forceManifest) && !flags.out) throw new LtrackError('usage', 'a manifest needs --out DIR to be written to');
   // A bad signing key must cost nothing: it is read and checked before any analysis runs.
   const signKey = flags.signKey ? await readSigningKey(flags.signKey) : undefined;
-  const progress = progressPrinter(progressMode(flags.progress, process.stderr.isTTY === true));
+  const progress = progressPrinter(progressMode(flags.progress, process.stderr.isTTY));
   // SIGINT/SIGTERM abort the vet; it rejects once its sandbox, tracer and copies are released
   const { abortOnSignals } = await import('../signals.js');
   const interrupt = abortOnSignals();
