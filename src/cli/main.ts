@@ -9,7 +9,7 @@ import { registerRules } from './commands/rules.js';
 import { registerManifest } from './commands/manifest.js';
 import { registerKey } from './commands/key.js';
 import { registerDemo } from './commands/demo.js';
-import { registerPending } from './commands/pending.js';
+import { registerGate } from './commands/gate.js';
 import { registerAgent } from './commands/agent.js';
 
 const program = new Command('ltrack')
@@ -19,6 +19,8 @@ const program = new Command('ltrack')
   )
   .version(TOOL_VERSION, '-V, --version')
   .showHelpAfterError()
+  // a subcommand's options are its own, even when its parent has one of the same name (gate / gate serve)
+  .enablePositionalOptions()
   // Commander's error lines quote the user's arguments (often file names): escaped like every other
   // terminal line. Its own "(Did you mean …?)" suggestion, always last and made of our option and
   // command names, keeps its line.
@@ -38,7 +40,7 @@ program.exitOverride((err) => {
   process.exit(2);
 });
 
-for (const register of [registerVet, registerDoctor, registerSandbox, registerRules, registerManifest, registerKey, registerDemo, registerAgent, registerPending]) {
+for (const register of [registerVet, registerDoctor, registerSandbox, registerRules, registerManifest, registerKey, registerDemo, registerAgent, registerGate]) {
   register(program);
 }
 

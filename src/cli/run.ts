@@ -7,7 +7,6 @@ export function exitCodeOf(err: LtrackError): ExitCode {
   switch (err.code) {
     case 'usage':
     case 'bad_input':
-    case 'not_built':
     case 'rules_invalid':
       return ExitCode.BadInput;
     case 'manifest_invalid':
@@ -15,6 +14,7 @@ export function exitCodeOf(err: LtrackError): ExitCode {
     case 'tracer_unavailable':
     case 'signing_failed':
     case 'sandbox_failed':
+    case 'upstream_failed':
       return ExitCode.Incomplete;
     case 'internal':
       return ExitCode.Incomplete;
@@ -51,8 +51,4 @@ export function action<A extends unknown[]>(body: (...args: A) => Promise<ExitCo
  */
 function oneLine(s: string): string {
   return forTerminal(s.length > 2000 ? `${s.slice(0, 2000)}…` : s);
-}
-
-export function notBuilt(what: string, issue: string): never {
-  throw new LtrackError('not_built', `${what} is not built yet (${issue}); nothing was done`);
 }

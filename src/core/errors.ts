@@ -5,12 +5,12 @@
 type ErrorCode =
   | 'usage' // bad command line
   | 'bad_input' // a user file is unreadable, truncated, malformed or over a limit
-  | 'not_built' // a command whose implementation has not landed yet
   | 'tracer_unavailable' // kernel or privileges do not allow tracing
   | 'sandbox_failed' // the sandbox could not be created or run
   | 'rules_invalid' // a rule file fails its schema or its inline tests
   | 'manifest_invalid' // a manifest fails verification
   | 'signing_failed' // a manifest could not be signed (key unusable, Sigstore unreachable)
+  | 'upstream_failed' // the Hugging Face Hub (or the gate's upstream) could not be reached or answered out of its API
   | 'internal'; // a bug in ltrack
 
 export class LtrackError extends Error {

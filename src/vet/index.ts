@@ -46,6 +46,8 @@ export interface VetOptions {
    * resources and the staging copies are released before vet rejects with the signal's reason.
    */
   signal?: AbortSignal;
+  /** Found before the vet by its caller (the gate: a downloaded file that is not what the Hub's tree says), scored with the rest. */
+  priorDetections?: Detection[];
   /** What the vets of one batch share (vetMany); without it the vet loads its own and attaches its own tracer. */
   batch?: VetBatch;
 }
@@ -139,7 +141,7 @@ async function vetStaged(
 
   const { deps: stagedDeps, wheelhouse: stagedWheelhouse } = stagedInputs;
   const lockChecks = stagedDeps && opts.deps ? renameFile(await analyseLock(stagedDeps), stagedDeps, opts.deps) : [];
-  const detections: Detection[] = [...statik.detections, ...lockChecks];
+  const detections: Detection[] = [...(opts.priorDetections ?? []), ...statik.detections, ...lockChecks];
   let events: TraceEvent[] = [];
   let dynamic: DynamicRun | undefined;
   const incomplete: string[] = [...unaccounted(statik.targets, statik.skipped), ...statik.incomplete];

@@ -37,11 +37,17 @@ describe('CLI contract (DESIGN.md)', () => {
     expect(ltrack(['frobnicate']).code).toBe(2);
   });
 
-  it('says a command that has not landed is not built, exit 2, no fake output', () => {
-    const r = ltrack(['gate', 'x']);
-    expect(r.code).toBe(2);
-    expect(r.stdout).toBe('');
-    expect(r.stderr.trim().split('\n')).toHaveLength(1);
-    expect(r.stderr).toMatch(/not built yet/);
+  it('gate: a missing registry or a repo id the Hub would refuse is exit 2, one line, nothing fetched', () => {
+    for (const [args, said] of [
+      [['gate', 'org/model'], /--to REGISTRY_DIR/],
+      [['gate', '../../etc@main', '--to', '/tmp/x'], /not a Hugging Face repo id/],
+      [['gate', 'org/model@../../x', '--to', '/tmp/x'], /not a revision/],
+    ] as const) {
+      const r = ltrack([...args]);
+      expect(r.code).toBe(2);
+      expect(r.stdout).toBe('');
+      expect(r.stderr.trim().split('\n')).toHaveLength(1);
+      expect(r.stderr).toMatch(said);
+    }
   });
 });

@@ -1,4 +1,4 @@
-import { spawnSync } from 'node:child_process';
+import { execFile, spawnSync } from 'node:child_process';
 import { projectPath } from '../../src/core/paths.js';
 
 export interface CliRun {
@@ -17,4 +17,19 @@ export function ltrack(args: string[], opts: { cwd?: string; env?: NodeJS.Proces
     maxBuffer: 64 * 1024 * 1024,
   });
   return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+/**
+ * The same, without blocking this process: for tests whose own servers (a Hub stand-in, a
+ * receiver) the CLI talks to, which a synchronous spawn would starve.
+ */
+export function ltrackAsync(args: string[], opts: { env?: NodeJS.ProcessEnv } = {}): Promise<CliRun> {
+  return new Promise((resolve) => {
+    execFile(
+      process.execPath,
+      [projectPath('dist/cli/main.js'), ...args],
+      { cwd: projectPath(), env: { ...process.env, ...opts.env, NO_COLOR: '1' }, encoding: 'utf8', timeout: 600_000, maxBuffer: 64 * 1024 * 1024 },
+      (err, stdout, stderr) => resolve({ code: err ? (typeof err.code === 'number' ? err.code : null) : 0, stdout, stderr }),
+    );
+  });
 }
