@@ -1,5 +1,4 @@
-import { createReadStream } from 'node:fs';
-import { open, readlink, realpath } from 'node:fs/promises';
+import { open, readlink, realpath, type FileHandle } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { basename, join } from 'node:path';
 import { LtrackError } from '../core/errors.js';
@@ -234,10 +233,42 @@ async function serveFile(req: IncomingMessage, res: ServerResponse, registry: Re
     await fh.close();
     return void res.end();
   }
-  const stream = createReadStream('', { fd: fh.fd, start, end, autoClose: false, highWaterMark: 1 << 20 });
-  stream.on('error', () => res.destroy());
-  stream.on('close', () => void fh.close());
-  stream.pipe(res);
+  try {
+    await sendRange(fh, res, start, end);
+  } finally {
+    await fh.close();
+  }
+}
+
+const CHUNK = 1 << 20;
+
+/**
+ * Writes bytes start..end of the file to the response through two reused buffers: the next chunk
+ * is read while the current one is written, and a buffer is read into again only once the socket
+ * has taken it. No allocation per chunk, so a multi-GB file costs this process no garbage (a
+ * read stream allocates a buffer per chunk, and in a process with ltrack's heap the collections
+ * that follow cost a third of the throughput on loopback; bench/gate).
+ */
+async function sendRange(fh: FileHandle, res: ServerResponse, start: number, end: number): Promise<void> {
+  const bufs = [Buffer.allocUnsafe(CHUNK), Buffer.allocUnsafe(CHUNK)];
+  const readAt = async (buf: Buffer, pos: number) => (pos > end ? 0 : (await fh.read(buf, 0, Math.min(CHUNK, end - pos + 1), pos)).bytesRead);
+  const written = (chunk: Buffer) =>
+    new Promise<void>((resolve, reject) => {
+      res.write(chunk, (err) => (err ? reject(err) : resolve()));
+    });
+  let pos = start;
+  let i = 0;
+  let n = await readAt(bufs[0]!, pos);
+  while (n > 0 && !res.destroyed) {
+    const sending = written(bufs[i]!.subarray(0, n));
+    const next = readAt(bufs[1 - i]!, pos + n);
+    next.catch(() => undefined); // awaited below; a failed write must not leave it unhandled
+    await sending;
+    pos += n;
+    n = await next;
+    i = 1 - i;
+  }
+  res.end();
 }
 
 /** A single `bytes=` range (the Hub clients ask for one); several, or a malformed one, serve the whole file. */

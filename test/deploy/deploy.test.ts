@@ -64,7 +64,7 @@ describe('deploy/grafana', () => {
 });
 
 describe('deploy/k8s', () => {
-  it.each(['agent-daemonset.yaml', 'vet-job.yaml'])('%s: every object validates against the Kubernetes API schemas', async (file) => {
+  it.each(['agent-daemonset.yaml', 'vet-job.yaml', 'gate.yaml'])('%s: every object validates against the Kubernetes API schemas', async (file) => {
     const { parseAllDocuments } = await import('yaml');
     const docs = parseAllDocuments(await readFile(projectPath('deploy/k8s', file), 'utf8'));
     expect(docs.length).toBeGreaterThan(0);
@@ -99,7 +99,7 @@ describe('deploy/k8s', () => {
     return parseAllDocuments(await readFile(projectPath('deploy/k8s', file), 'utf8')).map((d) => d.toJS() as { apiVersion: string; kind: string });
   };
 
-  it.each(['agent-daemonset.yaml', 'vet-job.yaml'])('%s: no object holds a field the Kubernetes API does not define', async (file) => {
+  it.each(['agent-daemonset.yaml', 'vet-job.yaml', 'gate.yaml'])('%s: no object holds a field the Kubernetes API does not define', async (file) => {
     expect(await strictCheck(await loadDocs(file))).toEqual([]);
   });
 
@@ -108,6 +108,14 @@ describe('deploy/k8s', () => {
     const ds = docs.find((o) => o.kind === 'DaemonSet') as unknown as { spec: { template: { spec: { containers: Record<string, unknown>[] } } } };
     ds.spec.template.spec.containers[0]!.imagePullPolicyy = 'Always';
     expect((await strictCheck(docs)).join('\n')).toContain(`'"imagePullPolicyy"' does not exist in type 'IContainer'`);
+  });
+
+  it('the gate Deployment runs gate serve with flags it has', async () => {
+    const dep = (await loadDocs('gate.yaml')).find((o) => o.kind === 'Deployment') as unknown as { spec: { template: { spec: { containers: { args: string[] }[] } } } };
+    const args = dep.spec.template.spec.containers[0]!.args;
+    expect(args.slice(0, 2)).toEqual(['gate', 'serve']);
+    const help = spawnSync(process.execPath, [projectPath('dist/cli/main.js'), 'gate', 'serve', '--help'], { encoding: 'utf8' }).stdout;
+    for (const flag of args.filter((a) => a.startsWith('--')).map((a) => a.split('=')[0]!)) expect(help, flag).toContain(flag);
   });
 
   it('the DaemonSet runs the agent with flags the agent has', async () => {

@@ -63,7 +63,8 @@ export async function startHub(repos: HubRepo[], opts: { pageSize?: number } = {
     requests.push(url.pathname);
     if (req.headers.authorization) cdnAuthorization.push(req.headers.authorization);
     const blob = url.pathname.startsWith('/cdn/') ? blobs.get(url.pathname.slice(5)) : undefined;
-    if (blob) sendBytes(req, res, blob, {});
+    // the CDN's own ETag is the object's: the LFS oid
+    if (blob) sendBytes(req, res, blob, { ETag: `"${url.pathname.split('/').pop()}"` });
     else error(res, 404, 'EntryNotFound', 'no such blob');
   });
   await new Promise<void>((r) => cdn.listen(0, '127.0.0.1', r));
