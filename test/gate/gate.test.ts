@@ -94,6 +94,14 @@ describe('ltrack gate REPO@REVISION (from the Hub)', () => {
     expect(hub.requests.filter((p) => p.includes('/resolve/') || p.startsWith('/cdn/')).length).toBe(before);
   });
 
+  it('another rule set (here: more admitted pickle globals) gates the commit again', async () => {
+    const globals = join(work, 'globals.toml');
+    await writeFile(globals, '[safe]\n"collections" = ["OrderedDict"]\n');
+    const r = await gate(['org/benign', '--to', join(work, 'reg-benign'), '--allow-globals', globals, '--static-only']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.outcome).toMatchObject({ status: 'pass', cached: false });
+  });
+
   it.each([
     ['org/evil-pickle', /LT-PKL-\d+/],
     ['org/remote-code', /LT-HF-001/],

@@ -24,6 +24,7 @@ interface GateFlags {
   network: string;
   timeout: string;
   memory?: string;
+  allowGlobals?: string;
   progress: (typeof PROGRESS_CHOICES)[number];
 }
 
@@ -48,6 +49,7 @@ function vetOptions(cmd: Command): Command {
     .addOption(new Option('--network <mode>', 'sandbox network').choices(['none', 'sinkhole']).default('none'))
     .option('--timeout <seconds>', 'wall-clock limit of the sandboxed run', '300')
     .option('--memory <size>', 'memory limit of the sandbox (e.g. 8g)')
+    .option('--allow-globals <file>', 'TOML [safe] table admitting pickle globals (its digest is part of the rule-set digest verdicts are kept under)')
     .option('--sign-key <file>', 'Ed25519 private key (PKCS#8 PEM, mode 0600) signing the manifest of a promoted commit (default: a Sigstore identity when there is one)')
     .option('--quarantine <dir>', 'where a blocked snapshot goes, with its report (default: nowhere; the registry records the verdict)')
     .option('--allow-patterns <glob...>', "only files matching these globs are fetched, vetted and promoted (as the Hub clients' allow_patterns)");
@@ -63,6 +65,7 @@ async function vetBase(flags: Omit<GateFlags, 'format' | 'progress' | 'to'>, onP
     network: flags.network === 'sinkhole' ? 'sinkhole' : 'none',
     timeoutSec,
     ...(flags.memory !== undefined ? { memoryBytes: parseMemory(flags.memory) } : {}),
+    ...(flags.allowGlobals ? { allowGlobals: flags.allowGlobals } : {}),
     failOn: flags.failOn,
     onProgress,
   };
