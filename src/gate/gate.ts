@@ -143,7 +143,7 @@ async function fromRecord(registry: Registry, t: Target, key: string): Promise<G
   const snapshot = registry.snapshotDir(t.repo, t.commit);
   const { stat } = await import('node:fs/promises');
   if (!(await stat(snapshot).catch(() => undefined))) return undefined;
-  if (t.revision) await registry.promote(t.repo, t.commit, t.revision, []);
+  if (t.revision) await registry.setRef(t.repo, t.revision, t.commit);
   return { ...base, status: 'pass', exitCode: ExitCode.Pass, snapshot };
 }
 
@@ -194,7 +194,7 @@ async function vetAndDecide(opts: GateOptions, registry: Registry, t: Target, ke
         const manifest = await signManifest(report, files, folder!, opts.sign);
         const snapshot = await registry.promote(t.repo, t.commit, undefined, files);
         const record = await registry.writeRecord({ ...decided, status: 'pass', reasons: [] }, reportText, manifest);
-        if (t.revision) await registry.promote(t.repo, t.commit, t.revision, []);
+        if (t.revision) await registry.setRef(t.repo, t.revision, t.commit);
         return { ...base, status: 'pass', exitCode: ExitCode.Pass, reasons: [], snapshot, record };
       }
     }

@@ -121,8 +121,16 @@ export class Registry {
         await rm(building, { recursive: true, force: true });
       }
     }
-    if (revision !== undefined && revision !== commit) await atomicWrite(join(repoDir, 'refs', revision), commit);
+    if (revision !== undefined) await this.setRef(repo, revision, commit);
     return final;
+  }
+
+  /** Points `refs/REVISION` at a promoted commit (written only when it changes; a commit sha names itself). */
+  async setRef(repo: string, revision: string, commit: string): Promise<void> {
+    if (revision === commit) return;
+    const ref = join(this.repoDir(repo), 'refs', revision);
+    if ((await readFile(ref, 'utf8').catch(() => undefined)) === commit) return;
+    await atomicWrite(ref, commit);
   }
 
   /**

@@ -117,6 +117,8 @@ export async function serveGate(opts: ServeOptions): Promise<GateServer> {
       send(res, 503, `ltrack gate could not vet ${route.repo}@${commit}: ${outcome.reasons[0] ?? 'incomplete'}`, { 'Retry-After': String(RETRY_AFTER_S) });
       return;
     }
+    // production loads the registry offline by the names clients use: refs/REVISION follows the commit that passed
+    await registry.setRef(route.repo, route.revision, commit);
     switch (route.kind) {
       case 'revision':
         json(res, info.json, { 'X-Repo-Commit': commit });

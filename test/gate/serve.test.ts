@@ -80,6 +80,8 @@ describe('ltrack gate serve', () => {
     expect(snapshot.endsWith(commit)).toBe(true);
     for (const f of benign) expect((await readFile(join(snapshot, f.path))).equals(f.content), f.path).toBe(true);
     expect(existsSync(join(registry, 'models--org--benign', 'snapshots', commit, 'weights', 'model.pt'))).toBe(true);
+    // HF_HUB_OFFLINE=1 loads by the name the client used
+    expect(await readFile(join(registry, 'models--org--benign', 'refs', 'main'), 'utf8')).toBe(commit);
     expect(gate.vetted()).toHaveLength(1);
   });
 
