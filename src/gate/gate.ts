@@ -255,8 +255,6 @@ function promotedFiles(report: Report, folder: string, etags: Map<string, string
 async function signManifest(report: Report, files: PromotedFile[], folder: string, sign: GateOptions['sign']): Promise<{ name: string; text: string } | undefined> {
   const subjects = report.targets.filter((t) => !t.unanalysed).map((t) => t.path);
   if ((!sign?.key && !sign?.keyless) || files.length === 0 || subjects.length === 0) return undefined;
-  const { buildManifest, signEd25519, signKeyless } = await import('../manifest/index.js');
-  const statement = await buildManifest(report, { files: subjects, root: folder });
-  if (sign.key) return { name: 'manifest.dsse.json', text: `${JSON.stringify(signEd25519(statement, sign.key), null, 2)}\n` };
-  return { name: 'manifest.sigstore.json', text: `${JSON.stringify(await signKeyless(statement), null, 2)}\n` };
+  const { signedManifestFile } = await import('../manifest/index.js');
+  return signedManifestFile(report, { files: subjects, root: folder, ...(sign.key ? { key: sign.key } : {}) });
 }

@@ -211,21 +211,18 @@ async function maybeManifest(report: Report, paths: string[], flags: VetFlags, s
   if (report.verdict.status !== 'pass' && !flags.forceManifest) return;
   if (!signKey && !keylessAvailable()) return;
   if (!outDir) return; // checked up front when a manifest was asked for
-  const { buildManifest, signEd25519, signKeyless } = await import('../../manifest/index.js');
+  const { signedManifestFile } = await import('../../manifest/index.js');
   // One vetted folder is the model: subjects are named relative to it, as `manifest verify --files DIR` names them.
   // Unanalysed files are never subjects (verify then names them as outside the manifest).
   const folder = paths.length === 1 && (await stat(paths[0]!)).isDirectory() ? resolve(paths[0]!) : undefined;
   const inside = folder !== undefined && report.targets.every((t) => resolve(t.path).startsWith(folder + sep));
   const root = inside ? { root: folder } : {};
-  const statement = await buildManifest(report, {
+  const manifest = await signedManifestFile(report, {
     files: report.targets.filter((t) => !t.unanalysed).map((t) => t.path),
     ...root,
     forced: flags.forceManifest === true && report.verdict.status !== 'pass',
+    ...(signKey ? { key: signKey } : {}),
   });
   await mkdir(outDir, { recursive: true });
-  if (signKey) {
-    await writeFile(join(outDir, 'manifest.dsse.json'), `${JSON.stringify(signEd25519(statement, signKey), null, 2)}\n`);
-  } else {
-    await writeFile(join(outDir, 'manifest.sigstore.json'), `${JSON.stringify(await signKeyless(statement), null, 2)}\n`);
-  }
+  await writeFile(join(outDir, manifest.name), manifest.text);
 }
