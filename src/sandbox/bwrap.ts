@@ -127,7 +127,9 @@ export function bwrapBox(ctx: BoxContext): Box {
       return { pid, cgroupId: group.cgroupId };
     },
     go() {
-      (child?.stdio[4] as Writable | undefined)?.end('g');
+      const gate = child?.stdio[4] as Writable | undefined;
+      gate?.on('error', () => undefined); // a sandbox dead before go: wait() reports its exit, not this write's EPIPE
+      gate?.end('g');
     },
     async kill() {
       child?.kill('SIGKILL');

@@ -8,7 +8,8 @@ export const RECIPE_DIR = projectPath('sandbox', 'image');
 /** What runs inside the sandbox, mounted read-only at run time (not baked, so no rebuild when it changes). */
 export const HARNESS_DIR = projectPath('sandbox');
 export const IMAGE_REPO = 'ltrack-sandbox';
-export const ROOTFS_PARENT = '/var/lib/ltrack';
+/** Where rootfs folders live (LTRACK_ROOTFS_DIR moves them, e.g. to a disk a CI cache restores onto). */
+export const ROOTFS_PARENT = process.env.LTRACK_ROOTFS_DIR ?? '/var/lib/ltrack';
 
 /** sha256 over the recipe files' names and contents in name order; 12 hex digits name the image. */
 export async function recipeDigest(dir = RECIPE_DIR): Promise<string> {
