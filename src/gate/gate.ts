@@ -62,7 +62,7 @@ export async function gate(opts: GateOptions): Promise<GateOutcome> {
   const allow = opts.allowPatterns?.length ? picomatch(opts.allowPatterns, { dot: true }) : () => true;
   const target = await resolveSource(opts.source, allow, opts.vet.onProgress);
   const { repo, commit } = target;
-  const key = verdictKey(repo, commit, digest, TOOL_VERSION);
+  const key = verdictKey(repo, target.content ? `${commit}:${target.content}` : commit, digest, TOOL_VERSION);
 
   const cached = await fromRecord(registry, target, key);
   if (cached) return cached;
@@ -70,7 +70,7 @@ export async function gate(opts: GateOptions): Promise<GateOutcome> {
   try {
     const after = await fromRecord(registry, target, key); // another gate may have decided while we waited
     if (after) return after;
-    return await vetAndDecide(opts, registry, target, key);
+    return await vetAndDecide(opts, registry, target, key, allow);
   } finally {
     await unlock();
   }
@@ -95,6 +95,8 @@ interface Target {
   tree?: TreeFile[];
   hub?: HubSource;
   folder?: string;
+  /** A folder's content digest (contentCommit), part of its verdict key. */
+  content?: string;
 }
 
 async function resolveSource(source: GateSource, allow: (path: string) => boolean, progress: (m: string) => void): Promise<Target> {
@@ -120,8 +122,9 @@ async function resolveSource(source: GateSource, allow: (path: string) => boolea
           }`),
   );
   const revision = source.revision === undefined ? undefined : checkRevision(source.revision);
-  const commit = cacheEntry?.[3] ?? (await contentCommit(folder, allow));
-  return { repo, commit, revision, folder };
+  const content = await contentCommit(folder, allow);
+  // a folder's name is not evidence: its verdict is kept under its content as well as its commit
+  return { repo, commit: cacheEntry?.[3] ?? content, revision, folder, content };
 }
 
 /** A plain folder has no commit: it is named by its content (every path and sha256), 40 hex digits like a commit. */
@@ -147,7 +150,7 @@ async function fromRecord(registry: Registry, t: Target, key: string): Promise<G
   return { ...base, status: 'pass', exitCode: ExitCode.Pass, snapshot };
 }
 
-async function vetAndDecide(opts: GateOptions, registry: Registry, t: Target, key: string): Promise<GateOutcome> {
+async function vetAndDecide(opts: GateOptions, registry: Registry, t: Target, key: string, allowed: (path: string) => boolean): Promise<GateOutcome> {
   const work = join(registry.root, '.ltrack', 'work', `${cacheFolder(t.repo)}-${t.commit.slice(0, 12)}-${randomBytes(4).toString('hex')}`);
   await mkdir(work, { recursive: true, mode: 0o700 });
   try {
@@ -190,7 +193,7 @@ async function vetAndDecide(opts: GateOptions, registry: Registry, t: Target, ke
         return { ...base, status: 'block', exitCode: ExitCode.Blocked, reasons, record, ...(quarantined ? { quarantined } : {}) };
       }
       case 'pass': {
-        const files = promotedFiles(report, folder!, etags, t.tree !== undefined);
+        const files = promotedFiles(report, folder!, etags, t.tree !== undefined).filter((f) => allowed(f.path));
         const manifest = await signManifest(report, files, folder!, opts.sign);
         const snapshot = await registry.promote(t.repo, t.commit, undefined, files);
         const record = await registry.writeRecord({ ...decided, status: 'pass', reasons: [] }, reportText, manifest);

@@ -1,8 +1,8 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { constants } from 'node:fs';
-import { chmod, copyFile, link, mkdir, open, readFile, rename, rm, stat, symlink, unlink, writeFile } from 'node:fs/promises';
+import { chmod, copyFile, link, mkdir, open, readFile, readlink, rename, rm, stat, symlink, unlink, writeFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
-import { dirname, join, relative } from 'node:path';
+import { basename, dirname, join, relative } from 'node:path';
 import { LtrackError, wrapError } from '../core/errors.js';
 import { copyHashed } from '../intake/copy.js';
 import { cacheFolder } from './names.js';
@@ -102,7 +102,8 @@ export class Registry {
     await mkdir(join(repoDir, 'refs'), { recursive: true }); // the Hub's cache scanners expect it, even empty
     for (const f of files) await putBlob(join(blobs, f.etag), f);
     const final = this.snapshotDir(repo, commit);
-    if (!(await exists(final))) {
+    if (await exists(final)) await sameSnapshot(final, files);
+    else {
       const building = join(repoDir, `.building-${commit}-${randomBytes(4).toString('hex')}`);
       try {
         for (const f of files) {
@@ -159,6 +160,22 @@ export class Registry {
       await new Promise((r) => setTimeout(r, opts.pollMs ?? 500));
     }
   }
+}
+
+/**
+ * A commit already in the registry must hold exactly these files with these etags: a folder named
+ * with a Hub commit, or a second source for the same name, cannot put other bytes under it.
+ */
+async function sameSnapshot(dir: string, files: PromotedFile[]): Promise<void> {
+  const { readdir } = await import('node:fs/promises');
+  const present = new Map<string, string>();
+  for (const e of await readdir(dir, { recursive: true, withFileTypes: true })) {
+    if (!e.isSymbolicLink()) continue;
+    const path = relative(dir, join(e.parentPath, e.name)).split('\\').join('/');
+    present.set(path, basename(await readlink(join(e.parentPath, e.name))));
+  }
+  const same = files.length === 0 || (present.size === files.length && files.every((f) => present.get(f.path) === f.etag));
+  if (!same) throw new LtrackError('bad_input', 'the registry already holds other files under this commit; nothing was promoted', { file: dir });
 }
 
 async function staleLock(path: string, staleMs: number): Promise<boolean> {

@@ -155,6 +155,18 @@ describe('ltrack gate REPO@REVISION (from the Hub)', () => {
 });
 
 describe('ltrack gate SNAPSHOT_DIR', () => {
+  it('a folder named as a Hub commit the registry holds cannot put other bytes under that commit', async () => {
+    const commit = hub.commit('org/benign');
+    const fake = join(work, 'fake-cache', 'models--org--benign', 'snapshots', commit);
+    await mkdir(fake, { recursive: true });
+    await writeFile(join(fake, 'config.json'), '{"model_type": "other"}');
+    await writeFile(join(fake, 'array.npy'), fixture('benign/array.npy'));
+    const r = await gate([fake, '--to', join(work, 'reg-benign'), '--static-only']);
+    expect(r.code, r.stdout).toBe(2);
+    expect(r.stderr).toMatch(/already holds other files under this commit; nothing was promoted/);
+    expect((await readFile(join(work, 'reg-benign', 'models--org--benign', 'snapshots', commit, 'config.json'))).equals(benignFiles()[0]!.content)).toBe(true);
+  });
+
   it('gates an HF cache snapshot by its own repo and commit, and a plain folder by its content; the user folder is left as it was', async () => {
     // an HF cache entry, as huggingface_hub leaves it: snapshots/COMMIT/* → ../../blobs/*
     const cache = join(work, 'hf-cache', 'models--acme--toy');
