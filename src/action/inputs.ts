@@ -15,6 +15,8 @@ export interface ActionInputs {
   out: string;
   /** PEM text of an Ed25519 key (a secret): masked in the log. */
   signKey?: string;
+  /** A Hugging Face repo to gate instead of paths to vet (REPO_ID[@REVISION]), and where it is promoted. */
+  hub?: { repo: string; registry: string; quarantine?: string; endpoint: string };
 }
 
 function oneOf<T extends string>(name: string, value: string, allowed: readonly T[]): T {
@@ -39,14 +41,31 @@ function pathsFrom(input: string): string[] {
   throw new LtrackError('usage', 'input paths is empty (and no repository_dispatch client_payload.paths): nothing to vet');
 }
 
+/** `hub-repo`, or on a repository_dispatch the event's client_payload.hub_repo (+ revision). */
+function hubFrom(input: string): ActionInputs['hub'] {
+  let repo = input;
+  const eventPath = process.env.GITHUB_EVENT_PATH;
+  if (!repo && process.env.GITHUB_EVENT_NAME === 'repository_dispatch' && eventPath) {
+    const p = (JSON.parse(readFileSync(eventPath, 'utf8')) as { client_payload?: { hub_repo?: unknown; revision?: unknown } }).client_payload;
+    if (typeof p?.hub_repo === 'string' && p.hub_repo) repo = typeof p.revision === 'string' && p.revision ? `${p.hub_repo}@${p.revision}` : p.hub_repo;
+  }
+  if (!repo) return undefined;
+  const registry = core.getInput('registry');
+  if (!registry) throw new LtrackError('usage', 'input registry is needed to gate a Hub repo (where a passing commit is promoted)');
+  const quarantine = core.getInput('quarantine');
+  return { repo, registry, ...(quarantine ? { quarantine } : {}), endpoint: core.getInput('endpoint') || process.env.HF_ENDPOINT || 'https://huggingface.co' };
+}
+
 export function readInputs(): ActionInputs {
   const signKey = core.getInput('sign-key');
   // masked whole and line by line: a PEM printed in pieces must not show either
   if (signKey) for (const secret of [signKey, ...signKey.split('\n').filter((l) => l.trim().length > 8)]) core.setSecret(secret);
   const deps = core.getInput('deps');
   const wheelhouse = core.getInput('wheelhouse');
+  const hub = hubFrom(core.getInput('hub-repo'));
   return {
-    paths: pathsFrom(core.getInput('paths')),
+    paths: hub ? [] : pathsFrom(core.getInput('paths')),
+    ...(hub ? { hub } : {}),
     failOn: oneOf('fail-on', core.getInput('fail-on') || 'high', SEVERITIES),
     dynamic: oneOf('dynamic', core.getInput('dynamic') || 'required', ['required', 'auto', 'off'] as const),
     sandbox: oneOf('sandbox', core.getInput('sandbox') || 'auto', ['docker', 'bwrap', 'auto'] as const),

@@ -4,6 +4,7 @@ import { join, relative, resolve } from 'node:path';
 import { LtrackError } from '../core/errors.js';
 import { ExitCode } from '../core/exit.js';
 import type { Report } from '../core/report.js';
+import type { TraceEvent } from '../core/event.js';
 import { readInputs, type ActionInputs } from './inputs.js';
 import { summaryMarkdown } from './summary.js';
 
@@ -23,32 +24,17 @@ async function main(): Promise<ExitCode> {
   const staticOnly = inputs.dynamic === 'off' || (await dynamicFallback(inputs));
   if (staticOnly === undefined) return ExitCode.Incomplete;
 
-  const { vet } = await import('../vet/index.js');
   const out = resolve(inputs.out);
-  let outcome;
+  let outcome: { report: Report; events: TraceEvent[]; exitCode: ExitCode; manifest?: string };
   try {
-    outcome = await core.group(`ltrack vet ${inputs.paths.join(' ')}${staticOnly ? ' (static analysis only)' : ''}`, () =>
-      vet({
-        paths: inputs.paths,
-        staticOnly,
-        sandbox: inputs.sandbox,
-        ...(inputs.deps ? { deps: inputs.deps } : {}),
-        ...(inputs.wheelhouse ? { wheelhouse: inputs.wheelhouse } : {}),
-        network: 'none',
-        timeoutSec: 300,
-        failOn: inputs.failOn,
-        onProgress: (m, tick) => {
-          if (!tick) core.info(m);
-        },
-      }),
-    );
+    outcome = inputs.hub ? await gateHub(inputs, inputs.hub, staticOnly) : await vetPaths(inputs, staticOnly, out);
   } catch (err) {
     return fail(err, err instanceof LtrackError && (err.code === 'bad_input' || err.code === 'usage') ? ExitCode.BadInput : ExitCode.Incomplete);
   }
   const { report, events, exitCode } = outcome;
   const { writeOutputs } = await import('../report/index.js');
   await writeOutputs(report, out, events);
-  const manifest = await sign(report, inputs, out);
+  const manifest = outcome.manifest ?? (await sign(report, inputs, out));
 
   core.setOutput('verdict', report.verdict.status);
   core.setOutput('report', join(out, 'report.json'));
@@ -62,6 +48,59 @@ async function main(): Promise<ExitCode> {
     core.setFailed(`ltrack: blocked: ${report.findings.filter((f) => f.severity === report.verdict.severity)[0]?.title ?? report.verdict.reasons[0] ?? 'a finding at or above fail-on'}`);
   else if (report.verdict.status === 'incomplete') core.setFailed(`ltrack: incomplete: ${report.verdict.reasons.join('; ')}`);
   return exitCode;
+}
+
+const progress = (m: string, tick?: boolean) => {
+  if (!tick) core.info(m);
+};
+
+async function vetPaths(inputs: ActionInputs, staticOnly: boolean, out: string) {
+  const { vet } = await import('../vet/index.js');
+  await mkdir(out, { recursive: true });
+  return core.group(`ltrack vet ${inputs.paths.join(' ')}${staticOnly ? ' (static analysis only)' : ''}`, () =>
+    vet({
+      paths: inputs.paths,
+      staticOnly,
+      sandbox: inputs.sandbox,
+      ...(inputs.deps ? { deps: inputs.deps } : {}),
+      ...(inputs.wheelhouse ? { wheelhouse: inputs.wheelhouse } : {}),
+      network: 'none',
+      timeoutSec: 300,
+      failOn: inputs.failOn,
+      onProgress: progress,
+    }),
+  );
+}
+
+/**
+ * A Hugging Face repo (`hub-repo`, e.g. from a Hub webhook relayed as repository_dispatch) goes
+ * through the gate as `ltrack gate` takes it: the commit vetted, then promoted into `registry` or
+ * quarantined. The report is the gate's (from its record when the commit was gated before).
+ */
+async function gateHub(inputs: ActionInputs, hub: NonNullable<ActionInputs['hub']>, staticOnly: boolean) {
+  const [{ gate }, { parseRepoRef }, { readFile }, { createPrivateKey }] = await Promise.all([
+    import('../gate/gate.js'),
+    import('../gate/names.js'),
+    import('node:fs/promises'),
+    import('node:crypto'),
+  ]);
+  const ref = parseRepoRef(hub.repo);
+  const token = process.env.HF_TOKEN;
+  if (token) core.setSecret(token);
+  const o = await core.group(`ltrack gate ${hub.repo}${staticOnly ? ' (static analysis only)' : ''}`, () =>
+    gate({
+      source: { kind: 'hub', ...ref, hub: { endpoint: hub.endpoint, ...(token ? { token } : {}) } },
+      registry: hub.registry,
+      ...(hub.quarantine ? { quarantine: hub.quarantine } : {}),
+      ...(inputs.signKey ? { sign: { key: createPrivateKey(inputs.signKey), keyless: false } } : {}),
+      vet: { staticOnly, sandbox: inputs.sandbox, network: 'none', timeoutSec: 300, failOn: inputs.failOn, onProgress: progress },
+    }),
+  );
+  core.setOutput('commit', o.commit);
+  core.setOutput('snapshot', o.snapshot ?? '');
+  if (!o.report && !o.record) throw new LtrackError('sandbox_failed', `${o.repo}@${o.commit}: ${o.status}: ${o.reasons.join('; ')}`);
+  const report = o.report ?? (JSON.parse(await readFile(join(hub.registry, o.record!.report), 'utf8')) as Report);
+  return { report, events: [], exitCode: o.exitCode, ...(o.record?.manifest ? { manifest: join(hub.registry, o.record.manifest) } : {}) };
 }
 
 /**

@@ -8,6 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { validateAction, validateWorkflow } from '@action-validator/core';
 import { projectPath } from '../../src/core/paths.js';
 import { FIXTURES } from '../helpers/fixtures.js';
+import { startHub } from '../helpers/hub.js';
 
 /**
  * The bundled action run as the runner runs it: `node dist/action/index.js` with INPUT_* variables,
@@ -142,6 +143,40 @@ describe('the GitHub Action bundle', () => {
     const missing = await runAction({ paths: join(work, 'nope.pt'), dynamic: 'off' });
     expect(missing.code).toBe(2);
     expect(missing.stdout).toMatch(/^::error::ltrack: .*nope\.pt/m);
+  });
+
+  it('a Hub repo from a registry webhook (repository_dispatch hub_repo) goes through the gate: promoted, or blocked with its finding', async () => {
+    const hub = await startHub([
+      {
+        id: 'org/ok',
+        files: [
+          { path: 'config.json', content: Buffer.from('{}') },
+          { path: 'array.npy', content: await readFile(join(FIXTURES, 'benign', 'array.npy')) },
+        ],
+      },
+      {
+        id: 'org/evil',
+        files: [
+          { path: 'config.json', content: Buffer.from('{}') },
+          { path: 'model.pkl', content: await readFile(join(FIXTURES, 'malicious', 'system.pkl')) },
+        ],
+      },
+    ]);
+    try {
+      const registry = join(work, 'hub-registry');
+      const inputs = { dynamic: 'off', registry, endpoint: hub.url, quarantine: join(work, 'hub-quarantine') };
+      const ok = await runAction(inputs, { event: { name: 'repository_dispatch', payload: { client_payload: { hub_repo: 'org/ok', revision: 'main' } } } });
+      expect(ok.code, ok.stdout).toBe(0);
+      expect(ok.outputs).toMatchObject({ verdict: 'pass', commit: hub.commit('org/ok'), snapshot: join(registry, 'models--org--ok', 'snapshots', hub.commit('org/ok')) });
+      expect(await readFile(join(registry, 'models--org--ok', 'refs', 'main'), 'utf8')).toBe(hub.commit('org/ok'));
+      const evil = await runAction({ ...inputs, 'hub-repo': 'org/evil@main' });
+      expect(evil.code).toBe(1);
+      expect(evil.outputs.verdict).toBe('block');
+      expect(evil.stdout).toMatch(/^::error title=LT-PKL-001 /m);
+      expect(existsSync(join(work, 'hub-quarantine', 'models--org--evil', hub.commit('org/evil'), 'report.json'))).toBe(true);
+    } finally {
+      await hub.close();
+    }
   });
 
   it('the bundle needs no node_modules: it runs from a checkout that has none', async () => {
