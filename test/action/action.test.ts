@@ -118,6 +118,16 @@ describe('the GitHub Action bundle', () => {
     expect(r.outputs.manifest).toBe('');
   });
 
+  it('a workflow_dispatch passes its inputs through `with:` (INPUT_*), whatever the event payload holds', async () => {
+    const model = join(FIXTURES, 'benign', 'array.npy');
+    const r = await runAction(
+      { paths: model, dynamic: 'off', 'fail-on': 'critical' },
+      { event: { name: 'workflow_dispatch', payload: { inputs: { 'fail-on': 'critical', paths: 'ignored' }, ref: 'refs/heads/main' } } },
+    );
+    expect(r.code, r.stdout).toBe(0);
+    expect(r.summary).toContain('fail-on critical');
+  });
+
   it('a repository_dispatch from a model registry names the paths in its payload', async () => {
     const r = await runAction({ dynamic: 'off' }, { event: { name: 'repository_dispatch', payload: { action: 'model-pushed', client_payload: { paths: [join(FIXTURES, 'benign', 'array.npy')] } } } });
     expect(r.code, r.stdout).toBe(0);
