@@ -34,7 +34,8 @@ async function main(): Promise<ExitCode> {
   const { report, events, exitCode } = outcome;
   const { writeOutputs } = await import('../report/index.js');
   await writeOutputs(report, out, events);
-  const manifest = outcome.manifest ?? (await sign(report, inputs, out));
+  // the gate signs what it promotes (its record holds the manifest); a vet's is signed here
+  const manifest = inputs.hub ? outcome.manifest : await sign(report, inputs, out);
 
   core.setOutput('verdict', report.verdict.status);
   core.setOutput('report', join(out, 'report.json'));
