@@ -1,5 +1,5 @@
 import { createHash, randomBytes, type KeyObject } from 'node:crypto';
-import { chmod, cp, mkdir, rm } from 'node:fs/promises';
+import { chmod, cp, mkdir, rm, stat } from 'node:fs/promises';
 import { basename, dirname, join, relative, resolve, sep } from 'node:path';
 import picomatch from 'picomatch';
 import type { Detection } from '../core/finding.js';
@@ -8,6 +8,7 @@ import { LtrackError } from '../core/errors.js';
 import type { Report } from '../core/report.js';
 import { TOOL_VERSION } from '../core/version.js';
 import { severityRank } from '../core/severity.js';
+import { humanBytes } from '../core/units.js';
 import { enumerateCandidate } from '../intake/enumerate.js';
 import { sha256Files } from '../manifest/hash.js';
 import { loadRuleSet } from '../rules/index.js';
@@ -144,7 +145,6 @@ async function fromRecord(registry: Registry, t: Target, key: string): Promise<G
   if (record.status === 'block') return { ...base, status: 'block', exitCode: ExitCode.Blocked };
   // a pass whose snapshot was removed from the registry since is gated again
   const snapshot = registry.snapshotDir(t.repo, t.commit);
-  const { stat } = await import('node:fs/promises');
   if (!(await stat(snapshot).catch(() => undefined))) return undefined;
   if (t.revision) await registry.setRef(t.repo, t.revision, t.commit);
   return { ...base, status: 'pass', exitCode: ExitCode.Pass, snapshot };
@@ -226,7 +226,7 @@ async function fetchSnapshot(
     const got = await downloadFile(hub, repo, commit, f, dest);
     await chmod(dest, 0o444);
     done += got.size;
-    progress(`${f.path} (${done} of ${total} bytes)`, true);
+    progress(`${f.path} (${humanBytes(done)} of ${humanBytes(total)})`, true);
     etags.set(f.path, f.lfs ? f.lfs.oid : f.oid);
     if (matches(f, got)) continue;
     const want = expectedDigest(f);

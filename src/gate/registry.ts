@@ -1,6 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { constants } from 'node:fs';
-import { chmod, copyFile, link, mkdir, open, readFile, readlink, rename, rm, stat, symlink, unlink, writeFile } from 'node:fs/promises';
+import { chmod, copyFile, cp, link, mkdir, open, readdir, readFile, readlink, rename, rm, stat, symlink, unlink, writeFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { basename, dirname, join, relative } from 'node:path';
 import { LtrackError, wrapError } from '../core/errors.js';
@@ -167,11 +167,10 @@ export class Registry {
  * with a Hub commit, or a second source for the same name, cannot put other bytes under it.
  */
 async function sameSnapshot(dir: string, files: PromotedFile[]): Promise<void> {
-  const { readdir } = await import('node:fs/promises');
   const present = new Map<string, string>();
   for (const e of await readdir(dir, { recursive: true, withFileTypes: true })) {
     if (!e.isSymbolicLink()) continue;
-    const path = relative(dir, join(e.parentPath, e.name)).split('\\').join('/');
+    const path = relative(dir, join(e.parentPath, e.name));
     present.set(path, basename(await readlink(join(e.parentPath, e.name))));
   }
   const same = files.length === 0 || (present.size === files.length && files.every((f) => present.get(f.path) === f.etag));
@@ -233,7 +232,6 @@ export async function quarantine(dir: string, repo: string, commit: string, file
     await rename(files, join(dest, 'files'));
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== 'EXDEV') throw new LtrackError('sandbox_failed', `cannot move the snapshot into quarantine: ${(err as Error).message}`, { file: dest });
-    const { cp } = await import('node:fs/promises');
     await cp(files, join(dest, 'files'), { recursive: true, verbatimSymlinks: true });
     await rm(files, { recursive: true, force: true });
   }

@@ -32,8 +32,6 @@ export interface ServeOptions {
 export interface GateServer {
   url: string;
   close(): Promise<void>;
-  /** Vets started since the server did (each one a commit nobody had gated under the current rules). */
-  vets(): number;
 }
 
 const RETRY_AFTER_S = 30;
@@ -42,7 +40,6 @@ export async function serveGate(opts: ServeOptions): Promise<GateServer> {
   const registry = new Registry(opts.registry);
   const upstream = opts.upstream.replace(/\/+$/, '');
   const inflight = new Map<string, Promise<GateOutcome>>();
-  let vets = 0;
   // one vet at a time: a sandbox and a tracer per vet; the rest wait in the bounded queue
   let chain: Promise<unknown> = Promise.resolve();
 
@@ -67,7 +64,6 @@ export async function serveGate(opts: ServeOptions): Promise<GateServer> {
         rulesetDigest: digest,
       }).then((o) => {
         if (!o.cached) {
-          vets++;
           opts.log(`ltrack gate serve: ${id} ${o.status}${o.reasons[0] ? ` (${o.reasons[0]})` : ''}`);
         }
         return o;
@@ -149,7 +145,6 @@ export async function serveGate(opts: ServeOptions): Promise<GateServer> {
   const addr = server.address() as { address: string; port: number };
   return {
     url: `http://${addr.address.includes(':') ? `[${addr.address}]` : addr.address}:${addr.port}`,
-    vets: () => vets,
     close: () =>
       new Promise<void>((resolve) => {
         server.close(() => resolve());

@@ -1,9 +1,9 @@
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdir, rename, rm, stat } from 'node:fs/promises';
+import { mkdir, rename, rm } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { LtrackError } from '../core/errors.js';
-import { ROOTFS_PARENT, recipeDigest, rootfsPath } from './recipe.js';
+import { ROOTFS_PARENT, recipeDigest, rootfsFinished, rootfsPath } from './recipe.js';
 
 /**
  * The sandbox image as one tarball a CI cache can keep (actions/cache keyed by the recipe digest):
@@ -11,8 +11,6 @@ import { ROOTFS_PARENT, recipeDigest, rootfsPath } from './recipe.js';
  * seconds. Import refuses a tarball of another recipe, and extracts beside the final folder before
  * one rename, so a cut-off import never passes for a built rootfs.
  */
-const DONE_MARK = '.ltrack-rootfs-done';
-
 function tar(args: string[]): Promise<string> {
   return new Promise((resolve, reject) => {
     const child = spawn('tar', args, { stdio: ['ignore', 'pipe', 'pipe'] });
@@ -27,16 +25,10 @@ function tar(args: string[]): Promise<string> {
   });
 }
 
-const exists = (p: string) =>
-  stat(p).then(
-    () => true,
-    () => false,
-  );
-
 export async function exportSandbox(file: string): Promise<{ digest: string }> {
   const digest = await recipeDigest();
   const rootfs = rootfsPath(digest);
-  if (!(await exists(join(rootfs, DONE_MARK)))) throw new LtrackError('sandbox_failed', `no built sandbox for recipe ${digest}: run ltrack sandbox build first`);
+  if (!(await rootfsFinished(rootfs))) throw new LtrackError('sandbox_failed', `no built sandbox for recipe ${digest}: run ltrack sandbox build first`);
   const tmp = `${file}.tmp-${randomBytes(4).toString('hex')}`;
   try {
     await tar(['-C', ROOTFS_PARENT, '--numeric-owner', '--xattrs', '-cf', tmp, basename(rootfs)]);
@@ -59,12 +51,12 @@ export async function importSandbox(file: string): Promise<{ digest: string; res
     throw new LtrackError('bad_input', `not a sandbox tarball: ${(err as Error).message}`, { file, cause: err });
   }
   if (first.split('/')[0] !== want) throw new LtrackError('bad_input', `holds ${first.split('/')[0]}, this checkout's recipe needs ${want}; build it with ltrack sandbox build`, { file });
-  if (await exists(join(rootfsPath(digest), DONE_MARK))) return { digest, restored: false };
+  if (await rootfsFinished(rootfsPath(digest))) return { digest, restored: false };
   const staging = join(ROOTFS_PARENT, `.import-${randomBytes(4).toString('hex')}`);
   await mkdir(staging, { recursive: true, mode: 0o700 });
   try {
     await tar(['-C', staging, '--numeric-owner', '--xattrs', '-xf', file, want]);
-    if (!(await exists(join(staging, want, DONE_MARK)))) throw new LtrackError('bad_input', 'the tarball holds an unfinished rootfs', { file });
+    if (!(await rootfsFinished(join(staging, want)))) throw new LtrackError('bad_input', 'the tarball holds an unfinished rootfs', { file });
     await rm(rootfsPath(digest), { recursive: true, force: true }); // a half-built folder of an earlier attempt
     await rename(join(staging, want), rootfsPath(digest));
   } finally {

@@ -1,27 +1,15 @@
 import { spawn } from 'node:child_process';
-import { mkdir, open, readdir, readFile, rename, rm, stat, unlink } from 'node:fs/promises';
+import { mkdir, open, readdir, readFile, rename, rm, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { LtrackError, wrapError } from '../core/errors.js';
 import { docker } from './docker-client.js';
 import { aptMirror } from './mirror.js';
-import { IMAGE_REPO, RECIPE_DIR, ROOTFS_PARENT, imageTag, recipeDigest, rootfsPath } from './recipe.js';
+import { DONE_MARK, IMAGE_REPO, RECIPE_DIR, ROOTFS_PARENT, imageTag, recipeDigest, rootfsFinished, rootfsPath } from './recipe.js';
 
 export interface ImageInfo {
   tag: string;
   rootfs: string;
   built: boolean;
-}
-
-/** Marks a finished rootfs: a folder without it is a build that died half way. */
-const DONE_MARK = '.ltrack-rootfs-done';
-
-async function exists(path: string): Promise<boolean> {
-  try {
-    await stat(path);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 async function dockerHasImage(tag: string): Promise<boolean> {
@@ -37,7 +25,7 @@ async function dockerHasImage(tag: string): Promise<boolean> {
 export async function imageStatus(): Promise<{ tag: string; present: boolean; rootfsPresent: boolean }> {
   const digest = await recipeDigest();
   const tag = imageTag(digest);
-  return { tag, present: await dockerHasImage(tag), rootfsPresent: await exists(join(rootfsPath(digest), DONE_MARK)) };
+  return { tag, present: await dockerHasImage(tag), rootfsPresent: await rootfsFinished(rootfsPath(digest)) };
 }
 
 /** The rootfs and image of the current recipe, for the drivers; throws when either is missing. */
@@ -45,7 +33,7 @@ export async function requireImage(need: 'docker' | 'bwrap'): Promise<{ tag: str
   const digest = await recipeDigest();
   const tag = imageTag(digest);
   const rootfs = rootfsPath(digest);
-  const ok = need === 'docker' ? await dockerHasImage(tag) : await exists(join(rootfs, DONE_MARK));
+  const ok = need === 'docker' ? await dockerHasImage(tag) : await rootfsFinished(rootfs);
   if (!ok) throw new LtrackError('sandbox_failed', `sandbox image ${tag} is not built; run \`ltrack sandbox build\` (or bash scripts/bootstrap)`);
   return { tag, rootfs };
 }
@@ -64,7 +52,7 @@ export async function ensureImage(opts: { onProgress?: (m: string) => void } = {
   await mkdir(ROOTFS_PARENT, { recursive: true, mode: 0o755 });
   const release = await buildLock(progress);
   try {
-    if (!(await exists(join(rootfs, DONE_MARK)))) {
+    if (!(await rootfsFinished(rootfs))) {
       await buildRootfs(rootfs, progress);
       built = true;
     }

@@ -1,4 +1,4 @@
-import { readdir, readFile } from 'node:fs/promises';
+import { readdir, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { projectPath } from '../core/paths.js';
 import { sha256Named } from '../core/sha256.js';
@@ -19,4 +19,14 @@ export async function recipeDigest(dir = RECIPE_DIR): Promise<string> {
 }
 
 export const rootfsPath = (digest: string): string => join(ROOTFS_PARENT, `rootfs-${digest}`);
+
+/** Marks a finished rootfs: a folder without it is a build (or an import) that died half way. */
+export const DONE_MARK = '.ltrack-rootfs-done';
+
+export async function rootfsFinished(rootfs: string): Promise<boolean> {
+  return stat(join(rootfs, DONE_MARK)).then(
+    () => true,
+    () => false,
+  );
+}
 export const imageTag = (digest: string): string => `${IMAGE_REPO}:${digest}`;
