@@ -41,7 +41,7 @@ const action = () =>
       },
     });
   });
-const cli = () => timed(() => execFileSync(process.execPath, [resolve('dist/cli/main.js'), 'vet', MODEL, '--out', join(work, `c${n++}`), '--progress', 'off'], { stdio: 'ignore' }));
+const cli = () => timed(() => execFileSync(process.execPath, [resolve('dist/bin/ltrack.js'), 'vet', MODEL, '--out', join(work, `c${n++}`), '--progress', 'off'], { stdio: 'ignore' }));
 
 const a = [];
 const c = [];

@@ -23,7 +23,7 @@ const ROUNDS = Number(process.argv[2] ?? 6);
 const REQUESTS = Number(process.argv[3] ?? 1000);
 const PYTHON = '/usr/bin/python3';
 const SERVER = resolve('test/agent/fixtures/server.py');
-const CLI = resolve('dist/cli/main.js');
+const CLI = resolve('dist/bin/ltrack.js');
 const work = mkdtempSync(join(tmpdir(), 'lt-bench-agent-'));
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 /** Ratios of rounds that alternate which side goes first: their geometric mean cancels the order effect. */

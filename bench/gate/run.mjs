@@ -21,7 +21,7 @@ import { snapshotDownload } from '@huggingface/hub';
 const execFileAsync = promisify(execFile);
 const ROUNDS = Number(process.argv[2] ?? 3);
 const SERVE_MIB = Number(process.argv[3] ?? 1024);
-const CLI = resolve('dist/cli/main.js');
+const CLI = resolve('dist/bin/ltrack.js');
 const work = mkdtempSync(join(tmpdir(), 'lt-bench-gate-'));
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 const geomean = (xs) => Math.exp(xs.reduce((s, x) => s + Math.log(x), 0) / xs.length);

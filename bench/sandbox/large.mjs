@@ -45,7 +45,7 @@ async function bare(tag) {
 /** `ltrack vet MODEL` through the CLI, peak RSS from /proc while it runs (VmHWM at exit is lost). */
 function vet() {
   return new Promise((res, rej) => {
-    const p = spawn(process.execPath, [resolve('dist/cli/main.js'), 'vet', '--sandbox', 'docker', model], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const p = spawn(process.execPath, [resolve('dist/bin/ltrack.js'), 'vet', '--sandbox', 'docker', model], { stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '',
       peak = 0;
     const poll = setInterval(() => {

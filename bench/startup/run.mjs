@@ -1,8 +1,9 @@
 // Start-up cost of the CLI (issue 13, item 4): median wall time of `--version`, `--help` and a
 // static vet of one small pickle, and files/s of a static vet of a folder of 1,000 small pickles.
 // Usage: node bench/startup/run.mjs [runs] [other-dist ...]
-// Each dist folder (default: dist/) is measured in the same rounds, side by side, so a baseline
-// built from another commit (kept next to dist/, so its relative paths resolve) compares fairly.
+// The bundled CLI (dist/bin/ltrack.js, package.json's bin) and the same code as plain modules
+// (dist/cli/main.js) are measured in the same rounds, side by side, with any other dist folder's
+// entry (a baseline built from another commit, kept next to dist/ so its relative paths resolve).
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync, existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
@@ -10,7 +11,7 @@ import { fileURLToPath } from 'node:url';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
 const runs = Number(process.argv[2] ?? 9);
-const dists = ['dist', ...process.argv.slice(3)].map((d) => resolve(root, d));
+const dists = ['dist/bin/ltrack.js', 'dist/cli/main.js', ...process.argv.slice(3).map((d) => join(d, 'cli/main.js'))].map((d) => resolve(root, d));
 const pickle = join(root, 'fixtures/out/benign/data.pkl');
 const folder = join(root, 'bench/out/startup-1000');
 
@@ -28,10 +29,10 @@ const cases = [
   ['vet --static-only 1,000 files', ['vet', '--static-only', folder]],
 ];
 
-/** Wall ms, exit code and peak RSS (GNU time) of one CLI run; no dist: an empty node, the floor. */
-function once(dist, args) {
+/** Wall ms, exit code and peak RSS (GNU time) of one CLI run; no entry: an empty node, the floor. */
+function once(entry, args) {
   const t0 = process.hrtime.bigint();
-  const script = dist ? [join(dist, 'cli/main.js'), ...args] : ['-e', '0'];
+  const script = entry ? [entry, ...args] : ['-e', '0'];
   const r = spawnSync('/usr/bin/time', ['-f', '%M', process.execPath, ...script], { encoding: 'utf8' });
   const ms = Number(process.hrtime.bigint() - t0) / 1e6;
   const rssKb = Number(r.stderr.trim().split('\n').pop());
@@ -54,7 +55,7 @@ for (let round = 0; round < runs; round++) {
 
 console.log(`node ${process.version}, ${runs} runs each, medians; dists side by side: ${dists.map((d) => d.slice(root.length)).join(', ')}`);
 console.log(
-  `${'node -e 0 (floor)'.padEnd(30)} ${''.padEnd(14)} ${median(floor.map((x) => x.ms))
+  `${'node -e 0 (floor)'.padEnd(30)} ${''.padEnd(20)} ${median(floor.map((x) => x.ms))
     .toFixed(0)
     .padStart(6)} ms  ${median(floor.map((x) => x.rssMb))
     .toFixed(0)
@@ -67,7 +68,7 @@ for (const [name] of cases) {
     const rss = median(s.map((x) => x.rssMb));
     const rate = name.includes('1,000') ? `, ${Math.round(1000 / (ms / 1000))} files/s` : '';
     console.log(
-      `${name.padEnd(30)} ${dist.slice(root.length).padEnd(14)} ${ms.toFixed(0).padStart(6)} ms  ${rss.toFixed(0).padStart(4)} MB RSS  exit ${[...new Set(s.map((x) => x.status))].join('/')}${rate}`,
+      `${name.padEnd(30)} ${dist.slice(root.length).padEnd(20)} ${ms.toFixed(0).padStart(6)} ms  ${rss.toFixed(0).padStart(4)} MB RSS  exit ${[...new Set(s.map((x) => x.status))].join('/')}${rate}`,
     );
   }
 }

@@ -1,7 +1,8 @@
 // Static vet of the shapes real model files have, end to end through the CLI (issue 13 item 1):
 // for each shape, in one run and side by side, `ltrack vet --static-only` (the package's bin,
-// dist/cli/main.js, as a user runs it) under /usr/bin/time -v for its wall time and peak RSS, and
-// `openssl dgst -sha256` of the same bytes. Targets: <= 1.25x openssl, peak RSS < 100 MB.
+// dist/bin/ltrack.js, as a user runs it) under /usr/bin/time -v for its wall time and peak RSS, and
+// `openssl dgst -sha256` of the same bytes. Targets: <= 1.25x openssl, peak RSS < 100 MB. A
+// static-only vet that signs nothing reads in place (src/intake/in-place.ts): no copy.
 // Usage: node bench/static/shapes.mjs [GiB=1] [rounds=1] [shape...]
 //   (after bash scripts/bootstrap; files are written once by shapes.py into /tmp/ltrack-bench-shapes/<GiB>g)
 import { execFileSync, spawnSync } from 'node:child_process';
@@ -36,24 +37,19 @@ try {
     const files = filesOf(path);
     const bytes = files.reduce((s, f) => s + statSync(f).size, 0);
     for (let round = 0; round < rounds; round++) {
-      const ours = timed(process.execPath, ['dist/cli/main.js', 'vet', '--static-only', path, '--format', 'json', '--out', join(out, 'report.json')]);
+      const ours = timed(process.execPath, ['dist/bin/ltrack.js', 'vet', '--static-only', path, '--format', 'json', '--out', join(out, 'report.json')]);
       if (ours.status === 2) throw new Error(`ltrack vet failed on ${name}: ${ours.stderr}`);
       const ssl = timed('openssl', ['dgst', '-sha256', ...files]);
-      const split = JSON.parse(execFileSync(process.execPath, ['bench/static/split.mjs', path], { encoding: 'utf8' }));
       const report = JSON.parse(ours.stdout);
       const reasons = [...new Set((report.findings ?? []).map((f) => f.ruleId))].join(' ');
-      rows.push({ name, bytes, ...ours, ssl: ssl.seconds, split, verdict: VERDICT[ours.status] ?? ours.status, reasons });
+      rows.push({ name, bytes, ...ours, ssl: ssl.seconds, verdict: VERDICT[ours.status] ?? ours.status, reasons });
     }
   }
 } finally {
   rmSync(out, { recursive: true, force: true });
 }
-// The split (a separate run right after): staging copies and hashes; the analysis reads the copy.
-console.log(`| shape (${GiB} GiB) | ltrack vet --static-only s | peak RSS MB | openssl sha256 s | x openssl | staging s | analysis s (x openssl) | verdict (rules) |`);
-console.log('|---|---|---|---|---|---|---|---|');
+console.log(`| shape (${GiB} GiB) | ltrack vet --static-only s | peak RSS MB | openssl sha256 s | x openssl | verdict (rules) |`);
+console.log('|---|---|---|---|---|---|');
 for (const r of rows) {
-  const x = (s) => (s / r.ssl).toFixed(2);
-  console.log(
-    `| ${r.name} | ${r.seconds.toFixed(2)} | ${r.rssMB.toFixed(0)} | ${r.ssl.toFixed(2)} | **${x(r.seconds)}** | ${r.split.stageSeconds.toFixed(2)} | ${r.split.scanSeconds.toFixed(2)} (${x(r.split.scanSeconds)}) | ${r.verdict}${r.reasons ? ` (${r.reasons})` : ''} |`,
-  );
+  console.log(`| ${r.name} | ${r.seconds.toFixed(2)} | ${r.rssMB.toFixed(0)} | ${r.ssl.toFixed(2)} | **${(r.seconds / r.ssl).toFixed(2)}** | ${r.verdict}${r.reasons ? ` (${r.reasons})` : ''} |`);
 }

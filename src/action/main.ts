@@ -56,12 +56,14 @@ const progress = (m: string, tick?: boolean) => {
 };
 
 async function vetPaths(inputs: ActionInputs, staticOnly: boolean, out: string) {
-  const { vet } = await import('../vet/index.js');
+  const [{ vet }, { keylessAvailable }] = await Promise.all([import('../vet/index.js'), import('../manifest/keyless.js')]);
   await mkdir(out, { recursive: true });
   return core.group(`ltrack vet ${inputs.paths.join(' ')}${staticOnly ? ' (static analysis only)' : ''}`, () =>
     vet({
       paths: inputs.paths,
       staticOnly,
+      // as the CLI: read in place when nothing runs and nothing is signed
+      readInPlace: staticOnly && !inputs.signKey && !keylessAvailable(),
       sandbox: inputs.sandbox,
       ...(inputs.deps ? { deps: inputs.deps } : {}),
       ...(inputs.wheelhouse ? { wheelhouse: inputs.wheelhouse } : {}),

@@ -38,8 +38,12 @@ export class BufBytes implements Bytes {
 /** An open file descriptor shared by every region cut from it; closed once by its owner. */
 export class FileHandle {
   readonly fd: number;
-  constructor(readonly path: string) {
-    this.fd = openSync(path, 'r');
+  /** Opens `path`, or names a descriptor its owner already holds (and closes). */
+  constructor(
+    readonly path: string,
+    fd?: number,
+  ) {
+    this.fd = fd ?? openSync(path, 'r');
   }
   close(): void {
     closeSync(this.fd);

@@ -32,6 +32,8 @@ export interface Candidate {
   /** As given on the command line. */
   given: string;
   folder: boolean;
+  /** Where the candidate's files are, symlinks resolved: the folder, or the folder holding the file. */
+  root: string;
   files: CandidateFile[];
   skipped: SkippedFile[];
 }
@@ -51,7 +53,10 @@ export async function enumerateCandidate(given: string, maxFiles: number): Promi
     const missing = (err as NodeJS.ErrnoException).code === 'ENOENT';
     throw new LtrackError('bad_input', missing ? 'cannot read: no such file or folder' : `cannot read: ${(err as Error).message}`, { cause: err, file: given });
   }
-  if (s.isFile()) return { given, folder: false, files: [{ path: given, source: await realpath(given), rel: basename(given) }], skipped: [] };
+  if (s.isFile()) {
+    const source = await realpath(given);
+    return { given, folder: false, root: dirname(source), files: [{ path: given, source, rel: basename(given) }], skipped: [] };
+  }
   if (!s.isDirectory()) throw notRegular(given, s);
   const root = await realpath(given);
   const linkRoot = (await hfRepoOf(root)) ?? root;
@@ -86,7 +91,7 @@ export async function enumerateCandidate(given: string, maxFiles: number): Promi
     }
   }
   files.sort((a, b) => (a.rel < b.rel ? -1 : a.rel > b.rel ? 1 : 0));
-  return { given, folder: true, files, skipped };
+  return { given, folder: true, root, files, skipped };
 }
 
 async function resolveLink(real: string, shown: string, linkRoot: string): Promise<{ source: string; linkTo: string } | SkippedFile> {

@@ -8,29 +8,42 @@ import { ownerAlive } from '../core/owner.js';
 import { copyHashed } from './copy.js';
 import { enumerateCandidate, type Candidate, type CandidateFile, type SkippedFile } from './enumerate.js';
 import type { Progress } from '../core/progress.js';
+import type { FileIdentity } from './in-place.js';
 import { humanBytes } from '../core/units.js';
 
 /** A candidate file as staged: the copy that is hashed, scanned and mounted into the sandbox. */
-export interface StagedFile extends CandidateFile {
+export interface CopiedFile extends CandidateFile {
   staged: string;
   sha256: string;
   size: number;
+  inPlace?: never;
 }
 
-interface StagedCandidate {
+/**
+ * A candidate file read where it lies (src/intake/in-place.ts): `staged` is the user's file
+ * itself, hashed as it is analysed, and `inPlace` what it was when listed.
+ */
+export interface InPlaceFile extends CandidateFile {
+  staged: string;
+  inPlace: FileIdentity;
+}
+
+export type StagedFile = CopiedFile | InPlaceFile;
+
+interface StagedCandidate<F extends StagedFile> {
   given: string;
   folder: boolean;
   /** The staged folder (for a folder candidate) or the folder holding the single staged file. */
   dir: string;
-  files: StagedFile[];
+  files: F[];
   skipped: SkippedFile[];
 }
 
-export interface Staging {
-  dir: string;
-  candidates: StagedCandidate[];
+/** The candidates as the analysis reads them: private copies (stageCandidates) or the user's files pinned (listInPlace). */
+export interface Staging<F extends StagedFile = StagedFile> {
+  candidates: StagedCandidate<F>[];
   /** Every staged file of every candidate, in order. */
-  files: StagedFile[];
+  files: F[];
   skipped: SkippedFile[];
   /** Removes the staging area; safe to call more than once. */
   cleanup(): Promise<void>;
@@ -61,7 +74,7 @@ const RUN_NAME = /^(\d+)-[0-9a-f]{16}$/;
  * a single byte is read); the user's files are only read. The caller must call cleanup() on
  * every path; a process killed before it could is swept by the next staging.
  */
-export async function stageCandidates(paths: string[], opts: { maxFiles: number; onProgress?: Progress; listable?: boolean; signal?: AbortSignal }): Promise<Staging> {
+export async function stageCandidates(paths: string[], opts: { maxFiles: number; onProgress?: Progress; listable?: boolean; signal?: AbortSignal }): Promise<Staging<CopiedFile>> {
   // Candidates' folders can be traversed, not listed, by the sandbox's uid (it knows each name it
   // loads); a wheelhouse must be listable, because pip's --find-links reads the folder.
   const folderMode = opts.listable ? 0o755 : 0o711;
@@ -82,9 +95,9 @@ export async function stageCandidates(paths: string[], opts: { maxFiles: number;
   };
   try {
     const totalBytes = await ensureRoom(dir, listed);
-    const candidates: StagedCandidate[] = [];
+    const candidates: StagedCandidate<CopiedFile>[] = [];
     // One copy per source inode: links to the same blob share it (hard link inside the staging area).
-    const bySource = new Map<string, StagedFile>();
+    const bySource = new Map<string, CopiedFile>();
     let tryReflink = true;
     let done = 0;
     let bytesDone = 0;
@@ -94,7 +107,7 @@ export async function stageCandidates(paths: string[], opts: { maxFiles: number;
     for (const [i, c] of listed.entries()) {
       const cdir = join(dir, `c${i}`);
       await mkdir(cdir, { mode: folderMode });
-      const files: StagedFile[] = [];
+      const files: CopiedFile[] = [];
       for (const f of c.files) {
         opts.signal?.throwIfAborted();
         done++;
@@ -116,20 +129,21 @@ export async function stageCandidates(paths: string[], opts: { maxFiles: number;
         });
         tryReflink &&= copied.how === 'reflink';
         await chmod(staged, 0o444);
-        const s: StagedFile = { ...f, staged, sha256: copied.sha256, size: copied.size };
+        const s: CopiedFile = { ...f, staged, sha256: copied.sha256, size: copied.size };
         bySource.set(f.source, s);
         files.push(s);
       }
       candidates.push({ given: c.given, folder: c.folder, dir: cdir, files, skipped: c.skipped });
     }
-    return { dir, candidates, files: candidates.flatMap((c) => c.files), skipped: candidates.flatMap((c) => c.skipped), cleanup };
+    return { candidates, files: candidates.flatMap((c) => c.files), skipped: candidates.flatMap((c) => c.skipped), cleanup };
   } catch (err) {
     await cleanup();
     throw err;
   }
 }
 
-async function makeStagingDir(): Promise<string> {
+/** A fresh private folder in the staging area (stale ones of dead processes swept first). */
+export async function makeStagingDir(): Promise<string> {
   let base = stageBase();
   try {
     await mkdir(base, { recursive: true, mode: 0o711 });

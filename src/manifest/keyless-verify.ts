@@ -20,11 +20,7 @@ type Checked = { ok: true; payloadType: string; payload: Buffer } | { ok: false;
  * policy (subject and issuer exactly). Returns the signed payload bytes, the only bytes to parse.
  */
 export async function verifyKeylessBundle(bundleText: string, who: KeylessIdentity): Promise<Checked> {
-  const [{ bundleFromJSON }, { TrustedRoot }, { Verifier, toSignedEntity, toTrustMaterial }] = await Promise.all([
-    import('@sigstore/bundle'),
-    import('@sigstore/protobuf-specs'),
-    import('@sigstore/verify'),
-  ]);
+  const { bundleFromJSON, TrustedRoot, Verifier, toSignedEntity, toTrustMaterial } = await import('./sigstore.js');
   let raw: unknown;
   try {
     raw = JSON.parse(bundleText);

@@ -22,7 +22,7 @@ export async function signKeyless(statement: Statement, opts: KeylessOptions = {
     throw new LtrackError('usage', 'keyless signing needs an OIDC identity (GitHub Actions with id-token: write, or SIGSTORE_ID_TOKEN)');
   }
   // Loaded here, not at start-up: only a keyless signing pays for the Sigstore client.
-  const { CIContextProvider, DSSEBundleBuilder, FulcioSigner, RekorWitness, DEFAULT_FULCIO_URL, DEFAULT_REKOR_URL } = await import('@sigstore/sign');
+  const { CIContextProvider, DSSEBundleBuilder, FulcioSigner, RekorWitness, DEFAULT_FULCIO_URL, DEFAULT_REKOR_URL } = await import('./sigstore.js');
   const builder = new DSSEBundleBuilder({
     signer: new FulcioSigner({ identityProvider: new CIContextProvider('sigstore'), fulcioBaseURL: opts.fulcioURL ?? DEFAULT_FULCIO_URL }),
     witnesses: [new RekorWitness({ rekorBaseURL: opts.rekorURL ?? DEFAULT_REKOR_URL })],

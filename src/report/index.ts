@@ -1,33 +1,25 @@
 /** Report writers: JSON (with its schema), SARIF, HTML, CEF, the terminal summary. Only this folder serialises. */
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { Ajv2020, type ValidateFunction } from 'ajv/dist/2020.js';
-import addFormats from 'ajv-formats';
+import type { ErrorObject, ValidateFunction } from 'ajv';
 import type { TraceEvent } from '../core/event.js';
 import { LtrackError } from '../core/errors.js';
 import type { Report } from '../core/report.js';
-import { REPORT_JSON_SCHEMA } from './schema.js';
+import { validate } from './report.validate.js';
 import { toSarif } from './sarif.js';
 import { toHtml } from './html.js';
 import { toCef } from './cef.js';
 import { terminalSummary } from './text.js';
 import { jsonForTerminal, maskSecrets } from './escape.js';
 
-// Compiled on the first report validated, not at module load: commands that write no report skip it.
-let compiled: { ajv: Ajv2020; validate: ValidateFunction } | undefined;
-function reportValidator(): { ajv: Ajv2020; validate: ValidateFunction } {
-  if (!compiled) {
-    const ajv = new Ajv2020({ allErrors: true, strict: false });
-    (addFormats as unknown as (a: Ajv2020) => void)(ajv);
-    compiled = { ajv, validate: ajv.compile(REPORT_JSON_SCHEMA) };
-  }
-  return compiled;
-}
-
 /** Throws when a report does not match its schema: a report we cannot stand behind is not written. */
 export function validateReport(obj: unknown): void {
-  const { ajv, validate } = reportValidator();
-  if (!validate(obj)) throw new LtrackError('internal', `report does not match its schema: ${ajv.errorsText(validate.errors)}`);
+  // compiled ahead of time (src/report/report.validate.ts): a vet does not load ajv's compiler
+  const validateFile = validate as ValidateFunction;
+  if (!validateFile(obj)) {
+    const errors = (validateFile.errors ?? []).map((e: ErrorObject) => `data${e.instancePath} ${e.message ?? 'is invalid'}`).join(', ');
+    throw new LtrackError('internal', `report does not match its schema: ${errors}`);
+  }
 }
 
 /** The report formats: `--format` prints one of them, `--out` writes each but text. */

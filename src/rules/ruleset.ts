@@ -1,9 +1,11 @@
-import { readdir, readFile, stat } from 'node:fs/promises';
+import { readFileSync } from 'node:fs';
+import { readdir, stat } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { parse as parseToml } from 'smol-toml';
 import { LtrackError } from '../core/errors.js';
 import { projectPath } from '../core/paths.js';
-import { sha256Named } from '../core/sha256.js';
+import { sha256, sha256Named } from '../core/sha256.js';
+import { rememberGadgetFileDigest } from './gadgets.js';
 import { compileCondition, compileRule, type Predicate } from './match.js';
 import { schemaErrors, type Rule } from './schema.js';
 import { validateVector } from './cvss.js';
@@ -11,7 +13,7 @@ import { validateVector } from './cvss.js';
 export interface RuleSet {
   rules: Rule[];
   /**
-   * sha256 over the names and bytes of every file of the rules folder in name order (the rule
+   * sha256 over the names and sha256s of every file of the rules folder in name order (the rule
    * files and the data beside them: the pickle globals table, the gadget table, the package list),
    * or of the files given: what a manifest pins.
    */
@@ -38,7 +40,8 @@ export async function loadRuleSet(dirOrFiles: string | string[] = DEFAULT_RULES_
   const bytes = new Map<string, Buffer>();
   for (const file of digested) {
     try {
-      bytes.set(file, await readFile(file));
+      // synchronously: a dozen small files, each an async round trip otherwise
+      bytes.set(file, readFileSync(file));
     } catch (err) {
       throw new LtrackError('bad_input', 'cannot read rule file', { cause: err, file });
     }
@@ -56,7 +59,13 @@ export async function loadRuleSet(dirOrFiles: string | string[] = DEFAULT_RULES_
   const byId = new Map(rules.map((r) => [r.id, r]));
   return {
     rules,
-    digest: sha256Named([...bytes].map(([file, b]) => [basename(file), b] as const)),
+    digest: sha256Named(
+      [...bytes].map(([file, b]) => {
+        const digest = sha256(b);
+        rememberGadgetFileDigest(file, digest);
+        return [basename(file), digest] as const;
+      }),
+    ),
     files,
     byId: (id) => byId.get(id),
     matchers: rules.filter((r) => r.source === 'dynamic' && r.kinds).map((rule) => ({ rule, test: compileRule(rule) })),

@@ -85,7 +85,10 @@ const condition = {
 const kinds = { type: 'array', minItems: 1, uniqueItems: true, items: { enum: [...EVENT_KINDS] } };
 
 /** A complete CVSS v4.0 base vector: all eleven base metrics, in the spec's order. */
-export const CVSS4_BASE = /^CVSS:4\.0\/AV:[NALP]\/AC:[LH]\/AT:[NP]\/PR:[NLH]\/UI:[NPA]\/VC:[HLN]\/VI:[HLN]\/VA:[HLN]\/SC:[HLN]\/SI:[HLN]\/SA:[HLN](\/[A-Z]+:[A-Z])*$/;
+const CVSS4_BASE_METRICS = String.raw`CVSS:4\.0\/AV:[NALP]\/AC:[LH]\/AT:[NP]\/PR:[NLH]\/UI:[NPA]\/VC:[HLN]\/VI:[HLN]\/VA:[HLN]\/SC:[HLN]\/SI:[HLN]\/SA:[HLN]`;
+/** The eleven base metrics, each with a value the specification defines, and nothing after them. */
+export const CVSS4_BASE_ONLY = new RegExp(`^${CVSS4_BASE_METRICS}$`);
+export const CVSS4_BASE = new RegExp(String.raw`^${CVSS4_BASE_METRICS}(\/[A-Z]+:[A-Z])*$`);
 
 export const RULE_FILE_SCHEMA = {
   type: 'object',

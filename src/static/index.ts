@@ -1,5 +1,5 @@
 import { readFile } from 'node:fs/promises';
-import { basename, join, relative } from 'node:path';
+import { basename, relative } from 'node:path';
 import type { Detection } from '../core/finding.js';
 import { LtrackError, wrapError } from '../core/errors.js';
 import type { Format } from '../core/formats.js';
@@ -9,10 +9,12 @@ import { resolveLimits, type Limits } from '../formats/limits.js';
 import { startsLikePickle } from '../formats/sniff.js';
 import { loaderOpensByName } from '../intake/loader-names.js';
 import type { SkippedFile } from '../intake/enumerate.js';
-import { stageCandidates, type StagedFile, type Staging } from '../intake/stage.js';
+import type { StagedFile, Staging } from '../intake/stage.js';
+import { listInPlace, PinnedFile, WHOLE_FILE } from '../intake/in-place.js';
 import { defaultPolicy, type GlobalsPolicy } from './pickle/policy.js';
 import { scanBytes, scanPickleStream, type ScanContext } from './scan.js';
 import { scanTemplateFile, templateCarrier } from './template-carriers.js';
+import { spillLargeStream, type Spilled } from './spill.js';
 import { tensorCompanion } from './companion.js';
 import type { Progress } from '../core/progress.js';
 
@@ -37,18 +39,14 @@ export interface ScanOptions {
 }
 
 /**
- * Static analysis of model files and folders (Hugging Face snapshots), staged first: a private
- * copy of every file is hashed while copying, then analysed (stageCandidates). For callers that
- * only scan; a vet stages itself, because the sandbox must load the same copies.
+ * Static analysis of model files and folders (Hugging Face snapshots), read in place: nothing is
+ * run, so no private copy is needed, only that every file is the one listed until its analysis is
+ * done (listInPlace). For callers that only scan; a vet that runs the candidate stages copies,
+ * because the sandbox must load the bytes that were analysed.
  */
 export async function scanPaths(paths: string[], options: ScanOptions = {}): Promise<StaticResult> {
   const limits = resolveLimits(options.limits);
-  const staging = await stageCandidates(paths, { maxFiles: limits.maxFilesPerFolder, ...(options.onProgress ? { onProgress: options.onProgress } : {}) });
-  try {
-    return await scanStaged(staging, options);
-  } finally {
-    await staging.cleanup();
-  }
+  return scanStaged(await listInPlace(paths, { maxFiles: limits.maxFilesPerFolder, ...(options.onProgress ? { onProgress: options.onProgress } : {}) }), options);
 }
 
 /**
@@ -65,10 +63,10 @@ export async function scanStaged(staging: Staging, options: ScanOptions = {}): P
   const detections: Detection[] = [];
   const incomplete: string[] = [];
   for (const c of staging.candidates) {
-    if (c.folder) detections.push(...(await customCode(c.dir, c.given, c.files)));
+    if (c.folder) detections.push(...(await customCode(c.given, c.files)));
     for (const [i, f] of c.files.entries()) {
       options.onProgress?.(`${f.path}${c.files.length > 1 ? ` (${i + 1}/${c.files.length})` : ''}`, true);
-      const { target, found, unseen } = scanFile(f, limits, policy);
+      const { target, found, unseen } = await scanStagedFile(f, limits, policy);
       targets.push(target);
       detections.push(...found);
       incomplete.push(...unseen);
@@ -86,59 +84,96 @@ export async function scanStaged(staging: Staging, options: ScanOptions = {}): P
 const YIELD_EVERY = 128;
 
 /** Files up to this size are read once into memory and parsed from there. */
-const SMALL_FILE = 1 << 20;
+const SMALL_FILE = WHOLE_FILE;
+
+type Scanned = { target: TargetFile; found: Detection[]; unseen: string[] };
+/** What the analysis of a file's bytes gives; its digest is the caller's, taken by its kind of staging. */
+type Analysed = Omit<Scanned, 'target'> & { target: Omit<TargetFile, 'sha256'> };
 
 /**
- * One staged file, synchronously: the work is CPU-bound parsing of files the page cache mostly
- * holds, and each async fs call is a thread-pool round trip. The digest is the one taken while
- * staging; the copy cannot change (root-owned, read-only, in a folder only we write).
+ * One file, by its kind of staging. A private copy carries the digest taken while copying and
+ * cannot change (root-owned, read-only, in a folder only we write). A file read in place is pinned
+ * (src/intake/in-place.ts): hashed from the bytes analysed — a small one from the one buffer, a
+ * large one on the same descriptor (on a worker thread while this one parses) — and refused when
+ * it is not, after the analysis, the file that was listed.
  */
-function scanFile(f: StagedFile, limits: Limits, policy: ReturnType<typeof defaultPolicy>): { target: TargetFile; found: Detection[]; unseen: string[] } {
+async function scanStagedFile(f: StagedFile, limits: Limits, policy: GlobalsPolicy): Promise<Scanned> {
+  if (!f.inPlace) {
+    let handle: FileHandle;
+    try {
+      handle = new FileHandle(f.staged);
+    } catch (err) {
+      throw wrapError(err, 'bad_input', 'cannot open the staged copy', f.path);
+    }
+    try {
+      const bytes = f.size <= SMALL_FILE ? new BufBytes(new FileBytes(handle, 0, f.size).read(0, f.size)) : new FileBytes(handle, 0, f.size);
+      const scanned = await withSpill(bytes, handle.fd, limits, (spilled) => scanFile(f, bytes, limits, policy, spilled));
+      return { ...scanned, target: { ...scanned.target, sha256: f.sha256 } };
+    } finally {
+      handle.close();
+    }
+  }
+  const pinned = new PinnedFile(f);
+  try {
+    const bytes = pinned.whole ? new BufBytes(pinned.whole) : new FileBytes(new FileHandle(f.path, pinned.fd), 0, pinned.size);
+    const scanned = await withSpill(bytes, pinned.fd, limits, (spilled) => scanFile(f, bytes, limits, policy, spilled));
+    const sha256 = await pinned.sha256();
+    pinned.assertUnchanged();
+    return { ...scanned, target: { ...scanned.target, sha256 } };
+  } finally {
+    await pinned.close();
+  }
+}
+
+/** The analysis, given the file's compressed stream unpacked to a spill file when it is one too large for memory. */
+async function withSpill<T>(bytes: BufBytes | FileBytes, fd: number, limits: Limits, analyse: (spilled: Spilled | undefined) => T): Promise<T> {
+  const spilled = bytes.size > limits.maxFileBytes ? undefined : await spillLargeStream(bytes, fd, limits);
+  try {
+    return analyse(spilled);
+  } finally {
+    spilled?.remove();
+  }
+}
+
+/**
+ * The analysis of one file's bytes, synchronously: the work is CPU-bound parsing of files the page
+ * cache mostly holds, and each async fs call is a thread-pool round trip.
+ */
+function scanFile(f: StagedFile, bytes: BufBytes | FileBytes, limits: Limits, policy: GlobalsPolicy, spilled: Spilled | undefined): Analysed {
   const file = f.path;
-  const base: TargetFile = { path: file, sha256: f.sha256, size: f.size, format: 'unknown', ...(f.linkTo ? { linkTo: f.linkTo } : {}) };
+  const base: Analysed['target'] = { path: file, size: bytes.size, format: 'unknown', ...(f.linkTo ? { linkTo: f.linkTo } : {}) };
   const found: Detection[] = [];
-  if (f.size > limits.maxFileBytes) {
+  if (bytes.size > limits.maxFileBytes) {
     found.push({
       ruleId: 'LT-LIM-001',
       source: 'static',
       phase: 'static',
-      message: `file of ${f.size} bytes is over the size limit; hashed, not parsed`,
-      evidence: { size: f.size },
+      message: `file of ${bytes.size} bytes is over the size limit; hashed, not parsed`,
+      evidence: { size: bytes.size },
       location: { file },
     });
     return { target: { ...base, unanalysed: `over the size limit (${limits.maxFileBytes} bytes); hashed, not parsed` }, found, unseen: [] };
   }
-  let handle: FileHandle;
-  try {
-    handle = new FileHandle(f.staged);
-  } catch (err) {
-    throw wrapError(err, 'bad_input', 'cannot open the staged copy', file);
+  const ctx: ScanContext = { file, limits, policy, out: found, unseen: [], ...(spilled ? { spilled } : {}) };
+  const format = guarded(file, () => scanBytes(bytes, [], ctx));
+  // transformers opens a template carrier by its name whatever its first bytes look like (a
+  // template can begin like a protocol-0 pickle): it is read as one, on top of what it sniffed as
+  const carrier = templateCarrier(basename(file));
+  if (carrier) {
+    const t = guarded(file, () => scanTemplateFile(carrier, bytes.read(0, Math.min(bytes.size, limits.maxInMemoryBytes + 1)), file, limits.maxInMemoryBytes));
+    found.push(...t.found);
+    if (t.format) return { target: { ...base, format: t.format }, found, unseen: [] };
   }
-  try {
-    const bytes = f.size <= SMALL_FILE ? new BufBytes(new FileBytes(handle, 0, f.size).read(0, f.size)) : new FileBytes(handle, 0, f.size);
-    const ctx: ScanContext = { file, limits, policy, out: found, unseen: [] };
-    const format = guarded(file, () => scanBytes(bytes, [], ctx));
-    // transformers opens a template carrier by its name whatever its first bytes look like (a
-    // template can begin like a protocol-0 pickle): it is read as one, on top of what it sniffed as
-    const carrier = templateCarrier(basename(file));
-    if (carrier) {
-      const t = guarded(file, () => scanTemplateFile(carrier, bytes.read(0, Math.min(bytes.size, limits.maxInMemoryBytes + 1)), file, limits.maxInMemoryBytes));
-      found.push(...t.found);
-      if (t.format) return { target: { ...base, format: t.format }, found, unseen: [] };
-    }
-    if (!PICKLE_FAMILY.has(format)) guarded(file, () => polyglotPickle(bytes, format, ctx));
-    const unseen = ctx.unseen!;
-    const { blob, ...accounted } = accountFor(format, bytes, basename(file), limits);
-    // the file itself unseen (an archive not opened): not analysed, so never a manifest subject
-    const whole = unseen.find((u) => u.entry.length === 0);
-    const target = { ...base, format, ...accounted, ...(whole && !accounted.unanalysed ? { unanalysed: whole.reason } : {}) };
-    const reasons = unseen.map((u) => `${file}${u.entry.length ? ` (${u.entry.join(' > ')})` : ''}: ${u.reason}`);
-    // tensor bytes under a name no loader opens still load through a companion file: not a pass
-    if (blob && !loaderOpensByName(basename(file))) reasons.push(`${file}: ${accounted.unanalysed}`);
-    return { target, found, unseen: reasons };
-  } finally {
-    handle.close();
-  }
+  if (!PICKLE_FAMILY.has(format)) guarded(file, () => polyglotPickle(bytes, format, ctx));
+  const unseen = ctx.unseen!;
+  const { blob, ...accounted } = accountFor(format, bytes, basename(file), limits);
+  // the file itself unseen (an archive not opened): not analysed, so never a manifest subject
+  const whole = unseen.find((u) => u.entry.length === 0);
+  const target = { ...base, format, ...accounted, ...(whole && !accounted.unanalysed ? { unanalysed: whole.reason } : {}) };
+  const reasons = unseen.map((u) => `${file}${u.entry.length ? ` (${u.entry.join(' > ')})` : ''}: ${u.reason}`);
+  // tensor bytes under a name no loader opens still load through a companion file: not a pass
+  if (blob && !loaderOpensByName(basename(file))) reasons.push(`${file}: ${accounted.unanalysed}`);
+  return { target, found, unseen: reasons };
 }
 
 const PICKLE_FAMILY = new Set<Format>(['pickle', 'joblib', 'torch-legacy']);
@@ -195,10 +230,12 @@ function guarded<T>(file: string, body: () => T): T {
  * A Hugging Face snapshot whose config.json maps classes to its own modules (`auto_map`) runs
  * those .py files under trust_remote_code: they are code, reported as such.
  */
-async function customCode(stagedDir: string, given: string, files: StagedFile[]): Promise<Detection[]> {
+async function customCode(given: string, files: StagedFile[]): Promise<Detection[]> {
+  const file = files.find((f) => f.rel === 'config.json');
+  if (!file) return [];
   let config: { auto_map?: Record<string, unknown> };
   try {
-    config = JSON.parse(await readFile(join(stagedDir, 'config.json'), 'utf8')) as typeof config;
+    config = JSON.parse(await readFile(file.staged, 'utf8')) as typeof config;
   } catch {
     return [];
   }

@@ -6,6 +6,7 @@ import { sniff } from '../formats/sniff.js';
 import { memberData, readZip } from '../formats/zip.js';
 import { unpack, type Compression } from '../formats/unpack.js';
 import { zfileDataOffset } from '../formats/joblib.js';
+import type { Spilled } from './spill.js';
 import { kerasCodeLayers, nestingBeyond } from '../formats/keras.js';
 import { readOnnx } from '../formats/onnx.js';
 import { readTar } from '../formats/tar.js';
@@ -30,6 +31,8 @@ export interface ScanContext {
    * name. Shared with nested scans. Without it, the findings alone say so.
    */
   unseen?: Unseen[];
+  /** The whole file's compressed stream, already unpacked to a spill file (src/static/spill.ts): too large to unpack in memory. */
+  spilled?: Spilled;
 }
 
 export interface Unseen {
@@ -96,13 +99,15 @@ export function scanBytes(bytes: Bytes, entry: string[], ctx: ScanContext, depth
 
 /** A compressed stream, unpacked within the bounds and its content scanned by what it is. */
 function scanCompressed(kind: Compression, bytes: Bytes, entry: string[], ctx: ScanContext, depth: number): Format {
-  const unpacked = unpack(kind, bytes.read(0, Math.min(bytes.size, ctx.limits.maxInMemoryBytes + 1)), ctx.limits);
+  const spilled = depth === 0 && ctx.spilled?.kind === kind ? ctx.spilled : undefined;
+  const unpacked = spilled ?? unpack(kind, bytes.read(0, Math.min(bytes.size, ctx.limits.maxInMemoryBytes + 1)), ctx.limits);
   if ('problem' in unpacked) {
     detect(ctx, unpacked.limit ? 'LT-LIM-001' : 'LT-FMT-001', `${unpacked.problem}; its loader must be confirmed dynamically`, entry);
     return kind;
   }
   if (unpacked.cut) detect(ctx, 'LT-LIM-001', unpacked.cut, entry);
-  const innerFormat = scanBytes(new BufBytes(unpacked.data), [...entry, `${kind}-content`], ctx, depth + 1);
+  const content = 'data' in unpacked ? new BufBytes(unpacked.data) : unpacked.bytes;
+  const innerFormat = scanBytes(content, [...entry, `${kind}-content`], ctx, depth + 1);
   // joblib's compressed dumps are a compressed joblib pickle; joblib.load reads them.
   return innerFormat === 'joblib' || innerFormat === 'pickle' ? 'joblib' : kind;
 }

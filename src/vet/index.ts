@@ -9,6 +9,7 @@ import { TOOL_VERSION } from '../core/version.js';
 import { scanStaged } from '../static/index.js';
 import { resolveLimits } from '../formats/limits.js';
 import { stageCandidates, type Staging } from '../intake/stage.js';
+import { listInPlace } from '../intake/in-place.js';
 import { loaderOpensByName } from '../intake/loader-names.js';
 import { analyseLock } from '../locks/index.js';
 import { loadRuleSet, matchEvents, type RuleSet } from '../rules/index.js';
@@ -30,6 +31,12 @@ import type { Progress } from '../core/progress.js';
 export interface VetOptions {
   paths: string[];
   staticOnly: boolean;
+  /**
+   * Read the candidate's files where they lie instead of from private copies (src/intake/in-place.ts):
+   * for a static-only vet whose report signs nothing — the copy would cost more than the analysis.
+   * Refused with a sandbox, which must load the very bytes that were analysed.
+   */
+  readInPlace?: boolean;
   sandbox: 'docker' | 'bwrap' | 'auto';
   deps?: string;
   /** A [safe] table admitting more pickle globals for this vet (its digest goes into the report and rule-set digest). */
@@ -96,12 +103,18 @@ export async function vet(opts: VetOptions): Promise<VetOutcome> {
 
   // Every candidate is copied once into a private staging area: the copy is hashed, scanned and
   // mounted, so the bytes vetted are the bytes that run. Removed on every path out of here.
+  // (A static-only vet may read in place instead: nothing runs, each file is pinned.)
   const limits = resolveLimits();
+  if (opts.readInPlace && !opts.staticOnly) throw new LtrackError('internal', 'a vet that runs the candidate cannot read it in place');
   if (opts.wheelhouse) await assertFolder(opts.wheelhouse);
   const stagings: Staging[] = [];
   try {
     const signal = opts.signal ? { signal: opts.signal } : {};
-    const staging = await timed('stage', () => stageCandidates(opts.paths, { maxFiles: limits.maxFilesPerFolder, onProgress: opts.onProgress, ...signal }));
+    const staging = await timed('stage', (): Promise<Staging> =>
+      opts.readInPlace
+        ? listInPlace(opts.paths, { maxFiles: limits.maxFilesPerFolder, onProgress: opts.onProgress })
+        : stageCandidates(opts.paths, { maxFiles: limits.maxFilesPerFolder, onProgress: opts.onProgress, ...signal }),
+    );
     stagings.push(staging);
     const deps = opts.deps ? await stageDeps(opts.deps, opts.onProgress) : undefined;
     if (deps) stagings.push(deps.staging);

@@ -9,6 +9,7 @@ import { validateAction, validateWorkflow } from '@action-validator/core';
 import { projectPath } from '../../src/core/paths.js';
 import { FIXTURES } from '../helpers/fixtures.js';
 import { startHub } from '../helpers/hub.js';
+import { CLI_BIN } from '../helpers/cli.js';
 
 /**
  * The bundled action run as the runner runs it: `node dist/action/index.js` with INPUT_* variables,
@@ -21,7 +22,7 @@ let work: string;
 let key: string;
 beforeAll(async () => {
   work = await mkdtemp(join(tmpdir(), 'lt-action-'));
-  expect(spawnSync(process.execPath, [projectPath('dist/cli/main.js'), 'key', 'generate', join(work, 'k')]).status).toBe(0);
+  expect(spawnSync(process.execPath, [CLI_BIN, 'key', 'generate', join(work, 'k')]).status).toBe(0);
   key = await readFile(join(work, 'k.key'), 'utf8');
 });
 afterAll(async () => rm(work, { recursive: true, force: true }));
@@ -62,10 +63,10 @@ async function runAction(inputs: Record<string, string>, opts: { event?: { name:
 }
 
 describe('the GitHub Action bundle', () => {
-  it('dist/action/index.js is what scripts/build-action.mjs builds from the sources now', async () => {
+  it('dist/action/index.js is what scripts/bundle.mjs builds from the sources now', async () => {
     const fresh = join(work, 'fresh-bundle.js');
-    await run(process.execPath, [projectPath('scripts/build-action.mjs'), fresh]);
-    expect((await readFile(fresh)).equals(await readFile(BUNDLE)), 'run node scripts/build-action.mjs and commit dist/action/index.js').toBe(true);
+    await run(process.execPath, [projectPath('scripts/bundle.mjs'), 'action', fresh]);
+    expect((await readFile(fresh)).equals(await readFile(BUNDLE)), 'run node scripts/bundle.mjs action and commit dist/action/index.js').toBe(true);
   });
 
   it('action.yml and every example workflow validate', async () => {
@@ -93,16 +94,7 @@ describe('the GitHub Action bundle', () => {
     const shown = (r.stdout + r.stderr).split('\n').filter((l) => !l.startsWith('::add-mask::'));
     expect(shown.join('\n')).not.toContain(keyBody);
     expect(r.stdout).toContain(`::add-mask::${keyBody}`);
-    const verify = spawnSync(process.execPath, [
-      projectPath('dist/cli/main.js'),
-      'manifest',
-      'verify',
-      r.outputs.manifest!,
-      '--key',
-      join(work, 'k.pub'),
-      '--files',
-      join(FIXTURES, 'benign', 'torch_state_dict.pt'),
-    ]);
+    const verify = spawnSync(process.execPath, [CLI_BIN, 'manifest', 'verify', r.outputs.manifest!, '--key', join(work, 'k.pub'), '--files', join(FIXTURES, 'benign', 'torch_state_dict.pt')]);
     expect(verify.status).toBe(0);
   });
 

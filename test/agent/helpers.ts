@@ -1,9 +1,9 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
 import type { AgentAction } from '../../src/agent/types.js';
-import { projectPath } from '../../src/core/paths.js';
 import { omsRootDigest } from '../../src/manifest/build.js';
 import { PREDICATE_TYPE, STATEMENT_TYPE, type Statement } from '../../src/manifest/types.js';
+import { CLI_BIN } from '../helpers/cli.js';
 
 export const SERVER = new URL('./fixtures/server.py', import.meta.url).pathname;
 
@@ -18,7 +18,7 @@ export interface Running {
 }
 
 export function startLtrack(args: string[]): Running {
-  const child = spawn(process.execPath, [projectPath('dist/cli/main.js'), ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, NO_COLOR: '1' } });
+  const child = spawn(process.execPath, [CLI_BIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, NO_COLOR: '1' } });
   const text = { stdout: '', stderr: '' };
   const waiters: (() => void)[] = [];
   const wake = () => waiters.splice(0).forEach((w) => w());

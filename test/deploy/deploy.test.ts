@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { generateKeyPair } from '../../src/manifest/index.js';
 import { projectPath } from '../../src/core/paths.js';
 import { startLtrack } from '../agent/helpers.js';
+import { CLI_BIN } from '../helpers/cli.js';
 
 let work: string;
 beforeAll(async () => {
@@ -17,7 +18,7 @@ describe('deploy/systemd', () => {
   it('the agent unit passes systemd-analyze verify (with ltrack installed where it names it)', async () => {
     // the unit names /usr/local/bin/ltrack, where `npm install -g` puts it; here a shim stands there
     const shim = join(work, 'ltrack');
-    await writeFile(shim, `#!/bin/sh\nexec ${process.execPath} ${projectPath('dist/cli/main.js')} "$@"\n`);
+    await writeFile(shim, `#!/bin/sh\nexec ${process.execPath} ${CLI_BIN} "$@"\n`);
     await chmod(shim, 0o755);
     const unit = (await readFile(projectPath('deploy/systemd/ltrack-agent.service'), 'utf8')).replaceAll('/usr/local/bin/ltrack', shim);
     await writeFile(join(work, 'ltrack-agent.service'), unit);
@@ -114,7 +115,7 @@ describe('deploy/k8s', () => {
     const dep = (await loadDocs('gate.yaml')).find((o) => o.kind === 'Deployment') as unknown as { spec: { template: { spec: { containers: { args: string[] }[] } } } };
     const args = dep.spec.template.spec.containers[0]!.args;
     expect(args.slice(0, 2)).toEqual(['gate', 'serve']);
-    const help = spawnSync(process.execPath, [projectPath('dist/cli/main.js'), 'gate', 'serve', '--help'], { encoding: 'utf8' }).stdout;
+    const help = spawnSync(process.execPath, [CLI_BIN, 'gate', 'serve', '--help'], { encoding: 'utf8' }).stdout;
     for (const flag of args.filter((a) => a.startsWith('--')).map((a) => a.split('=')[0]!)) expect(help, flag).toContain(flag);
   });
 
@@ -124,7 +125,7 @@ describe('deploy/k8s', () => {
       .map((d) => d.toJS() as { kind: string; spec?: { template: { spec: { containers: { args: string[] }[] } } } })
       .find((o) => o.kind === 'DaemonSet')!;
     const args = ds.spec!.template.spec.containers[0]!.args;
-    const help = spawnSync(process.execPath, [projectPath('dist/cli/main.js'), 'agent', '--help'], { encoding: 'utf8' }).stdout;
+    const help = spawnSync(process.execPath, [CLI_BIN, 'agent', '--help'], { encoding: 'utf8' }).stdout;
     for (const flag of args.filter((a) => a.startsWith('--')).map((a) => a.split('=')[0]!)) expect(help, flag).toContain(flag);
   });
 });

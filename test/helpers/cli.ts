@@ -7,9 +7,12 @@ export interface CliRun {
   stderr: string;
 }
 
-/** Runs the built CLI (dist/, made by scripts/bootstrap) as a user would. */
+/** The CLI as installed: package.json's bin, the bundle scripts/bootstrap builds (scripts/bundle.mjs). */
+export const CLI_BIN = projectPath('dist/bin/ltrack.js');
+
+/** Runs the built CLI as a user would. */
 export function ltrack(args: string[], opts: { cwd?: string; env?: NodeJS.ProcessEnv; timeoutMs?: number } = {}): CliRun {
-  const r = spawnSync(process.execPath, [projectPath('dist/cli/main.js'), ...args], {
+  const r = spawnSync(process.execPath, [CLI_BIN, ...args], {
     cwd: opts.cwd ?? projectPath(),
     env: { ...process.env, ...opts.env, NO_COLOR: '1' },
     encoding: 'utf8',
@@ -27,7 +30,7 @@ export function ltrackAsync(args: string[], opts: { env?: NodeJS.ProcessEnv } = 
   return new Promise((resolve) => {
     execFile(
       process.execPath,
-      [projectPath('dist/cli/main.js'), ...args],
+      [CLI_BIN, ...args],
       { cwd: projectPath(), env: { ...process.env, ...opts.env, NO_COLOR: '1' }, encoding: 'utf8', timeout: 600_000, maxBuffer: 64 * 1024 * 1024 },
       (err, stdout, stderr) => resolve({ code: err ? (typeof err.code === 'number' ? err.code : null) : 0, stdout, stderr }),
     );

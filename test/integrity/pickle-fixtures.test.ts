@@ -4,6 +4,7 @@ import { projectPath } from '../../src/core/paths.js';
 import { describe, expect, it } from 'vitest';
 import { FIXTURES, fixtureIndex } from '../helpers/fixtures.js';
 import { loadUnchecked, ranTrue } from '../helpers/unchecked.js';
+import { CLI_BIN } from '../helpers/cli.js';
 
 /**
  * Issue #12 item 5 fixtures (fixtures/gen/integrity_pickle.py): a grammar corner the C unpickler
@@ -22,7 +23,7 @@ interface Report {
 /** The built CLI, without blocking the test worker for the minute a sandboxed vet takes. */
 function ltrackAsync(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [projectPath('dist/cli/main.js'), ...args], { cwd: projectPath(), env: { ...process.env, NO_COLOR: '1' } });
+    const child = spawn(process.execPath, [CLI_BIN, ...args], { cwd: projectPath(), env: { ...process.env, NO_COLOR: '1' } });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));

@@ -4,9 +4,9 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { projectPath } from '../../src/core/paths.js';
 import type { Report } from '../../src/core/report.js';
 import { FIXTURES, fixtureIndex } from '../helpers/fixtures.js';
+import { CLI_BIN } from '../helpers/cli.js';
 
 /**
  * Issue #14 acceptance: the static path alone (`ltrack vet --static-only`, what runs where there is
@@ -16,7 +16,7 @@ import { FIXTURES, fixtureIndex } from '../helpers/fixtures.js';
  */
 /** The built CLI, asynchronously: 90 synchronous runs would block the test worker past vitest's RPC timeout. */
 async function staticVet(args: string[]): Promise<{ code: number | null; report: Report }> {
-  const child = spawn(process.execPath, [projectPath('dist/cli/main.js'), 'vet', '--static-only', '--format', 'json', ...args], {
+  const child = spawn(process.execPath, [CLI_BIN, 'vet', '--static-only', '--format', 'json', ...args], {
     env: { ...process.env, NO_COLOR: '1' },
     stdio: ['ignore', 'pipe', 'pipe'],
   });

@@ -5,7 +5,7 @@ import { RULE_FILE_SCHEMA, schemaErrors } from '../../src/rules/schema.js';
 import { RULE_VALIDATOR_FILE, ruleValidatorSource } from '../../src/rules/validator-source.js';
 
 describe('the ahead-of-time rule-file validator', () => {
-  it('is the code the current RULE_FILE_SCHEMA compiles to (else run scripts/gen-rule-validator.mjs)', () => {
+  it('is the code the current RULE_FILE_SCHEMA compiles to (else run scripts/gen-validators.mjs)', () => {
     expect(readFileSync(RULE_VALIDATOR_FILE, 'utf8')).toBe(ruleValidatorSource());
   });
 

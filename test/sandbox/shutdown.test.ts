@@ -4,12 +4,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
-import { projectPath } from '../../src/core/paths.js';
 import { cgroupLayout } from '../../src/core/cgroup-layout.js';
 import { OWNER_LABEL } from '../../src/core/owner.js';
 import { stageBase } from '../../src/intake/stage.js';
 import { docker } from '../../src/sandbox/docker-client.js';
 import { FIXTURES } from '../helpers/fixtures.js';
+import { CLI_BIN } from '../helpers/cli.js';
 
 /**
  * Clean shutdown with the real CLI, kernel, dockerd and bwrap: a vet is stopped by a signal in each
@@ -33,7 +33,7 @@ interface Vet {
 }
 
 function startVet(driver: 'docker' | 'bwrap', extra: string[] = ['--deps', join(deps, 'requirements.txt'), '--wheelhouse', join(deps, 'wheelhouse')]): Vet {
-  const child = spawn(process.execPath, [projectPath('dist/cli/main.js'), 'vet', model, ...extra, '--sandbox', driver, '--format', 'json'], {
+  const child = spawn(process.execPath, [CLI_BIN, 'vet', model, ...extra, '--sandbox', driver, '--format', 'json'], {
     env: { ...process.env, LTRACK_PROGRESS: '1', NO_COLOR: '1' },
     stdio: ['ignore', 'ignore', 'pipe'],
   });

@@ -1,4 +1,6 @@
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { validateVector } from '../../src/rules/cvss.js';
 import { baseScore, loadRuleSet, type Rule, type RuleSet } from '../../src/rules/index.js';
 import { score, verdict, CONTEXT_WEIGHTS } from '../../src/scoring/index.js';
 import type { Detection } from '../../src/core/finding.js';
@@ -11,6 +13,28 @@ describe('CVSS v4.0 base scores (values from FIRST’s specification examples an
     ['CVSS:4.0/AV:N/AC:L/AT:N/PR:N/UI:N/VC:N/VI:N/VA:N/SC:N/SI:N/SA:N', 0],
   ])('%s → %s', (vector, expected) => {
     expect(baseScore(vector)).toBe(expected);
+  });
+});
+
+describe('CVSS v4.0 vectors a rule file may hold', () => {
+  // validateVector accepts base-only vectors without scoring them (loading rules stays cheap): that
+  // holds only if the calculator scores every one of them.
+  it('every base-only vector with defined values scores between 0 and 10', () => {
+    const metric = (name: string, values: string) => fc.constantFrom(...values.split('').map((v) => `${name}:${v}`));
+    const vectors = fc
+      .tuple(metric('AV', 'NALP'), metric('AC', 'LH'), metric('AT', 'NP'), metric('PR', 'NLH'), metric('UI', 'NPA'), ...['VC', 'VI', 'VA', 'SC', 'SI', 'SA'].map((m) => metric(m, 'HLN')))
+      .map((parts) => `CVSS:4.0/${parts.join('/')}`);
+    fc.assert(
+      fc.property(vectors, (v) => {
+        expect(validateVector(v)).toBeUndefined();
+        const s = baseScore(v);
+        expect(s >= 0 && s <= 10).toBe(true);
+      }),
+      { numRuns: 400 },
+    );
+    expect(validateVector('CVSS:4.0/AV:L/AC:L/AT:N/PR:N/UI:P/VC:H/VI:H/VA:N/SC:N/SI:N/SA:N/E:Q')).toMatch(/rejected/);
+    expect(validateVector('CVSS:4.0/AV:L/AC:L/AT:N/PR:N/UI:P/VC:H/VI:H/VA:N/SC:N/SI:N/SA:N/E:A')).toBeUndefined();
+    expect(validateVector('CVSS:4.0/AV:L/AC:L/AT:N/PR:N/UI:P/VC:H/VI:H/VA:N/SC:N/SI:N')).toMatch(/not a complete/);
   });
 });
 

@@ -86,8 +86,11 @@ async function runVet(paths: string[], flags: VetFlags): Promise<ExitCode> {
   // SIGINT/SIGTERM abort the vet; it rejects once its sandbox, tracer and copies are released
   const { abortOnSignals } = await import('../signals.js');
   const interrupt = abortOnSignals();
+  const staticOnly = flags.staticOnly === true;
   const opts: Omit<VetOptions, 'paths'> = {
-    staticOnly: flags.staticOnly === true,
+    staticOnly,
+    // nothing runs and nothing is signed: no private copy needed (an allowlist is signed only over copies)
+    readInPlace: staticOnly && !signKey && !flags.forceManifest && !keylessAvailable(),
     sandbox: flags.sandbox,
     ...(flags.deps ? { deps: flags.deps } : {}),
     ...(flags.allowGlobals ? { allowGlobals: flags.allowGlobals } : {}),
