@@ -79,7 +79,8 @@ function decoded(kind: Compression, fd: number, start: number): { streams: (Read
     return { streams, exited: Promise.resolve(), stop: () => undefined };
   }
   // bzip2 and xz read the file themselves from its first byte (these streams are whole files)
-  const [tool, args]: [string, string[]] = kind === 'bz2' ? ['bzip2', ['--decompress', '--stdout']] : ['xz', ['--decompress', '--stdout', `--format=${kind === 'lzma' ? 'lzma' : 'xz'}`, '--memlimit-decompress=256MiB']];
+  const [tool, args]: [string, string[]] =
+    kind === 'bz2' ? ['bzip2', ['--decompress', '--stdout']] : ['xz', ['--decompress', '--stdout', `--format=${kind === 'lzma' ? 'lzma' : 'xz'}`, '--memlimit-decompress=256MiB']];
   let child;
   try {
     child = spawn(tool, args, { stdio: [own, 'pipe', 'pipe'], env: {} });
