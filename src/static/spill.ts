@@ -75,7 +75,7 @@ export async function spillLargeStream(bytes: Bytes, fd: number, limits: Limits)
 function decoded(kind: Compression, fd: number, start: number): { streams: (Readable | Transform)[]; exited: Promise<void>; stop(): void } {
   const own = openSync(`/proc/self/fd/${fd}`, 'r');
   if (kind === 'gzip' || kind === 'zlib') {
-    const streams = [createReadStream('', { fd: own, start, highWaterMark: 1 << 20 }), kind === 'gzip' ? createGunzip() : createInflate()];
+    const streams = [createReadStream('', { fd: own, start, highWaterMark: 256 << 10 }), kind === 'gzip' ? createGunzip({ chunkSize: 256 << 10 }) : createInflate({ chunkSize: 256 << 10 })];
     return { streams, exited: Promise.resolve(), stop: () => undefined };
   }
   // bzip2 and xz read the file themselves from its first byte (these streams are whole files)
