@@ -34,8 +34,12 @@ export const LOADABLE_FORMATS = [
 ] as const;
 export type LoadableFormat = (typeof LOADABLE_FORMATS)[number];
 
-/** Content the sandbox has no loader for: plain containers, compressed streams whose content is no joblib pickle, other data. */
-const UNLOADED_FORMATS = ['zip', 'tar', '7z', 'gzip', 'zlib', 'bz2', 'xz', 'lzma', 'lz4', 'joblib-zfile', 'text', 'unknown'] as const;
+/**
+ * Content the sandbox has no loader for: plain containers, compressed streams whose content is no
+ * joblib pickle, other data; `onnx-external-data` is headerless bytes an ONNX model of the same
+ * candidate names as its tensors' external data (read by onnx.load as raw tensor values, no code).
+ */
+const UNLOADED_FORMATS = ['zip', 'tar', '7z', 'gzip', 'zlib', 'bz2', 'xz', 'lzma', 'lz4', 'joblib-zfile', 'onnx-external-data', 'text', 'unknown'] as const;
 
 export const FORMATS = [...LOADABLE_FORMATS, ...UNLOADED_FORMATS] as const;
 export type Format = (typeof FORMATS)[number];

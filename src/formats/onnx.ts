@@ -17,8 +17,12 @@ export interface OnnxSummary {
   customDomains: Map<string, { ops: Set<string>; offset: number }>;
   /** tensors whose external data location escapes the model's folder (offset: the tensor's message) */
   escapingLocations: { tensor: string; location: string; offset: number }[];
+  /** the other external data locations (inside the model's folder), each once, at most MAX_LOCATIONS */
+  externalLocations: Set<string>;
   nodes: number;
 }
+
+const MAX_LOCATIONS = 4096;
 
 /** Domains implemented by onnxruntime itself (no custom-op library needed). */
 const STANDARD_DOMAINS = new Set([
@@ -49,7 +53,7 @@ const FUNCTION = { node: 7 } as const;
  * that began like one breaks the wire format or a bound.
  */
 export function readOnnx(bytes: Bytes, limits: Limits): OnnxSummary | { problem: string } | undefined {
-  const summary: OnnxSummary = { irVersion: 0, customDomains: new Map(), escapingLocations: [], nodes: 0 };
+  const summary: OnnxSummary = { irVersion: 0, customDomains: new Map(), escapingLocations: [], externalLocations: new Set(), nodes: 0 };
   let graph = false;
   try {
     for (const f of fields(bytes, 0, bytes.size)) {
@@ -125,7 +129,10 @@ function readTensor(bytes: Bytes, t: Field, s: OnnxSummary): void {
       if (key === 'location') location = value;
     }
   }
-  if (location !== undefined && escapes(location) && s.escapingLocations.length < 64) s.escapingLocations.push({ tensor: name, location, offset: t.wire === 2 ? t.start : 0 });
+  if (location === undefined) return;
+  if (escapes(location)) {
+    if (s.escapingLocations.length < 64) s.escapingLocations.push({ tensor: name, location, offset: t.wire === 2 ? t.start : 0 });
+  } else if (s.externalLocations.size < MAX_LOCATIONS) s.externalLocations.add(location);
 }
 
 /** Absolute (POSIX or Windows), or climbing out with `..`. */

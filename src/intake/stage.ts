@@ -33,7 +33,7 @@ export type StagedFile = CopiedFile | InPlaceFile;
 interface StagedCandidate<F extends StagedFile> {
   given: string;
   folder: boolean;
-  /** The staged folder (for a folder candidate) or the folder holding the single staged file. */
+  /** The staged folder (for a folder candidate) or the folder holding the single staged file; read in place, the user's own. */
   dir: string;
   files: F[];
   skipped: SkippedFile[];

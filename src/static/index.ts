@@ -1,5 +1,5 @@
 import { readFile } from 'node:fs/promises';
-import { basename, relative } from 'node:path';
+import { basename, dirname, relative, resolve } from 'node:path';
 import type { Detection } from '../core/finding.js';
 import { LtrackError, wrapError } from '../core/errors.js';
 import type { Format } from '../core/formats.js';
@@ -62,14 +62,12 @@ export async function scanStaged(staging: Staging, options: ScanOptions = {}): P
   const targets: TargetFile[] = [];
   const detections: Detection[] = [];
   const incomplete: string[] = [];
+  const scanned: Scanned[] = [];
   for (const c of staging.candidates) {
     if (c.folder) detections.push(...(await customCode(c.given, c.files)));
     for (const [i, f] of c.files.entries()) {
       options.onProgress?.(`${f.path}${c.files.length > 1 ? ` (${i + 1}/${c.files.length})` : ''}`, true);
-      const { target, found, unseen } = await scanStagedFile(f, limits, policy);
-      targets.push(target);
-      detections.push(...found);
-      incomplete.push(...unseen);
+      scanned.push(await scanStagedFile(f, limits, policy));
       // let timers and I/O callbacks (the progress line among them) run between files of a large folder
       if (i % YIELD_EVERY === YIELD_EVERY - 1) await new Promise((r) => setImmediate(r));
     }
@@ -78,7 +76,28 @@ export async function scanStaged(staging: Staging, options: ScanOptions = {}): P
       detections.push({ ruleId: 'LT-LINK-001', source: 'static', phase: 'static', message: s.reason, evidence: { link: s.target ?? '' }, location: { file: s.path } });
     }
   }
+  for (const { target, found, unseen } of withExternalData(scanned)) {
+    targets.push(target);
+    detections.push(...found);
+    incomplete.push(...unseen);
+  }
   return { targets, detections, skipped: staging.skipped, incomplete };
+}
+
+/**
+ * A headerless file that an ONNX model vetted with it names as its tensors' external data (a
+ * location in the model's folder, as onnx.load resolves it from the model's path) is accounted for
+ * as those tensors' raw bytes: onnx.load reads it as values, nothing in it is run. Every model
+ * over 2 GB is saved this way. Any other unrecognised file keeps its reason.
+ */
+function withExternalData(scanned: Scanned[]): Scanned[] {
+  const described = new Set(scanned.flatMap((s) => [...(s.externalData ?? [])].map((location) => resolve(dirname(s.target.path), location))));
+  if (described.size === 0) return scanned;
+  return scanned.map((s) => {
+    if (s.target.format !== 'unknown' || !described.has(resolve(s.target.path))) return s;
+    const { unanalysed: _, ...target } = s.target;
+    return { target: { ...target, format: 'onnx-external-data' }, found: s.found, unseen: [] };
+  });
 }
 
 const YIELD_EVERY = 128;
@@ -86,7 +105,7 @@ const YIELD_EVERY = 128;
 /** Files up to this size are read once into memory and parsed from there. */
 const SMALL_FILE = WHOLE_FILE;
 
-type Scanned = { target: TargetFile; found: Detection[]; unseen: string[] };
+type Scanned = { target: TargetFile; found: Detection[]; unseen: string[]; externalData?: Set<string> };
 /** What the analysis of a file's bytes gives; its digest is the caller's, taken by its kind of staging. */
 type Analysed = Omit<Scanned, 'target'> & { target: Omit<TargetFile, 'sha256'> };
 
@@ -173,7 +192,7 @@ function scanFile(f: StagedFile, bytes: BufBytes | FileBytes, limits: Limits, po
   const reasons = unseen.map((u) => `${file}${u.entry.length ? ` (${u.entry.join(' > ')})` : ''}: ${u.reason}`);
   // tensor bytes under a name no loader opens still load through a companion file: not a pass
   if (blob && !loaderOpensByName(basename(file))) reasons.push(`${file}: ${accounted.unanalysed}`);
-  return { target, found, unseen: reasons };
+  return { target, found, unseen: reasons, ...(ctx.externalData ? { externalData: ctx.externalData } : {}) };
 }
 
 const PICKLE_FAMILY = new Set<Format>(['pickle', 'joblib', 'torch-legacy']);

@@ -33,6 +33,8 @@ export interface ScanContext {
   unseen?: Unseen[];
   /** The whole file's compressed stream, already unpacked to a spill file (src/static/spill.ts): too large to unpack in memory. */
   spilled?: Spilled;
+  /** Where the file, an ONNX model, keeps tensors outside itself (relative to its folder): the caller accounts for those files. */
+  externalData?: Set<string>;
 }
 
 export interface Unseen {
@@ -271,6 +273,7 @@ function scanMaybeOnnx(bytes: Bytes, entry: string[], ctx: ScanContext): Format 
       { tensor, location },
     );
   }
+  if (entry.length === 0) ctx.externalData = model.externalLocations;
   for (const [domain, { ops, offset }] of model.customDomains) {
     detect(
       ctx,

@@ -11,7 +11,6 @@ import { resolveLimits } from '../formats/limits.js';
 import { stageCandidates, type Staging } from '../intake/stage.js';
 import { listInPlace } from '../intake/in-place.js';
 import { loaderOpensByName } from '../intake/loader-names.js';
-import { analyseLock } from '../locks/index.js';
 import { loadRuleSet, matchEvents, type RuleSet } from '../rules/index.js';
 import { score, verdict as decide } from '../scoring/index.js';
 import { REPORT_VERSION, type Report } from '../core/report.js';
@@ -153,7 +152,8 @@ async function vetStaged(
   opts.signal?.throwIfAborted();
 
   const { deps: stagedDeps, wheelhouse: stagedWheelhouse } = stagedInputs;
-  const lockChecks = stagedDeps && opts.deps ? renameFile(await analyseLock(stagedDeps), stagedDeps, opts.deps) : [];
+  // the lock parsers (and their YAML library) load only for a vet with --deps
+  const lockChecks = stagedDeps && opts.deps ? renameFile(await (await import('../locks/index.js')).analyseLock(stagedDeps), stagedDeps, opts.deps) : [];
   const detections: Detection[] = [...(opts.priorDetections ?? []), ...statik.detections, ...lockChecks];
   let events: TraceEvent[] = [];
   let dynamic: DynamicRun | undefined;

@@ -1,11 +1,14 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import { readFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { BufBytes } from '../../src/formats/bytes.js';
 import { resolveLimits } from '../../src/formats/limits.js';
 import { readOnnx, type OnnxSummary } from '../../src/formats/onnx.js';
 import { FIXTURES } from '../helpers/fixtures.js';
+import { scanPaths } from '../../src/static/index.js';
+import { unaccounted } from '../../src/vet/index.js';
 
 /** A minimal protobuf encoder for hand-made ModelProtos (field numbers from onnx.proto). */
 const varint = (n: number): Buffer => {
@@ -80,5 +83,36 @@ describe('ONNX reader', () => {
       }),
       { numRuns: 300 },
     );
+  });
+});
+
+describe('ONNX external data vetted with its model', () => {
+  it('a headerless file the model names is accounted for as its tensor bytes; an unnamed one, a named pickle and another folder are not', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'ltrack-onnx-ext-'));
+    try {
+      mkdirSync(join(dir, 'data'));
+      mkdirSync(join(dir, 'other'));
+      const raw = () => Buffer.from(Array.from({ length: 4096 }, (_, i) => (i * 37 + 11) & 0xff));
+      writeFileSync(join(dir, 'model.onnx'), model(tensor('W', 'weights.bin'), tensor('B', 'data/bias.bin'), tensor('P', 'evil.bin')));
+      writeFileSync(join(dir, 'weights.bin'), raw());
+      writeFileSync(join(dir, 'data', 'bias.bin'), raw());
+      writeFileSync(join(dir, 'evil.bin'), Buffer.from("cos\nsystem\n(S'/bin/true'\ntR.", 'latin1')); // named, but a pickle
+      writeFileSync(join(dir, 'stray.bin'), raw()); // named by nothing
+      writeFileSync(join(dir, 'other', 'weights.bin'), raw()); // same name, another folder
+      const r = await scanPaths([dir]);
+      const format = Object.fromEntries(r.targets.map((t) => [t.path.slice(dir.length + 1), [t.format, t.unanalysed !== undefined]]));
+      expect(format).toEqual({
+        'model.onnx': ['onnx', false],
+        'weights.bin': ['onnx-external-data', false],
+        'data/bias.bin': ['onnx-external-data', false],
+        'evil.bin': ['pickle', false],
+        'stray.bin': ['unknown', true],
+        'other/weights.bin': ['unknown', true],
+      });
+      expect(r.detections.some((d) => d.ruleId === 'LT-PKL-001' && d.location?.file === join(dir, 'evil.bin'))).toBe(true);
+      expect(unaccounted(r.targets, r.skipped).map((x) => x.slice(dir.length + 1).split(':')[0])).toEqual(['other/weights.bin', 'stray.bin']);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
