@@ -1,47 +1,8 @@
 #!/usr/bin/env node
-import { Command } from 'commander';
+// `ltrack --version` needs nothing but the version: it is answered before the command table
+// (commander and every command's registration) is loaded. Everything else goes to the program.
 import { TOOL_VERSION } from '../core/version.js';
-import { forTerminal } from '../report/escape.js';
-import { registerVet } from './commands/vet.js';
-import { registerDoctor } from './commands/doctor.js';
-import { registerSandbox } from './commands/sandbox.js';
-import { registerRules } from './commands/rules.js';
-import { registerManifest } from './commands/manifest.js';
-import { registerKey } from './commands/key.js';
-import { registerDemo } from './commands/demo.js';
-import { registerGate } from './commands/gate.js';
-import { registerAgent } from './commands/agent.js';
 
-const program = new Command('ltrack')
-  .description(
-    'Vet machine-learning models and their dependency sets before promotion: static analysis, ' +
-      'an eBPF-traced sandboxed load, rules with CVSS v4 scoring, SARIF/JSON/HTML reports and a signed allowlist.',
-  )
-  .version(TOOL_VERSION, '-V, --version')
-  .showHelpAfterError()
-  // a subcommand's options are its own, even when its parent has one of the same name (gate / gate serve)
-  .enablePositionalOptions()
-  // Commander's error lines quote the user's arguments (often file names): escaped like every other
-  // terminal line. Its own "(Did you mean …?)" suggestion, always last and made of our option and
-  // command names, keeps its line.
-  .configureOutput({
-    outputError: (str, write) => {
-      const m = /^([\s\S]*?)(\n\(Did you mean [\w ,-]+\?\))?\n?$/.exec(str)!;
-      write(`${forTerminal(m[1]!)}${m[2] ?? ''}\n`);
-    },
-  })
-  .addHelpText('after', '\nExit codes: 0 pass, 1 blocked, 2 bad usage or bad input, 3 incomplete (the run could not be trusted);\n' + '130/143 a vet stopped by SIGINT/SIGTERM after cleaning up.');
-
-// Commander reports usage errors itself; make them exit 2 like every other bad usage.
-program.exitOverride((err) => {
-  if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.code === 'commander.help') {
-    process.exit(0);
-  }
-  process.exit(2);
-});
-
-for (const register of [registerVet, registerDoctor, registerSandbox, registerRules, registerManifest, registerKey, registerDemo, registerAgent, registerGate]) {
-  register(program);
-}
-
-await program.parseAsync(process.argv);
+const args = process.argv.slice(2);
+if (args.length === 1 && (args[0] === '--version' || args[0] === '-V')) process.stdout.write(`${TOOL_VERSION}\n`);
+else await import('./program.js');

@@ -11,6 +11,7 @@ import type { Limits } from '../formats/limits.js';
 import { sniff } from '../formats/sniff.js';
 import type { Compression } from '../formats/unpack.js';
 import { makeStagingDir } from '../intake/stage.js';
+import { wrapError } from '../core/errors.js';
 
 /**
  * A whole file that is one compressed stream too large to unpack in memory — a joblib dump made
@@ -50,6 +51,8 @@ export async function spillLargeStream(bytes: Bytes, fd: number, limits: Limits)
       });
     } catch (err) {
       closeSync(out);
+      // the spill file could not be written (a full disk): no verdict on content nobody read
+      if (sink.failed) throw wrapError(sink.failed, 'internal', 'cannot write the unpacked content to the staging area', path);
       const message = err instanceof Error ? err.message.split('\n')[0] : String(err);
       return { kind, problem: `malformed ${kind} stream: ${message}`, limit: false, remove };
     }
@@ -117,6 +120,8 @@ function decoded(kind: Compression, fd: number, start: number): { streams: (Read
 class BoundedFile extends Writable {
   written = 0;
   full = false;
+  /** A write that failed (not the decoder's fault). */
+  failed: Error | undefined;
   constructor(
     private readonly fd: number,
     private readonly cap: number,
@@ -126,7 +131,13 @@ class BoundedFile extends Writable {
   override _write(chunk: Buffer, _enc: BufferEncoding, done: (err?: Error | null) => void): void {
     const room = this.cap - this.written;
     const part = chunk.length > room ? chunk.subarray(0, room) : chunk;
-    for (let off = 0; off < part.length;) off += writeSync(this.fd, part, off, part.length - off, this.written + off);
+    try {
+      for (let off = 0; off < part.length;) off += writeSync(this.fd, part, off, part.length - off, this.written + off);
+    } catch (err) {
+      this.failed = err as Error;
+      done(this.failed);
+      return;
+    }
     this.written += part.length;
     if (part.length < chunk.length) {
       this.full = true;
