@@ -95,15 +95,13 @@ function withExternalData(scanned: Scanned[]): Scanned[] {
   if (described.size === 0) return scanned;
   return scanned.map((s) => {
     if (s.target.format !== 'unknown' || !described.has(resolve(s.target.path))) return s;
-    const { unanalysed: _, ...target } = s.target;
-    return { target: { ...target, format: 'onnx-external-data' }, found: s.found, unseen: [] };
+    const target: TargetFile = { ...s.target, format: 'onnx-external-data' };
+    delete target.unanalysed;
+    return { target, found: s.found, unseen: [] };
   });
 }
 
 const YIELD_EVERY = 128;
-
-/** Files up to this size are read once into memory and parsed from there. */
-const SMALL_FILE = WHOLE_FILE;
 
 type Scanned = { target: TargetFile; found: Detection[]; unseen: string[]; externalData?: Set<string> };
 /** What the analysis of a file's bytes gives; its digest is the caller's, taken by its kind of staging. */
@@ -125,7 +123,8 @@ async function scanStagedFile(f: StagedFile, limits: Limits, policy: GlobalsPoli
       throw wrapError(err, 'bad_input', 'cannot open the staged copy', f.path);
     }
     try {
-      const bytes = f.size <= SMALL_FILE ? new BufBytes(new FileBytes(handle, 0, f.size).read(0, f.size)) : new FileBytes(handle, 0, f.size);
+      // files up to WHOLE_FILE are read once into memory and parsed from there
+      const bytes = f.size <= WHOLE_FILE ? new BufBytes(new FileBytes(handle, 0, f.size).read(0, f.size)) : new FileBytes(handle, 0, f.size);
       const scanned = await withSpill(bytes, handle.fd, limits, (spilled) => scanFile(f, bytes, limits, policy, spilled));
       return { ...scanned, target: { ...scanned.target, sha256: f.sha256 } };
     } finally {
