@@ -198,7 +198,7 @@ async function putBlob(dest: string, f: PromotedFile): Promise<void> {
   try {
     if (f.private) await link(f.source, tmp).catch(() => copyFile(f.source, tmp, constants.COPYFILE_EXCL));
     else {
-      const copied = await copyHashed(f.source, tmp, f.source, { tryReflink: true });
+      const copied = await copyHashed(f.source, tmp, f.source);
       if (copied.sha256 !== f.sha256) throw new LtrackError('bad_input', `changed since it was vetted (sha256 ${copied.sha256}, vetted ${f.sha256}); nothing was promoted`, { file: f.source });
     }
     await chmod(tmp, 0o444);

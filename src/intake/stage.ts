@@ -98,7 +98,6 @@ export async function stageCandidates(paths: string[], opts: { maxFiles: number;
     const candidates: StagedCandidate<CopiedFile>[] = [];
     // One copy per source inode: links to the same blob share it (hard link inside the staging area).
     const bySource = new Map<string, CopiedFile>();
-    let tryReflink = true;
     let done = 0;
     let bytesDone = 0;
     const total = listed.reduce((n, c) => n + c.files.length, 0);
@@ -121,13 +120,11 @@ export async function stageCandidates(paths: string[], opts: { maxFiles: number;
           continue;
         }
         const copied = await copyHashed(f.source, staged, f.path, {
-          tryReflink,
           onBytes: (n) => {
             bytesDone += n;
             opts.onProgress?.(counted(f), true);
           },
         });
-        tryReflink &&= copied.how === 'reflink';
         await chmod(staged, 0o444);
         const s: CopiedFile = { ...f, staged, sha256: copied.sha256, size: copied.size };
         bySource.set(f.source, s);
