@@ -29,7 +29,7 @@ export function unpack(kind: Compression, input: Buffer, limits: Limits): Unpack
     }
   }
   if (kind === 'lz4') return decodeLz4Frames(input, cap);
-  const [tool, args] = kind === 'bz2' ? ['bzip2', ['--decompress', '--stdout']] : ['xz', ['--decompress', '--stdout', `--format=${kind === 'lzma' ? 'lzma' : 'xz'}`, '--memlimit-decompress=256MiB']];
+  const [tool, args] = externalDecoder(kind);
   const r = spawnSync(tool, args, { input, maxBuffer: cap, timeout: 120_000, env: {} });
   if (r.error && (r.error as NodeJS.ErrnoException).code === 'ENOBUFS') {
     // the child's last chunk may overrun maxBuffer: the bound is ours, so cut there
@@ -38,15 +38,25 @@ export function unpack(kind: Compression, input: Buffer, limits: Limits): Unpack
   }
   if (r.error) return { problem: `${tool} could not run: ${r.error.message}`, limit: false };
   if (r.status !== 0) {
-    const why =
-      r.stderr
-        .toString('utf8')
-        .trim()
-        .split('\n')[0]
-        ?.replace(/^(bzip2|xz): \(stdin\): /, '') || `exit ${r.status}`;
+    const why = decoderError(r.stderr.toString('utf8'), r.status);
     return /memory usage limit/i.test(why)
       ? { problem: `${kind} stream needs more memory than the limit to unpack (${why})`, limit: true }
       : { problem: `malformed ${kind} stream: ${why}`, limit: false };
   }
   return { data: r.stdout };
+}
+
+/** Debian's reference decoder for the formats node:zlib lacks, reading stdin and writing stdout; xz with a memory limit against dictionary-size bombs. */
+export function externalDecoder(kind: 'bz2' | 'xz' | 'lzma'): [string, string[]] {
+  return kind === 'bz2' ? ['bzip2', ['--decompress', '--stdout']] : ['xz', ['--decompress', '--stdout', `--format=${kind}`, '--memlimit-decompress=256MiB']];
+}
+
+/** Why a decoder failed: the first line of its stderr, without the tool's own prefix. */
+export function decoderError(stderr: string, status: number | null): string {
+  return (
+    stderr
+      .trim()
+      .split('\n')[0]
+      ?.replace(/^(bzip2|xz): \(stdin\): /, '') || `exit ${status}`
+  );
 }

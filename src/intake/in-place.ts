@@ -158,7 +158,8 @@ function hashFd(fd: number, size: number, file: string): string {
 }
 
 // A worker thread shares this process's descriptors: it reads the pinned fd by positional reads,
-// which move no offset the analysis depends on. Plain JavaScript (a worker evaluates it as
+// which move no offset the analysis depends on. (Not manifest/hash.ts's worker: it streams, with a
+// fresh buffer and a progress message per MiB — +35 MB peak RSS and +0.4 s on a 1 GiB static vet.) Plain JavaScript (a worker evaluates it as
 // CommonJS); it hashes with node:crypto as core/sha256.ts does.
 const WORKER_SOURCE = `
 const { parentPort } = require('node:worker_threads');

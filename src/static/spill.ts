@@ -9,7 +9,7 @@ import { FileBytes, FileHandle, type Bytes } from '../formats/bytes.js';
 import { zfileDataOffset } from '../formats/joblib.js';
 import type { Limits } from '../formats/limits.js';
 import { sniff } from '../formats/sniff.js';
-import type { Compression } from '../formats/unpack.js';
+import { decoderError, externalDecoder, type Compression } from '../formats/unpack.js';
 import { makeStagingDir } from '../intake/stage.js';
 import { wrapError } from '../core/errors.js';
 
@@ -25,11 +25,14 @@ import { wrapError } from '../core/errors.js';
  */
 export type Spilled = { kind: Compression; bytes: FileBytes; cut?: string; remove(): void } | { kind: Compression; problem: string; limit: boolean; remove(): void };
 
+/** What is unpacked to a spill file: lz4 has no streaming decoder here (src/formats/lz4.ts reads frames in memory), so it keeps the in-memory bound. */
+type Spillable = Exclude<Compression, 'lz4'>;
+
 /** Unpacks `bytes` (the whole file behind `fd`) when it is a compressed stream over the in-memory limit; else undefined. */
 export async function spillLargeStream(bytes: Bytes, fd: number, limits: Limits): Promise<Spilled | undefined> {
   if (bytes.size <= limits.maxInMemoryBytes) return undefined;
   const sniffed = sniff(bytes);
-  const kind: Compression | undefined =
+  const kind: Spillable | undefined =
     sniffed === 'joblib-zfile' ? 'zlib' : sniffed === 'gzip' || sniffed === 'zlib' || sniffed === 'bz2' || sniffed === 'xz' || sniffed === 'lzma' ? sniffed : undefined;
   if (!kind) return undefined;
   const start = sniffed === 'joblib-zfile' ? zfileDataOffset(bytes.read(0, 32)) : 0;
@@ -75,15 +78,14 @@ export async function spillLargeStream(bytes: Bytes, fd: number, limits: Limits)
  * descriptor of their own on the same inode (/proc/self/fd reopens the open file, not its path),
  * which the stream or the decoder closes: the caller's stays open, its offset untouched.
  */
-function decoded(kind: Compression, fd: number, start: number): { streams: (Readable | Transform)[]; exited: Promise<void>; stop(): void } {
+function decoded(kind: Spillable, fd: number, start: number): { streams: (Readable | Transform)[]; exited: Promise<void>; stop(): void } {
   const own = openSync(`/proc/self/fd/${fd}`, 'r');
   if (kind === 'gzip' || kind === 'zlib') {
     const streams = [createReadStream('', { fd: own, start, highWaterMark: 256 << 10 }), kind === 'gzip' ? createGunzip({ chunkSize: 256 << 10 }) : createInflate({ chunkSize: 256 << 10 })];
     return { streams, exited: Promise.resolve(), stop: () => undefined };
   }
   // bzip2 and xz read the file themselves from its first byte (these streams are whole files)
-  const [tool, args]: [string, string[]] =
-    kind === 'bz2' ? ['bzip2', ['--decompress', '--stdout']] : ['xz', ['--decompress', '--stdout', `--format=${kind === 'lzma' ? 'lzma' : 'xz'}`, '--memlimit-decompress=256MiB']];
+  const [tool, args] = externalDecoder(kind);
   let child;
   try {
     child = spawn(tool, args, { stdio: [own, 'pipe', 'pipe'], env: {} });
@@ -100,17 +102,7 @@ function decoded(kind: Compression, fd: number, start: number): { streams: (Read
     child.on('error', reject);
     child.on('close', (code, signal) => {
       if (code === 0) resolve();
-      else
-        reject(
-          new Error(
-            signal
-              ? `${tool} was killed (${signal})`
-              : stderr
-                  .trim()
-                  .split('\n')[0]
-                  ?.replace(/^(bzip2|xz): \(stdin\): /, '') || `exit ${code}`,
-          ),
-        );
+      else reject(new Error(signal ? `${tool} was killed (${signal})` : decoderError(stderr, code)));
     });
   });
   return { streams: [stdout], exited, stop: () => child.kill() };
