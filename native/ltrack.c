@@ -1097,6 +1097,28 @@ static napi_value js_skipped(napi_env env, napi_callback_info info)
 	return out;
 }
 
+/* linkFds(handle): the descriptors of the attached links. A process that inherits them keeps the
+ * programs' attachments (disabled once close() has run) alive until it exits, so the kernel's
+ * serial per-tracepoint unregister (~40 ms each) is waited out there instead of in this process
+ * (src/trace/detach.ts). */
+static napi_value js_link_fds(napi_env env, napi_callback_info info)
+{
+	size_t argc = 1;
+	napi_value argv[1], out;
+	NAPI_CHECK(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+	struct tracer *t = NULL;
+	if (argc < 1 || napi_get_value_external(env, argv[0], (void **)&t) != napi_ok || !t)
+		return throw_code(env, "internal",
+				  "ltrack addon: linkFds(handle): bad tracer handle");
+	NAPI_CHECK(env, napi_create_array_with_length(env, t->closed ? 0 : t->nlinks, &out));
+	for (int i = 0; !t->closed && i < t->nlinks; i++) {
+		napi_value fd;
+		NAPI_CHECK(env, napi_create_int32(env, bpf_link__fd(t->links[i]), &fd));
+		NAPI_CHECK(env, napi_set_element(env, out, i, fd));
+	}
+	return out;
+}
+
 /* close(handle): detach and free now (the handle's finalizer would do it later anyway). */
 static napi_value js_close(napi_env env, napi_callback_info info)
 {
@@ -1130,6 +1152,7 @@ static napi_value init(napi_env env, napi_value exports)
 		{ "lostForks", NULL, js_lost_forks, NULL, NULL, NULL, napi_default, NULL },
 		{ "flushAgg", NULL, js_flush_agg, NULL, NULL, NULL, napi_default, NULL },
 		{ "skipped", NULL, js_skipped, NULL, NULL, NULL, napi_default, NULL },
+		{ "linkFds", NULL, js_link_fds, NULL, NULL, NULL, napi_default, NULL },
 		{ "close", NULL, js_close, NULL, NULL, NULL, napi_default, NULL },
 	};
 	NAPI_CHECK(env,

@@ -1,4 +1,4 @@
-import { closeSync, constants, fstatSync, openSync, readSync, statSync, type BigIntStats, type Stats } from 'node:fs';
+import { closeSync, constants, fstatSync, fsyncSync, openSync, readSync, statSync, type BigIntStats, type Stats } from 'node:fs';
 import { Worker } from 'node:worker_threads';
 import { LtrackError, wrapError } from '../core/errors.js';
 import { sha256, sha256Hasher } from '../core/sha256.js';
@@ -16,9 +16,11 @@ import type { InPlaceFile, Staging } from './stage.js';
  * user can set back) is taken when the candidate is listed, checked when the file is opened, and
  * checked again on the same descriptor once its analysis is done; any difference is an error
  * naming the file, never a report. A small file is read once into memory and both hashed and
- * analysed from that buffer. What this cannot see is a writer that already held a shared writable
- * mapping of the file before it was listed (its stores do not all move the timestamps): which is
- * why a vet that signs a manifest, or runs the candidate, always copies.
+ * analysed from that buffer. A larger one is read twice (analysis and digest), so a writer that
+ * already held a shared writable mapping of it must be seen too: it is synced when opened, which
+ * write-protects its pages, so that writer's next store faults and moves the timestamps (the
+ * kernel gives a timestamp that was just read a fine-grained successor, so two changes within one
+ * clock tick still differ).
  */
 
 /** What the kernel says a file is; two equal identities mean the same inode with no write between them. */
@@ -30,10 +32,10 @@ export interface FileIdentity {
   ctimeNs: bigint;
 }
 
-const identityOf = (s: BigIntStats): FileIdentity => ({ dev: s.dev, ino: s.ino, size: s.size, mtimeNs: s.mtimeNs, ctimeNs: s.ctimeNs });
-const sameIdentity = (a: FileIdentity, b: FileIdentity) => a.dev === b.dev && a.ino === b.ino && a.size === b.size && a.mtimeNs === b.mtimeNs && a.ctimeNs === b.ctimeNs;
+export const identityOf = (s: BigIntStats): FileIdentity => ({ dev: s.dev, ino: s.ino, size: s.size, mtimeNs: s.mtimeNs, ctimeNs: s.ctimeNs });
+export const sameIdentity = (a: FileIdentity, b: FileIdentity) => a.dev === b.dev && a.ino === b.ino && a.size === b.size && a.mtimeNs === b.mtimeNs && a.ctimeNs === b.ctimeNs;
 
-function changed(file: string): LtrackError {
+export function changed(file: string): LtrackError {
   return new LtrackError('bad_input', 'changed while it was being vetted; nothing was reported (vet it again once nothing writes to it)', { file });
 }
 
@@ -55,7 +57,7 @@ export async function listInPlace(paths: string[], opts: { maxFiles: number; onP
   });
   const files = candidates.flatMap((c) => c.files);
   opts.onProgress?.(`reading ${files.length} file${files.length === 1 ? '' : 's'} in place (${humanBytes(bytes)})`);
-  return { candidates, files, skipped: candidates.flatMap((c) => c.skipped), cleanup: () => Promise.resolve() };
+  return { candidates, files, skipped: candidates.flatMap((c) => c.skipped), assertUnchanged: () => undefined, cleanup: () => Promise.resolve() };
 }
 
 function statPinned(f: CandidateFile): FileIdentity {
@@ -88,12 +90,14 @@ export class PinnedFile {
 
   constructor(private readonly f: InPlaceFile) {
     try {
-      this.fd = openSync(f.source, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
+      this.fd = openSync(f.staged, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'ELOOP') throw changed(f.path);
       throw wrapError(err, 'bad_input', 'cannot read', f.path);
     }
     try {
+      // one buffer is both hashed and analysed: only a file read twice needs its pages protected
+      if (f.inPlace.size > WHOLE_FILE) writeBack(this.fd);
       this.assertUnchanged();
       this.size = Number(f.inPlace.size);
       if (this.size <= WHOLE_FILE) {
@@ -127,6 +131,20 @@ export class PinnedFile {
   async close(): Promise<void> {
     await Promise.resolve(this.digest).catch(() => undefined);
     closeSync(this.fd);
+  }
+}
+
+/**
+ * fsync, so that every page of the file is clean and write-protected before its identity is
+ * compared and its bytes read: a store through a shared writable mapping made before the vet then
+ * faults and moves the file's timestamps like any write, and the check after the analysis sees it.
+ * A file system that cannot sync (EINVAL) keeps only the timestamp checks.
+ */
+function writeBack(fd: number): void {
+  try {
+    fsyncSync(fd);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EINVAL' && (err as NodeJS.ErrnoException).code !== 'ENOTSUP') throw err;
   }
 }
 

@@ -6,6 +6,7 @@ import { dirname, join, sep } from 'node:path';
 import { LtrackError, wrapError } from '../core/errors.js';
 import { ownerAlive } from '../core/owner.js';
 import { copyHashed } from './copy.js';
+import { mountable, mountInPlace, unmountUnder, type MountedFile } from './mount-in-place.js';
 import { enumerateCandidate, type Candidate, type CandidateFile, type SkippedFile } from './enumerate.js';
 import type { Progress } from '../core/progress.js';
 import type { FileIdentity } from './in-place.js';
@@ -20,8 +21,9 @@ export interface CopiedFile extends CandidateFile {
 }
 
 /**
- * A candidate file read where it lies (src/intake/in-place.ts): `staged` is the user's file
- * itself, hashed as it is analysed, and `inPlace` what it was when listed.
+ * A candidate file read where it lies, hashed as it is analysed: `staged` is the user's file
+ * itself (src/intake/in-place.ts) or a read-only bind mount of it in the staging area
+ * (src/intake/mount-in-place.ts), and `inPlace` what it was when listed or mounted.
  */
 export interface InPlaceFile extends CandidateFile {
   staged: string;
@@ -45,6 +47,11 @@ export interface Staging<F extends StagedFile = StagedFile> {
   /** Every staged file of every candidate, in order. */
   files: F[];
   skipped: SkippedFile[];
+  /**
+   * Throws when a file mounted in place is no longer what was analysed: called once the sandbox has
+   * run, so the bytes it loaded are the bytes hashed. (The analysis checks each file it reads itself.)
+   */
+  assertUnchanged(): void;
   /** Removes the staging area; safe to call more than once. */
   cleanup(): Promise<void>;
 }
@@ -65,16 +72,27 @@ export function isStaged(path: string): boolean {
   return path.startsWith(base.endsWith(sep) ? base : base + sep);
 }
 
+interface StageOptions {
+  maxFiles: number;
+  onProgress?: Progress;
+  listable?: boolean;
+  signal?: AbortSignal;
+}
+
 const RUN_NAME = /^(\d+)-[0-9a-f]{16}$/;
 
 /**
  * Copies every candidate once into a fresh private staging area, hashing while copying; what is
  * scanned, reported and loaded is the copy, so rewriting the user's file after this point changes
- * nothing that is vetted. Every entry is listed first (a FIFO or device anywhere is exit 2 before
- * a single byte is read); the user's files are only read. The caller must call cleanup() on
- * every path; a process killed before it could is swept by the next staging.
+ * nothing that is vetted. With `mountLarge`, a large file is instead bind-mounted read-only from
+ * the descriptor that opened it, and held to its identity (src/intake/mount-in-place.ts). Every
+ * entry is listed first (a FIFO or device anywhere is exit 2 before a single byte is read); the
+ * user's files are only read. The caller must call cleanup() on every path; a process killed
+ * before it could is swept by the next staging.
  */
-export async function stageCandidates(paths: string[], opts: { maxFiles: number; onProgress?: Progress; listable?: boolean; signal?: AbortSignal }): Promise<Staging<CopiedFile>> {
+export async function stageCandidates(paths: string[], opts: StageOptions & { mountLarge?: false }): Promise<Staging<CopiedFile>>;
+export async function stageCandidates(paths: string[], opts: StageOptions & { mountLarge: boolean }): Promise<Staging>;
+export async function stageCandidates(paths: string[], opts: StageOptions & { mountLarge?: boolean }): Promise<Staging> {
   // Candidates' folders can be traversed, not listed, by the sandbox's uid (it knows each name it
   // loads); a wheelhouse must be listable, because pip's --find-links reads the folder.
   const folderMode = opts.listable ? 0o755 : 0o711;
@@ -84,20 +102,26 @@ export async function stageCandidates(paths: string[], opts: { maxFiles: number;
   // A signal is the caller's to handle (the CLI aborts the vet, whose clean-up calls cleanup());
   // a process that exits without it still removes the area, and one killed outright leaves it to
   // the next staging's sweep.
-  const remove = () => rmSync(dir, { recursive: true, force: true });
+  const mounts: MountedFile[] = [];
+  const remove = () => {
+    unmountUnder(dir);
+    rmSync(dir, { recursive: true, force: true });
+  };
   process.once('exit', remove);
   let cleaned = false;
   const cleanup = async () => {
     if (cleaned) return;
     cleaned = true;
     process.off('exit', remove);
+    for (const m of mounts) await m.release().catch(() => undefined);
+    unmountUnder(dir); // what a failed release left: a mount point cannot be removed
     await rm(dir, { recursive: true, force: true });
   };
   try {
-    const totalBytes = await ensureRoom(dir, listed);
-    const candidates: StagedCandidate<CopiedFile>[] = [];
+    const totalBytes = await ensureRoom(dir, listed, opts.mountLarge === true);
+    const candidates: StagedCandidate<StagedFile>[] = [];
     // One copy per source inode: links to the same blob share it (hard link inside the staging area).
-    const bySource = new Map<string, CopiedFile>();
+    const bySource = new Map<string, StagedFile>();
     let done = 0;
     let bytesDone = 0;
     const total = listed.reduce((n, c) => n + c.files.length, 0);
@@ -106,7 +130,7 @@ export async function stageCandidates(paths: string[], opts: { maxFiles: number;
     for (const [i, c] of listed.entries()) {
       const cdir = join(dir, `c${i}`);
       await mkdir(cdir, { mode: folderMode });
-      const files: CopiedFile[] = [];
+      const files: StagedFile[] = [];
       for (const f of c.files) {
         opts.signal?.throwIfAborted();
         done++;
@@ -114,9 +138,18 @@ export async function stageCandidates(paths: string[], opts: { maxFiles: number;
         const staged = join(cdir, f.rel);
         await mkdir(dirname(staged), { recursive: true, mode: folderMode });
         const twin = bySource.get(f.source);
-        if (twin) {
+        if (twin && !twin.inPlace) {
           await link(twin.staged, staged);
           files.push({ ...f, staged, sha256: twin.sha256, size: twin.size });
+          continue;
+        }
+        const mounted = opts.mountLarge ? await mountInPlace(f.source, staged, f.path) : undefined;
+        if (mounted) {
+          mounts.push(mounted);
+          bytesDone += Number(mounted.identity.size);
+          const s: InPlaceFile = { ...f, staged, inPlace: mounted.identity };
+          bySource.set(f.source, s);
+          files.push(s);
           continue;
         }
         const copied = await copyHashed(f.source, staged, f.path, {
@@ -132,7 +165,10 @@ export async function stageCandidates(paths: string[], opts: { maxFiles: number;
       }
       candidates.push({ given: c.given, folder: c.folder, dir: cdir, files, skipped: c.skipped });
     }
-    return { candidates, files: candidates.flatMap((c) => c.files), skipped: candidates.flatMap((c) => c.skipped), cleanup };
+    const assertUnchanged = () => {
+      for (const m of mounts) m.assertUnchanged();
+    };
+    return { candidates, files: candidates.flatMap((c) => c.files), skipped: candidates.flatMap((c) => c.skipped), assertUnchanged, cleanup };
   } catch (err) {
     await cleanup();
     throw err;
@@ -164,20 +200,27 @@ async function sweepStale(base: string): Promise<void> {
   for (const name of await readdir(base).catch(() => [] as string[])) {
     const m = RUN_NAME.exec(name);
     if (!m || ownerAlive(Number(m[1]))) continue;
+    unmountUnder(join(base, name));
     await rm(join(base, name), { recursive: true, force: true }).catch(() => undefined);
   }
 }
 
-/** A copy that runs out of disk half-way would be a confusing failure: say so up front. */
-/** Checks the staging file system has room for every distinct file; returns how many bytes that is. */
-async function ensureRoom(dir: string, listed: Candidate[]): Promise<number> {
+/**
+ * A copy that runs out of disk half-way would be a confusing failure: say so up front. Checks the
+ * staging file system has room for every distinct file that will be copied (not those that will
+ * be mounted in place); returns how many bytes the candidates hold.
+ */
+async function ensureRoom(dir: string, listed: Candidate[], mountLarge: boolean): Promise<number> {
   const seen = new Set<string>();
   let need = 0;
+  let total = 0;
   for (const c of listed) {
     for (const f of c.files) {
       if (seen.has(f.source)) continue;
       seen.add(f.source);
-      need += (await stat(f.source).catch(() => ({ size: 0 }))).size;
+      const s = await stat(f.source).catch(() => ({ size: 0, mode: 0 }));
+      total += s.size;
+      if (!(mountLarge && mountable(s))) need += s.size;
     }
   }
   const fs = await statfs(dir);
@@ -185,5 +228,5 @@ async function ensureRoom(dir: string, listed: Candidate[]): Promise<number> {
   if (need > free) {
     throw new LtrackError('sandbox_failed', `staging the candidate needs ${need} bytes, ${free} are free; set LTRACK_STAGE_DIR to a larger file system`, { file: dir });
   }
-  return need;
+  return total;
 }

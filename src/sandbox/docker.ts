@@ -116,7 +116,10 @@ export function dockerBox(ctx: BoxContext): Box {
     async wait(): Promise<BoxExit> {
       const c = container!;
       const exit = (await c.wait()) as { StatusCode: number };
-      await Promise.race([streamEnded, new Promise((r) => setTimeout(r, 2000))]);
+      // the output stream's end, or 2 s; the timer is cleared, or it would hold the process that long at exit
+      let streamTimer: NodeJS.Timeout | undefined;
+      await Promise.race([streamEnded, new Promise((r) => (streamTimer = setTimeout(r, 2000)))]);
+      clearTimeout(streamTimer);
       const after = await c.inspect();
       const pidsLimitHits = await pidsWatch?.stop();
       pidsWatch = undefined;

@@ -85,7 +85,9 @@ export async function startSinkContainer(tag: string, limits: { memoryBytes: num
       netns: c.id,
       async stop() {
         await c.kill().catch(() => undefined);
-        await Promise.race([ended, new Promise((r) => setTimeout(r, 2000))]);
+        let endTimer: NodeJS.Timeout | undefined;
+        await Promise.race([ended, new Promise((r) => (endTimer = setTimeout(r, 2000)))]);
+        clearTimeout(endTimer); // else it holds the process at exit
         await c.remove({ force: true }).catch(() => undefined);
         return parseRecords(out.text());
       },

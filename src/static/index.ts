@@ -29,6 +29,12 @@ export interface StaticResult {
    * Files a loader opens by name and that were not analysed are the vet's to add (unaccounted).
    */
   incomplete: string[];
+  /**
+   * Settles when every target has its sha256: at once, unless `digestsLater` left large files read
+   * in place hashing on the worker (their `sha256` is '' until then). Rejects when one of them
+   * changed meanwhile. Must be awaited before the targets are reported.
+   */
+  digests: Promise<void>;
 }
 
 export interface ScanOptions {
@@ -36,6 +42,11 @@ export interface ScanOptions {
   onProgress?: Progress;
   /** The globals policy (the default one, or extended by --allow-globals). */
   policy?: GlobalsPolicy;
+  /**
+   * Return once every file is analysed, before the digests of large files read in place are taken
+   * (StaticResult.digests): a vet that runs the candidate starts its sandbox meanwhile.
+   */
+  digestsLater?: boolean;
 }
 
 /**
@@ -67,7 +78,7 @@ export async function scanStaged(staging: Staging, options: ScanOptions = {}): P
     if (c.folder) detections.push(...(await customCode(c.given, c.files)));
     for (const [i, f] of c.files.entries()) {
       options.onProgress?.(`${f.path}${c.files.length > 1 ? ` (${i + 1}/${c.files.length})` : ''}`, true);
-      scanned.push(await scanStagedFile(f, limits, policy));
+      scanned.push(await scanStagedFile(f, limits, policy, options.digestsLater === true));
       // let timers and I/O callbacks (the progress line among them) run between files of a large folder
       if (i % YIELD_EVERY === YIELD_EVERY - 1) await new Promise((r) => setImmediate(r));
     }
@@ -81,7 +92,23 @@ export async function scanStaged(staging: Staging, options: ScanOptions = {}): P
     detections.push(...found);
     incomplete.push(...unseen);
   }
-  return { targets, detections, skipped: staging.skipped, incomplete };
+  const digests = fillDigests(
+    targets,
+    scanned.map((s) => s.digest),
+  );
+  digests.catch(() => undefined); // the caller's to await; a rejection before then is not unhandled
+  return { targets, detections, skipped: staging.skipped, incomplete, digests };
+}
+
+/** Sets each target's sha256 once its file's digest is in; every file is waited for (and closed), then the first failure is thrown. */
+async function fillDigests(targets: TargetFile[], pending: (Promise<string> | undefined)[]): Promise<void> {
+  const settled = await Promise.allSettled(
+    pending.map(async (digest, i) => {
+      if (digest) targets[i]!.sha256 = await digest;
+    }),
+  );
+  const failed = settled.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+  if (failed) throw failed.reason;
 }
 
 /**
@@ -103,7 +130,7 @@ function withExternalData(scanned: Scanned[]): Scanned[] {
 
 const YIELD_EVERY = 128;
 
-type Scanned = { target: TargetFile; found: Detection[]; unseen: string[]; externalData?: Set<string> };
+type Scanned = { target: TargetFile; found: Detection[]; unseen: string[]; externalData?: Set<string>; digest?: Promise<string> };
 /** What the analysis of a file's bytes gives; its digest is the caller's, taken by its kind of staging. */
 type Analysed = Omit<Scanned, 'target'> & { target: Omit<TargetFile, 'sha256'> };
 
@@ -112,9 +139,10 @@ type Analysed = Omit<Scanned, 'target'> & { target: Omit<TargetFile, 'sha256'> }
  * cannot change (root-owned, read-only, in a folder only we write). A file read in place is pinned
  * (src/intake/in-place.ts): hashed from the bytes analysed — a small one from the one buffer, a
  * large one on the same descriptor (on a worker thread while this one parses) — and refused when
- * it is not, after the analysis, the file that was listed.
+ * it is not, after the analysis and the digest, the file that was listed. With `later`, the digest
+ * is returned pending (the file stays open until it settles) instead of awaited.
  */
-async function scanStagedFile(f: StagedFile, limits: Limits, policy: GlobalsPolicy): Promise<Scanned> {
+async function scanStagedFile(f: StagedFile, limits: Limits, policy: GlobalsPolicy, later: boolean): Promise<Scanned> {
   if (!f.inPlace) {
     let handle: FileHandle;
     try {
@@ -132,12 +160,28 @@ async function scanStagedFile(f: StagedFile, limits: Limits, policy: GlobalsPoli
     }
   }
   const pinned = new PinnedFile(f);
+  let scanned: Analysed;
   try {
     const bytes = pinned.whole ? new BufBytes(pinned.whole) : new FileBytes(new FileHandle(f.path, pinned.fd), 0, pinned.size);
-    const scanned = await withSpill(bytes, pinned.fd, limits, (spilled) => scanFile(f, bytes, limits, policy, spilled));
+    scanned = await withSpill(bytes, pinned.fd, limits, (spilled) => scanFile(f, bytes, limits, policy, spilled));
+  } catch (err) {
+    await pinned.close();
+    throw err;
+  }
+  const digest = verifiedDigest(pinned);
+  if (later && !pinned.whole) {
+    digest.catch(() => undefined); // awaited by fillDigests
+    return { ...scanned, target: { ...scanned.target, sha256: '' }, digest };
+  }
+  return { ...scanned, target: { ...scanned.target, sha256: await digest } };
+}
+
+/** The pinned file's digest, once it is known to be of the file that was listed; the file is closed either way. */
+async function verifiedDigest(pinned: PinnedFile): Promise<string> {
+  try {
     const sha256 = await pinned.sha256();
     pinned.assertUnchanged();
-    return { ...scanned, target: { ...scanned.target, sha256 } };
+    return sha256;
   } finally {
     await pinned.close();
   }

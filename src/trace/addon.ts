@@ -41,6 +41,8 @@ export interface Addon {
   skipped(h: TracerHandle): string;
   /** Records of aggregated opens whose repeats are still pending; removes them. */
   flushAgg(h: TracerHandle): Buffer;
+  /** The attached links' descriptors (src/trace/detach.ts). */
+  linkFds(h: TracerHandle): number[];
   close(h: TracerHandle): void;
 }
 

@@ -8,6 +8,7 @@ import { allowlistEntries, ENFORCE_BITS, guardEntries, inodeKey, type GuardState
 import { MODE } from './wire.js';
 import { KIND_COUNT, KIND_VALUE } from './wire.js';
 import { compileRules } from './rules.js';
+import { handOffDetach } from './detach.js';
 
 export interface TraceTarget {
   /** a tgid: it and its descendants (followed through fork) are traced */
@@ -166,7 +167,9 @@ class Session implements TraceSession {
       } catch (err) {
         this.#error ??= addonError(err, 'tracer counters');
       }
+      const handed = handOffDetach(this.#addon.linkFds(this.#h));
       this.#addon.close(this.#h);
+      handed.letGo();
       this.#closed = true;
       this.#drainedThrough(Number.MAX_SAFE_INTEGER); // the final drain above took everything
       this.#wakeConsumer?.();

@@ -101,8 +101,9 @@ export async function vet(opts: VetOptions): Promise<VetOutcome> {
   };
 
   // Every candidate is copied once into a private staging area: the copy is hashed, scanned and
-  // mounted, so the bytes vetted are the bytes that run. Removed on every path out of here.
-  // (A static-only vet may read in place instead: nothing runs, each file is pinned.)
+  // mounted, so the bytes vetted are the bytes that run. Removed on every path out of here. A large
+  // file is mounted there from the descriptor that opened it instead, and held to its identity
+  // until the report is made; a static-only vet may read every file in place (each file pinned).
   const limits = resolveLimits();
   if (opts.readInPlace && !opts.staticOnly) throw new LtrackError('internal', 'a vet that runs the candidate cannot read it in place');
   if (opts.wheelhouse) await assertFolder(opts.wheelhouse);
@@ -112,7 +113,7 @@ export async function vet(opts: VetOptions): Promise<VetOutcome> {
     const staging = await timed('stage', (): Promise<Staging> =>
       opts.readInPlace
         ? listInPlace(opts.paths, { maxFiles: limits.maxFilesPerFolder, onProgress: opts.onProgress })
-        : stageCandidates(opts.paths, { maxFiles: limits.maxFilesPerFolder, onProgress: opts.onProgress, ...signal }),
+        : stageCandidates(opts.paths, { maxFiles: limits.maxFilesPerFolder, onProgress: opts.onProgress, mountLarge: true, ...signal }),
     );
     stagings.push(staging);
     const deps = opts.deps ? await stageDeps(opts.deps, opts.onProgress) : undefined;
@@ -148,7 +149,8 @@ async function vetStaged(
   const rules = await timed('rules', () => opts.batch?.rules ?? loadRuleSet());
   const policy = opts.allowGlobals ? withUserAllowlist(defaultPolicy(), opts.allowGlobals) : defaultPolicy();
   opts.onProgress(`static analysis of ${staging.files.length} file${staging.files.length === 1 ? '' : 's'}`);
-  const statik = await timed('static', () => scanStaged(staging, { onProgress: opts.onProgress, policy }));
+  // A vet that runs the candidate starts the sandbox while large files are still being hashed.
+  const statik = await timed('static', () => scanStaged(staging, { onProgress: opts.onProgress, policy, digestsLater: !opts.staticOnly }));
   opts.signal?.throwIfAborted();
 
   const { deps: stagedDeps, wheelhouse: stagedWheelhouse } = stagedInputs;
@@ -194,6 +196,10 @@ async function vetStaged(
       detections.push(...outcomeDetections(dynamic.sandbox), ...matchEvents(rules, events));
     }
   }
+  // What was analysed is what the sandbox loaded: every digest is of the file as it was listed, and
+  // no file mounted in place was written since.
+  await timed('digests', () => statik.digests);
+  staging.assertUnchanged();
   incomplete.push(...settleUnknowns(detections, dynamic ? { sandbox: dynamic.sandbox, models, events } : undefined));
   const sink = dynamic?.sandbox.sinkhole ? sinkholeFindings(dynamic.sandbox, events) : undefined;
   if (sink) detections.push(...sink.detections);

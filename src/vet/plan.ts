@@ -14,12 +14,17 @@ export function loadablePlanModels(targets: TargetFile[], staged: StagedFile[]):
   targets.forEach((t, i) => {
     const format = t.format;
     if (!isLoadable(format)) return;
-    const key = `${t.sha256}/${format}`;
+    // a digest still being taken (StaticResult.digests): the file's inode stands for its content
+    const key = `${t.sha256 || pendingKey(staged[i]!)}/${format}`;
     const known = byKey.get(key);
     if (known) known.reportPaths.push(t.path);
     else byKey.set(key, { hostPath: staged[i]!.staged, format, reportPaths: [t.path] });
   });
   return [...byKey.values()];
+}
+
+function pendingKey(f: StagedFile): string {
+  return f.inPlace ? `inode:${f.inPlace.dev}:${f.inPlace.ino}` : `path:${f.staged}`;
 }
 
 /** A file the sandbox loads: the staged copy, its loader, and the report paths (user paths) it stands for. */

@@ -24,6 +24,7 @@ import { listInPlace, PinnedFile } from '../../src/intake/in-place.js';
 import { stageBase } from '../../src/intake/stage.js';
 import { scanPaths, scanStaged } from '../../src/static/index.js';
 import { ltrack } from '../helpers/cli.js';
+import { mappedWriter } from '../helpers/mapped-writer.js';
 
 // A static-only vet reads the user's files where they lie (src/intake/in-place.ts): no copy, but
 // every file must be the one listed from its listing until its analysis is done, and the digest
@@ -120,6 +121,26 @@ describe('reading in place: pinned, hashed from the bytes analysed, never copied
     truncateSync(big, size - 1);
     await expect(pinned.sha256().then(() => pinned.assertUnchanged())).rejects.toThrow(/changed while it was being vetted/);
     await pinned.close();
+  });
+
+  it('a large file is synced when opened: a store through a shared writable mapping made before the vet is caught', async () => {
+    const big = join(work, 'mapped.bin');
+    const fd = openSync(big, 'w');
+    ftruncateSync(fd, 2 << 20); // over WHOLE_FILE: analysed and hashed in two reads
+    closeSync(fd);
+    const writer = await mappedWriter(big);
+    try {
+      const pinned = new PinnedFile((await listInPlace([big], { maxFiles: 10 })).files[0]!);
+      try {
+        expect(() => pinned.assertUnchanged()).not.toThrow();
+        await writer.store();
+        expect(() => pinned.assertUnchanged()).toThrow(/changed while it was being vetted/);
+      } finally {
+        await pinned.close();
+      }
+    } finally {
+      writer.stop();
+    }
   });
 
   it('the CLI reads a static-only vet in place, and stages copies when the vet signs a manifest', () => {

@@ -10,6 +10,7 @@ import { FIXTURES } from '../helpers/fixtures.js';
 import { loadUnchecked, ranTrue } from '../helpers/unchecked.js';
 import { vet } from '../../src/vet/index.js';
 import { stageBase } from '../../src/intake/stage.js';
+import { MOUNT_IN_PLACE } from '../../src/intake/mount-in-place.js';
 import { buildManifest } from '../../src/manifest/index.js';
 import type { Report } from '../../src/core/report.js';
 
@@ -209,5 +210,76 @@ describe('time of check / time of use: a file rewritten during the vet changes n
     // and the bytes now on disk are harmful when loaded: the swap would have mattered
     const unchecked = await loadUnchecked({ driver, models: [{ hostPath: model, format: 'pickle' }] });
     expect(ranTrue(unchecked.events)).toBe(true);
+  });
+});
+
+describe('time of check / time of use: a large file is mounted where it lies, and held to what was analysed', () => {
+  // A pickle of one 64 MiB bytes constant: large enough to be bind-mounted from the vet's open
+  // descriptor instead of copied (src/intake/mount-in-place.ts).
+  const bigPickle = () => {
+    const n = MOUNT_IN_PLACE;
+    const head = Buffer.alloc(11);
+    head.write('\x80\x04\x8e', 0, 'latin1');
+    head.writeBigUInt64LE(BigInt(n), 3);
+    return Buffer.concat([head, Buffer.alloc(n, 0x41), Buffer.from('.', 'latin1')]);
+  };
+  const mountsUnderStaging = () =>
+    readFileSync('/proc/self/mountinfo', 'utf8')
+      .split('\n')
+      .filter((l) => l.split(' ')[4]?.startsWith(stageBase() + '/'));
+
+  it.each(['docker', 'bwrap'] as const)('%s: rewritten in place while the sandbox runs it, the vet fails naming the file; no report', async (driver) => {
+    const dir = join(work, `mounted-write-${driver}`);
+    mkdirSync(dir);
+    const model = join(dir, 'model.pkl');
+    writeFileSync(model, bigPickle(), { mode: 0o644 });
+    let swapped = false;
+    const err = await vet({
+      paths: [model],
+      staticOnly: false,
+      sandbox: driver,
+      network: 'none',
+      timeoutSec: 120,
+      failOn: 'high',
+      onProgress: (m) => {
+        if (swapped || !m.startsWith('tracer attached')) return;
+        // what a bind of the user's inode shows the loader: the harness has not started yet
+        writeFileSync(model, PAYLOAD);
+        swapped = true;
+      },
+    }).catch((e: unknown) => e);
+    expect(swapped).toBe(true);
+    expect(err).toMatchObject({ code: 'bad_input', file: model });
+    expect((err as Error).message).toMatch(/changed while it was being vetted/);
+    expect(ownStagings()).toEqual([]);
+    expect(mountsUnderStaging()).toEqual([]);
+  });
+
+  it('replaced by another file (rename) after staging: the mounted original was unlinked, and that too fails the vet', async () => {
+    const dir = join(work, 'mounted-rename');
+    mkdirSync(dir);
+    const model = join(dir, 'model.pkl');
+    writeFileSync(model, bigPickle(), { mode: 0o644 });
+    let swapped = false;
+    const err = await vet({
+      paths: [model],
+      staticOnly: false,
+      sandbox: 'docker',
+      network: 'none',
+      timeoutSec: 120,
+      failOn: 'high',
+      onProgress: (m) => {
+        if (swapped || !m.startsWith('static analysis')) return;
+        writeFileSync(`${model}.new`, PAYLOAD);
+        renameSync(`${model}.new`, model);
+        swapped = true;
+      },
+    }).catch((e: unknown) => e);
+    expect(swapped).toBe(true);
+    // the unlink moved the original's ctime: what the sandbox would load is still the original, but
+    // the vet does not report on a file the user no longer has
+    expect(err).toMatchObject({ code: 'bad_input', file: model });
+    expect(ownStagings()).toEqual([]);
+    expect(mountsUnderStaging()).toEqual([]);
   });
 });
