@@ -1,7 +1,8 @@
 // Large-checkpoint benchmark (issue 13): a multi-GB torch zip through `ltrack vet` end to end (the
 // CLI: static analysis, the traced docker sandbox loading it memory-mapped, rules, report) against a
 // bare `docker run` of the same image doing the same `torch.load(mmap=True)` and reading every
-// tensor, side by side in one run. Also the peak RSS of the ltrack process (host side).
+// tensor, side by side in one run; and the sha256 of the file alone, which every vet that reports a
+// digest must take. Also the peak RSS of the ltrack process (host side).
 //   node bench/sandbox/large.mjs [gigabytes=5] [rounds=2]
 // Run after `bash scripts/bootstrap`. Writes the checkpoint under /var/tmp and removes it after.
 import { execFileSync, spawn } from 'node:child_process';
@@ -45,6 +46,16 @@ async function bare(tag) {
   if (StatusCode !== 0) throw new Error(`bare docker run exited ${StatusCode}`);
 }
 
+/**
+ * The floor under any vet that reports the file's digest: node's sha256 of every byte on one core
+ * (SHA-NI here), in a child process as the vet's worker thread does it, 256 KiB reads.
+ */
+function hashAlone() {
+  const code = `const h = require('node:crypto').createHash('sha256'), fs = require('node:fs'), b = Buffer.allocUnsafe(1 << 18), fd = fs.openSync(process.argv[1]);
+let p = 0, n; while ((n = fs.readSync(fd, b, 0, b.length, p)) > 0) { h.update(b.subarray(0, n)); p += n; } process.stdout.write(h.digest('hex'));`;
+  execFileSync(process.execPath, ['-e', code, model]);
+}
+
 /** `ltrack vet MODEL` through the CLI, peak RSS from /proc while it runs (VmHWM at exit is lost). */
 function vet() {
   return new Promise((res, rej) => {
@@ -75,7 +86,10 @@ try {
   for (let round = 0; round < ROUNDS; round++) {
     const [b] = await seconds(() => bare(tag));
     const [v, rss] = await seconds(vet);
-    console.log(`round ${round}: bare docker run ${b.toFixed(1)} s, ltrack vet ${v.toFixed(1)} s → ${(v / b).toFixed(2)}×; ltrack peak RSS ${(rss / 2 ** 20).toFixed(0)} MiB`);
+    const [h] = await seconds(() => hashAlone());
+    console.log(
+      `round ${round}: bare docker run ${b.toFixed(1)} s, ltrack vet ${v.toFixed(1)} s → ${(v / b).toFixed(2)}×; sha256 of the file alone ${h.toFixed(1)} s (vet ${(v / h).toFixed(2)}× it); ltrack peak RSS ${(rss / 2 ** 20).toFixed(0)} MiB`,
+    );
   }
 } finally {
   rmSync(dir, { recursive: true, force: true });

@@ -34,6 +34,12 @@ export interface TraceOptions {
   /** Window (ms) within which repeated identical opens (same process, flags and file) are folded
    * into one event with a count; 0 sends every open. Default 1000. */
   aggregateMs?: number;
+  /**
+   * Let stop() return once the ring is drained and every event disabled, leaving the kernel's slow
+   * unregister of the tracepoints to a child process (src/trace/detach.ts): for a vet, whose report
+   * does not wait on it. Without it (the agent), stop() returns with nothing left attached.
+   */
+  detachInBackground?: boolean;
 }
 export interface TraceStats {
   events: number;
@@ -121,13 +127,15 @@ class Session implements TraceSession {
   #finalDrops: BigUint64Array | undefined;
   #finalLostForks: number | undefined;
   #pump: Promise<void>;
+  readonly #detachInBackground: boolean;
   #error: LtrackError | undefined;
   /** wakes the consumer when a batch arrives or the session ends; wakes the pump when the queue drains */
   #wakeConsumer: (() => void) | undefined;
   #wakePump: (() => void) | undefined;
 
-  constructor(addon: Addon, h: TracerHandle, tiers: string[], ruleIds: readonly string[], allowed: MapEntry[]) {
+  constructor(addon: Addon, h: TracerHandle, tiers: string[], ruleIds: readonly string[], allowed: MapEntry[], detachInBackground: boolean) {
     this.#addon = addon;
+    this.#detachInBackground = detachInBackground;
     this.#allowed = keyed(allowed);
     this.#h = h;
     this.#tiers = tiers;
@@ -167,9 +175,9 @@ class Session implements TraceSession {
       } catch (err) {
         this.#error ??= addonError(err, 'tracer counters');
       }
-      const handed = handOffDetach(this.#addon.linkFds(this.#h));
+      const handed = this.#detachInBackground ? handOffDetach(this.#addon.linkFds(this.#h)) : undefined;
       this.#addon.close(this.#h);
-      handed.letGo();
+      handed?.letGo();
       this.#closed = true;
       this.#drainedThrough(Number.MAX_SAFE_INTEGER); // the final drain above took everything
       this.#wakeConsumer?.();
@@ -340,7 +348,7 @@ async function openSession(target: TraceTarget, options: TraceOptions): Promise<
     ...(skipped ? skipped.split(',').map((s) => `absent:${s}`) : []),
   ];
   if (rules) tiers.push('kernel-rules');
-  const session = new Session(addon, h, tiers, options.kernelRules?.ruleIds ?? [], entries);
+  const session = new Session(addon, h, tiers, options.kernelRules?.ruleIds ?? [], entries, options.detachInBackground === true);
   try {
     session.addTarget(target);
     if (options.pin !== undefined) {

@@ -71,7 +71,7 @@ export class SharedTrace {
 
   /** Loads and attaches the tracer, following nothing until a lease is taken. Observe mode only. */
   static async open(options: Omit<TraceOptions, 'mode' | 'allowlist' | 'kernelRules'> = {}): Promise<SharedTrace> {
-    return new SharedTrace(await startTrace({}, { ...options, mode: 'observe' }));
+    return new SharedTrace(await startTrace({}, { detachInBackground: true, ...options, mode: 'observe' }));
   }
 
   async #route(): Promise<void> {

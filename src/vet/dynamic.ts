@@ -41,7 +41,7 @@ export async function runTraced(plan: RunPlan, onProgress: Progress, shared?: Sh
         }
         try {
           // No kernel rules here: a vet records everything the tree does; rules match in TypeScript.
-          session = await startTrace(target, { mode: 'observe' });
+          session = await startTrace(target, { mode: 'observe', detachInBackground: true });
         } catch (err) {
           // Fail closed: without the tracer the load must not run unobserved.
           throw err instanceof LtrackError ? err : new LtrackError('tracer_unavailable', `tracer did not start: ${String(err)}`, { cause: err });

@@ -25,11 +25,10 @@ describe('ltrack vet (real sandbox + eBPF tracer)', () => {
     const r = ltrack(['vet', join(FIXTURES, 'benign', 'torch_module.pt'), '--out', out, '--sign-key', join(dir, 'k.key'), '--format', 'json'], { env: { LTRACK_PROGRESS: '' } });
     expect(r.code, r.stderr).toBe(0);
     const report = await readReport(out);
-    // stdout is the JSON report alone; progress (off a terminal: a line per step, no per-file
-    // updates) is on stderr, and this vet lasts long enough for the later steps to show
+    // stdout is the JSON report alone; progress (off a terminal: a line per step once the vet has
+    // lasted 2 s, no per-file updates — test/cli/progress.test.ts) is on stderr
     expect((JSON.parse(r.stdout) as Report).verdict.status).toBe('pass');
-    const progress = r.stderr.trim().split('\n');
-    expect(progress).toEqual(expect.arrayContaining(['ltrack: sandbox: load phase', 'ltrack: sandbox: load phase done', 'ltrack: judging what the kernel saw']));
+    const progress = r.stderr.split('\n').filter((l) => l !== '');
     expect(progress.every((l) => l.startsWith('ltrack: ') && !l.includes('hashed'))).toBe(true);
     expect(report.verdict.status).toBe('pass');
     expect(report.stats.sandbox).toBe('docker');

@@ -1,8 +1,8 @@
 import { execFileSync, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { appendFileSync, closeSync, existsSync, ftruncateSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, statSync, writeFileSync, writeSync } from 'node:fs';
+import { appendFileSync, closeSync, existsSync, ftruncateSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { makeStagingDir, stageBase, stageCandidates } from '../../src/intake/stage.js';
 import { MOUNT_IN_PLACE } from '../../src/intake/mount-in-place.js';
@@ -54,6 +54,24 @@ describe('mounting large files in place', () => {
     expect(mountPoints()).toEqual([]);
     expect(existsSync(staged)).toBe(false);
     expect(sha(readFileSync(src))).toBe(before);
+  });
+
+  it('two names of one large file in a folder (it and a symlink to it) are each mounted, and both unmounted', async () => {
+    const dir = join(work, 'snapshot');
+    mkdirSync(dir);
+    const blob = largeFile('snapshot/blob.bin');
+    symlinkSync('blob.bin', join(dir, 'model.bin'));
+    const s = await stageCandidates([dir], { maxFiles: 10, mountLarge: true });
+    try {
+      expect(s.files.map((f) => [basename(f.path), f.inPlace !== undefined, statSync(f.staged).ino === statSync(blob).ino]).sort()).toEqual([
+        ['blob.bin', true, true],
+        ['model.bin', true, true],
+      ]);
+      expect(mountPoints()).toHaveLength(2);
+    } finally {
+      await s.cleanup();
+    }
+    expect(mountPoints()).toEqual([]);
   });
 
   it("a write to the user's file after it was mounted is caught, naming the file", async () => {
