@@ -165,8 +165,10 @@ static void *destroy_link(void *link)
 	return NULL;
 }
 
-/* Each detach waits for a kernel grace period (~45 ms here): the 37 links one by one took 1.65 s
- * of every stop; from one thread each, the waits overlap and it takes 0.8 s (measured). */
+/* Each syscall tracepoint's detach waits for a kernel grace period (~40 ms here): the links one by
+ * one took 1.65 s of a stop; from one thread each it measured 0.8 s once, but the kernel serialises
+ * the waits (perf_trace_event_unreg under event_mutex) and 2026-12-03 measured 1.45-1.53 s either
+ * way. A vet hands the wait to a child process instead (linkFds, src/trace/detach.ts). */
 static void destroy_links(struct bpf_link **links, int n)
 {
 	pthread_t threads[MAX_LINKS];

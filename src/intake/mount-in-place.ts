@@ -55,17 +55,8 @@ export async function mountInPlace(source: string, at: string, shown: string): P
   } catch {
     return undefined; // the copy opens it again and names the error
   }
-  let identity: FileIdentity;
-  try {
-    const before = fstatSync(fd, { bigint: true });
-    if (!before.isFile() || !mountable({ size: Number(before.size), mode: Number(before.mode) })) throw new Error('copy');
-    fsyncSync(fd);
-    const after = fstatSync(fd, { bigint: true });
-    // written while it was synced: the copy takes what is there, consistently
-    if (!sameIdentity(identityOf(before), identityOf(after))) throw new Error('copy');
-    identity = identityOf(after);
-    await writeFile(at, '', { flag: 'wx', mode: 0o444 });
-  } catch {
+  const identity = await syncedIdentity(fd, at).catch(() => undefined);
+  if (!identity) {
     closeSync(fd);
     return undefined;
   }
@@ -100,6 +91,21 @@ export async function mountInPlace(source: string, at: string, shown: string): P
       }
     },
   };
+}
+
+/**
+ * The open file's identity once it is synced, with the empty file to mount it on created at `at`;
+ * undefined when it is not to be mounted — not a regular file, too small, not readable by the
+ * sandbox's user, or written while it was being synced (the copy then takes what is there).
+ */
+async function syncedIdentity(fd: number, at: string): Promise<FileIdentity | undefined> {
+  const before = fstatSync(fd, { bigint: true });
+  if (!before.isFile() || !mountable({ size: Number(before.size), mode: Number(before.mode) })) return undefined;
+  fsyncSync(fd);
+  const after = identityOf(fstatSync(fd, { bigint: true }));
+  if (!sameIdentity(identityOf(before), after)) return undefined;
+  await writeFile(at, '', { flag: 'wx', mode: 0o444 });
+  return after;
 }
 
 /**
