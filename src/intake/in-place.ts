@@ -208,7 +208,8 @@ const waiting = new Map<number, { resolve: (s: string) => void; reject: (e: unkn
 /** sha256 of the descriptor's `size` bytes on the one hashing worker; it keeps the process alive only while it has work. */
 function hashOnWorker(fd: number, size: number, file: string): Promise<string> {
   if (!worker) {
-    worker = new Worker(WORKER_SOURCE, { eval: true, resourceLimits: { maxYoungGenerationSizeMb: 1, maxOldGenerationSizeMb: 8 } });
+    // execArgv []: evaluated as CommonJS whatever flags (--input-type=module) this process was given
+    worker = new Worker(WORKER_SOURCE, { eval: true, execArgv: [], resourceLimits: { maxYoungGenerationSizeMb: 1, maxOldGenerationSizeMb: 8 } });
     worker.on('message', (m: { id: number; sha256?: string; size?: number; error?: string }) => {
       const job = waiting.get(m.id);
       if (!job) return;

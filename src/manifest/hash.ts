@@ -64,7 +64,7 @@ export async function sha256Files(paths: string[], onProgress: HashProgress = ()
   const queue = [...paths];
   await Promise.all(
     Array.from({ length: workers }, async () => {
-      const worker = new Worker(WORKER_SOURCE, { eval: true });
+      const worker = new Worker(WORKER_SOURCE, { eval: true, execArgv: [] }); // CommonJS whatever flags (--input-type=module) this process was given
       try {
         for (let p = queue.shift(); p !== undefined; p = queue.shift()) out.set(p, await hashOn(worker, p, tick));
       } finally {
