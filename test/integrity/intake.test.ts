@@ -228,8 +228,8 @@ describe('time of check / time of use: a large file is mounted where it lies, an
       .split('\n')
       .filter((l) => l.split(' ')[4]?.startsWith(stageBase() + '/'));
 
-  it.each(['docker', 'bwrap'] as const)('%s: rewritten in place while the sandbox runs it, the vet fails naming the file; no report', async (driver) => {
-    const dir = join(work, `mounted-write-${driver}`);
+  /** Vets a large model at `dir/model.pkl`, calling `swap` once at the first progress line starting with `moment`; resolves to the vet's error. */
+  async function vetSwapped(dir: string, driver: 'docker' | 'bwrap', moment: string, swap: (model: string) => void): Promise<{ model: string; err: unknown }> {
     mkdirSync(dir);
     const model = join(dir, 'model.pkl');
     writeFileSync(model, bigPickle(), { mode: 0o644 });
@@ -242,13 +242,18 @@ describe('time of check / time of use: a large file is mounted where it lies, an
       timeoutSec: 120,
       failOn: 'high',
       onProgress: (m) => {
-        if (swapped || !m.startsWith('tracer attached')) return;
-        // what a bind of the user's inode shows the loader: the harness has not started yet
-        writeFileSync(model, PAYLOAD);
+        if (swapped || !m.startsWith(moment)) return;
+        swap(model);
         swapped = true;
       },
     }).catch((e: unknown) => e);
     expect(swapped).toBe(true);
+    return { model, err };
+  }
+
+  it.each(['docker', 'bwrap'] as const)('%s: rewritten in place while the sandbox runs it, the vet fails naming the file; no report', async (driver) => {
+    // at the tracer's attach: what a bind of the user's inode shows the loader, the harness not yet started
+    const { model, err } = await vetSwapped(join(work, `mounted-write-${driver}`), driver, 'tracer attached', (m) => writeFileSync(m, PAYLOAD));
     expect(err).toMatchObject({ code: 'bad_input', file: model });
     expect((err as Error).message).toMatch(/changed while it was being vetted/);
     expect(ownStagings()).toEqual([]);
@@ -256,26 +261,10 @@ describe('time of check / time of use: a large file is mounted where it lies, an
   });
 
   it('replaced by another file (rename) after staging: the mounted original was unlinked, and that too fails the vet', async () => {
-    const dir = join(work, 'mounted-rename');
-    mkdirSync(dir);
-    const model = join(dir, 'model.pkl');
-    writeFileSync(model, bigPickle(), { mode: 0o644 });
-    let swapped = false;
-    const err = await vet({
-      paths: [model],
-      staticOnly: false,
-      sandbox: 'docker',
-      network: 'none',
-      timeoutSec: 120,
-      failOn: 'high',
-      onProgress: (m) => {
-        if (swapped || !m.startsWith('static analysis')) return;
-        writeFileSync(`${model}.new`, PAYLOAD);
-        renameSync(`${model}.new`, model);
-        swapped = true;
-      },
-    }).catch((e: unknown) => e);
-    expect(swapped).toBe(true);
+    const { model, err } = await vetSwapped(join(work, 'mounted-rename'), 'docker', 'static analysis', (m) => {
+      writeFileSync(`${m}.new`, PAYLOAD);
+      renameSync(`${m}.new`, m);
+    });
     // the unlink moved the original's ctime: what the sandbox would load is still the original, but
     // the vet does not report on a file the user no longer has
     expect(err).toMatchObject({ code: 'bad_input', file: model });
