@@ -59,7 +59,7 @@ let p = 0, n; while ((n = fs.readSync(fd, b, 0, b.length, p)) > 0) { h.update(b.
 /** `ltrack vet MODEL` through the CLI, peak RSS from /proc while it runs (VmHWM at exit is lost). */
 function vet() {
   return new Promise((res, rej) => {
-    const p = spawn(process.execPath, [resolve('dist/bin/ltrack.js'), 'vet', '--sandbox', 'docker', model], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const p = spawn(resolve('dist/bin/ltrack.js'), ['vet', '--sandbox', 'docker', model], { stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '',
       peak = 0;
     const poll = setInterval(() => {

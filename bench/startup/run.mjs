@@ -29,10 +29,18 @@ const cases = [
   ['vet --static-only 1,000 files', ['vet', '--static-only', folder]],
 ];
 
+/** node's flags from an entry's `#!/usr/bin/env -S node FLAGS` line: what the kernel passes when a user runs the bin. */
+function shebangFlags(entry) {
+  const m = readFileSync(entry, 'utf8')
+    .split('\n', 1)[0]
+    .match(/^#!\/usr\/bin\/env (?:-S )?node(.*)$/);
+  return m ? m[1].trim().split(/\s+/).filter(Boolean) : [];
+}
+
 /** Wall ms, exit code and peak RSS (GNU time) of one CLI run; no entry: an empty node, the floor. */
 function once(entry, args) {
   const t0 = process.hrtime.bigint();
-  const script = entry ? [entry, ...args] : ['-e', '0'];
+  const script = entry ? [...shebangFlags(entry), entry, ...args] : ['-e', '0'];
   const r = spawnSync('/usr/bin/time', ['-f', '%M', process.execPath, ...script], { encoding: 'utf8' });
   const ms = Number(process.hrtime.bigint() - t0) / 1e6;
   const rssKb = Number(r.stderr.trim().split('\n').pop());

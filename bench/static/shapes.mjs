@@ -1,7 +1,8 @@
 // Static vet of the shapes real model files have, end to end through the CLI (issue 13 item 1):
 // for each shape, in one run and side by side, `ltrack vet --static-only` (the package's bin,
 // dist/bin/ltrack.js, as a user runs it) under /usr/bin/time -v for its wall time and peak RSS, and
-// `openssl dgst -sha256` of the same bytes. Targets: <= 1.25x openssl, peak RSS < 100 MB. A
+// `openssl dgst -sha256` of the same bytes. The bin is run as a user runs it, through its shebang
+// (which gives node its flags). Targets: <= 1.25x openssl, peak RSS < 100 MB. A
 // static-only vet that signs nothing reads in place (src/intake/in-place.ts): no copy.
 // Usage: node bench/static/shapes.mjs [GiB=1] [rounds=1] [shape...]
 //   (after bash scripts/bootstrap; files are written once by shapes.py into /tmp/ltrack-bench-shapes/<GiB>g)
@@ -39,7 +40,7 @@ const rows = [];
     for (let round = 0; round < rounds; round++) {
       const sslFirst = round % 2 === 1;
       const sslEarly = sslFirst ? timed('openssl', ['dgst', '-sha256', ...files]) : undefined;
-      const ours = timed(process.execPath, ['dist/bin/ltrack.js', 'vet', '--static-only', path, '--format', 'json']);
+      const ours = timed('dist/bin/ltrack.js', ['vet', '--static-only', path, '--format', 'json']);
       if (ours.status === 2) throw new Error(`ltrack vet failed on ${name}: ${ours.stderr}`);
       const ssl = sslEarly ?? timed('openssl', ['dgst', '-sha256', ...files]);
       const report = JSON.parse(ours.stdout);

@@ -124,7 +124,7 @@ const DEMO_RUNS = [
 if (DEMO) {
   for (const [sandbox, jobs] of DEMO_RUNS) {
     const t0 = process.hrtime.bigint();
-    const r = spawnSync(process.execPath, ['dist/bin/ltrack.js', 'demo', '--sandbox', sandbox, '--jobs', jobs, '--out', `/tmp/ltrack-bench-demo-${sandbox}-${jobs}`], {
+    const r = spawnSync('dist/bin/ltrack.js', ['demo', '--sandbox', sandbox, '--jobs', jobs, '--out', `/tmp/ltrack-bench-demo-${sandbox}-${jobs}`], {
       encoding: 'utf8',
       maxBuffer: 1 << 26,
     });
