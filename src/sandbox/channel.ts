@@ -123,8 +123,10 @@ export function followChannel(path: string, onEdge: (e: PhaseEdge) => void, ever
   }, everyMs);
   timer.unref(); // progress never keeps the process alive
   return {
+    /** Reads what was written since the last poll: a phase shorter than a poll is still told. */
     async stop() {
       clearInterval(timer);
+      reading = reading.then(readNew).catch(() => undefined);
       await reading;
     },
   };

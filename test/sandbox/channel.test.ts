@@ -27,6 +27,19 @@ describe('following the phase channel for progress', () => {
       { phase: 'probe', edge: 'start' },
     ]);
   });
+
+  it('tells on stop what was written since its last poll (a phase shorter than a poll)', async () => {
+    const path = join(await mkdtemp(join(tmpdir(), 'ltrack-channel-')), 'channel.jsonl');
+    await writeFile(path, '');
+    const seen: PhaseEdge[] = [];
+    const f = followChannel(path, (e) => seen.push(e), 60_000);
+    await appendFile(path, '{"kind": "phase", "ns": 2, "phase": "probe", "edge": "start"}\n{"kind": "phase", "ns": 3, "phase": "probe", "edge": "end", "ok": true}\n');
+    await f.stop();
+    expect(seen).toEqual([
+      { phase: 'probe', edge: 'start' },
+      { phase: 'probe', edge: 'end', ok: true },
+    ]);
+  });
 });
 
 describe('reading the phase channel (untrusted information)', () => {

@@ -1,9 +1,9 @@
 import { spawn, execFile, type ChildProcess } from 'node:child_process';
-import { readFile, readdir, readlink } from 'node:fs/promises';
+import { mkdtemp, readFile, readdir, readlink, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { cgroupLayout } from '../../src/core/cgroup-layout.js';
 import { OWNER_LABEL } from '../../src/core/owner.js';
 import { stageBase } from '../../src/intake/stage.js';
@@ -20,6 +20,16 @@ import { CLI_BIN } from '../helpers/cli.js';
  */
 const model = join(FIXTURES, 'benign', 'torch_module.pt');
 const deps = join(FIXTURES, 'deps', 'benign');
+/**
+ * A candidate the vet cannot finish on its own: the probe calls its `predict`, here `put` on a full
+ * queue.Queue(1), which blocks until the sandbox is stopped. A signal sent once a phase is announced
+ * then always reaches a running vet; with a quick candidate the probe phase can be over, and the vet
+ * gone, before the signal arrives.
+ */
+const scratch = await mkdtemp(join(tmpdir(), 'ltrack-shutdown-'));
+afterAll(() => rm(scratch, { recursive: true, force: true }));
+const blocksInProbe = join(scratch, 'blocks-in-probe.pkl');
+await writeFile(blocksInProbe, 'cqueue\nQueue\n(I1\ntRp0\n0cbuiltins\ngetattr\n(g0\nVput\ntR(I0\ntR0ctypes\nSimpleNamespace\n)R(Vpredict\ncbuiltins\ngetattr\n(g0\nVput\ntRVn_features_in_\nI1\ndb.');
 const pidns = await readlink('/proc/self/ns/pid');
 const run = promisify(execFile);
 
@@ -32,8 +42,8 @@ interface Vet {
   bpf: Promise<{ progs: Set<number>; links: Set<number> }>;
 }
 
-function startVet(driver: 'docker' | 'bwrap', extra: string[] = ['--deps', join(deps, 'requirements.txt'), '--wheelhouse', join(deps, 'wheelhouse')]): Vet {
-  const child = spawn(process.execPath, [CLI_BIN, 'vet', model, ...extra, '--sandbox', driver, '--format', 'json'], {
+function startVet(driver: 'docker' | 'bwrap', candidate: string, extra: string[] = ['--deps', join(deps, 'requirements.txt'), '--wheelhouse', join(deps, 'wheelhouse')]): Vet {
+  const child = spawn(process.execPath, [CLI_BIN, 'vet', candidate, ...extra, '--sandbox', driver, '--format', 'json'], {
     env: { ...process.env, LTRACK_PROGRESS: '1', NO_COLOR: '1' },
     stdio: ['ignore', 'ignore', 'pipe'],
   });
@@ -102,7 +112,7 @@ const SIGNALS = [
 
 describe.each(['docker', 'bwrap'] as const)('a vet stopped by a signal cleans up everything (%s)', (driver) => {
   it.each(PHASES.flatMap((phase) => SIGNALS.map(([sig, code]) => [phase, sig, code] as const)))('in the %s phase, by %s: exit %i, nothing left', async (phase, sig, code) => {
-    const vet = startVet(driver);
+    const vet = startVet(driver, blocksInProbe);
     // the phase as the harness announces it on its channel (the CLI prints it with LTRACK_PROGRESS)
     await until(() => vet.stderr().includes(`sandbox: ${phase} phase\n`), vet.exited);
     const held = await vet.bpf;
@@ -122,7 +132,7 @@ describe('a SIGKILLed vet', () => {
   it("leaves its containers, cgroups, run folders and staging areas to the next vet's sweep; the kernel frees its BPF", async () => {
     const killed: { pid: number; held: { progs: Set<number>; links: Set<number> } }[] = [];
     for (const driver of ['docker', 'bwrap'] as const) {
-      const vet = startVet(driver, []);
+      const vet = startVet(driver, blocksInProbe, []);
       await until(() => vet.stderr().includes('sandbox: load phase\n'), vet.exited);
       const held = await vet.bpf;
       vet.child.kill('SIGKILL');
@@ -147,7 +157,7 @@ describe('a SIGKILLed vet', () => {
       expect(await stillLoaded('prog', held.progs)).toEqual([]);
       expect(await stillLoaded('link', held.links)).toEqual([]);
     }
-    const next = startVet('bwrap', []);
+    const next = startVet('bwrap', model, []);
     const end = await next.exited;
     expect(end.code, next.stderr()).toBe(0);
     for (const { pid } of killed) expect(await leftovers(pid)).toEqual([]);
