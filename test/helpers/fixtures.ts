@@ -23,3 +23,15 @@ export function fixtureIndex(): IndexEntry[] {
   if (!existsSync(index)) throw new Error('fixtures/out/index.json missing: run bash scripts/bootstrap');
   return JSON.parse(readFileSync(index, 'utf8')) as IndexEntry[];
 }
+
+/**
+ * A protocol-0 pickle that the vet cannot finish on its own: it loads as a namespace whose
+ * `predict` is `put` on a full queue.Queue(1), and the sandbox's probe calls `predict`, which
+ * blocks until the sandbox is stopped (a signal, --timeout). `alsoRuns`, when given, is run with
+ * posix.system at load time, as fixtures' system.pkl does. Tests use it where a vet must still be
+ * running at some later moment, whatever the machine's speed.
+ */
+export function blocksInProbePickle(alsoRuns?: string): string {
+  const ran = alsoRuns === undefined ? '' : `Vran\ncposix\nsystem\n(V${alsoRuns}\ntR`;
+  return `cqueue\nQueue\n(I1\ntRp0\n0cbuiltins\ngetattr\n(g0\nVput\ntR(I0\ntR0ctypes\nSimpleNamespace\n)R(Vpredict\ncbuiltins\ngetattr\n(g0\nVput\ntRVn_features_in_\nI1\n${ran}db.`;
+}

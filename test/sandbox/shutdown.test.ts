@@ -8,7 +8,7 @@ import { cgroupLayout } from '../../src/core/cgroup-layout.js';
 import { OWNER_LABEL } from '../../src/core/owner.js';
 import { stageBase } from '../../src/intake/stage.js';
 import { docker } from '../../src/sandbox/docker-client.js';
-import { FIXTURES } from '../helpers/fixtures.js';
+import { FIXTURES, blocksInProbePickle } from '../helpers/fixtures.js';
 import { CLI_BIN } from '../helpers/cli.js';
 
 /**
@@ -20,16 +20,12 @@ import { CLI_BIN } from '../helpers/cli.js';
  */
 const model = join(FIXTURES, 'benign', 'torch_module.pt');
 const deps = join(FIXTURES, 'deps', 'benign');
-/**
- * A candidate the vet cannot finish on its own: the probe calls its `predict`, here `put` on a full
- * queue.Queue(1), which blocks until the sandbox is stopped. A signal sent once a phase is announced
- * then always reaches a running vet; with a quick candidate the probe phase can be over, and the vet
- * gone, before the signal arrives.
- */
+// the vet cannot finish on its own (it blocks in its probe): a signal sent once a phase is announced
+// always reaches a running vet; with a quick candidate the probe phase can be over, and the vet gone
 const scratch = await mkdtemp(join(tmpdir(), 'ltrack-shutdown-'));
 afterAll(() => rm(scratch, { recursive: true, force: true }));
 const blocksInProbe = join(scratch, 'blocks-in-probe.pkl');
-await writeFile(blocksInProbe, 'cqueue\nQueue\n(I1\ntRp0\n0cbuiltins\ngetattr\n(g0\nVput\ntR(I0\ntR0ctypes\nSimpleNamespace\n)R(Vpredict\ncbuiltins\ngetattr\n(g0\nVput\ntRVn_features_in_\nI1\ndb.');
+await writeFile(blocksInProbe, blocksInProbePickle());
 const pidns = await readlink('/proc/self/ns/pid');
 const run = promisify(execFile);
 

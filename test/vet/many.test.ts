@@ -3,7 +3,7 @@ import { mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ltrack } from '../helpers/cli.js';
-import { FIXTURES } from '../helpers/fixtures.js';
+import { FIXTURES, blocksInProbePickle } from '../helpers/fixtures.js';
 import type { Report } from '../../src/core/report.js';
 
 /**
@@ -43,9 +43,12 @@ const execsTrue = (e: Ev) => e.kind === 'exec' && (e.path === '/bin/true' || e.p
 describe('ltrack vet --each (one tracer, sandboxes side by side)', () => {
   it('blocks a malicious candidate and passes a benign one vetted concurrently, each report holding only its own events', async () => {
     const out = join(dir, 'pair');
-    const malicious = join(FIXTURES, 'malicious', 'system.pkl');
+    // runs /bin/true at load like fixtures' system.pkl, then blocks in its probe until --timeout: the
+    // benign run falls inside it however quickly or slowly either sandbox starts
+    const malicious = join(dir, 'system-then-blocks.pkl');
+    await writeFile(malicious, blocksInProbePickle('/bin/true'));
     const benign = join(FIXTURES, 'benign', 'data.pkl');
-    const r = ltrack(['vet', '--each', '--jobs', '2', malicious, benign, '--out', out, '--format', 'json']);
+    const r = ltrack(['vet', '--each', '--jobs', '2', '--timeout', '20', malicious, benign, '--out', out, '--format', 'json']);
     expect(r.code, r.stderr).toBe(1); // one candidate blocked
     const doc = JSON.parse(r.stdout) as { candidates: { paths: string[]; exitCode: number; report: Report }[] };
     expect(doc.candidates.map((c) => [c.paths, c.exitCode])).toEqual([
@@ -56,6 +59,8 @@ describe('ltrack vet --each (one tracer, sandboxes side by side)', () => {
     const [mDir, bDir] = [await candidateDir(out, 1), await candidateDir(out, 2)];
     const [mReport, bReport] = [await readReport(mDir), await readReport(bDir)];
     expect(mReport.verdict.status).toBe('block');
+    // still running when the benign one was done: stopped at its time limit, in its probe
+    expect(mReport.findings.some((f) => f.ruleId === 'LT-SBX-001' && /probe/.test(f.message))).toBe(true);
     expect(bReport.verdict.status).toBe('pass');
     expect(bReport.verdict.reasons).toEqual([]);
     expect(bReport.findings).toEqual([]);
@@ -64,7 +69,7 @@ describe('ltrack vet --each (one tracer, sandboxes side by side)', () => {
     const [mEvents, bEvents] = [await readEvents(mDir), await readEvents(bDir)];
     expect(mEvents.some(execsTrue)).toBe(true);
     expect(bEvents.some(execsTrue)).toBe(false);
-    expect(bEvents.some((e) => e.path?.includes('system.pkl'))).toBe(false);
+    expect(bEvents.some((e) => e.path?.includes('system-then-blocks.pkl'))).toBe(false);
     // each report is one cgroup's, and the two cgroups and process sets are disjoint
     const mCgroups = new Set(mEvents.map((e) => e.cgroup));
     const bCgroups = new Set(bEvents.map((e) => e.cgroup));
