@@ -1,7 +1,7 @@
 // Static vet of the shapes real model files have, end to end through the CLI (issue 13 item 1):
 // for each shape, in one run and side by side, `ltrack vet --static-only` (the package's bin,
 // dist/bin/ltrack.js, as a user runs it) under /usr/bin/time -v for its wall time and peak RSS, and
-// `openssl dgst -sha256` of the same bytes. The bin is run as a user runs it, through its shebang
+// `openssl dgst -sha256` of the same bytes. The bin runs through its shebang
 // (which gives node its flags). Targets: <= 1.25x openssl, peak RSS < 100 MB. A
 // static-only vet that signs nothing reads in place (src/intake/in-place.ts): no copy.
 // Usage: node bench/static/shapes.mjs [GiB=1] [rounds=1] [shape...]
